@@ -1,0 +1,152 @@
+// Command fastcapa captures packets with DPDK and produces each one to
+// Kafka: key the 8-byte big-endian receive timestamp, value the frame.
+//
+//	fastcapa -config /etc/fastcapa/fastcapa.yaml
+//	fastcapa -vdev net_pcap0,rx_pcap=example.pcap -port net_pcap0 -brokers 127.0.0.1:9092 -no-huge
+//
+// Exit status: 0 when every packet was delivered, 1 when any was lost or
+// left unflushed, 2 on a configuration or start-up error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/fastcapa-go/fastcapa/config"
+	"github.com/fastcapa-go/fastcapa/pipeline"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("fastcapa", flag.ContinueOnError)
+	var (
+		cfgPath    = fs.String("config", "", "YAML configuration file (see config/fastcapa.example.yaml)")
+		brokers    = fs.String("brokers", "", "Kafka bootstrap servers (kafka.properties.bootstrap.servers)")
+		topic      = fs.String("topic", "", "Kafka topic (kafka.topic)")
+		keyUnit    = fs.String("key-unit", "", "key timestamp unit: ns, us or ms (kafka.key_unit)")
+		lcores     = fs.String("lcores", "", "EAL lcore list, main lcore first (eal.lcores)")
+		filePrefix = fs.String("file-prefix", "", "EAL --file-prefix (eal.file_prefix)")
+		noHuge     = fs.Bool("no-huge", false, "run without hugepages (eal.huge_pages: false)")
+		noPCI      = fs.Bool("no-pci", false, "do not probe PCI devices (eal.no_pci)")
+		memory     = fs.Int("memory", 0, "EAL memory in MB (eal.memory_mb)")
+		queues     = fs.Int("rx-queues", 0, "RX queues for each -port (ports[].rx_queues)")
+		ringSize   = fs.Int("ring-size", 0, "ring size, a power of two (capture.ring_size)")
+		logLevel   = fs.String("log-level", "", "debug, info, warn or error (log.level)")
+		logFormat  = fs.String("log-format", "", "text or json (log.format)")
+		vdevs      listFlag
+		ports      listFlag
+		props      listFlag
+	)
+	fs.Var(&vdevs, "vdev", "EAL virtual device, repeatable (eal.vdevs)")
+	fs.Var(&ports, "port", "port to capture by PCI address or vdev name, repeatable (ports)")
+	fs.Var(&props, "X", "librdkafka property key=value, repeatable (kafka.properties)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "fastcapa: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+
+	cfg := config.Defaults()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+			return 2
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Kafka.Topic, *topic)
+	set(&cfg.Kafka.KeyUnit, *keyUnit)
+	set(&cfg.EAL.Lcores, *lcores)
+	set(&cfg.EAL.FilePrefix, *filePrefix)
+	set(&cfg.Log.Level, *logLevel)
+	set(&cfg.Log.Format, *logFormat)
+	if *brokers != "" {
+		cfg.Kafka.Properties["bootstrap.servers"] = *brokers
+	}
+	for _, kv := range props {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "fastcapa: -X %q: want key=value\n", kv)
+			return 2
+		}
+		cfg.Kafka.Properties[k] = v
+	}
+	if *noHuge {
+		f := false
+		cfg.EAL.HugePages = &f
+	}
+	if *noPCI {
+		cfg.EAL.NoPCI = true
+	}
+	if *memory != 0 {
+		cfg.EAL.MemoryMB = *memory
+	}
+	if *ringSize != 0 {
+		cfg.Capture.RingSize = *ringSize
+	}
+	cfg.EAL.Vdevs = append(cfg.EAL.Vdevs, vdevs...)
+	for _, p := range ports {
+		cfg.Ports = append(cfg.Ports, config.Port{Name: p, RxQueues: *queues})
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "fastcapa: config: %v\n", err)
+		return 2
+	}
+
+	log := newLogger(cfg.Log)
+	capture, err := pipeline.Start(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	runErr := capture.Run(ctx)
+	if runErr != nil {
+		log.Error("capture failed", "error", runErr)
+	}
+	log.Info("shutting down: draining rings and flushing Kafka", "flush_timeout", cfg.Shutdown.FlushTimeout)
+	report := capture.Stop()
+	report.Print(os.Stdout)
+	report.Log(log, "final counters")
+	if runErr != nil || !report.Clean() {
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,355 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole daemon configuration. See fastcapa.example.yaml for
+// every field with its meaning and default.
+type Config struct {
+	EAL      EAL      `yaml:"eal"`
+	Ports    []Port   `yaml:"ports"`
+	Capture  Capture  `yaml:"capture"`
+	Kafka    Kafka    `yaml:"kafka"`
+	Shutdown Shutdown `yaml:"shutdown"`
+	Log      Log      `yaml:"log"`
+}
+
+// EAL is how DPDK's environment is started.
+type EAL struct {
+	Lcores     string   `yaml:"lcores"`      // -l: "0-3", "0,2,4"
+	MainLcore  *int     `yaml:"main_lcore"`  // --main-lcore; default the first of Lcores
+	MemoryMB   int      `yaml:"memory_mb"`   // -m; 0: DPDK decides (hugepages) or 512 (no_huge)
+	HugePages  *bool    `yaml:"huge_pages"`  // false: --no-huge
+	InMemory   bool     `yaml:"in_memory"`   // --in-memory
+	FilePrefix string   `yaml:"file_prefix"` // --file-prefix
+	Allow      []string `yaml:"allow"`       // -a: PCI addresses to probe; empty: all bound ones
+	NoPCI      bool     `yaml:"no_pci"`      // --no-pci
+	Vdevs      []string `yaml:"vdevs"`       // --vdev
+	Telemetry  bool     `yaml:"telemetry"`   // keep DPDK's telemetry socket
+	Args       []string `yaml:"args"`        // passed to rte_eal_init verbatim, last
+}
+
+// Port is one port to capture from.
+type Port struct {
+	Name          string `yaml:"name"` // PCI address or vdev name
+	RxQueues      int    `yaml:"rx_queues"`
+	RxDescriptors int    `yaml:"rx_descriptors"`
+	MTU           int    `yaml:"mtu"`
+	Promiscuous   *bool  `yaml:"promiscuous"`
+	RSS           *bool  `yaml:"rss"`
+	Timestamp     string `yaml:"timestamp"` // auto, tsc, device
+}
+
+// Capture sizes the path from RX queues to workers.
+type Capture struct {
+	RxLcores       []int `yaml:"rx_lcores"` // default: every EAL worker lcore
+	Burst          int   `yaml:"burst"`
+	RingSize       int   `yaml:"ring_size"`
+	WorkersPerRing int   `yaml:"workers_per_ring"`
+	Mbufs          int   `yaml:"mbufs"` // per NUMA socket in use
+	MbufCache      int   `yaml:"mbuf_cache"`
+	MbufDataRoom   int   `yaml:"mbuf_data_room"`
+}
+
+// Kafka is where packets go.
+type Kafka struct {
+	Topic            string            `yaml:"topic"`
+	KeyUnit          string            `yaml:"key_unit"` // ns, us, ms
+	Properties       map[string]string `yaml:"properties"`
+	QueueFullTimeout time.Duration     `yaml:"queue_full_timeout"`
+}
+
+// Shutdown bounds the drain on SIGINT/SIGTERM.
+type Shutdown struct {
+	FlushTimeout time.Duration `yaml:"flush_timeout"`
+}
+
+// Log sets the daemon's own log.
+type Log struct {
+	Level         string        `yaml:"level"`  // debug, info, warn, error
+	Format        string        `yaml:"format"` // text, json
+	StatsInterval time.Duration `yaml:"stats_interval"`
+}
+
+// Defaults returns a configuration with every default filled in and no
+// port, vdev or broker chosen.
+func Defaults() Config {
+	return Config{
+		EAL: EAL{Lcores: "0,1", FilePrefix: "fastcapa"},
+		Capture: Capture{
+			Burst:          32,
+			RingSize:       65536,
+			WorkersPerRing: 1,
+			// 2^n rather than 2^n-1: the pool's backing ring then has
+			// room to take, and so reveal, an mbuf freed twice.
+			Mbufs:        65536,
+			MbufCache:    256,
+			MbufDataRoom: 2048 + 128,
+		},
+		Kafka: Kafka{
+			Topic:            "pcap",
+			KeyUnit:          "ns",
+			Properties:       map[string]string{},
+			QueueFullTimeout: time.Second,
+		},
+		Shutdown: Shutdown{FlushTimeout: 30 * time.Second},
+		Log:      Log{Level: "info", Format: "text", StatsInterval: 0},
+	}
+}
+
+// PortDefaults fills a port's unset fields.
+func (p *Port) applyDefaults() {
+	if p.RxQueues == 0 {
+		p.RxQueues = 1
+	}
+	if p.RxDescriptors == 0 {
+		p.RxDescriptors = 1024
+	}
+	if p.Promiscuous == nil {
+		t := true
+		p.Promiscuous = &t
+	}
+	if p.RSS == nil {
+		t := true
+		p.RSS = &t
+	}
+	if p.Timestamp == "" {
+		p.Timestamp = "auto"
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown fields are errors.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, err
+	}
+	defer f.Close()
+	return Decode(f)
+}
+
+// Decode reads YAML over the defaults. Unknown fields are errors.
+func Decode(r io.Reader) (Config, error) {
+	c := Defaults()
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return c, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if c.Kafka.Properties == nil {
+		c.Kafka.Properties = map[string]string{}
+	}
+	return c, nil
+}
+
+// FieldError is a bad value: the field's path, what is wrong, the fix.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate fills per-port defaults and checks every field. It returns the
+// first problem as a *FieldError.
+func (c *Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+	}
+	if _, err := ParseLcores(c.EAL.Lcores); err != nil {
+		return bad("eal.lcores", "%v: give a list such as \"0,1\" or \"0-3\"", err)
+	}
+	if c.EAL.MemoryMB < 0 {
+		return bad("eal.memory_mb", "%d is negative", c.EAL.MemoryMB)
+	}
+	if c.EAL.FilePrefix == "" && !c.EAL.InMemory {
+		return bad("eal.file_prefix", "empty: name it (e.g. fastcapa) or set in_memory: true")
+	}
+	if len(c.Ports) == 0 {
+		return bad("ports", "none: name at least one port by PCI address or vdev name (--port)")
+	}
+	seen := map[string]bool{}
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		p.applyDefaults()
+		f := fmt.Sprintf("ports[%d]", i)
+		switch {
+		case p.Name == "":
+			return bad(f+".name", "empty: give a PCI address (0000:01:00.0) or a vdev name (net_pcap0)")
+		case seen[p.Name]:
+			return bad(f+".name", "%q is listed twice", p.Name)
+		case p.RxQueues < 1 || p.RxQueues > 1024:
+			return bad(f+".rx_queues", "%d: use 1 to 1024", p.RxQueues)
+		case p.RxDescriptors < 32 || p.RxDescriptors > 32768:
+			return bad(f+".rx_descriptors", "%d: use 32 to 32768", p.RxDescriptors)
+		case p.MTU < 0 || p.MTU > 65535:
+			return bad(f+".mtu", "%d: use 0 (device default) to 65535", p.MTU)
+		}
+		switch p.Timestamp {
+		case "auto", "tsc", "device":
+		default:
+			return bad(f+".timestamp", "%q: use auto, tsc or device", p.Timestamp)
+		}
+		seen[p.Name] = true
+	}
+	cp := c.Capture
+	switch {
+	case cp.Burst < 1 || cp.Burst > 512:
+		return bad("capture.burst", "%d: use 1 to 512", cp.Burst)
+	case cp.RingSize < 64 || cp.RingSize&(cp.RingSize-1) != 0:
+		return bad("capture.ring_size", "%d is not a power of two of at least 64: use e.g. 65536", cp.RingSize)
+	case cp.WorkersPerRing < 1 || cp.WorkersPerRing > 64:
+		return bad("capture.workers_per_ring", "%d: use 1 to 64", cp.WorkersPerRing)
+	case cp.Mbufs < 1024:
+		return bad("capture.mbufs", "%d: use at least 1024", cp.Mbufs)
+	case cp.MbufCache < 0 || cp.MbufCache > 512:
+		return bad("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
+	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
+		return bad("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
+	}
+	k := c.Kafka
+	if k.Topic == "" {
+		return bad("kafka.topic", "empty: name the topic (--topic)")
+	}
+	if _, err := ParseKeyUnit(k.KeyUnit); err != nil {
+		return bad("kafka.key_unit", "%v", err)
+	}
+	if strings.TrimSpace(k.Properties["bootstrap.servers"]) == "" {
+		return bad("kafka.properties.bootstrap.servers", "not set: give the broker list, e.g. 127.0.0.1:9092 (--brokers)")
+	}
+	for key := range k.Properties {
+		if strings.HasPrefix(key, "go.") {
+			return bad("kafka.properties."+key, "Go client settings are fixed by fastcapa; remove it")
+		}
+	}
+	if k.QueueFullTimeout < 0 {
+		return bad("kafka.queue_full_timeout", "%v is negative", k.QueueFullTimeout)
+	}
+	if c.Shutdown.FlushTimeout <= 0 {
+		return bad("shutdown.flush_timeout", "%v: give a positive duration such as 30s", c.Shutdown.FlushTimeout)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "%q: use text or json", c.Log.Format)
+	}
+	if c.Log.StatsInterval < 0 {
+		return bad("log.stats_interval", "%v is negative", c.Log.StatsInterval)
+	}
+	return nil
+}
+
+// KeyUnit is the granularity of the timestamp in a message key.
+type KeyUnit int64
+
+// Key units: nanoseconds divided by the unit.
+const (
+	Nanoseconds  KeyUnit = 1
+	Microseconds KeyUnit = 1000
+	Milliseconds KeyUnit = 1000000
+)
+
+// ParseKeyUnit parses ns, us or ms.
+func ParseKeyUnit(s string) (KeyUnit, error) {
+	switch s {
+	case "ns":
+		return Nanoseconds, nil
+	case "us", "µs":
+		return Microseconds, nil
+	case "ms":
+		return Milliseconds, nil
+	}
+	return 0, fmt.Errorf("%q: use ns (default), us or ms (Metron)", s)
+}
+
+// ParseLcores expands an lcore list such as "0,2-4" into its lcores.
+func ParseLcores(s string) ([]int, error) {
+	var out []int
+	set := map[int]bool{}
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty")
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi := part, part
+		if i := strings.IndexByte(part, '-'); i >= 0 {
+			lo, hi = part[:i], part[i+1:]
+		}
+		var a, b int
+		if _, err := fmt.Sscanf(lo, "%d", &a); err != nil || fmt.Sprint(a) != lo {
+			return nil, fmt.Errorf("%q is not an lcore number", lo)
+		}
+		if _, err := fmt.Sscanf(hi, "%d", &b); err != nil || fmt.Sprint(b) != hi {
+			return nil, fmt.Errorf("%q is not an lcore number", hi)
+		}
+		if a < 0 || b < a {
+			return nil, fmt.Errorf("bad range %q", part)
+		}
+		for l := a; l <= b; l++ {
+			if !set[l] {
+				set[l] = true
+				out = append(out, l)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+// EALArgs builds rte_eal_init's arguments.
+func (c *Config) EALArgs() []string {
+	e := c.EAL
+	args := []string{"-l", e.Lcores}
+	if e.MainLcore != nil {
+		args = append(args, "--main-lcore", fmt.Sprint(*e.MainLcore))
+	}
+	noHuge := e.HugePages != nil && !*e.HugePages
+	if noHuge {
+		args = append(args, "--no-huge")
+	}
+	mem := e.MemoryMB
+	if mem == 0 && noHuge {
+		mem = 512
+	}
+	if mem > 0 {
+		args = append(args, "-m", fmt.Sprint(mem))
+	}
+	if e.InMemory {
+		args = append(args, "--in-memory")
+	}
+	if e.FilePrefix != "" {
+		args = append(args, "--file-prefix", e.FilePrefix)
+	}
+	if e.NoPCI {
+		args = append(args, "--no-pci")
+	}
+	for _, a := range e.Allow {
+		args = append(args, "-a", a)
+	}
+	for _, v := range e.Vdevs {
+		args = append(args, "--vdev", v)
+	}
+	if !e.Telemetry {
+		args = append(args, "--no-telemetry")
+	}
+	return append(args, e.Args...)
+}

@@ -1,0 +1,14 @@
+// Package dpdk is fastcapa's thin layer over DPDK 22.11: EAL start-up,
+// mempools, ports, rings, the RX polling loop and the worker-side burst
+// helper. It is the only package in the module that imports "C" for DPDK.
+//
+// The packet path crosses the cgo boundary once per burst, never once per
+// packet: the RX loop runs in C on EAL worker lcores (see fc.c), and a Go
+// worker frees its previous burst and dequeues the next in one call
+// (Burst.Cycle). Packet data is read from Go through slices over mbuf
+// memory; such a slice is valid only until the next Cycle or Release of the
+// burst that returned it.
+//
+// The package never exits the process, never logs per packet and never
+// keeps Go pointers in C memory.
+package dpdk

@@ -1,0 +1,127 @@
+/*
+ * fc.h: the C half of package dpdk. Everything here runs either on an EAL
+ * lcore (the RX loop) or inside one cgo call made by a Go worker per burst.
+ * No function in this file calls back into Go on the packet path.
+ */
+#ifndef FASTCAPA_FC_H
+#define FASTCAPA_FC_H
+
+#include <stdint.h>
+#include <rte_config.h>
+#include <rte_ring.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#define FC_MAX_BURST 512
+#define FC_MAX_QUEUES_PER_LCORE 64
+
+/* How a queue's packets get their timestamp. */
+enum fc_ts_mode {
+	FC_TS_TSC = 0,      /* TSC read at receive, converted to wall-clock ns */
+	FC_TS_DEV_US = 1,   /* the mbuf's RX timestamp dynfield holds epoch µs (net_pcap) */
+	FC_TS_DEV_CLOCK = 2 /* the dynfield holds device clock ticks, mapped by a per-port clock */
+};
+
+/*
+ * A linear map from a free-running counter (TSC, or a NIC clock) to
+ * CLOCK_REALTIME nanoseconds: ns = ns0 + ((ticks - ticks0) * mult) >> 32.
+ * Written by one Go goroutine (re-anchoring), read by RX lcores under a
+ * sequence lock.
+ */
+struct fc_clock {
+	uint32_t seq;
+	uint64_t ticks0;
+	uint64_t ns0;
+	uint64_t mult;
+	/* first anchor, the long baseline the rate is refined against */
+	uint64_t base_ticks;
+	uint64_t base_ns;
+	uint64_t hz;
+} __rte_cache_aligned;
+
+/* Counters of one RX queue. Written only by its RX lcore. */
+struct fc_rxq_stats {
+	uint64_t packets;      /* received from the device */
+	uint64_t bytes;        /* their pkt_len, summed */
+	uint64_t enqueued;     /* handed to the ring */
+	uint64_t ring_dropped; /* freed because the ring was full */
+	uint64_t dev_ts;       /* stamped from the device's timestamp */
+};
+
+struct fc_rxq {
+	uint16_t port;
+	uint16_t queue;
+	uint8_t ts_mode;
+	struct fc_clock *dev_clock; /* FC_TS_DEV_CLOCK only */
+	struct fc_rxq_stats st;
+} __rte_cache_aligned;
+
+/* One RX lcore: polls nb_queues (port, queue) pairs into one ring. */
+struct fc_rx_lcore {
+	volatile int stop;
+	unsigned lcore;
+	struct rte_ring *ring;
+	uint16_t burst;
+	uint16_t nb_queues;
+	uint64_t last_ns; /* monotonic clamp for TSC stamps */
+	uint64_t polls;
+	uint64_t busy_polls;
+	struct fc_rxq queues[FC_MAX_QUEUES_PER_LCORE];
+};
+
+/* One packet of a dequeued burst, as the Go worker reads it. */
+struct fc_pkt {
+	const uint8_t *data; /* first segment's data */
+	uint32_t len;        /* pkt_len: the whole frame */
+	uint32_t seg_len;    /* first segment's data_len */
+	uint64_t ts_ns;
+	uint16_t nb_segs;
+	uint16_t port;
+	uint8_t bad; /* segment lengths do not add up to pkt_len */
+};
+
+/*
+ * A worker's burst: the mbufs it owns between two fc_burst_cycle calls,
+ * and their descriptors.
+ */
+struct fc_burst {
+	uint32_t n;
+	uint32_t cap;
+	struct rte_mbuf *mbufs[FC_MAX_BURST];
+	struct fc_pkt pkts[FC_MAX_BURST];
+};
+
+struct fc_mempool_audit {
+	uint64_t size;
+	uint64_t in_ring; /* objects in the pool's backing store */
+	uint64_t in_caches;
+	int64_t in_use;   /* size - in_ring - in_caches; negative means double free */
+};
+
+extern int fc_ts_offset;       /* our dynfield: uint64 wall-clock ns */
+extern int fc_devts_offset;    /* DPDK's RX timestamp dynfield, -1 if none */
+extern uint64_t fc_devts_flag; /* DPDK's RX timestamp dynflag, 0 if none */
+extern struct fc_clock fc_tsc_clock;
+extern volatile int fc_poison_on_free;
+
+int fc_dynfield_init(void);
+void fc_devts_lookup(void);
+
+void fc_clock_init(struct fc_clock *c, uint64_t ticks, uint64_t ns, uint64_t hz);
+void fc_clock_anchor(struct fc_clock *c, uint64_t ticks, uint64_t ns);
+uint64_t fc_clock_ns(struct fc_clock *c, uint64_t ticks);
+int fc_tsc_sample(uint64_t *tsc, uint64_t *ns);
+int fc_dev_sample(uint16_t port, uint64_t *ticks, uint64_t *ns);
+
+int fc_rx_loop(void *arg);
+void fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *out);
+
+unsigned fc_burst_cycle(struct rte_ring *r, struct fc_burst *b);
+void fc_burst_release(struct fc_burst *b);
+int64_t fc_pkt_copy(const struct fc_burst *b, uint32_t i, uint8_t *dst, uint64_t cap);
+
+void fc_mempool_audit(const struct rte_mempool *mp, struct fc_mempool_audit *a);
+
+int fc_log_to_go(void);
+
+#endif

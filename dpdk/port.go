@@ -1,0 +1,312 @@
+package dpdk
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include <rte_ethdev.h>
+#include <rte_errno.h>
+#include "fc.h"
+
+static int fc_port_by_name(const char *name, uint16_t *id)
+{
+	return rte_eth_dev_get_port_by_name(name, id);
+}
+
+static int fc_port_name(uint16_t id, char *buf)
+{
+	return rte_eth_dev_get_name_by_port(id, buf);
+}
+
+static int fc_port_configure(uint16_t port, uint16_t nb_rxq, uint16_t mtu, uint64_t offloads,
+		uint64_t rss_hf)
+{
+	struct rte_eth_conf conf;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.mtu = mtu;
+	conf.rxmode.offloads = offloads;
+	if (rss_hf != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+	}
+	return rte_eth_dev_configure(port, nb_rxq, 0, &conf);
+}
+
+static int fc_rxq_setup(uint16_t port, uint16_t q, uint16_t nb_desc, int socket,
+		uint64_t offloads, struct rte_mempool *mp)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_rxconf rxconf;
+	int rc = rte_eth_dev_info_get(port, &info);
+
+	if (rc != 0)
+		return rc;
+	rxconf = info.default_rxconf;
+	rxconf.offloads = offloads;
+	return rte_eth_rx_queue_setup(port, q, nb_desc, socket, &rxconf, mp);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// TimestampMode says where a port's packet timestamps come from.
+type TimestampMode int
+
+const (
+	// TimestampAuto uses the device's timestamps where the driver is
+	// known to fill them with wall-clock time (net_pcap: the file's own
+	// microseconds), else the TSC.
+	TimestampAuto TimestampMode = iota
+	// TimestampTSC stamps every packet from the TSC at receive.
+	TimestampTSC
+	// TimestampDevice enables the device's RX timestamp offload and maps
+	// its clock to wall-clock time. Fails on devices without it.
+	TimestampDevice
+)
+
+func (m TimestampMode) String() string {
+	return [...]string{"auto", "tsc", "device"}[m]
+}
+
+// PortSpec describes how to open one ethdev port for capture.
+type PortSpec struct {
+	Name          string // PCI address or vdev name, as DPDK names the port
+	RxQueues      uint16
+	RxDescriptors uint16
+	MTU           uint16 // 0: the device's default
+	Promiscuous   bool
+	RSS           bool
+	Timestamp     TimestampMode
+	// Mempool for the port's socket. PoolFor picks one per socket.
+	PoolFor func(socket int) (*Mempool, error)
+}
+
+// PortInfo is what the device reported and what was applied.
+type PortInfo struct {
+	ID            uint16
+	Name          string
+	Driver        string
+	Socket        int
+	MaxRxQueues   uint16
+	RxQueues      uint16 // after clamping to MaxRxQueues
+	RxDescriptors uint16 // after the device's limits
+	MTU           uint16
+	RSSHashes     uint64 // RSS hash functions enabled, 0 if none
+	Scatter       bool
+	Timestamps    string // "tsc", "device-us", "device-clock"
+	Notes         []string
+}
+
+// Port is a started ethdev port.
+type Port struct {
+	Info    PortInfo
+	tsMode  C.uint8_t
+	clock   *C.struct_fc_clock
+	stopped bool
+}
+
+// PortNames lists the ports DPDK probed, by name.
+func PortNames() []string {
+	var names []string
+	var buf [C.RTE_ETH_NAME_MAX_LEN]C.char
+	for id := C.rte_eth_find_next_owned_by(0, C.RTE_ETH_DEV_NO_OWNER); id < C.RTE_MAX_ETHPORTS; id = C.rte_eth_find_next_owned_by(C.uint16_t(id+1), C.RTE_ETH_DEV_NO_OWNER) {
+		if C.fc_port_name(C.uint16_t(id), &buf[0]) == 0 {
+			names = append(names, C.GoString(&buf[0]))
+		}
+	}
+	return names
+}
+
+// OpenPort configures and starts a port for receive only.
+func OpenPort(spec PortSpec) (*Port, error) {
+	p, err := openPort(spec)
+	if err != nil {
+		return nil, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
+	return p, nil
+}
+
+func openPort(spec PortSpec) (*Port, error) {
+	name := C.CString(spec.Name)
+	defer C.free(unsafe.Pointer(name))
+	var id C.uint16_t
+	if C.fc_port_by_name(name, &id) != 0 {
+		return nil, fmt.Errorf("%w (ports found: %v)", ErrPortNotFound, PortNames())
+	}
+	var di C.struct_rte_eth_dev_info
+	if err := rc(C.rte_eth_dev_info_get(id, &di)); err != nil {
+		return nil, fmt.Errorf("device info: %w", err)
+	}
+	info := PortInfo{
+		ID:          uint16(id),
+		Name:        spec.Name,
+		Driver:      C.GoString(di.driver_name),
+		Socket:      int(C.rte_eth_dev_socket_id(id)),
+		MaxRxQueues: uint16(di.max_rx_queues),
+		RxQueues:    spec.RxQueues,
+	}
+	if info.Socket < 0 {
+		info.Socket = 0
+	}
+	if info.RxQueues > info.MaxRxQueues {
+		info.Notes = append(info.Notes, fmt.Sprintf("rx_queues clamped from %d to the device maximum %d", spec.RxQueues, info.MaxRxQueues))
+		info.RxQueues = info.MaxRxQueues
+	}
+	if info.RxQueues == 0 {
+		return nil, fmt.Errorf("device has no rx queues")
+	}
+
+	var offloads C.uint64_t
+	info.MTU = spec.MTU
+	if spec.MTU != 0 {
+		if max := uint16(di.max_mtu); max != 0 && spec.MTU > max {
+			info.Notes = append(info.Notes, fmt.Sprintf("mtu clamped from %d to the device maximum %d", spec.MTU, max))
+			info.MTU = max
+		}
+		if di.rx_offload_capa&C.RTE_ETH_RX_OFFLOAD_SCATTER != 0 {
+			offloads |= C.RTE_ETH_RX_OFFLOAD_SCATTER
+			info.Scatter = true
+		}
+	}
+
+	var rssHF C.uint64_t
+	if spec.RSS && info.RxQueues > 1 {
+		rssHF = (C.RTE_ETH_RSS_IP | C.RTE_ETH_RSS_TCP | C.RTE_ETH_RSS_UDP) & di.flow_type_rss_offloads
+		if rssHF == 0 {
+			info.Notes = append(info.Notes, "device offers no RSS hash; its queues are filled as the driver decides")
+		}
+	}
+	info.RSSHashes = uint64(rssHF)
+
+	p := &Port{Info: info}
+	switch {
+	case spec.Timestamp == TimestampDevice:
+		if di.rx_offload_capa&C.RTE_ETH_RX_OFFLOAD_TIMESTAMP == 0 {
+			return nil, fmt.Errorf("timestamp: device: the %s driver has no RX timestamp offload (use tsc)", info.Driver)
+		}
+		offloads |= C.RTE_ETH_RX_OFFLOAD_TIMESTAMP
+		p.tsMode = C.FC_TS_DEV_CLOCK
+		p.Info.Timestamps = "device-clock"
+	case spec.Timestamp == TimestampAuto && info.Driver == "net_pcap":
+		// net_pcap fills the RX timestamp dynfield with the file's
+		// epoch microseconds without advertising the offload.
+		p.tsMode = C.FC_TS_DEV_US
+		p.Info.Timestamps = "device-us"
+	default:
+		p.tsMode = C.FC_TS_TSC
+		p.Info.Timestamps = "tsc"
+	}
+
+	if err := rc(C.fc_port_configure(id, C.uint16_t(info.RxQueues), C.uint16_t(info.MTU), offloads, rssHF)); err != nil {
+		return nil, fmt.Errorf("configure %d rx queues: %w", info.RxQueues, flushLogErr(err))
+	}
+	nbDesc := C.uint16_t(spec.RxDescriptors)
+	var nbTx C.uint16_t
+	if err := rc(C.rte_eth_dev_adjust_nb_rx_tx_desc(id, &nbDesc, &nbTx)); err != nil {
+		return nil, fmt.Errorf("adjust descriptors: %w", err)
+	}
+	p.Info.RxDescriptors = uint16(nbDesc)
+	if p.Info.RxDescriptors != spec.RxDescriptors {
+		p.Info.Notes = append(p.Info.Notes, fmt.Sprintf("rx_descriptors adjusted from %d to %d by the device", spec.RxDescriptors, nbDesc))
+	}
+	pool, err := spec.PoolFor(info.Socket)
+	if err != nil {
+		return nil, err
+	}
+	for q := C.uint16_t(0); q < C.uint16_t(info.RxQueues); q++ {
+		if err := rc(C.fc_rxq_setup(id, q, nbDesc, C.int(info.Socket), offloads, pool.mp)); err != nil {
+			C.rte_eth_dev_close(id)
+			return nil, fmt.Errorf("set up rx queue %d: %w", q, flushLogErr(err))
+		}
+	}
+	if err := rc(C.rte_eth_dev_start(id)); err != nil {
+		C.rte_eth_dev_close(id)
+		return nil, fmt.Errorf("start: %w", flushLogErr(err))
+	}
+	if spec.Promiscuous {
+		if err := rc(C.rte_eth_promiscuous_enable(id)); err != nil && !isNotSup(err) {
+			p.Close()
+			return nil, fmt.Errorf("enable promiscuous mode: %w", err)
+		} else if err != nil {
+			p.Info.Notes = append(p.Info.Notes, "promiscuous mode not supported by the driver")
+		}
+	}
+	if p.tsMode == C.FC_TS_DEV_CLOCK {
+		p.clock = (*C.struct_fc_clock)(C.calloc(1, C.sizeof_struct_fc_clock))
+		var ticks, ns C.uint64_t
+		if err := rc(C.fc_dev_sample(id, &ticks, &ns)); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("timestamp: device: read device clock: %w", err)
+		}
+		// The device clock's rate is learnt from the second anchor on;
+		// nominal 1 GHz until then (most NICs count nanoseconds).
+		C.fc_clock_init(p.clock, ticks, ns, 1000000000)
+	}
+	C.fc_devts_lookup()
+	return p, nil
+}
+
+func isNotSup(err error) bool {
+	e, ok := err.(Errno)
+	return ok && (e == Errno(C.ENOTSUP) || e == Errno(C.ENOSYS))
+}
+
+// AnchorClock re-anchors a device clock (timestamp mode device). It does
+// nothing for other ports.
+func (p *Port) AnchorClock() error {
+	if p.clock == nil {
+		return nil
+	}
+	var ticks, ns C.uint64_t
+	if err := rc(C.fc_dev_sample(C.uint16_t(p.Info.ID), &ticks, &ns)); err != nil {
+		return fmt.Errorf("port %s: read device clock: %w", p.Info.Name, err)
+	}
+	C.fc_clock_anchor(p.clock, ticks, ns)
+	return nil
+}
+
+// PortStats are the device's own counters.
+type PortStats struct {
+	Packets uint64 // ipackets
+	Bytes   uint64 // ibytes
+	Missed  uint64 // imissed: dropped by the device, no descriptor free
+	Errors  uint64 // ierrors
+	NoMbuf  uint64 // rx_nombuf: mbuf allocation failures
+}
+
+// Stats reads the device's counters.
+func (p *Port) Stats() (PortStats, error) {
+	var s C.struct_rte_eth_stats
+	if err := rc(C.rte_eth_stats_get(C.uint16_t(p.Info.ID), &s)); err != nil {
+		return PortStats{}, fmt.Errorf("port %s: stats: %w", p.Info.Name, err)
+	}
+	return PortStats{Packets: uint64(s.ipackets), Bytes: uint64(s.ibytes), Missed: uint64(s.imissed),
+		Errors: uint64(s.ierrors), NoMbuf: uint64(s.rx_nombuf)}, nil
+}
+
+// Stop stops the device; mbufs it still holds for receive are released on
+// Close. Stats stay readable.
+func (p *Port) Stop() error {
+	if p.stopped {
+		return nil
+	}
+	p.stopped = true
+	return rc(C.rte_eth_dev_stop(C.uint16_t(p.Info.ID)))
+}
+
+// Close stops and closes the port, returning its mbufs to their pool.
+func (p *Port) Close() error {
+	err := p.Stop()
+	if cerr := rc(C.rte_eth_dev_close(C.uint16_t(p.Info.ID))); err == nil {
+		err = cerr
+	}
+	if p.clock != nil {
+		C.free(unsafe.Pointer(p.clock))
+		p.clock = nil
+	}
+	return err
+}

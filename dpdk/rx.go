@@ -1,0 +1,140 @@
+package dpdk
+
+/*
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include "fc.h"
+
+static int fc_rx_launch(struct fc_rx_lcore *lc)
+{
+	return rte_eal_remote_launch(fc_rx_loop, lc, lc->lcore);
+}
+
+static void fc_rx_stop(struct fc_rx_lcore *lc)
+{
+	__atomic_store_n(&lc->stop, 1, __ATOMIC_RELAXED);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// RxQueue names one receive queue of a port.
+type RxQueue struct {
+	Port  *Port
+	Queue uint16
+}
+
+// RxSpec describes one RX lcore: the queues it polls and the ring it
+// fills.
+type RxSpec struct {
+	Lcore  uint
+	Queues []RxQueue
+	Ring   *Ring
+	Burst  uint16
+}
+
+// RxLcore is an EAL worker lcore running the C polling loop. Counters live
+// in its C memory and are written only by that lcore.
+type RxLcore struct {
+	spec     RxSpec
+	c        *C.struct_fc_rx_lcore
+	launched bool
+}
+
+// MaxBurst is the largest burst an RX lcore or a worker handles.
+const MaxBurst = C.FC_MAX_BURST
+
+// NewRxLcore prepares an RX lcore; Launch starts it.
+func NewRxLcore(spec RxSpec) (*RxLcore, error) {
+	if len(spec.Queues) == 0 || len(spec.Queues) > C.FC_MAX_QUEUES_PER_LCORE {
+		return nil, fmt.Errorf("rx lcore %d: %d queues (1 to %d)", spec.Lcore, len(spec.Queues), C.FC_MAX_QUEUES_PER_LCORE)
+	}
+	if spec.Burst == 0 || spec.Burst > MaxBurst {
+		return nil, fmt.Errorf("rx lcore %d: burst %d (1 to %d)", spec.Lcore, spec.Burst, MaxBurst)
+	}
+	c := (*C.struct_fc_rx_lcore)(C.rte_zmalloc_socket(nil, C.sizeof_struct_fc_rx_lcore, C.RTE_CACHE_LINE_SIZE,
+		C.int(C.rte_lcore_to_socket_id(C.uint(spec.Lcore)))))
+	if c == nil {
+		return nil, fmt.Errorf("rx lcore %d: out of memory", spec.Lcore)
+	}
+	c.lcore = C.uint(spec.Lcore)
+	c.ring = spec.Ring.r
+	c.burst = C.uint16_t(spec.Burst)
+	c.nb_queues = C.uint16_t(len(spec.Queues))
+	for i, q := range spec.Queues {
+		cq := &c.queues[i]
+		cq.port = C.uint16_t(q.Port.Info.ID)
+		cq.queue = C.uint16_t(q.Queue)
+		cq.ts_mode = q.Port.tsMode
+		cq.dev_clock = q.Port.clock
+	}
+	return &RxLcore{spec: spec, c: c}, nil
+}
+
+// Spec returns the spec the lcore was made from.
+func (r *RxLcore) Spec() RxSpec { return r.spec }
+
+// Launch starts the polling loop on the lcore.
+func (r *RxLcore) Launch() error {
+	var code C.int
+	if err := onMain(func() { code = C.fc_rx_launch(r.c) }); err != nil {
+		return err
+	}
+	if err := rc(code); err != nil {
+		return fmt.Errorf("launch rx lcore %d: %w", r.spec.Lcore, err)
+	}
+	r.launched = true
+	return nil
+}
+
+// Stop tells the loop to return after its current pass and waits for it.
+// After Stop the lcore enqueues nothing more.
+func (r *RxLcore) Stop() {
+	if !r.launched {
+		return
+	}
+	C.fc_rx_stop(r.c)
+	onMain(func() { C.rte_eal_wait_lcore(C.uint(r.spec.Lcore)) })
+	r.launched = false
+}
+
+// RxQueueStats are the counters of one polled queue.
+type RxQueueStats struct {
+	Port        string
+	Queue       uint16
+	Lcore       uint
+	Packets     uint64 // received from the device
+	Bytes       uint64
+	Enqueued    uint64 // put on the ring
+	RingDropped uint64 // freed because the ring was full
+	DeviceStamp uint64 // stamped with the device's timestamp
+}
+
+// Stats reads the lcore's counters, one entry per queue.
+func (r *RxLcore) Stats() []RxQueueStats {
+	out := make([]RxQueueStats, len(r.spec.Queues))
+	for i, q := range r.spec.Queues {
+		var s C.struct_fc_rxq_stats
+		C.fc_rx_lcore_read(r.c, C.uint(i), &s)
+		out[i] = RxQueueStats{
+			Port: q.Port.Info.Name, Queue: q.Queue, Lcore: r.spec.Lcore,
+			Packets: uint64(s.packets), Bytes: uint64(s.bytes), Enqueued: uint64(s.enqueued),
+			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts),
+		}
+	}
+	return out
+}
+
+// Close stops the lcore if needed and frees its memory.
+func (r *RxLcore) Close() {
+	r.Stop()
+	if r.c != nil {
+		C.rte_free(unsafe.Pointer(r.c))
+		r.c = nil
+	}
+}

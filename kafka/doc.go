@@ -1,0 +1,6 @@
+// Package kafka produces captured packets to Kafka through
+// confluent-kafka-go (librdkafka): one message per packet, the key an
+// 8-byte big-endian timestamp, the value the whole frame. It counts every
+// message's fate (handed over, queue-dropped, delivered, failed) and never
+// copies a payload back out of librdkafka.
+package kafka

@@ -1,0 +1,205 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// ProducerSpec describes a producer.
+type ProducerSpec struct {
+	Topic string
+	// KeyDivisor turns a nanosecond timestamp into the key's unit:
+	// 1 (ns), 1000 (µs), 1000000 (ms).
+	KeyDivisor uint64
+	// Properties are librdkafka configuration properties, passed through.
+	Properties map[string]string
+	// QueueFullTimeout bounds how long Produce blocks while librdkafka's
+	// queue is full before it gives the message up as queue-dropped.
+	QueueFullTimeout time.Duration
+	Logger           *slog.Logger
+}
+
+// Counters are a producer's message counts. Produced = Delivered + Failed
+// + in flight.
+type Counters struct {
+	Produced     uint64 // accepted by librdkafka
+	QueueDropped uint64 // not accepted: queue full past the timeout, or refused
+	Delivered    uint64 // acknowledged by the broker
+	Failed       uint64 // delivery failed, or purged at shutdown
+	Bytes        uint64 // value bytes accepted by librdkafka
+}
+
+// ErrQueueFull is returned when librdkafka's queue stayed full for the
+// whole QueueFullTimeout.
+var ErrQueueFull = errors.New("librdkafka queue full")
+
+// Producer sends packets to one topic. Produce is for one goroutine at a
+// time; Counters may be read from any.
+type Producer struct {
+	spec   ProducerSpec
+	p      *ck.Producer
+	log    *slog.Logger
+	msg    ck.Message
+	key    [8]byte
+	topic  string
+	events sync.WaitGroup
+
+	produced     atomic.Uint64
+	queueDropped atomic.Uint64
+	delivered    atomic.Uint64
+	failed       atomic.Uint64
+	bytes        atomic.Uint64
+	lastErr      atomic.Value // string
+}
+
+// fixedProperties are the Go client's own settings, not librdkafka's.
+var fixedProperties = map[string]any{
+	// Delivery reports carry only the partition and error: no payload is
+	// copied back into Go.
+	"go.delivery.report.fields": "none",
+	"go.logs.channel.enable":    false,
+}
+
+// ConfigMap builds the client configuration from librdkafka properties.
+func ConfigMap(props map[string]string) ck.ConfigMap {
+	cm := ck.ConfigMap{}
+	for k, v := range props {
+		cm[k] = v
+	}
+	for k, v := range fixedProperties {
+		cm[k] = v
+	}
+	return cm
+}
+
+// NewProducer creates a producer. It does not wait for a broker: one that
+// is down now is retried by librdkafka.
+func NewProducer(spec ProducerSpec) (*Producer, error) {
+	if spec.KeyDivisor == 0 {
+		spec.KeyDivisor = 1
+	}
+	if spec.Logger == nil {
+		spec.Logger = slog.Default()
+	}
+	cm := ConfigMap(spec.Properties)
+	p, err := ck.NewProducer(&cm)
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	pr := &Producer{spec: spec, p: p, log: spec.Logger, topic: spec.Topic}
+	pr.msg.TopicPartition = ck.TopicPartition{Topic: &pr.topic, Partition: ck.PartitionAny}
+	pr.lastErr.Store("")
+	pr.events.Add(1)
+	go pr.handleEvents()
+	return pr, nil
+}
+
+// handleEvents counts delivery reports and logs client errors.
+func (p *Producer) handleEvents() {
+	defer p.events.Done()
+	var lastLog time.Time
+	for ev := range p.p.Events() {
+		switch e := ev.(type) {
+		case *ck.Message:
+			if e.TopicPartition.Error != nil {
+				p.failed.Add(1)
+				p.lastErr.Store(e.TopicPartition.Error.Error())
+			} else {
+				p.delivered.Add(1)
+			}
+		case ck.Error:
+			// "all brokers down" and friends: librdkafka retries;
+			// say so at most once a second.
+			if time.Since(lastLog) > time.Second {
+				p.log.Warn("kafka", "error", e.Error(), "code", e.Code().String())
+				lastLog = time.Now()
+			}
+		}
+	}
+}
+
+// Produce hands one packet to librdkafka, which copies key and value
+// before it returns: value may be freed right after. While the queue is
+// full it waits, up to QueueFullTimeout.
+func (p *Producer) Produce(tsNanos uint64, value []byte) error {
+	binary.BigEndian.PutUint64(p.key[:], tsNanos/p.spec.KeyDivisor)
+	p.msg.Key = p.key[:]
+	p.msg.Value = value
+	err := p.p.Produce(&p.msg, nil)
+	if err == nil {
+		p.produced.Add(1)
+		p.bytes.Add(uint64(len(value)))
+		return nil
+	}
+	if isQueueFull(err) {
+		deadline := time.Now().Add(p.spec.QueueFullTimeout)
+		for wait := 50 * time.Microsecond; isQueueFull(err) && time.Now().Before(deadline); {
+			time.Sleep(wait)
+			if wait < 5*time.Millisecond {
+				wait *= 2
+			}
+			err = p.p.Produce(&p.msg, nil)
+		}
+		if err == nil {
+			p.produced.Add(1)
+			p.bytes.Add(uint64(len(value)))
+			return nil
+		}
+		if isQueueFull(err) {
+			err = ErrQueueFull
+		}
+	}
+	p.queueDropped.Add(1)
+	return err
+}
+
+func isQueueFull(err error) bool {
+	var ke ck.Error
+	return errors.As(err, &ke) && ke.Code() == ck.ErrQueueFull
+}
+
+// InFlight is the number of messages librdkafka holds.
+func (p *Producer) InFlight() int { return p.p.Len() }
+
+// Counters reads the producer's counts.
+func (p *Producer) Counters() Counters {
+	return Counters{
+		Produced:     p.produced.Load(),
+		QueueDropped: p.queueDropped.Load(),
+		Delivered:    p.delivered.Load(),
+		Failed:       p.failed.Load(),
+		Bytes:        p.bytes.Load(),
+	}
+}
+
+// LastError is the last delivery error seen, or "".
+func (p *Producer) LastError() string { return p.lastErr.Load().(string) }
+
+// Close flushes for up to timeout, purges what is left (those messages
+// count as failed), and closes the client. It returns how many messages
+// were purged unflushed.
+func (p *Producer) Close(timeout time.Duration) (unflushed int) {
+	left := p.p.Flush(int(timeout / time.Millisecond))
+	if left > 0 {
+		unflushed = left
+		if err := p.p.Purge(ck.PurgeQueue | ck.PurgeInFlight); err != nil {
+			p.log.Error("kafka purge", "error", err)
+		}
+		// Purged messages come back as failed delivery reports.
+		p.p.Flush(int((5 * time.Second) / time.Millisecond))
+	}
+	p.p.Close()
+	p.events.Wait()
+	return unflushed
+}
+
+// Client returns the underlying confluent-kafka-go producer, for
+// metadata queries.
+func (p *Producer) Client() *ck.Producer { return p.p }

@@ -1,0 +1,320 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/config"
+	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/kafka"
+)
+
+// ErrStartup marks errors in configuration or start-up, as opposed to
+// loss while running.
+var ErrStartup = errors.New("start-up")
+
+// Capture is a running capture daemon: EAL, ports, RX lcores, rings,
+// workers and producers.
+type Capture struct {
+	cfg     config.Config
+	log     *slog.Logger
+	eal     dpdk.EALInfo
+	pools   map[int]*dpdk.Mempool
+	ports   []*dpdk.Port
+	rings   []*dpdk.Ring
+	rx      []*dpdk.RxLcore
+	workers []*Worker
+	prods   []*kafka.Producer
+	rxStop  chan struct{}
+	wg      sync.WaitGroup
+	workErr chan error
+	started time.Time
+	stopped bool
+}
+
+func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) }
+
+// Start brings the whole path up, last stage first: producers, then
+// workers, then the RX lcores, so no packet waits on a stage not yet
+// there. cfg must have passed Validate. On error everything started is
+// torn down again.
+func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
+	c = &Capture{cfg: cfg, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			c.teardown()
+			c = nil
+		}
+	}()
+	dpdk.SetLogger(log)
+	keyUnit, _ := config.ParseKeyUnit(cfg.Kafka.KeyUnit)
+
+	c.eal, err = dpdk.Init(cfg.EALArgs())
+	if err != nil {
+		return nil, startupErr(err)
+	}
+	rxLcores, err := c.rxLcores()
+	if err != nil {
+		return nil, startupErr(err)
+	}
+
+	for _, pc := range cfg.Ports {
+		port, err := dpdk.OpenPort(dpdk.PortSpec{
+			Name:          pc.Name,
+			RxQueues:      uint16(pc.RxQueues),
+			RxDescriptors: uint16(pc.RxDescriptors),
+			MTU:           uint16(pc.MTU),
+			Promiscuous:   *pc.Promiscuous,
+			RSS:           *pc.RSS,
+			Timestamp:     tsMode(pc.Timestamp),
+			PoolFor:       c.poolFor,
+		})
+		if err != nil {
+			return nil, startupErr(err)
+		}
+		c.ports = append(c.ports, port)
+		i := port.Info
+		log.Info("port up", "port", i.Name, "driver", i.Driver, "socket", i.Socket, "rx_queues", i.RxQueues,
+			"rx_descriptors", i.RxDescriptors, "rss_hf", fmt.Sprintf("%#x", i.RSSHashes), "timestamps", i.Timestamps)
+		for _, n := range i.Notes {
+			log.Warn("port limit", "port", i.Name, "note", n)
+		}
+	}
+
+	// Spread every (port, queue) over the RX lcores, round robin.
+	var queues [][]dpdk.RxQueue = make([][]dpdk.RxQueue, len(rxLcores))
+	k := 0
+	for _, p := range c.ports {
+		for q := uint16(0); q < p.Info.RxQueues; q++ {
+			queues[k%len(rxLcores)] = append(queues[k%len(rxLcores)], dpdk.RxQueue{Port: p, Queue: q})
+			k++
+		}
+	}
+	for i, l := range rxLcores {
+		if len(queues[i]) == 0 {
+			continue
+		}
+		sock := dpdk.LcoreSocket(l)
+		for _, q := range queues[i] {
+			if q.Port.Info.Socket != sock {
+				log.Warn("rx lcore on another NUMA socket than its port", "lcore", l, "lcore_socket", sock,
+					"port", q.Port.Info.Name, "port_socket", q.Port.Info.Socket)
+			}
+		}
+		ring, err := dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", l), Size: uint32(cfg.Capture.RingSize),
+			Socket: sock, MultiConsumer: cfg.Capture.WorkersPerRing > 1})
+		if err != nil {
+			return nil, startupErr(err)
+		}
+		c.rings = append(c.rings, ring)
+		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: l, Queues: queues[i], Ring: ring, Burst: uint16(cfg.Capture.Burst)})
+		if err != nil {
+			return nil, startupErr(err)
+		}
+		c.rx = append(c.rx, rx)
+	}
+
+	for _, ring := range c.rings {
+		for j := 0; j < cfg.Capture.WorkersPerRing; j++ {
+			prod, err := kafka.NewProducer(kafka.ProducerSpec{
+				Topic:            cfg.Kafka.Topic,
+				KeyDivisor:       uint64(keyUnit),
+				Properties:       cfg.Kafka.Properties,
+				QueueFullTimeout: cfg.Kafka.QueueFullTimeout,
+				Logger:           log,
+			})
+			if err != nil {
+				return nil, startupErr(err)
+			}
+			c.prods = append(c.prods, prod)
+			c.workers = append(c.workers, NewWorker(WorkerSpec{
+				ID: len(c.workers), Ring: ring, Burst: cfg.Capture.Burst, Producer: prod, Register: true,
+			}))
+		}
+	}
+	c.workErr = make(chan error, len(c.workers))
+	for _, w := range c.workers {
+		c.wg.Add(1)
+		go func(w *Worker) {
+			defer c.wg.Done()
+			if err := w.Run(c.rxStop); err != nil {
+				c.workErr <- fmt.Errorf("worker %d: %w", w.spec.ID, err)
+			}
+		}(w)
+	}
+	for _, rx := range c.rx {
+		if err := rx.Launch(); err != nil {
+			return nil, startupErr(err)
+		}
+		s := rx.Spec()
+		names := make([]string, len(s.Queues))
+		for i, q := range s.Queues {
+			names[i] = fmt.Sprintf("%s/%d", q.Port.Info.Name, q.Queue)
+		}
+		log.Info("rx lcore polling", "lcore", s.Lcore, "socket", dpdk.LcoreSocket(s.Lcore), "queues", names)
+	}
+	c.started = time.Now()
+	log.Info("capturing", "topic", cfg.Kafka.Topic, "key_unit", cfg.Kafka.KeyUnit,
+		"brokers", cfg.Kafka.Properties["bootstrap.servers"], "workers", len(c.workers))
+	return c, nil
+}
+
+func tsMode(s string) dpdk.TimestampMode {
+	switch s {
+	case "tsc":
+		return dpdk.TimestampTSC
+	case "device":
+		return dpdk.TimestampDevice
+	}
+	return dpdk.TimestampAuto
+}
+
+// rxLcores are the lcores that poll: the configured ones, or every EAL
+// worker lcore.
+func (c *Capture) rxLcores() ([]uint, error) {
+	if len(c.cfg.Capture.RxLcores) == 0 {
+		if len(c.eal.Workers) == 0 {
+			return nil, fmt.Errorf("eal.lcores %q has no worker lcore besides the main one %d: give at least two, e.g. \"0,1\"",
+				c.cfg.EAL.Lcores, c.eal.MainLcore)
+		}
+		return c.eal.Workers, nil
+	}
+	ok := map[uint]bool{}
+	for _, w := range c.eal.Workers {
+		ok[w] = true
+	}
+	var out []uint
+	for _, l := range c.cfg.Capture.RxLcores {
+		if !ok[uint(l)] {
+			return nil, fmt.Errorf("capture.rx_lcores: lcore %d is not an EAL worker lcore (workers: %v)", l, c.eal.Workers)
+		}
+		out = append(out, uint(l))
+	}
+	return out, nil
+}
+
+// poolFor returns the mempool of a NUMA socket, creating it on first use.
+func (c *Capture) poolFor(socket int) (*dpdk.Mempool, error) {
+	if p, ok := c.pools[socket]; ok {
+		return p, nil
+	}
+	cp := c.cfg.Capture
+	p, err := dpdk.NewMempool(dpdk.MempoolSpec{Name: fmt.Sprintf("fc_pool_%d", socket), Mbufs: uint32(cp.Mbufs),
+		Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom), Socket: socket})
+	if err != nil {
+		return nil, err
+	}
+	c.pools[socket] = p
+	c.log.Info("mempool", "socket", socket, "mbufs", cp.Mbufs, "data_room", cp.MbufDataRoom)
+	return p, nil
+}
+
+// Run keeps the TSC clock anchored and logs periodic stats until ctx is
+// done or a worker fails.
+func (c *Capture) Run(ctx context.Context) error {
+	anchor := time.NewTicker(time.Second)
+	defer anchor.Stop()
+	var stats <-chan time.Time
+	if iv := c.cfg.Log.StatsInterval; iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		stats = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-c.workErr:
+			return err
+		case <-anchor.C:
+			dpdk.AnchorClock()
+			for _, p := range c.ports {
+				if err := p.AnchorClock(); err != nil {
+					c.log.Warn("anchor device clock", "error", err)
+				}
+			}
+		case <-stats:
+			c.Report().Log(c.log, "stats")
+		}
+	}
+}
+
+// Stop drains and shuts down: stop RX, let workers empty the rings into
+// Kafka, flush producers within the configured timeout (purging what is
+// left), close ports and audit the mempools. It returns the final report.
+func (c *Capture) Stop() Report {
+	if c.stopped {
+		return c.Report()
+	}
+	c.stopped = true
+	for _, rx := range c.rx {
+		rx.Stop()
+	}
+	close(c.rxStop)
+	c.log.Info("rx stopped, draining rings")
+	c.wg.Wait()
+	deadline := time.Now().Add(c.cfg.Shutdown.FlushTimeout)
+	unflushed := 0
+	for _, p := range c.prods {
+		left := time.Until(deadline)
+		if left < 0 {
+			left = 0
+		}
+		unflushed += p.Close(left)
+	}
+	for _, p := range c.ports {
+		p.Stop()
+	}
+	r := c.Report()
+	r.Unflushed = unflushed
+	c.teardown()
+	for _, p := range c.pools {
+		r.Mempools = append(r.Mempools, p.Audit())
+	}
+	for _, p := range c.pools {
+		p.Close()
+	}
+	c.pools = nil
+	dpdk.Cleanup()
+	return r
+}
+
+// teardown releases what start-up made, in reverse.
+func (c *Capture) teardown() {
+	for _, rx := range c.rx {
+		rx.Close()
+	}
+	c.rx = nil
+	if !c.stopped && c.workErr != nil {
+		close(c.rxStop) // start-up failed after workers started
+		c.wg.Wait()
+	}
+	for _, p := range c.ports {
+		if err := p.Close(); err != nil {
+			c.log.Warn("close port", "port", p.Info.Name, "error", err)
+		}
+	}
+	c.ports = nil
+	for _, r := range c.rings {
+		r.Close()
+	}
+	c.rings = nil
+	if c.pools != nil && !c.stopped {
+		for _, p := range c.pools {
+			p.Close()
+		}
+		c.pools = nil
+	}
+	if !c.stopped {
+		for _, p := range c.prods {
+			p.Close(0)
+		}
+		if c.eal.TSCHz != 0 {
+			dpdk.Cleanup()
+		}
+	}
+}
