@@ -179,7 +179,17 @@ stamp(struct fc_rx_lcore *lc, struct fc_rxq *q, struct rte_mbuf **pkts, uint16_t
 
 		if (q->ts_mode != FC_TS_TSC && (m->ol_flags & devflag) != 0) {
 			uint64_t v = *RTE_MBUF_DYNFIELD(m, fc_devts_offset, rte_mbuf_timestamp_t *);
-			ns = q->ts_mode == FC_TS_DEV_US ? v * 1000 : clock_map(q->dev_clock, v);
+			if (q->ts_mode == FC_TS_DEV_US) {
+				/*
+				 * libpcap reads the file's 32-bit seconds as signed;
+				 * the format says unsigned (to 2106). Undo the sign.
+				 */
+				if ((int64_t)v < 0)
+					v += 4294967296ull * 1000000ull;
+				ns = v * 1000;
+			} else {
+				ns = clock_map(q->dev_clock, v);
+			}
 			devts++;
 		} else {
 			ns = clock_map(&fc_tsc_clock, rte_rdtsc());

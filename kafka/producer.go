@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,7 +65,8 @@ var fixedProperties = map[string]any{
 	// Delivery reports carry only the partition and error: no payload is
 	// copied back into Go.
 	"go.delivery.report.fields": "none",
-	"go.logs.channel.enable":    false,
+	// librdkafka's log lines come to us, to go out through slog.
+	"go.logs.channel.enable": true,
 }
 
 // ConfigMap builds the client configuration from librdkafka properties.
@@ -96,9 +98,25 @@ func NewProducer(spec ProducerSpec) (*Producer, error) {
 	pr := &Producer{spec: spec, p: p, log: spec.Logger, topic: spec.Topic}
 	pr.msg.TopicPartition = ck.TopicPartition{Topic: &pr.topic, Partition: ck.PartitionAny}
 	pr.lastErr.Store("")
-	pr.events.Add(1)
+	pr.events.Add(2)
 	go pr.handleEvents()
+	go pr.handleLogs()
 	return pr, nil
+}
+
+// handleLogs passes librdkafka's log lines to slog at their syslog level.
+func (p *Producer) handleLogs() {
+	defer p.events.Done()
+	for l := range p.p.Logs() {
+		lv := slog.LevelDebug
+		switch {
+		case l.Level <= 3:
+			lv = slog.LevelError
+		case l.Level == 4:
+			lv = slog.LevelWarn
+		}
+		p.log.Log(context.Background(), lv, l.Message, "source", "librdkafka", "facility", l.Tag)
+	}
 }
 
 // handleEvents counts delivery reports and logs client errors.

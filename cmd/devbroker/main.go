@@ -23,7 +23,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9092", "address to listen on (port 0 picks one)")
 	topic := flag.String("topic", "pcap", "topic to create")
-	partitions := flag.Int("partitions", 1, "partitions of the topic")
+	partitions := flag.Int("partitions", 1, "partitions of the topic, and of topics created on first use")
 	data := flag.String("data", "", "directory to persist the log in (empty: memory only)")
 	flag.Parse()
 
@@ -45,6 +45,7 @@ func main() {
 		kfake.Ports(port),
 		kfake.SeedTopics(int32(*partitions), *topic),
 		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(*partitions),
 		kfake.ListenFn(func(network, addr string) (net.Listener, error) {
 			_, p, _ := net.SplitHostPort(addr)
 			return net.Listen(network, net.JoinHostPort(host, p))

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/fastcapa-go/fastcapa/config"
+	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
@@ -119,6 +120,12 @@ func run(args []string) int {
 	}
 
 	log := newLogger(cfg.Log)
+	if os.Getenv("FASTCAPA_DEBUG_POISON") == "1" {
+		// Overwrite packet data as mbufs are freed: a payload read
+		// after its mbuf went back to the pool would arrive as 0xEE.
+		log.Warn("debug: poisoning mbuf data on free")
+		dpdk.SetPoisonOnFree(true)
+	}
 	capture, err := pipeline.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)

@@ -1,0 +1,368 @@
+// Command fcbench measures the ceiling fastcapa is compared with in
+// make bench: confluent-kafka-go's Produce alone, with no DPDK, no ring
+// and no worker, sending synthetic messages of one size to a broker and
+// waiting for every delivery report.
+//
+//	fcbench -brokers 127.0.0.1:9092 -topic bench -size 64 -duration 10s
+//	fcbench gen-pcap -size 64 -count 1024 -o frames64.pcap
+//
+// The first form runs twice, once through package kafka's Producer (what
+// the pipeline uses) and once through a bare confluent-kafka-go Producer
+// with the same librdkafka properties, each to its own topic (TOPIC-kafka,
+// TOPIC-raw), and prints one key=value line per run:
+//
+//	mode=kafka size=64 msgs=... delivered=... failed=... seconds=... msgs_per_s=... mb_per_s=...
+//
+// The message key is 8 bytes, as fastcapa's; mb_per_s counts value bytes
+// only, in 10^6 B. The clock starts at the first Produce, after one
+// warm-up message has been delivered (connection and metadata are not
+// timed), and stops at the last delivery report.
+//
+// gen-pcap writes a capture of identical-length UDP/IPv4 Ethernet frames
+// for net_pcap's infinite_rx.
+//
+// Exit status: 0 when every message was delivered, 1 when any failed,
+// 2 on a usage or start-up error.
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/fastcapa-go/fastcapa/kafka"
+	"github.com/fastcapa-go/fastcapa/pcap"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "gen-pcap" {
+		os.Exit(genPcap(os.Args[2:]))
+	}
+	os.Exit(ceiling(os.Args[1:]))
+}
+
+// opts are one ceiling run's parameters.
+type opts struct {
+	props    map[string]string
+	topic    string
+	size     int
+	count    int
+	duration time.Duration
+	timeout  time.Duration
+}
+
+// result is one run's outcome.
+type result struct {
+	mode      string
+	sent      uint64
+	delivered uint64
+	failed    uint64
+	elapsed   time.Duration
+}
+
+func (r result) line(size int) string {
+	s := r.elapsed.Seconds()
+	return fmt.Sprintf("mode=%s size=%d msgs=%d delivered=%d failed=%d seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f",
+		r.mode, size, r.sent, r.delivered, r.failed, s, float64(r.delivered)/s, float64(r.delivered)*float64(size)/s/1e6)
+}
+
+func ceiling(args []string) int {
+	fs := flag.NewFlagSet("fcbench", flag.ContinueOnError)
+	var (
+		brokers  = fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers")
+		topic    = fs.String("topic", "fcbench", "topic prefix: runs go to TOPIC-kafka and TOPIC-raw")
+		size     = fs.Int("size", 64, "message value size in bytes")
+		count    = fs.Int("count", 1000000, "messages per run (ignored with -duration)")
+		duration = fs.Duration("duration", 0, "produce for this long per run instead of -count messages")
+		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports after this long")
+		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go)")
+		props    listFlag
+	)
+	fs.Var(&props, "X", "librdkafka property key=value, repeatable (as fastcapa -X)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "fcbench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *size < 1 || *size > 1<<20 {
+		fmt.Fprintf(os.Stderr, "fcbench: -size %d: use 1 to %d\n", *size, 1<<20)
+		return 2
+	}
+	if *duration <= 0 && *count < 1 {
+		fmt.Fprintf(os.Stderr, "fcbench: -count %d: give at least 1, or a -duration\n", *count)
+		return 2
+	}
+	o := opts{props: map[string]string{"bootstrap.servers": *brokers}, topic: *topic, size: *size,
+		count: *count, duration: *duration, timeout: *timeout}
+	for _, kv := range props {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "fcbench: -X %q: want key=value\n", kv)
+			return 2
+		}
+		o.props[k] = v
+	}
+	code := 0
+	for _, m := range strings.Split(*modes, ",") {
+		var (
+			r   result
+			err error
+		)
+		switch m {
+		case "kafka":
+			r, err = runKafka(o)
+		case "raw":
+			r, err = runRaw(o)
+		default:
+			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (kafka, raw)\n", m)
+			return 2
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fcbench: %s: %v\n", m, err)
+			return 2
+		}
+		fmt.Println(r.line(o.size))
+		if r.failed != 0 || r.delivered != r.sent {
+			code = 1
+		}
+	}
+	return code
+}
+
+// payload is a value of the given size, the same bytes every time.
+func payload(size int) []byte {
+	v := make([]byte, size)
+	for i := range v {
+		v[i] = byte(i)
+	}
+	return v
+}
+
+// sending says whether to produce message i, started at t0.
+func (o opts) sending(i int, t0 time.Time) bool {
+	if o.duration > 0 {
+		// Reading the clock every 1024 messages costs nothing measurable.
+		return i%1024 != 0 || time.Since(t0) < o.duration
+	}
+	return i < o.count
+}
+
+// waitFor polls done until it holds or timeout passes.
+func waitFor(timeout time.Duration, done func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !done() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return true
+}
+
+// runKafka sends through package kafka's Producer, as a pipeline worker
+// does: one Produce per message, which waits while librdkafka's queue is
+// full.
+func runKafka(o opts) (result, error) {
+	p, err := kafka.NewProducer(kafka.ProducerSpec{Topic: o.topic + "-kafka", Properties: o.props,
+		QueueFullTimeout: o.timeout})
+	if err != nil {
+		return result{}, err
+	}
+	defer p.Close(5 * time.Second)
+	v := payload(o.size)
+	if err := p.Produce(uint64(time.Now().UnixNano()), v); err != nil {
+		return result{}, fmt.Errorf("warm-up: %w", err)
+	}
+	if !waitFor(o.timeout, func() bool { c := p.Counters(); return c.Delivered+c.Failed == 1 }) {
+		return result{}, fmt.Errorf("warm-up: no delivery report in %v (is a broker at %s?)", o.timeout, o.props["bootstrap.servers"])
+	}
+	if c := p.Counters(); c.Failed != 0 {
+		return result{}, fmt.Errorf("warm-up: delivery failed: %s", p.LastError())
+	}
+	base := p.Counters()
+
+	t0 := time.Now()
+	var sent uint64
+	for i := 0; o.sending(i, t0); i++ {
+		if err := p.Produce(uint64(time.Now().UnixNano()), v); err != nil {
+			return result{}, fmt.Errorf("produce: %w", err)
+		}
+		sent++
+	}
+	ok := waitFor(o.timeout, func() bool { c := p.Counters(); return c.Delivered+c.Failed-base.Delivered-base.Failed >= sent })
+	elapsed := time.Since(t0)
+	c := p.Counters()
+	r := result{mode: "kafka", sent: sent, delivered: c.Delivered - base.Delivered, failed: c.Failed - base.Failed, elapsed: elapsed}
+	if !ok {
+		return r, fmt.Errorf("%d of %d delivery reports after %v", r.delivered+r.failed, sent, o.timeout)
+	}
+	return r, nil
+}
+
+// runRaw sends through a bare confluent-kafka-go Producer, configured as
+// package kafka configures its own, retrying while the queue is full.
+func runRaw(o opts) (result, error) {
+	cm := kafka.ConfigMap(o.props)
+	p, err := ck.NewProducer(&cm)
+	if err != nil {
+		return result{}, err
+	}
+	var delivered, failed atomic.Uint64
+	var events sync.WaitGroup
+	events.Add(2)
+	go func() {
+		defer events.Done()
+		for range p.Logs() {
+		}
+	}()
+	go func() {
+		defer events.Done()
+		for ev := range p.Events() {
+			if m, ok := ev.(*ck.Message); ok {
+				if m.TopicPartition.Error != nil {
+					failed.Add(1)
+				} else {
+					delivered.Add(1)
+				}
+			}
+		}
+	}()
+	defer func() {
+		p.Flush(5000)
+		p.Close()
+		events.Wait()
+	}()
+
+	topic := o.topic + "-raw"
+	var key [8]byte
+	msg := ck.Message{TopicPartition: ck.TopicPartition{Topic: &topic, Partition: ck.PartitionAny}, Key: key[:], Value: payload(o.size)}
+	produce := func() error {
+		binary.BigEndian.PutUint64(key[:], uint64(time.Now().UnixNano()))
+		for {
+			err := p.Produce(&msg, nil)
+			var ke ck.Error
+			if err == nil || !errors.As(err, &ke) || ke.Code() != ck.ErrQueueFull {
+				return err
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if err := produce(); err != nil {
+		return result{}, fmt.Errorf("warm-up: %w", err)
+	}
+	if !waitFor(o.timeout, func() bool { return delivered.Load()+failed.Load() == 1 }) {
+		return result{}, fmt.Errorf("warm-up: no delivery report in %v (is a broker at %s?)", o.timeout, o.props["bootstrap.servers"])
+	}
+	if failed.Load() != 0 {
+		return result{}, fmt.Errorf("warm-up: delivery failed")
+	}
+
+	t0 := time.Now()
+	var sent uint64
+	for i := 0; o.sending(i, t0); i++ {
+		if err := produce(); err != nil {
+			return result{}, fmt.Errorf("produce: %w", err)
+		}
+		sent++
+	}
+	ok := waitFor(o.timeout, func() bool { return delivered.Load()+failed.Load()-1 >= sent })
+	r := result{mode: "raw", sent: sent, delivered: delivered.Load() - 1, failed: failed.Load(), elapsed: time.Since(t0)}
+	if !ok {
+		return r, fmt.Errorf("%d of %d delivery reports after %v", r.delivered+r.failed, sent, o.timeout)
+	}
+	return r, nil
+}
+
+// genPcap writes a capture of count UDP/IPv4 frames of size bytes each,
+// differing in their source port.
+func genPcap(args []string) int {
+	fs := flag.NewFlagSet("fcbench gen-pcap", flag.ContinueOnError)
+	size := fs.Int("size", 64, "frame length in bytes (42 to 2048: one mbuf, as infinite_rx needs)")
+	count := fs.Int("count", 1024, "frames")
+	out := fs.String("o", "", "output file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *out == "" || *size < 42 || *size > 2048 || *count < 1 {
+		fmt.Fprintln(os.Stderr, "fcbench gen-pcap: need -o FILE, -size 42..2048 and -count >= 1")
+		return 2
+	}
+	f, err := os.Create(*out)
+	if err == nil {
+		err = writeFrames(f, *size, *count)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fcbench gen-pcap: %v\n", err)
+		return 2
+	}
+	return 0
+}
+
+// writeFrames writes count Ethernet/IPv4/UDP frames of size bytes,
+// 10.0.0.1:(1024+i) to 10.0.0.2:9, the UDP payload zero-filled. The
+// pipeline_bench_test.go in package pipeline builds the same frames.
+func writeFrames(w io.Writer, size, count int) error {
+	pw, err := pcap.NewWriter(w, false, 65535)
+	if err != nil {
+		return err
+	}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for i := 0; i < count; i++ {
+		if err := pw.Write(pcap.Record{Timestamp: base + int64(i)*1000, Data: udpFrame(size, uint16(1024+i))}); err != nil {
+			return err
+		}
+	}
+	return pw.Flush()
+}
+
+func udpFrame(size int, srcPort uint16) []byte {
+	f := make([]byte, size)
+	copy(f[0:6], []byte{0x02, 0, 0, 0, 0, 2})  // dst MAC
+	copy(f[6:12], []byte{0x02, 0, 0, 0, 0, 1}) // src MAC
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(size-14))
+	ip[8] = 64 // TTL
+	ip[9] = 17 // UDP
+	copy(ip[12:16], []byte{10, 0, 0, 1})
+	copy(ip[16:20], []byte{10, 0, 0, 2})
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	udp := f[34:42]
+	binary.BigEndian.PutUint16(udp[0:], srcPort)
+	binary.BigEndian.PutUint16(udp[2:], 9)
+	binary.BigEndian.PutUint16(udp[4:], uint16(size-34))
+	return f
+}

@@ -1,0 +1,314 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const topic = "t"
+
+// testLogger sends the producer's log, librdkafka's lines included, to the
+// test's log. Every producer in these tests is closed before its test
+// ends, and Close waits for the log goroutine, so nothing logs late.
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// newBroker starts an in-process Kafka-protocol broker with one
+// single-partition topic and returns its address.
+func newBroker(tb testing.TB, opts ...kfake.Opt) string {
+	tb.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(0), kfake.SeedTopics(1, topic)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("kfake: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+func newProducer(tb testing.TB, spec ProducerSpec) *Producer {
+	tb.Helper()
+	if spec.Topic == "" {
+		spec.Topic = topic
+	}
+	if spec.Logger == nil {
+		spec.Logger = testLogger(tb)
+	}
+	p, err := NewProducer(spec)
+	if err != nil {
+		tb.Fatalf("NewProducer: %v", err)
+	}
+	return p
+}
+
+// consume reads the topic from the start with franz-go, an independent
+// client, until it holds want records, then checks briefly that no more
+// follow (a duplicate would).
+func consume(tb testing.TB, addr string, want int) []*kgo.Record {
+	tb.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		tb.Fatalf("kgo: %v", err)
+	}
+	defer cl.Close()
+
+	poll := func(ctx context.Context) []*kgo.Record {
+		fs := cl.PollFetches(ctx)
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				tb.Fatalf("fetch %s/%d: %v", t, p, err)
+			}
+		})
+		return fs.Records()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < want {
+		recs = append(recs, poll(ctx)...)
+		if ctx.Err() != nil {
+			tb.Fatalf("read %d of %d records before the timeout", len(recs), want)
+		}
+	}
+	extra, cancelExtra := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancelExtra()
+	if more := poll(extra); len(more) > 0 || len(recs) > want {
+		tb.Fatalf("read %d records, want %d", len(recs)+len(more), want)
+	}
+	return recs
+}
+
+// TestProduceRoundTrip produces packets with varied timestamps and sizes
+// and reads them back: every key the timestamp in the key's unit, every
+// value byte for byte, every message counted as delivered.
+func TestProduceRoundTrip(t *testing.T) {
+	const n = 1000
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := uint64(time.Now().UnixNano())
+	ts := make([]uint64, n)
+	values := make([][]byte, n)
+	var size uint64
+	for i := range n {
+		switch i {
+		case 0:
+			ts[i] = 0
+		case 1:
+			ts[i] = math.MaxUint64
+		default:
+			ts[i] = now + rng.Uint64N(uint64(time.Hour))
+		}
+		// 4 bytes of index, so the check can pair records with packets
+		// whatever their order, then a frame-like length of noise.
+		v := make([]byte, 4+rng.IntN(9000))
+		binary.BigEndian.PutUint32(v, uint32(i))
+		for j := 4; j < len(v); j++ {
+			v[j] = byte(rng.Uint32())
+		}
+		values[i] = v
+		size += uint64(len(v))
+	}
+
+	for _, divisor := range []uint64{1, 1000, 1000000} {
+		t.Run(fmt.Sprintf("divisor=%d", divisor), func(t *testing.T) {
+			addr := newBroker(t)
+			p := newProducer(t, ProducerSpec{
+				KeyDivisor:       divisor,
+				Properties:       map[string]string{"bootstrap.servers": addr},
+				QueueFullTimeout: time.Second,
+			})
+			for i := range n {
+				if err := p.Produce(ts[i], values[i]); err != nil {
+					t.Fatalf("Produce %d: %v", i, err)
+				}
+			}
+			if left := p.Close(30 * time.Second); left != 0 {
+				t.Fatalf("Close: %d messages unflushed", left)
+			}
+			want := Counters{Produced: n, Delivered: n, Bytes: size}
+			if got := p.Counters(); got != want {
+				t.Fatalf("Counters() = %+v, want %+v (last error %q)", got, want, p.LastError())
+			}
+
+			seen := make([]bool, n)
+			for _, r := range consume(t, addr, n) {
+				if len(r.Value) < 4 {
+					t.Fatalf("offset %d: value of %d bytes", r.Offset, len(r.Value))
+				}
+				i := binary.BigEndian.Uint32(r.Value)
+				if i >= n || seen[i] {
+					t.Fatalf("offset %d: packet %d unknown or seen twice", r.Offset, i)
+				}
+				seen[i] = true
+				if len(r.Key) != 8 {
+					t.Errorf("packet %d: key of %d bytes, want 8", i, len(r.Key))
+				} else if got, want := binary.BigEndian.Uint64(r.Key), ts[i]/divisor; got != want {
+					t.Errorf("packet %d: key %d, want %d (ts %d / %d)", i, got, want, ts[i], divisor)
+				}
+				if !bytes.Equal(r.Value, values[i]) {
+					t.Errorf("packet %d: value differs (%d bytes, want %d)", i, len(r.Value), len(values[i]))
+				}
+			}
+		})
+	}
+}
+
+// TestProduceCopiesValue reuses one buffer for every packet and scribbles
+// over it as soon as Produce returns, as a worker does when it hands the
+// mbuf back to DPDK. librdkafka must have copied the value: the original
+// fastcapa handed librdkafka pointers into mbufs it then freed.
+func TestProduceCopiesValue(t *testing.T) {
+	const n = 500
+	addr := newBroker(t)
+	p := newProducer(t, ProducerSpec{
+		Properties: map[string]string{
+			"bootstrap.servers": addr,
+			// Batches wait to fill, so the scribbling happens while
+			// the messages are still queued in librdkafka.
+			"linger.ms": "200",
+		},
+		QueueFullTimeout: time.Second,
+	})
+	pattern := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 0xA5}, 200) }
+	buf := make([]byte, 600)
+	for i := range n {
+		copy(buf, pattern(i))
+		if err := p.Produce(uint64(i), buf); err != nil {
+			t.Fatalf("Produce %d: %v", i, err)
+		}
+		for j := range buf {
+			buf[j] = 0xFF
+		}
+	}
+	if left := p.Close(30 * time.Second); left != 0 {
+		t.Fatalf("Close: %d messages unflushed", left)
+	}
+	if c := p.Counters(); c.Delivered != n || c.Failed != 0 {
+		t.Fatalf("Counters() = %+v, want %d delivered", c, n)
+	}
+	for _, r := range consume(t, addr, n) {
+		i := int(binary.BigEndian.Uint64(r.Key))
+		if !bytes.Equal(r.Value, pattern(i)) {
+			t.Errorf("packet %d arrived corrupted: % x...", i, r.Value[:min(12, len(r.Value))])
+		}
+	}
+}
+
+// TestProduceNoBroker points a producer at a port where nothing listens:
+// every message handed over must end counted as failed, whether it times
+// out in librdkafka before Close gives up (timeout) or Close purges it
+// (purge), and nothing may count as delivered.
+func TestProduceNoBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	for _, tc := range []struct {
+		name      string
+		close     time.Duration
+		unflushed bool
+	}{
+		// message.timeout.ms (2s) fails every message well inside Close's
+		// wait.
+		{"timeout", 30 * time.Second, false},
+		// Close stops waiting first; the purge fails what is left.
+		{"purge", 200 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 100
+			p := newProducer(t, ProducerSpec{
+				Properties: map[string]string{
+					"bootstrap.servers":  addr,
+					"message.timeout.ms": "2000",
+				},
+				QueueFullTimeout: time.Second,
+			})
+			for i := range n {
+				if err := p.Produce(uint64(i), []byte("packet")); err != nil {
+					t.Fatalf("Produce %d: %v", i, err)
+				}
+			}
+			start := time.Now()
+			left := p.Close(tc.close)
+			t.Logf("Close took %v, %d unflushed", time.Since(start), left)
+			if tc.unflushed && left != n {
+				t.Errorf("Close returned %d unflushed, want %d", left, n)
+			}
+			if !tc.unflushed && left != 0 {
+				t.Errorf("Close returned %d unflushed, want 0", left)
+			}
+			c := p.Counters()
+			if c.Produced != n || c.Failed != c.Produced || c.Delivered != 0 || c.QueueDropped != 0 {
+				t.Errorf("Counters() = %+v, want Produced = Failed = %d, nothing delivered or dropped", c, n)
+			}
+			if p.LastError() == "" {
+				t.Error("LastError() is empty after failed deliveries")
+			}
+			t.Logf("last error: %s", p.LastError())
+		})
+	}
+}
+
+// BenchmarkProduce measures Producer.Produce, one cgo call per packet, to
+// an in-process broker that acknowledges without storing (so its memory
+// does not grow with b.N). The timed part ends when Close has flushed
+// every message, so msgs/s is the rate of delivered messages, not just
+// of hand-overs to librdkafka's queue.
+func BenchmarkProduce(b *testing.B) {
+	for _, size := range []int{64, 650} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			addr := newBroker(b, kfake.BlackholeProduce())
+			p := newProducer(b, ProducerSpec{
+				Properties: map[string]string{"bootstrap.servers": addr},
+				// Block rather than drop while the queue is full: a
+				// drop would make the numbers meaningless.
+				QueueFullTimeout: time.Minute,
+			})
+			value := make([]byte, size)
+			ts := uint64(time.Now().UnixNano())
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if err := p.Produce(ts+uint64(i), value); err != nil {
+					b.Fatalf("Produce %d: %v", i, err)
+				}
+			}
+			left := p.Close(time.Minute)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+			c := p.Counters()
+			if left != 0 || c.Produced != uint64(b.N) || c.Delivered != c.Produced {
+				b.Fatalf("%d unflushed, counters %+v, want %d delivered", left, c, b.N)
+			}
+		})
+	}
+}
