@@ -135,7 +135,11 @@ func Load(path string) (Config, error) {
 		return Config{}, err
 	}
 	defer f.Close()
-	return Decode(f)
+	c, err := Decode(f)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }
 
 // Decode reads YAML over the defaults. Unknown fields are errors.
@@ -148,6 +152,11 @@ func Decode(r io.Reader) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// One line: "line 3: field topik not found in type config.Kafka".
+			return c, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
+		}
 		return c, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if c.Kafka.Properties == nil {

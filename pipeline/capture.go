@@ -42,24 +42,27 @@ func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) 
 // workers, then the RX lcores, so no packet waits on a stage not yet
 // there. cfg must have passed Validate. On error everything started is
 // torn down again.
-func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
-	c = &Capture{cfg: cfg, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			c.teardown()
-			c = nil
-		}
-	}()
+func Start(cfg config.Config, log *slog.Logger) (*Capture, error) {
+	c := &Capture{cfg: cfg, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{})}
+	if err := c.start(); err != nil {
+		c.teardown()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Capture) start() (err error) {
+	cfg, log := c.cfg, c.log
 	dpdk.SetLogger(log)
 	keyUnit, _ := config.ParseKeyUnit(cfg.Kafka.KeyUnit)
 
 	c.eal, err = dpdk.Init(cfg.EALArgs())
 	if err != nil {
-		return nil, startupErr(err)
+		return startupErr(err)
 	}
 	rxLcores, err := c.rxLcores()
 	if err != nil {
-		return nil, startupErr(err)
+		return startupErr(err)
 	}
 
 	for _, pc := range cfg.Ports {
@@ -74,7 +77,7 @@ func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
 			PoolFor:       c.poolFor,
 		})
 		if err != nil {
-			return nil, startupErr(err)
+			return startupErr(err)
 		}
 		c.ports = append(c.ports, port)
 		i := port.Info
@@ -108,12 +111,12 @@ func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
 		ring, err := dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", l), Size: uint32(cfg.Capture.RingSize),
 			Socket: sock, MultiConsumer: cfg.Capture.WorkersPerRing > 1})
 		if err != nil {
-			return nil, startupErr(err)
+			return startupErr(err)
 		}
 		c.rings = append(c.rings, ring)
 		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: l, Queues: queues[i], Ring: ring, Burst: uint16(cfg.Capture.Burst)})
 		if err != nil {
-			return nil, startupErr(err)
+			return startupErr(err)
 		}
 		c.rx = append(c.rx, rx)
 	}
@@ -128,7 +131,7 @@ func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
 				Logger:           log,
 			})
 			if err != nil {
-				return nil, startupErr(err)
+				return startupErr(err)
 			}
 			c.prods = append(c.prods, prod)
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
@@ -148,7 +151,7 @@ func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
 	}
 	for _, rx := range c.rx {
 		if err := rx.Launch(); err != nil {
-			return nil, startupErr(err)
+			return startupErr(err)
 		}
 		s := rx.Spec()
 		names := make([]string, len(s.Queues))
@@ -160,7 +163,7 @@ func Start(cfg config.Config, log *slog.Logger) (c *Capture, err error) {
 	c.started = time.Now()
 	log.Info("capturing", "topic", cfg.Kafka.Topic, "key_unit", cfg.Kafka.KeyUnit,
 		"brokers", cfg.Kafka.Properties["bootstrap.servers"], "workers", len(c.workers))
-	return c, nil
+	return nil
 }
 
 func tsMode(s string) dpdk.TimestampMode {

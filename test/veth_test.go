@@ -1,0 +1,68 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
+)
+
+// vethPair makes a veth pair for one test: the daemon captures on capture,
+// tcpreplay sends into inject, which sits in a network namespace of its
+// own. Neither end has an address and IPv6 is off, so the kernel adds no
+// packets of its own.
+type vethPair struct {
+	capture, inject, netns string
+}
+
+func newVethPair(t *testing.T) vethPair {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	id := fmt.Sprintf("%d%d", os.Getpid()%10000, len(t.Name())%100)
+	v := vethPair{capture: "fcc" + id, inject: "fci" + id, netns: "fcns" + id}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("ip", "netns", "add", v.netns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", v.netns).Run() })
+	run("ip", "link", "add", v.capture, "type", "veth", "peer", "name", v.inject)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", v.capture).Run() })
+	run("ip", "link", "set", v.inject, "netns", v.netns)
+	run("sysctl", "-qw", "net.ipv6.conf."+v.capture+".disable_ipv6=1")
+	run("ip", "netns", "exec", v.netns, "sysctl", "-qw", "net.ipv6.conf."+v.inject+".disable_ipv6=1")
+	run("ip", "link", "set", v.capture, "up")
+	run("ip", "netns", "exec", v.netns, "ip", "link", "set", v.inject, "up")
+	return v
+}
+
+// replay sends a capture into the pair with tcpreplay at pps packets a
+// second, loops times, and waits for it.
+func (v vethPair) replay(t *testing.T, file string, pps, loops int) {
+	t.Helper()
+	testenv.RequireTool(t, "tcpreplay")
+	if err := v.send(file, pps, loops); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// send is replay for use off the test goroutine.
+func (v vethPair) send(file string, pps, loops int) error {
+	cmd := exec.Command("ip", "netns", "exec", v.netns, "tcpreplay", "-q", "-i", v.inject,
+		fmt.Sprintf("--pps=%d", pps), fmt.Sprintf("--loop=%d", loops), file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("tcpreplay: %v: %s", err, out)
+	}
+	return nil
+}
+
+// vdev is the net_af_packet device on the capture end.
+func (v vethPair) vdev() string {
+	return "net_af_packet0,iface=" + v.capture
+}
