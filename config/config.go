@@ -179,8 +179,25 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
 	}
-	if _, err := ParseLcores(c.EAL.Lcores); err != nil {
+	lcores, err := ParseLcores(c.EAL.Lcores)
+	if err != nil {
 		return bad("eal.lcores", "%v: give a list such as \"0,1\" or \"0-3\"", err)
+	}
+	inLcores := func(l int) bool {
+		for _, x := range lcores {
+			if x == l {
+				return true
+			}
+		}
+		return false
+	}
+	if m := c.EAL.MainLcore; m != nil && !inLcores(*m) {
+		return bad("eal.main_lcore", "%d is not in eal.lcores %q", *m, c.EAL.Lcores)
+	}
+	for i, l := range c.Capture.RxLcores {
+		if !inLcores(l) {
+			return bad(fmt.Sprintf("capture.rx_lcores[%d]", i), "%d is not in eal.lcores %q", l, c.EAL.Lcores)
+		}
 	}
 	if c.EAL.MemoryMB < 0 {
 		return bad("eal.memory_mb", "%d is negative", c.EAL.MemoryMB)
@@ -219,12 +236,12 @@ func (c *Config) Validate() error {
 	switch {
 	case cp.Burst < 1 || cp.Burst > 512:
 		return bad("capture.burst", "%d: use 1 to 512", cp.Burst)
-	case cp.RingSize < 64 || cp.RingSize&(cp.RingSize-1) != 0:
-		return bad("capture.ring_size", "%d is not a power of two of at least 64: use e.g. 65536", cp.RingSize)
+	case cp.RingSize < 64 || cp.RingSize > 1<<28 || cp.RingSize&(cp.RingSize-1) != 0:
+		return bad("capture.ring_size", "%d is not a power of two from 64 to 2^28: use e.g. 65536", cp.RingSize)
 	case cp.WorkersPerRing < 1 || cp.WorkersPerRing > 64:
 		return bad("capture.workers_per_ring", "%d: use 1 to 64", cp.WorkersPerRing)
-	case cp.Mbufs < 1024:
-		return bad("capture.mbufs", "%d: use at least 1024", cp.Mbufs)
+	case cp.Mbufs < 1024 || cp.Mbufs > 1<<28:
+		return bad("capture.mbufs", "%d: use 1024 to 2^28", cp.Mbufs)
 	case cp.MbufCache < 0 || cp.MbufCache > 512:
 		return bad("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
@@ -287,8 +304,11 @@ func ParseKeyUnit(s string) (KeyUnit, error) {
 	case "ms":
 		return Milliseconds, nil
 	}
-	return 0, fmt.Errorf("%q: use ns (default), us or ms (Metron)", s)
+	return 0, fmt.Errorf("%q: use ns (default), us (what Metron's fastcapa sent) or ms", s)
 }
+
+// MaxLcore is RTE_MAX_LCORE in Debian's DPDK 22.11 build.
+const MaxLcore = 128
 
 // ParseLcores expands an lcore list such as "0,2-4" into its lcores.
 func ParseLcores(s string) ([]int, error) {
@@ -312,6 +332,9 @@ func ParseLcores(s string) ([]int, error) {
 		}
 		if a < 0 || b < a {
 			return nil, fmt.Errorf("bad range %q", part)
+		}
+		if b >= MaxLcore {
+			return nil, fmt.Errorf("lcore %d: DPDK's limit is %d (map higher cores with eal.args --lcores)", b, MaxLcore-1)
 		}
 		for l := a; l <= b; l++ {
 			if !set[l] {

@@ -104,16 +104,15 @@ func NewProducer(spec ProducerSpec) (*Producer, error) {
 	return pr, nil
 }
 
-// handleLogs passes librdkafka's log lines to slog at their syslog level.
+// handleLogs passes librdkafka's log lines to slog. Errors also arrive
+// as error events, which handleEvents logs once a second at most, so log
+// lines go out at debug unless critical.
 func (p *Producer) handleLogs() {
 	defer p.events.Done()
 	for l := range p.p.Logs() {
 		lv := slog.LevelDebug
-		switch {
-		case l.Level <= 3:
+		if l.Level <= 2 {
 			lv = slog.LevelError
-		case l.Level == 4:
-			lv = slog.LevelWarn
 		}
 		p.log.Log(context.Background(), lv, l.Message, "source", "librdkafka", "facility", l.Tag)
 	}
