@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 # pkg-config libdpdk emits "-include rte_config.h"; some Go versions only
 # accept it when allowed.
-export CGO_CFLAGS_ALLOW := -include|-march=.*
+export CGO_CFLAGS_ALLOW := -include|rte_config\.h|-march=.*
 export CGO_LDFLAGS_ALLOW := -Wl,--(no-)?as-needed
 PCAPS ?= $(abspath ../shared/pcaps)
 export FASTCAPA_PCAPS := $(PCAPS)

@@ -57,6 +57,7 @@ func Init(args []string) (EALInfo, error) {
 	if C.fc_log_to_go() != 0 {
 		return EALInfo{}, fmt.Errorf("eal init: redirect log stream")
 	}
+	takeLastErr()
 	eal.calls = make(chan func())
 	started := make(chan error)
 	go func() {

@@ -11,8 +11,9 @@ import (
 )
 
 // DPDK's log (EAL, PMDs, libraries) is redirected into slog: errors and
-// warnings at their level, everything else at debug. The last error line
-// is kept, so a failed call can name DPDK's own reason.
+// warnings at their level, everything else at debug. The first error line
+// since the last failing call is kept, so a failed call can name DPDK's
+// own reason (the first error line is usually the cause).
 var dpdkLog struct {
 	sync.Mutex
 	logger  *slog.Logger
@@ -47,7 +48,9 @@ func fcGoLog(buf *C.char, n C.int, level C.int) {
 		switch {
 		case level <= 4: // RTE_LOG_ERR and worse
 			lv = slog.LevelError
-			dpdkLog.lastErr = line
+			if dpdkLog.lastErr == "" {
+				dpdkLog.lastErr = line // the first error is usually the cause
+			}
 		case level == 5: // RTE_LOG_WARNING
 			lv = slog.LevelWarn
 		}
@@ -59,8 +62,8 @@ func fcGoLog(buf *C.char, n C.int, level C.int) {
 	}
 }
 
-// flushLogErr attaches the last error line DPDK logged, if any, to err and
-// forgets it.
+// flushLogErr attaches the first error line DPDK logged since the last
+// takeLastErr, if any, to err and forgets it.
 func flushLogErr(err error) error {
 	dpdkLog.Lock()
 	defer dpdkLog.Unlock()
@@ -72,7 +75,8 @@ func flushLogErr(err error) error {
 	return e
 }
 
-// takeLastErr forgets any error line logged so far.
+// takeLastErr forgets any error line logged so far: call it before a
+// call whose failure flushLogErr will explain.
 func takeLastErr() {
 	dpdkLog.Lock()
 	dpdkLog.lastErr = ""

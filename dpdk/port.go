@@ -131,6 +131,7 @@ func OpenPort(spec PortSpec) (*Port, error) {
 }
 
 func openPort(spec PortSpec) (*Port, error) {
+	takeLastErr()
 	name := C.CString(spec.Name)
 	defer C.free(unsafe.Pointer(name))
 	var id C.uint16_t

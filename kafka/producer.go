@@ -35,6 +35,7 @@ type Counters struct {
 	Delivered    uint64 // acknowledged by the broker
 	Failed       uint64 // delivery failed, or purged at shutdown
 	Bytes        uint64 // value bytes accepted by librdkafka
+	QueueWaits   uint64 // times Produce waited for room in a full queue
 }
 
 // ErrQueueFull is returned when librdkafka's queue stayed full for the
@@ -44,19 +45,24 @@ var ErrQueueFull = errors.New("librdkafka queue full")
 // Producer sends packets to one topic. Produce is for one goroutine at a
 // time; Counters may be read from any.
 type Producer struct {
-	spec   ProducerSpec
-	p      *ck.Producer
-	log    *slog.Logger
-	msg    ck.Message
-	key    [8]byte
-	topic  string
-	events sync.WaitGroup
+	spec ProducerSpec
+	p    *ck.Producer
+	log  *slog.Logger
+	msg  ck.Message
+	key  [8]byte
+	// shedding is set when the queue stayed full for a whole
+	// QueueFullTimeout; until a message is accepted again, Produce drops
+	// without waiting, so a dead broker costs one wait, not one a packet.
+	shedding bool
+	topic    string
+	events   sync.WaitGroup
 
 	produced     atomic.Uint64
 	queueDropped atomic.Uint64
 	delivered    atomic.Uint64
 	failed       atomic.Uint64
 	bytes        atomic.Uint64
+	queueWaits   atomic.Uint64
 	lastErr      atomic.Value // string
 }
 
@@ -144,7 +150,9 @@ func (p *Producer) handleEvents() {
 
 // Produce hands one packet to librdkafka, which copies key and value
 // before it returns: value may be freed right after. While the queue is
-// full it waits, up to QueueFullTimeout.
+// full it waits, up to QueueFullTimeout, so the ring before it absorbs a
+// burst; once a wait has run out it drops (queue-dropped) without waiting
+// until librdkafka accepts a message again.
 func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 	binary.BigEndian.PutUint64(p.key[:], tsNanos/p.spec.KeyDivisor)
 	p.msg.Key = p.key[:]
@@ -153,9 +161,15 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 	if err == nil {
 		p.produced.Add(1)
 		p.bytes.Add(uint64(len(value)))
+		p.shedding = false
 		return nil
 	}
+	if isQueueFull(err) && p.shedding {
+		p.queueDropped.Add(1)
+		return ErrQueueFull
+	}
 	if isQueueFull(err) {
+		p.queueWaits.Add(1)
 		deadline := time.Now().Add(p.spec.QueueFullTimeout)
 		for wait := 50 * time.Microsecond; isQueueFull(err) && time.Now().Before(deadline); {
 			time.Sleep(wait)
@@ -171,6 +185,9 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 		}
 		if isQueueFull(err) {
 			err = ErrQueueFull
+			p.shedding = true
+			p.log.Warn("kafka queue full: dropping until it drains", "timeout", p.spec.QueueFullTimeout,
+				"in_flight", p.p.Len())
 		}
 	}
 	p.queueDropped.Add(1)
@@ -193,6 +210,7 @@ func (p *Producer) Counters() Counters {
 		Delivered:    p.delivered.Load(),
 		Failed:       p.failed.Load(),
 		Bytes:        p.bytes.Load(),
+		QueueWaits:   p.queueWaits.Load(),
 	}
 }
 

@@ -275,6 +275,46 @@ func TestProduceNoBroker(t *testing.T) {
 	}
 }
 
+// TestProduceQueueFull: with no broker and a 10-message queue, the first
+// 10 packets are accepted, the 11th waits QueueFullTimeout and is dropped,
+// and the rest are dropped without waiting: one wait, not 990. Every
+// packet is counted once.
+func TestProduceQueueFull(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := newProducer(t, ProducerSpec{
+		Properties: map[string]string{
+			"bootstrap.servers":            addr,
+			"queue.buffering.max.messages": "10",
+		},
+		QueueFullTimeout: 200 * time.Millisecond,
+	})
+	const n = 1000
+	var dropped int
+	for i := range n {
+		if err := p.Produce(uint64(i), []byte("packet")); err != nil {
+			if !errors.Is(err, ErrQueueFull) {
+				t.Fatalf("Produce %d: %v, want ErrQueueFull", i, err)
+			}
+			dropped++
+		}
+	}
+	c := p.Counters()
+	if c.Produced != 10 || c.QueueDropped != n-10 || dropped != n-10 || c.QueueWaits != 1 {
+		t.Errorf("Counters() = %+v with %d errors, want 10 produced, %d queue-dropped, 1 wait", c, dropped, n-10)
+	}
+	if left := p.Close(100 * time.Millisecond); left != 10 {
+		t.Errorf("Close: %d unflushed, want 10", left)
+	}
+	if c := p.Counters(); c.Failed != 10 || c.Delivered != 0 {
+		t.Errorf("after Close: %+v, want the 10 queued ones failed", c)
+	}
+}
+
 // BenchmarkProduce measures Producer.Produce, one cgo call per packet, to
 // an in-process broker that acknowledges without storing (so its memory
 // does not grow with b.N). The timed part ends when Close has flushed

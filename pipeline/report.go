@@ -123,6 +123,7 @@ func (c *Capture) Report() Report {
 		r.Kafka.Delivered += k.Delivered
 		r.Kafka.Failed += k.Failed
 		r.Kafka.Bytes += k.Bytes
+		r.Kafka.QueueWaits += k.QueueWaits
 		if !c.stopped {
 			r.InKafka += p.InFlight()
 		}

@@ -31,7 +31,7 @@ func TestBadInput(t *testing.T) {
 		{"missing broker", append(vdev, "-port", "net_pcap0"), "kafka.properties.bootstrap.servers: not set"},
 		{"no such port", append(vdev, "-port", "net_pcap7", "-brokers", b.Addr), "port net_pcap7: port not found (ports found: [net_pcap0])"},
 		{"ring size", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-ring-size", "1000"), "capture.ring_size: 1000 is not a power of two"},
-		{"eal cannot start", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-lcores", "0,200"), "eal init: Invalid argument"},
+		{"eal cannot start", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-lcores", "0,127"), "eal init: Invalid argument (EAL: lcore 127 unavailable)"},
 		{"unknown librdkafka property", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-X", "no.such.property=1"), "No such configuration property"},
 		{"bad key unit", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-key-unit", "s"), "kafka.key_unit"},
 	} {
