@@ -1,0 +1,47 @@
+package testenv
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOnlyDPDKImportsC keeps the C boundary in one folder: no Go file
+// outside dpdk/ imports "C".
+func TestOnlyDPDKImportsC(t *testing.T) {
+	root := Root()
+	var offenders []string
+	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") || rel == "dpdk" || d.Name() == "bin" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if strings.TrimSpace(s.Text()) == `import "C"` {
+				offenders = append(offenders, rel)
+				break
+			}
+		}
+		return nil
+	})
+	if len(offenders) > 0 {
+		t.Errorf("cgo outside dpdk/: %v", offenders)
+	}
+}
