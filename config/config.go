@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ type Config struct {
 
 // EAL is how DPDK's environment is started.
 type EAL struct {
-	Lcores     string   `yaml:"lcores"`      // -l: "0-3", "0,2,4"
+	Lcores     string   `yaml:"lcores"`      // -l: "0-3", "0,2,4"; --lcores with CPU mappings: "0@0,(1-2)@1"
 	MainLcore  *int     `yaml:"main_lcore"`  // --main-lcore; default the first of Lcores
 	MemoryMB   int      `yaml:"memory_mb"`   // -m; 0: DPDK decides (hugepages) or 512 (no_huge)
 	HugePages  *bool    `yaml:"huge_pages"`  // false: --no-huge
@@ -310,47 +311,77 @@ func ParseKeyUnit(s string) (KeyUnit, error) {
 // MaxLcore is RTE_MAX_LCORE in Debian's DPDK 22.11 build.
 const MaxLcore = 128
 
-// ParseLcores expands an lcore list such as "0,2-4" into its lcores.
+// ParseLcores expands an lcore list into its lcores: "0,2-4" (EAL's -l),
+// or with CPU mappings "0@0,(1-2)@1" (EAL's --lcores), of which only the
+// lcore ids before each '@' count.
 func ParseLcores(s string) ([]int, error) {
-	var out []int
-	set := map[int]bool{}
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("empty")
 	}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		lo, hi := part, part
-		if i := strings.IndexByte(part, '-'); i >= 0 {
-			lo, hi = part[:i], part[i+1:]
+	set := map[int]bool{}
+	for _, elem := range splitTop(s) {
+		ids, _, _ := strings.Cut(elem, "@")
+		ids = strings.TrimSpace(ids)
+		if strings.HasPrefix(ids, "(") && strings.HasSuffix(ids, ")") {
+			ids = ids[1 : len(ids)-1]
 		}
-		var a, b int
-		if _, err := fmt.Sscanf(lo, "%d", &a); err != nil || fmt.Sprint(a) != lo {
-			return nil, fmt.Errorf("%q is not an lcore number", lo)
-		}
-		if _, err := fmt.Sscanf(hi, "%d", &b); err != nil || fmt.Sprint(b) != hi {
-			return nil, fmt.Errorf("%q is not an lcore number", hi)
-		}
-		if a < 0 || b < a {
-			return nil, fmt.Errorf("bad range %q", part)
-		}
-		if b >= MaxLcore {
-			return nil, fmt.Errorf("lcore %d: DPDK's limit is %d (map higher cores with eal.args --lcores)", b, MaxLcore-1)
-		}
-		for l := a; l <= b; l++ {
-			if !set[l] {
+		for _, part := range strings.Split(ids, ",") {
+			part = strings.TrimSpace(part)
+			lo, hi, isRange := strings.Cut(part, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, errA := strconv.Atoi(lo)
+			b, errB := strconv.Atoi(hi)
+			if errA != nil || errB != nil || strconv.Itoa(a) != lo || strconv.Itoa(b) != hi {
+				return nil, fmt.Errorf("%q is not an lcore number or range", part)
+			}
+			if a < 0 || b < a {
+				return nil, fmt.Errorf("bad range %q", part)
+			}
+			if b >= MaxLcore {
+				return nil, fmt.Errorf("lcore %d: DPDK's limit is %d (map higher cores with \"lcore@cpu\")", b, MaxLcore-1)
+			}
+			for l := a; l <= b; l++ {
 				set[l] = true
-				out = append(out, l)
 			}
 		}
 	}
+	out := make([]int, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
 	sort.Ints(out)
 	return out, nil
+}
+
+// splitTop splits s at the commas outside parentheses.
+func splitTop(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
 }
 
 // EALArgs builds rte_eal_init's arguments.
 func (c *Config) EALArgs() []string {
 	e := c.EAL
 	args := []string{"-l", e.Lcores}
+	if strings.ContainsAny(e.Lcores, "@()") {
+		args[0] = "--lcores" // with CPU mappings
+	}
 	if e.MainLcore != nil {
 		args = append(args, "--main-lcore", fmt.Sprint(*e.MainLcore))
 	}

@@ -320,6 +320,10 @@ func TestParseLcores(t *testing.T) {
 		{" 0 , 2 ", []int{0, 2}},
 		{"2-2", []int{2}},
 		{"10,127", []int{10, 127}},
+		// --lcores form: lcore ids before '@' count, CPUs do not.
+		{"0@0,1@1,2@1", []int{0, 1, 2}},
+		{"0@0,(1-2)@(1)", []int{0, 1, 2}},
+		{"(0,3)@0,5@(0-1)", []int{0, 3, 5}},
 	} {
 		got, err := ParseLcores(tc.in)
 		if err != nil || !slices.Equal(got, tc.want) {
@@ -328,6 +332,7 @@ func TestParseLcores(t *testing.T) {
 	}
 	for _, in := range []string{
 		"", " ", "x", "0,x", "-1", "1-", "-", "3-1", "01", "+1", "0,,1", "1.5", "0-2-4", "0 - 2", "0x1",
+		"x@1", "(0-1", "200@1",
 	} {
 		if got, err := ParseLcores(in); err == nil {
 			t.Errorf("ParseLcores(%q) = %v, want an error", in, got)
@@ -411,5 +416,18 @@ func TestEALArgs(t *testing.T) {
 				t.Errorf("EALArgs() =\n\t%q\nwant\n\t%q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestEALArgsLcoreMapping(t *testing.T) {
+	c := Defaults()
+	c.EAL.Lcores = "0@0,(1-2)@1"
+	args := c.EALArgs()
+	if args[0] != "--lcores" || args[1] != "0@0,(1-2)@1" {
+		t.Errorf("EALArgs() = %v, want --lcores with the mapping", args[:2])
+	}
+	c.EAL.Lcores = "0-2"
+	if args := c.EALArgs(); args[0] != "-l" {
+		t.Errorf("EALArgs() = %v, want -l for a plain list", args[:2])
 	}
 }

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# make bench, the whole path: capture -> Kafka packets/s through net_pcap
+# (infinite_rx) into bin/devbroker running as its own process, beside the
+# ceiling, confluent-kafka-go Produce() alone (bin/fcbench), for 64 B
+# frames and for the metron-example.pcap mix.
+#
+# Every measurement gets a fresh devbroker on a free loopback port and a
+# fresh topic: kfake keeps every record in memory, so a broker reused
+# across runs would make each later run pay for the earlier ones' heap.
+#
+#   test/bench.sh                       # as root, after make build
+#   BENCH_SECONDS=20 BENCH_ROUNDS=5 test/bench.sh
+#
+# Each capture gets BENCH_ROUNDS (3) rounds of: ceiling through bare
+# confluent-kafka-go (raw), ceiling through package kafka's Producer
+# (kafka), then fastcapa, each for BENCH_SECONDS (5); the summary gives
+# medians, so one disturbed run does not make the figure. The pipeline's
+# rate is delivered packets over the time from its "capturing" log line to
+# its "final counters" line (drain and flush included), as the ceiling's
+# is delivered messages from the first Produce to the last report.
+# BENCH_FASTCAPA_ARGS adds flags to fastcapa, e.g. "-ring-size 16384".
+#
+# Speed is reported, never asserted. Exit status: 0 when every run ended
+# with nothing unaccounted; 1 when a run had unaccounted packets, fastcapa
+# exited 2 or crashed, or a tool failed; 0 with a message when not root
+# outside CI (fails in CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+PCAPS=${FASTCAPA_PCAPS:-$(cd .. && pwd)/shared/pcaps}
+EXTRA=${BENCH_FASTCAPA_ARGS:-}
+
+if [ "$(id -u)" != 0 ]; then
+	if [ "${CI:-}" = true ]; then
+		echo "bench.sh: required in CI: needs root (DPDK EAL)" >&2
+		exit 1
+	fi
+	echo "bench.sh: skipped: needs root (DPDK EAL)"
+	exit 0
+fi
+for b in bin/fastcapa bin/devbroker bin/fcbench; do
+	[ -x "$b" ] || { echo "bench.sh: $b missing: run make build" >&2; exit 1; }
+done
+[ -f "$PCAPS/metron-example.pcap" ] || { echo "bench.sh: $PCAPS/metron-example.pcap missing (set FASTCAPA_PCAPS)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/fcbench.XXXXXX)
+broker_pid=
+fc_pid=
+stop_broker() {
+	if [ -n "$broker_pid" ]; then
+		local t0=$SECONDS
+		kill "$broker_pid" 2>/dev/null || true
+		# bounded: SIGKILL after 5 s
+		for _ in $(seq 50); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$broker_pid" 2>/dev/null && echo "bench.sh: devbroker ignored SIGTERM for 5 s: killed" >&2
+		kill -KILL "$broker_pid" 2>/dev/null || true
+		wait "$broker_pid" 2>/dev/null || true
+		[ -n "${BENCH_DEBUG:-}" ] && echo "stop_broker took $((SECONDS - t0)) s" >&2
+		broker_pid=
+	fi
+}
+cleanup() {
+	if [ -n "$fc_pid" ]; then
+		kill -KILL "$fc_pid" 2>/dev/null || true
+		wait "$fc_pid" 2>/dev/null || true
+	fi
+	stop_broker
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "bench.sh: $*" >&2; exit 1; }
+
+# start_broker sets ADDR to a fresh devbroker's address.
+start_broker() {
+	stop_broker
+	: >"$work/broker.out"
+	bin/devbroker -listen 127.0.0.1:0 -topic unused >"$work/broker.out" 2>&1 &
+	broker_pid=$!
+	ADDR=
+	for _ in $(seq 100); do
+		ADDR=$(awk '/^listening /{print $2; exit}' "$work/broker.out")
+		[ -n "$ADDR" ] && return 0
+		kill -0 "$broker_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$work/broker.out" >&2
+	fail "devbroker did not come up"
+}
+
+# kv KEY LINE: the value of KEY=value in a key=value line.
+kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+# jnum KEY LINE: a number field of a JSON log line.
+jnum() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9]*\).*/\1/p" <<<"$2"; }
+# jtime LINE: a JSON log line's time in seconds since the epoch.
+jtime() { date -d "$(sed -n 's/^{"time":"\([^"]*\)".*/\1/p' <<<"$1")" +%s.%N; }
+
+# ceiling MODE SIZE TOPIC: sets C_LINE to fcbench's line.
+ceiling() {
+	start_broker
+	timeout $((SECONDS_PER_RUN + 90)) bin/fcbench -brokers "$ADDR" -topic "$3" -size "$2" \
+		-duration "${SECONDS_PER_RUN}s" -modes "$1" >"$work/ceiling.out" || fail "fcbench $1 -size $2 failed"
+	C_LINE=$(cat "$work/ceiling.out")
+	stop_broker
+}
+
+# pipeline PCAP TOPIC: runs fastcapa for SECONDS_PER_RUN, then SIGINT, and
+# sets the R_* variables from its final counters.
+pipeline() {
+	local pcap=$1 topic=$2 log="$work/$2.log" out="$work/$2.out" rc
+	start_broker
+	# shellcheck disable=SC2086 # EXTRA is a list of flags
+	bin/fastcapa -vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -port net_pcap0 -no-huge -no-pci \
+		-file-prefix "fcbench$$" -brokers "$ADDR" -topic "$topic" -log-format json $EXTRA \
+		>"$out" 2>"$log" &
+	fc_pid=$!
+	for _ in $(seq 300); do
+		grep -q '"msg":"capturing"' "$log" && break
+		kill -0 "$fc_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q '"msg":"capturing"' "$log" || { cat "$log" >&2; fail "fastcapa did not start"; }
+	sleep "$SECONDS_PER_RUN"
+	kill -INT "$fc_pid"
+	# Drain and flush are bounded by fastcapa's flush_timeout (30 s).
+	for _ in $(seq 600); do kill -0 "$fc_pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$fc_pid" 2>/dev/null; then
+		kill -KILL "$fc_pid"
+		fail "fastcapa still running 60 s after SIGINT"
+	fi
+	rc=0
+	wait "$fc_pid" || rc=$?
+	fc_pid=
+	# 0: nothing lost; 1: something dropped (expected: infinite_rx offers
+	# more than the path takes). Anything else is a failure.
+	if [ "$rc" -gt 1 ]; then
+		cat "$log" "$out" >&2
+		fail "fastcapa exited $rc"
+	fi
+	local start final
+	start=$(grep '"msg":"capturing"' "$log" | head -1)
+	final=$(grep '"msg":"final counters"' "$log" | tail -1)
+	[ -n "$final" ] || { cat "$log" >&2; fail "no final counters from fastcapa"; }
+	R_RC=$rc
+	R_RECEIVED=$(jnum received "$final")
+	R_DELIVERED=$(jnum delivered "$final")
+	R_RING=$(jnum ring_dropped "$final")
+	R_QUEUE=$(jnum queue_dropped "$final")
+	R_FAILED=$(jnum failed "$final")
+	R_NIC=$(jnum nic_dropped "$final")
+	R_UNACC=$(jnum unaccounted "$final")
+	R_LEAKED=$(jnum mbufs_leaked "$final")
+	R_SECONDS=$(awk -v a="$(jtime "$start")" -v b="$(jtime "$final")" 'BEGIN{printf "%.3f", b-a}')
+	# Mean received frame length, from the RX queue's packets and bytes.
+	R_MEAN=$(awk '/^net_pcap0\/0 /{printf "%.1f", $5/$4}' "$out")
+	stop_broker
+}
+
+# median N...: the median of numbers (the mean of the middle two for an
+# even count); range N...: "min-max".
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.0f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR==1{a=$1} {b=$1} END{print a "-" b}'; }
+# The machine may be shared: each run says how much CPU went to this
+# script's children (own_cpu: broker, fcbench or fastcapa) and to every
+# other process (other_cpu), in % of all CPUs over the run.
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+mark() {
+	M_T=$(date +%s.%N)
+	M_BUSY=$(busy_ticks)
+	times >"$work/times"
+	M_CHILD=$(awk 'NR==2{split($1,a,/[ms]/); split($2,b,/[ms]/); print a[1]*60+a[2]+b[1]*60+b[2]}' "$work/times")
+}
+# other_cpu: after mark, sets OWN and OTHER to the CPU shares since. Not
+# in a subshell: times must see this shell's children.
+other_cpu() {
+	local t=$M_T busy=$M_BUSY child=$M_CHILD
+	mark
+	OTHER=$(awk -v dt="$(awk -v a="$t" -v b="$M_T" 'BEGIN{print b-a}')" -v db="$((M_BUSY - busy))" -v hz="$(getconf CLK_TCK)" \
+		-v dc="$(awk -v a="$child" -v b="$M_CHILD" 'BEGIN{print b-a}')" -v n="$(nproc)" \
+		'BEGIN{o=(db/hz-dc)/(dt*n)*100; if (o<0) o=0; printf "%.0f%% own_cpu=%.0f%%", o, dc/(dt*n)*100}')
+}
+# pct A B: A as a percentage of B.
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.1f", 100*a/b; else print "n/a" }'; }
+
+bin/fcbench gen-pcap -size 64 -count 1024 -o "$work/frames64.pcap"
+metron="$PCAPS/metron-example.pcap"
+metron_mean=$(bin/fcbench pcap-stats "$metron" | sed -n 's/.*mean=\([0-9.]*\).*/\1/p')
+metron_size=$(printf '%.0f' "$metron_mean")
+
+echo "# bench.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $ROUNDS rounds of ${SECONDS_PER_RUN} s runs, fastcapa extra args: '${EXTRA}'"
+status=0
+summary=()
+n=0
+for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
+	size=${spec%%:*}
+	pcap=${spec#*:}
+	echo "## frames of ${size} B ($(basename "$pcap"))"
+	raw_all=() kafka_all=() pipe_all=() mb_all=() ring=0 queue=0 unacc=0
+	for round in $(seq "$ROUNDS"); do
+		n=$((n + 1))
+		run="bench$$-$n"
+		mark
+		ceiling raw "$size" "$run"
+		other_cpu
+		echo "round $round  ceiling   $C_LINE other_cpu=$OTHER"
+		raw_all+=("$(kv msgs_per_s "$C_LINE")")
+		mark
+		ceiling kafka "$size" "$run"
+		other_cpu
+		echo "round $round  ceiling   $C_LINE other_cpu=$OTHER"
+		kafka_all+=("$(kv msgs_per_s "$C_LINE")")
+		mark
+		pipeline "$pcap" "$run-pipe"
+		other_cpu
+		pps=$(awk -v d="$R_DELIVERED" -v s="$R_SECONDS" 'BEGIN{printf "%.0f", d/s}')
+		mbs=$(awk -v p="$pps" -v m="$R_MEAN" 'BEGIN{printf "%.2f", p*m/1e6}')
+		echo "round $round  pipeline  mode=fastcapa mean_size=${R_MEAN} received=$R_RECEIVED delivered=$R_DELIVERED" \
+			"ring_dropped=$R_RING queue_dropped=$R_QUEUE failed=$R_FAILED nic_dropped=$R_NIC unaccounted=$R_UNACC" \
+			"mbufs_leaked=$R_LEAKED exit=$R_RC seconds=$R_SECONDS msgs_per_s=$pps mb_per_s=$mbs other_cpu=$OTHER"
+		pipe_all+=("$pps")
+		mb_all+=("$mbs")
+		ring=$((ring + R_RING))
+		queue=$((queue + R_QUEUE))
+		unacc=$((unacc + R_UNACC))
+		if [ "$R_UNACC" != 0 ] || [ "$R_LEAKED" != 0 ]; then
+			echo "bench.sh: $run: unaccounted $R_UNACC, mbufs leaked $R_LEAKED" >&2
+			status=1
+		fi
+	done
+	ck=$(median "${raw_all[@]}")
+	wr=$(median "${kafka_all[@]}")
+	pp=$(median "${pipe_all[@]}")
+	ratio=$(pct "$pp" "$ck")
+	verdict="below the 90% target"
+	awk -v r="$ratio" 'BEGIN{exit !(r+0 >= 90)}' && verdict="meets the 90% target"
+	line="size=$size medians of $ROUNDS: ceiling_raw_pps=$ck [$(range "${raw_all[@]}")] ceiling_kafka_pps=$wr [$(range "${kafka_all[@]}")]"
+	line+=" pipeline_pps=$pp [$(range "${pipe_all[@]}")] pipeline_mb_per_s=$(median "${mb_all[@]}")"
+	line+=" ratio_to_raw=${ratio}% ratio_to_kafka=$(pct "$pp" "$wr")% ring_dropped=$ring queue_dropped=$queue unaccounted=$unacc ($verdict)"
+	summary+=("$line")
+done
+echo "## summary (pkts/s: median [min-max]); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%s\n' "${summary[@]}"
+exit $status
