@@ -56,16 +56,20 @@ func (r Report) NICDropped() (n uint64) {
 	return n
 }
 
-// InFlight is what is neither delivered nor dropped yet.
+// InFlight is what is neither delivered nor dropped yet: in a ring, held
+// by a worker, or queued in librdkafka. While running, counters are read
+// one after another and a worker publishes its own once per burst, so a
+// live figure can be off by a burst; it is never below zero.
 func (r Report) InFlight() uint64 {
-	enq := uint64(0)
+	var enq int64
 	for _, q := range r.Queues {
-		enq += q.Enqueued
+		enq += int64(q.Enqueued)
 	}
-	// Packets a worker holds: dequeued but not yet counted by the producer.
-	held := r.Workers.Dequeued - r.Workers.Malformed - r.Kafka.Produced - r.Kafka.QueueDropped
-	pending := r.Kafka.Produced - r.Kafka.Delivered - r.Kafka.Failed
-	return (enq - r.Workers.Dequeued) + held + pending
+	w, k := r.Workers, r.Kafka
+	inRings := enq - int64(w.Dequeued)
+	held := int64(w.Dequeued) - int64(w.Malformed) - int64(k.Produced) - int64(k.QueueDropped)
+	pending := int64(k.Produced) - int64(k.Delivered) - int64(k.Failed)
+	return uint64(max(inRings+held+pending, 0))
 }
 
 // Unaccounted is Received less every category. It is zero when the

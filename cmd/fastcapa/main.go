@@ -49,6 +49,8 @@ func run(args []string) int {
 		ringSize   = fs.Int("ring-size", 0, "ring size, a power of two (capture.ring_size)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error (log.level)")
 		logFormat  = fs.String("log-format", "", "text or json (log.format)")
+		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
+		flushWait  = fs.Duration("flush-timeout", 0, "how long shutdown may flush Kafka (shutdown.flush_timeout)")
 		vdevs      listFlag
 		ports      listFlag
 		props      listFlag
@@ -106,6 +108,12 @@ func run(args []string) int {
 	}
 	if *memory != 0 {
 		cfg.EAL.MemoryMB = *memory
+	}
+	if *statsEvery != 0 {
+		cfg.Log.StatsInterval = *statsEvery
+	}
+	if *flushWait != 0 {
+		cfg.Shutdown.FlushTimeout = *flushWait
 	}
 	if *ringSize != 0 {
 		cfg.Capture.RingSize = *ringSize
