@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
 const topic = "t"
@@ -222,12 +223,7 @@ func TestProduceCopiesValue(t *testing.T) {
 // out in librdkafka before Close gives up (timeout) or Close purges it
 // (purge), and nothing may count as delivered.
 func TestProduceNoBroker(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.DeadAddr(t)
 
 	for _, tc := range []struct {
 		name      string
@@ -280,12 +276,7 @@ func TestProduceNoBroker(t *testing.T) {
 // and the rest are dropped without waiting: one wait, not 990. Every
 // packet is counted once.
 func TestProduceQueueFull(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.DeadAddr(t)
 	p := newProducer(t, ProducerSpec{
 		Properties: map[string]string{
 			"bootstrap.servers":            addr,

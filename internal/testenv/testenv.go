@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,4 +68,16 @@ func AllPcaps(t testing.TB) []string {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap"))
 	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.pcap"))
 	return append(files, more...)
+}
+
+// DeadAddr returns a loopback address nothing listens on now (a port
+// that was just free).
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
