@@ -32,7 +32,6 @@ type Capture struct {
 	rxStop  chan struct{}
 	wg      sync.WaitGroup
 	workErr chan error
-	started time.Time
 	stopped bool
 }
 
@@ -160,7 +159,6 @@ func (c *Capture) start() (err error) {
 		}
 		log.Info("rx lcore polling", "lcore", s.Lcore, "socket", dpdk.LcoreSocket(s.Lcore), "queues", names)
 	}
-	c.started = time.Now()
 	log.Info("capturing", "topic", cfg.Kafka.Topic, "key_unit", cfg.Kafka.KeyUnit,
 		"brokers", cfg.Kafka.Properties["bootstrap.servers"], "workers", len(c.workers))
 	return nil

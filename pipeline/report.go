@@ -19,7 +19,6 @@ type Report struct {
 	Workers   WorkerCounters
 	Kafka     kafka.Counters
 	InRings   uint64
-	InKafka   int
 	Unflushed int // purged from librdkafka at shutdown (counted in Failed)
 	Mempools  []dpdk.MempoolAudit
 }
@@ -128,9 +127,6 @@ func (c *Capture) Report() Report {
 		r.Kafka.Failed += k.Failed
 		r.Kafka.Bytes += k.Bytes
 		r.Kafka.QueueWaits += k.QueueWaits
-		if !c.stopped {
-			r.InKafka += p.InFlight()
-		}
 	}
 	for _, ring := range c.rings {
 		r.InRings += uint64(ring.Count())
