@@ -203,6 +203,9 @@ func (c *Config) Validate() error {
 	if c.EAL.MemoryMB < 0 {
 		return bad("eal.memory_mb", "%d is negative", c.EAL.MemoryMB)
 	}
+	if c.EAL.InMemory && c.EAL.HugePages != nil && !*c.EAL.HugePages {
+		return bad("eal.in_memory", "DPDK cannot run --in-memory without hugepages (--no-huge implies legacy memory): drop one")
+	}
 	if c.EAL.FilePrefix == "" && !c.EAL.InMemory {
 		return bad("eal.file_prefix", "empty: name it (e.g. fastcapa) or set in_memory: true")
 	}

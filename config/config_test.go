@@ -193,6 +193,7 @@ func TestValidateRejects(t *testing.T) {
 		{"bad lcores", func(c *Config) { c.EAL.Lcores = "0,x" }, "eal.lcores"},
 		{"backwards lcores", func(c *Config) { c.EAL.Lcores = "3-1" }, "eal.lcores"},
 		{"negative memory", func(c *Config) { c.EAL.MemoryMB = -1 }, "eal.memory_mb"},
+		{"in-memory without hugepages", func(c *Config) { c.EAL.InMemory = true; f := false; c.EAL.HugePages = &f }, "eal.in_memory"},
 		{"no file prefix", func(c *Config) { c.EAL.FilePrefix = "" }, "eal.file_prefix"},
 		{"no ports", func(c *Config) { c.Ports = nil }, "ports"},
 		{"unnamed port", func(c *Config) { c.Ports = append(c.Ports, Port{}) }, "ports[1].name"},
