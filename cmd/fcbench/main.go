@@ -5,21 +5,28 @@
 //
 //	fcbench -brokers 127.0.0.1:9092 -topic bench -size 64 -duration 10s
 //	fcbench gen-pcap -size 64 -count 1024 -o frames64.pcap
+//	fcbench pcap-stats example.pcap
 //
 // The first form runs twice, once through package kafka's Producer (what
 // the pipeline uses) and once through a bare confluent-kafka-go Producer
 // with the same librdkafka properties, each to its own topic (TOPIC-kafka,
 // TOPIC-raw), and prints one key=value line per run:
 //
-//	mode=kafka size=64 msgs=... delivered=... failed=... seconds=... msgs_per_s=... mb_per_s=...
+//	mode=kafka size=64 msgs=... delivered=... failed=... queue_dropped=... seconds=... msgs_per_s=... mb_per_s=... steady_msgs_per_s=...
 //
-// The message key is 8 bytes, as fastcapa's; mb_per_s counts value bytes
-// only, in 10^6 B. The clock starts at the first Produce, after one
-// warm-up message has been delivered (connection and metadata are not
-// timed), and stops at the last delivery report.
+// The message key is 8 bytes, as fastcapa's; msgs_per_s counts delivered
+// messages, mb_per_s their value bytes only, in 10^6 B. The clock starts
+// at the first Produce, after one warm-up message has been delivered
+// (connection and metadata are not timed), and stops at the last delivery
+// report. steady_msgs_per_s leaves out the first second and the final
+// drain: messages delivered from one second in to the last Produce, over
+// that time (0 for runs under 1.5 s). In mode kafka a message librdkafka's queue refuses for longer
+// than -queue-full-timeout is given up and counted as queue_dropped, as
+// in the daemon; mode raw retries until -timeout.
 //
 // gen-pcap writes a capture of identical-length UDP/IPv4 Ethernet frames
-// for net_pcap's infinite_rx.
+// for net_pcap's infinite_rx; pcap-stats prints a capture's packet count
+// and mean frame length.
 //
 // Exit status: 0 when every message was delivered, 1 when any failed,
 // 2 on a usage or start-up error.
@@ -39,6 +46,7 @@ import (
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -49,8 +57,13 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "gen-pcap" {
-		os.Exit(genPcap(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "gen-pcap":
+			os.Exit(genPcap(os.Args[2:]))
+		case "pcap-stats":
+			os.Exit(pcapStats(os.Args[2:]))
+		}
 	}
 	os.Exit(ceiling(os.Args[1:]))
 }
@@ -63,6 +76,7 @@ type opts struct {
 	count    int
 	duration time.Duration
 	timeout  time.Duration
+	qfull    time.Duration
 }
 
 // result is one run's outcome.
@@ -71,13 +85,15 @@ type result struct {
 	sent      uint64
 	delivered uint64
 	failed    uint64
+	qdropped  uint64
 	elapsed   time.Duration
+	steady    float64 // messages a second, see window
 }
 
 func (r result) line(size int) string {
 	s := r.elapsed.Seconds()
-	return fmt.Sprintf("mode=%s size=%d msgs=%d delivered=%d failed=%d seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f",
-		r.mode, size, r.sent, r.delivered, r.failed, s, float64(r.delivered)/s, float64(r.delivered)*float64(size)/s/1e6)
+	return fmt.Sprintf("mode=%s size=%d msgs=%d delivered=%d failed=%d queue_dropped=%d seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f steady_msgs_per_s=%.0f",
+		r.mode, size, r.sent, r.delivered, r.failed, r.qdropped, s, float64(r.delivered)/s, float64(r.delivered)*float64(size)/s/1e6, r.steady)
 }
 
 func ceiling(args []string) int {
@@ -88,7 +104,8 @@ func ceiling(args []string) int {
 		size     = fs.Int("size", 64, "message value size in bytes")
 		count    = fs.Int("count", 1000000, "messages per run (ignored with -duration)")
 		duration = fs.Duration("duration", 0, "produce for this long per run instead of -count messages")
-		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports after this long")
+		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports, or for room in a full queue (raw), after this long")
+		qfull    = fs.Duration("queue-full-timeout", config.Defaults().Kafka.QueueFullTimeout, "mode kafka: give a message up after its queue stayed full this long (kafka.queue_full_timeout)")
 		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go)")
 		props    listFlag
 	)
@@ -112,7 +129,7 @@ func ceiling(args []string) int {
 		return 2
 	}
 	o := opts{props: map[string]string{"bootstrap.servers": *brokers}, topic: *topic, size: *size,
-		count: *count, duration: *duration, timeout: *timeout}
+		count: *count, duration: *duration, timeout: *timeout, qfull: *qfull}
 	for _, kv := range props {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -141,7 +158,7 @@ func ceiling(args []string) int {
 			return 2
 		}
 		fmt.Println(r.line(o.size))
-		if r.failed != 0 || r.delivered != r.sent {
+		if r.failed != 0 || r.qdropped != 0 || r.delivered != r.sent {
 			code = 1
 		}
 	}
@@ -157,13 +174,47 @@ func payload(size int) []byte {
 	return v
 }
 
-// sending says whether to produce message i, started at t0.
-func (o opts) sending(i int, t0 time.Time) bool {
-	if o.duration > 0 {
-		// Reading the clock every 1024 messages costs nothing measurable.
-		return i%1024 != 0 || time.Since(t0) < o.duration
+// window times a run. Besides the whole run it measures the steady
+// rate: messages delivered from one second after the first Produce to the
+// last Produce, leaving out the ramp-up and the final drain.
+type window struct {
+	t0, t1, t2 time.Time
+	d1, d2     uint64
+	delivered  func() uint64
+}
+
+func newWindow(delivered func() uint64) *window {
+	return &window{t0: time.Now(), delivered: delivered}
+}
+
+// sending says whether to produce message i. It reads the clock every
+// 1024 messages, which costs nothing measurable.
+func (w *window) sending(o opts, i int) bool {
+	if o.duration <= 0 && i >= o.count {
+		w.t2, w.d2 = time.Now(), w.delivered()
+		return false
 	}
-	return i < o.count
+	if i%1024 != 0 {
+		return true
+	}
+	now := time.Now()
+	if w.t1.IsZero() && now.Sub(w.t0) >= time.Second {
+		w.t1, w.d1 = now, w.delivered()
+	}
+	if o.duration > 0 && now.Sub(w.t0) >= o.duration {
+		w.t2, w.d2 = now, w.delivered()
+		return false
+	}
+	return true
+}
+
+// steady is the steady rate in messages a second, 0 when the run was too
+// short to measure one (under 1.5 s).
+func (w *window) steady() float64 {
+	if w.t1.IsZero() || w.t2.Sub(w.t1) < 500*time.Millisecond {
+		return 0
+	}
+	return float64(w.d2-w.d1) / w.t2.Sub(w.t1).Seconds()
 }
 
 // waitFor polls done until it holds or timeout passes.
@@ -180,10 +231,10 @@ func waitFor(timeout time.Duration, done func() bool) bool {
 
 // runKafka sends through package kafka's Producer, as a pipeline worker
 // does: one Produce per message, which waits while librdkafka's queue is
-// full.
+// full, up to the queue-full timeout.
 func runKafka(o opts) (result, error) {
 	p, err := kafka.NewProducer(kafka.ProducerSpec{Topic: o.topic + "-kafka", Properties: o.props,
-		QueueFullTimeout: o.timeout})
+		QueueFullTimeout: o.qfull})
 	if err != nil {
 		return result{}, err
 	}
@@ -200,18 +251,23 @@ func runKafka(o opts) (result, error) {
 	}
 	base := p.Counters()
 
-	t0 := time.Now()
+	w := newWindow(func() uint64 { return p.Counters().Delivered - base.Delivered })
 	var sent uint64
-	for i := 0; o.sending(i, t0); i++ {
-		if err := p.Produce(uint64(time.Now().UnixNano()), v); err != nil {
-			return result{}, fmt.Errorf("produce: %w", err)
-		}
+	for i := 0; w.sending(o, i); i++ {
+		// A refused message is counted by the producer as queue-dropped.
+		_ = p.Produce(uint64(time.Now().UnixNano()), v)
 		sent++
 	}
-	ok := waitFor(o.timeout, func() bool { c := p.Counters(); return c.Delivered+c.Failed-base.Delivered-base.Failed >= sent })
-	elapsed := time.Since(t0)
 	c := p.Counters()
-	r := result{mode: "kafka", sent: sent, delivered: c.Delivered - base.Delivered, failed: c.Failed - base.Failed, elapsed: elapsed}
+	qdropped := c.QueueDropped - base.QueueDropped
+	ok := waitFor(o.timeout, func() bool {
+		c := p.Counters()
+		return c.Delivered+c.Failed-base.Delivered-base.Failed+qdropped >= sent
+	})
+	elapsed := time.Since(w.t0)
+	c = p.Counters()
+	r := result{mode: "kafka", sent: sent, delivered: c.Delivered - base.Delivered, failed: c.Failed - base.Failed,
+		qdropped: qdropped, elapsed: elapsed, steady: w.steady()}
 	if !ok {
 		return r, fmt.Errorf("%d of %d delivery reports after %v", r.delivered+r.failed, sent, o.timeout)
 	}
@@ -257,11 +313,17 @@ func runRaw(o opts) (result, error) {
 	msg := ck.Message{TopicPartition: ck.TopicPartition{Topic: &topic, Partition: ck.PartitionAny}, Key: key[:], Value: payload(o.size)}
 	produce := func() error {
 		binary.BigEndian.PutUint64(key[:], uint64(time.Now().UnixNano()))
+		var deadline time.Time
 		for {
 			err := p.Produce(&msg, nil)
 			var ke ck.Error
 			if err == nil || !errors.As(err, &ke) || ke.Code() != ck.ErrQueueFull {
 				return err
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(o.timeout)
+			} else if time.Now().After(deadline) {
+				return fmt.Errorf("queue full for %v: %w", o.timeout, err)
 			}
 			time.Sleep(100 * time.Microsecond)
 		}
@@ -276,16 +338,17 @@ func runRaw(o opts) (result, error) {
 		return result{}, fmt.Errorf("warm-up: delivery failed")
 	}
 
-	t0 := time.Now()
+	w := newWindow(func() uint64 { return delivered.Load() - 1 })
 	var sent uint64
-	for i := 0; o.sending(i, t0); i++ {
+	for i := 0; w.sending(o, i); i++ {
 		if err := produce(); err != nil {
 			return result{}, fmt.Errorf("produce: %w", err)
 		}
 		sent++
 	}
 	ok := waitFor(o.timeout, func() bool { return delivered.Load()+failed.Load()-1 >= sent })
-	r := result{mode: "raw", sent: sent, delivered: delivered.Load() - 1, failed: failed.Load(), elapsed: time.Since(t0)}
+	r := result{mode: "raw", sent: sent, delivered: delivered.Load() - 1, failed: failed.Load(), elapsed: time.Since(w.t0),
+		steady: w.steady()}
 	if !ok {
 		return r, fmt.Errorf("%d of %d delivery reports after %v", r.delivered+r.failed, sent, o.timeout)
 	}
@@ -365,4 +428,27 @@ func udpFrame(size int, srcPort uint16) []byte {
 	binary.BigEndian.PutUint16(udp[2:], 9)
 	binary.BigEndian.PutUint16(udp[4:], uint16(size-34))
 	return f
+}
+
+// pcapStats prints a capture's packet count and mean frame length.
+func pcapStats(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "fcbench pcap-stats: give one capture file")
+		return 2
+	}
+	_, recs, err := pcap.ReadFile(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fcbench pcap-stats: %v\n", err)
+		return 2
+	}
+	var total int
+	for _, r := range recs {
+		total += len(r.Data)
+	}
+	mean := 0.0
+	if len(recs) > 0 {
+		mean = float64(total) / float64(len(recs))
+	}
+	fmt.Printf("packets=%d bytes=%d mean=%.1f\n", len(recs), total, mean)
+	return 0
 }
