@@ -88,8 +88,10 @@ func Defaults() Config {
 	return Config{
 		EAL: EAL{Lcores: "0,1", FilePrefix: "fastcapa"},
 		Capture: Capture{
-			Burst:          32,
-			RingSize:       65536,
+			Burst: 32,
+			// Half the pool: the ring, not the pool, runs out first
+			// (see the mbufs check in Validate).
+			RingSize:       32768,
 			WorkersPerRing: 1,
 			// 2^n rather than 2^n-1: the pool's backing ring then has
 			// room to take, and so reveal, an mbuf freed twice.
@@ -251,6 +253,11 @@ func (c *Config) Validate() error {
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
 		return bad("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
 	}
+	if need := c.mbufsNeeded(len(lcores)); cp.Mbufs < need {
+		return bad("capture.mbufs", "%d cannot hold full rings (%d x %d), every rx descriptor and the lcore caches: "+
+			"that needs %d; raise mbufs or lower capture.ring_size or rx_descriptors", cp.Mbufs, c.rings(len(lcores)),
+			cp.RingSize-1, need)
+	}
 	k := c.Kafka
 	if k.Topic == "" {
 		return bad("kafka.topic", "empty: name the topic (--topic)")
@@ -286,6 +293,33 @@ func (c *Config) Validate() error {
 		return bad("log.stats_interval", "%v is negative", c.Log.StatsInterval)
 	}
 	return nil
+}
+
+// rings is how many RX lcores, so rings, there will be: capture.rx_lcores,
+// or every lcore but the main one.
+func (c *Config) rings(lcores int) int {
+	if n := len(c.Capture.RxLcores); n > 0 {
+		return n
+	}
+	return max(lcores-1, 1)
+}
+
+// mbufsNeeded is the mbufs that can be held at once with every ring full:
+// the rings, every RX descriptor, the per-lcore caches (up to 1.5 times
+// their size) and a burst per RX lcore and worker. With fewer, the pool
+// runs dry before a ring fills, and a device then loses packets as
+// rx_nombuf (or, net_pcap's infinite_rx, without counting them) instead
+// of fastcapa counting ring drops. Counted as if every port shared one
+// NUMA socket's pool.
+func (c *Config) mbufsNeeded(lcores int) int {
+	cp := c.Capture
+	rings := c.rings(lcores)
+	workers := rings * cp.WorkersPerRing
+	n := rings*(cp.RingSize-1) + (rings+workers)*(cp.MbufCache*3/2+cp.Burst)
+	for _, p := range c.Ports {
+		n += p.RxQueues * p.RxDescriptors
+	}
+	return n
 }
 
 // KeyUnit is the granularity of the timestamp in a message key.

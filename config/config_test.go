@@ -41,7 +41,7 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 		{"ports", len(c.Ports), 1},
 		{"ports[0].name", c.Ports[0].Name, "net_pcap0"},
 		{"ports[0].timestamp", c.Ports[0].Timestamp, "auto"},
-		{"capture.ring_size", c.Capture.RingSize, 65536},
+		{"capture.ring_size", c.Capture.RingSize, 32768},
 		{"kafka.topic", c.Kafka.Topic, "pcap"},
 		{"kafka.properties", c.Kafka.Properties, map[string]string{"bootstrap.servers": "127.0.0.1:9092"}},
 		{"kafka.queue_full_timeout", c.Kafka.QueueFullTimeout, time.Second},
@@ -209,6 +209,7 @@ func TestValidateRejects(t *testing.T) {
 		{"big burst", func(c *Config) { c.Capture.Burst = 513 }, "capture.burst"},
 		{"ring not power of two", func(c *Config) { c.Capture.RingSize = 1000 }, "capture.ring_size"},
 		{"ring too small", func(c *Config) { c.Capture.RingSize = 32 }, "capture.ring_size"},
+		{"pool smaller than the rings", func(c *Config) { c.Capture.RingSize = 1 << 17 }, "capture.mbufs"},
 		{"ring zero", func(c *Config) { c.Capture.RingSize = 0 }, "capture.ring_size"},
 		{"zero workers", func(c *Config) { c.Capture.WorkersPerRing = 0 }, "capture.workers_per_ring"},
 		{"many workers", func(c *Config) { c.Capture.WorkersPerRing = 65 }, "capture.workers_per_ring"},
@@ -255,11 +256,11 @@ func TestValidateAcceptsBounds(t *testing.T) {
 		edit func(*Config)
 	}{
 		{"as is", func(*Config) {}},
-		{"lcore ranges", func(c *Config) { c.EAL.Lcores = "0,2-4,7" }},
+		{"lcore ranges", func(c *Config) { c.EAL.Lcores = "0,2-4,7"; c.Capture.Mbufs = 1 << 18 }},
 		{"in memory without prefix", func(c *Config) { c.EAL.FilePrefix = ""; c.EAL.InMemory = true }},
-		{"max rx_queues", func(c *Config) { c.Ports[0].RxQueues = 1024 }},
+		{"max rx_queues", func(c *Config) { c.Ports[0].RxQueues = 1024; c.Capture.Mbufs = 1 << 21 }},
 		{"min rx_descriptors", func(c *Config) { c.Ports[0].RxDescriptors = 32 }},
-		{"max rx_descriptors", func(c *Config) { c.Ports[0].RxDescriptors = 32768 }},
+		{"max rx_descriptors", func(c *Config) { c.Ports[0].RxDescriptors = 32768; c.Capture.Mbufs = 1 << 17 }},
 		{"max mtu", func(c *Config) { c.Ports[0].MTU = 65535 }},
 		{"tsc", func(c *Config) { c.Ports[0].Timestamp = "tsc" }},
 		{"device", func(c *Config) { c.Ports[0].Timestamp = "device" }},
@@ -267,8 +268,13 @@ func TestValidateAcceptsBounds(t *testing.T) {
 		{"min burst", func(c *Config) { c.Capture.Burst = 1 }},
 		{"max burst", func(c *Config) { c.Capture.Burst = 512 }},
 		{"min ring", func(c *Config) { c.Capture.RingSize = 64 }},
-		{"max workers", func(c *Config) { c.Capture.WorkersPerRing = 64 }},
-		{"min mbufs", func(c *Config) { c.Capture.Mbufs = 1024 }},
+		{"max workers", func(c *Config) { c.Capture.WorkersPerRing = 64; c.Capture.Mbufs = 1 << 17 }},
+		{"min mbufs", func(c *Config) {
+			c.Capture.Mbufs = 1024
+			c.Capture.RingSize = 256
+			c.Ports[0].RxDescriptors = 256
+			c.Capture.MbufCache = 64
+		}},
 		{"no mbuf cache", func(c *Config) { c.Capture.MbufCache = 0 }},
 		{"max mbuf cache", func(c *Config) { c.Capture.MbufCache = 512 }},
 		{"min data room", func(c *Config) { c.Capture.MbufDataRoom = 384 }},

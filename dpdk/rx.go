@@ -8,6 +8,7 @@ package dpdk
 
 static int fc_rx_launch(struct fc_rx_lcore *lc)
 {
+	__atomic_store_n(&lc->stop, 0, __ATOMIC_RELAXED);
 	return rte_eal_remote_launch(fc_rx_loop, lc, lc->lcore);
 }
 

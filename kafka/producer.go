@@ -63,6 +63,8 @@ type Producer struct {
 	failed       atomic.Uint64
 	bytes        atomic.Uint64
 	queueWaits   atomic.Uint64
+	closeMu      sync.RWMutex // Close waits for InFlight callers
+	closed       bool
 	lastErr      atomic.Value // string
 }
 
@@ -199,8 +201,15 @@ func isQueueFull(err error) bool {
 	return errors.As(err, &ke) && ke.Code() == ck.ErrQueueFull
 }
 
-// InFlight is the number of messages librdkafka holds.
-func (p *Producer) InFlight() int { return p.p.Len() }
+// InFlight is the number of messages librdkafka holds; 0 once closed.
+func (p *Producer) InFlight() int {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.closed {
+		return 0
+	}
+	return p.p.Len()
+}
 
 // Counters reads the producer's counts.
 func (p *Producer) Counters() Counters {
@@ -230,7 +239,10 @@ func (p *Producer) Close(timeout time.Duration) (unflushed int) {
 		// Purged messages come back as failed delivery reports.
 		p.p.Flush(int((5 * time.Second) / time.Millisecond))
 	}
+	p.closeMu.Lock()
+	p.closed = true
 	p.p.Close()
+	p.closeMu.Unlock()
 	p.events.Wait()
 	return unflushed
 }

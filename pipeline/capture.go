@@ -239,7 +239,7 @@ func (c *Capture) Run(ctx context.Context) error {
 				}
 			}
 		case <-stats:
-			c.Report().Log(c.log, "stats")
+			c.Report().LogLive(c.log, "stats")
 		}
 	}
 }

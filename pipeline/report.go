@@ -11,15 +11,23 @@ import (
 
 // Report says where every packet went. Every packet an RX lcore took from
 // a device is in exactly one of: Delivered, RingDropped, Malformed,
-// QueueDropped, Failed, or still in flight (in a ring, with a worker, or
-// in librdkafka) while running.
+// QueueDropped, Failed, or still in flight while running.
+//
+// The in-flight figures are measured where the packets are (ring counts,
+// the bursts workers hold, librdkafka's queue length), not derived from
+// the other counters, so a packet that vanished without being counted
+// shows as Unaccounted. Live, those are read one after another while
+// packets move, so a live report can be off by a few bursts; the final
+// report, taken when every stage has stopped, is exact.
 type Report struct {
 	Queues    []dpdk.RxQueueStats
 	Ports     []PortReport
 	Workers   WorkerCounters
 	Kafka     kafka.Counters
-	InRings   uint64
-	Unflushed int // purged from librdkafka at shutdown (counted in Failed)
+	InRings   uint64 // in rings now (rte_ring_count)
+	InHand    uint64 // in the bursts workers hold now
+	InKafka   uint64 // in librdkafka's queues now
+	Unflushed int    // purged from librdkafka at shutdown (counted in Failed)
 	Mempools  []dpdk.MempoolAudit
 }
 
@@ -55,25 +63,13 @@ func (r Report) NICDropped() (n uint64) {
 	return n
 }
 
-// InFlight is what is neither delivered nor dropped yet: in a ring, held
-// by a worker, or queued in librdkafka. While running, counters are read
-// one after another and a worker publishes its own once per burst, so a
-// live figure can be off by a burst; it is never below zero.
-func (r Report) InFlight() uint64 {
-	var enq int64
-	for _, q := range r.Queues {
-		enq += int64(q.Enqueued)
-	}
-	w, k := r.Workers, r.Kafka
-	inRings := enq - int64(w.Dequeued)
-	held := int64(w.Dequeued) - int64(w.Malformed) - int64(k.Produced) - int64(k.QueueDropped)
-	pending := int64(k.Produced) - int64(k.Delivered) - int64(k.Failed)
-	return uint64(max(inRings+held+pending, 0))
-}
+// InFlight is what is neither delivered nor dropped yet: in a ring, in a
+// worker's hands, or queued in librdkafka.
+func (r Report) InFlight() uint64 { return r.InRings + r.InHand + r.InKafka }
 
-// Unaccounted is Received less every category. It is zero when the
-// accounting holds (while running, worker counters lag their burst, so
-// only a final report is exact).
+// Unaccounted is Received less every category and what is in flight. In a
+// final report it is zero unless a packet went missing uncounted (or was
+// counted twice: then it is negative).
 func (r Report) Unaccounted() int64 {
 	return int64(r.Received()) - int64(r.Kafka.Delivered+r.RingDropped()+r.Workers.Malformed+
 		r.Kafka.QueueDropped+r.Kafka.Failed+r.InFlight())
@@ -118,6 +114,7 @@ func (c *Capture) Report() Report {
 	}
 	for _, w := range c.workers {
 		r.Workers.add(w.Counters())
+		r.InHand += w.Holding()
 	}
 	for _, p := range c.prods {
 		k := p.Counters()
@@ -127,6 +124,7 @@ func (c *Capture) Report() Report {
 		r.Kafka.Failed += k.Failed
 		r.Kafka.Bytes += k.Bytes
 		r.Kafka.QueueWaits += k.QueueWaits
+		r.InKafka += uint64(p.InFlight())
 	}
 	for _, ring := range c.rings {
 		r.InRings += uint64(ring.Count())
@@ -134,9 +132,26 @@ func (c *Capture) Report() Report {
 	return r
 }
 
-// Log writes the report as one structured line.
+// Log writes a final report as one structured line.
 func (r Report) Log(log *slog.Logger, msg string) {
-	log.Info(msg,
+	log.Info(msg, r.attrs()...)
+}
+
+// LogLive writes a report taken while running. It leaves out
+// unaccounted, which only a final report gives exactly.
+func (r Report) LogLive(log *slog.Logger, msg string) {
+	a := r.attrs()
+	for i := 0; i < len(a); i += 2 {
+		if a[i] == "unaccounted" {
+			a = append(a[:i], a[i+2:]...)
+			break
+		}
+	}
+	log.Info(msg, a...)
+}
+
+func (r Report) attrs() []any {
+	return []any{
 		"received", r.Received(),
 		"delivered", r.Kafka.Delivered,
 		"ring_dropped", r.RingDropped(),
@@ -148,7 +163,7 @@ func (r Report) Log(log *slog.Logger, msg string) {
 		"nic_dropped", r.NICDropped(),
 		"unflushed", r.Unflushed,
 		"mbufs_leaked", r.Leaked(),
-	)
+	}
 }
 
 // Print writes the report as a table for people.

@@ -42,11 +42,16 @@ type Worker struct {
 	dequeued  atomic.Uint64
 	malformed atomic.Uint64
 	bursts    atomic.Uint64
+	holding   atomic.Uint64 // packets in the burst it holds
 	lcore     int
 }
 
 // NewWorker prepares a worker; Run runs it.
 func NewWorker(spec WorkerSpec) *Worker { return &Worker{spec: spec, lcore: -1} }
+
+// Holding is the number of packets in the burst the worker holds now
+// (some may already be with the producer): zero once it has exited.
+func (w *Worker) Holding() uint64 { return w.holding.Load() }
 
 // Counters reads the worker's counts, as of its last burst.
 func (w *Worker) Counters() WorkerCounters {
@@ -72,13 +77,20 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer func() {
+		b.Close() // frees what it holds
+		w.holding.Store(0)
+	}()
 
 	var local WorkerCounters
 	var scratch []byte
-	idle := 0
+	idle, held := 0, 0
 	for {
 		n := b.Cycle(w.spec.Ring)
+		if n != held {
+			held = n
+			w.holding.Store(uint64(n))
+		}
 		if n == 0 {
 			select {
 			case <-rxStopped:

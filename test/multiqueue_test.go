@@ -39,7 +39,7 @@ func TestSeveralPortsQueuesLcores(t *testing.T) {
 		args = append(args, "-vdev", spec, "-port", vdev)
 	}
 	b := startBroker(t, 0, "pcap", "")
-	args = append(args, "-lcores", "0@0,1@1,2@1", "-rx-queues", "4", "-brokers", b.Addr, "-topic", "multi")
+	args = append(args, "-lcores", "0@0,1@1,2@1", "-rx-queues", "4", "-ring-size", "16384", "-brokers", b.Addr, "-topic", "multi")
 	d := startDaemon(t, nil, args...)
 	if got := waitRecords(t, b.Addr, "multi", want, 60*time.Second); got < want {
 		t.Errorf("topic has %d records, want %d", got, want)
