@@ -13,7 +13,7 @@ export FASTCAPA_PCAPS := $(PCAPS)
 DEB_PKGS := gcc pkg-config libdpdk-dev libpcap-dev kcat tcpdump tshark wireshark-common tcpreplay iproute2 procps
 BINS := bin/fastcapa bin/devbroker
 
-.PHONY: all deps build demo test bench vet clean
+.PHONY: all deps build demo test bench bench-smoke vet clean
 
 all: build
 
@@ -39,6 +39,13 @@ demo: build
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 40m ./...
+	$(MAKE) --no-print-directory bench-smoke
+
+# The benchmarks once, briefly: they must run and account for every
+# packet; their figures mean little at this length.
+bench-smoke: build
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./kafka/ ./pipeline/
+	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./kafka/ ./pipeline/
