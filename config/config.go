@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -23,6 +24,12 @@ type Config struct {
 	Kafka    Kafka    `yaml:"kafka"`
 	Shutdown Shutdown `yaml:"shutdown"`
 	Log      Log      `yaml:"log"`
+	Metrics  Metrics  `yaml:"metrics"`
+}
+
+// Metrics is the HTTP endpoint for Prometheus and health checks.
+type Metrics struct {
+	Listen string `yaml:"listen"` // host:port; "" turns it off
 }
 
 // EAL is how DPDK's environment is started.
@@ -106,7 +113,8 @@ func Defaults() Config {
 			QueueFullTimeout: time.Second,
 		},
 		Shutdown: Shutdown{FlushTimeout: 30 * time.Second},
-		Log:      Log{Level: "info", Format: "text", StatsInterval: 0},
+		Log:      Log{Level: "info", Format: "text", StatsInterval: 10 * time.Second},
+		Metrics:  Metrics{Listen: "127.0.0.1:9470"},
 	}
 }
 
@@ -291,6 +299,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.StatsInterval < 0 {
 		return bad("log.stats_interval", "%v is negative", c.Log.StatsInterval)
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			return bad("metrics.listen", "%q is not host:port: use e.g. 127.0.0.1:9470, or \"\" to turn metrics off", l)
+		}
 	}
 	return nil
 }

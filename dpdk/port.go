@@ -17,6 +17,11 @@ static int fc_port_name(uint16_t id, char *buf)
 	return rte_eth_dev_get_name_by_port(id, buf);
 }
 
+static int fc_link_up(const struct rte_eth_link *l)
+{
+	return l->link_status == RTE_ETH_LINK_UP;
+}
+
 static int fc_port_configure(uint16_t port, uint16_t nb_rxq, uint16_t mtu, uint64_t offloads,
 		uint64_t rss_hf)
 {
@@ -268,6 +273,15 @@ func (p *Port) AnchorClock() error {
 	}
 	C.fc_clock_anchor(p.clock, ticks, ns)
 	return nil
+}
+
+// LinkUp reports whether the port's link is up, without waiting.
+func (p *Port) LinkUp() bool {
+	var l C.struct_rte_eth_link
+	if C.rte_eth_link_get_nowait(C.uint16_t(p.Info.ID), &l) != 0 {
+		return false
+	}
+	return C.fc_link_up(&l) != 0
 }
 
 // PortStats are the device's own counters.

@@ -3,9 +3,12 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +28,10 @@ type ProducerSpec struct {
 	// queue is full before it gives the message up as queue-dropped.
 	QueueFullTimeout time.Duration
 	Logger           *slog.Logger
+	// StatsWriter, if set, receives librdkafka's JSON statistics, one
+	// object per line, as they come (statistics.interval.ms sets how
+	// often; Metron's -s file).
+	StatsWriter io.Writer
 }
 
 // Counters are a producer's message counts. Produced = Delivered + Failed
@@ -65,6 +72,10 @@ type Producer struct {
 	queueWaits   atomic.Uint64
 	closeMu      sync.RWMutex // Close waits for InFlight callers
 	closed       bool
+	brokers      atomic.Value // []BrokerStats
+	ready        atomic.Bool
+	askMu        sync.Mutex // guards lastAsk
+	lastAsk      time.Time
 	lastErr      atomic.Value // string
 }
 
@@ -146,8 +157,91 @@ func (p *Producer) handleEvents() {
 				p.log.Warn("kafka", "error", e.Error(), "code", e.Code().String())
 				lastLog = time.Now()
 			}
+		case *ck.Stats:
+			p.handleStats(e.String())
 		}
 	}
+}
+
+// BrokerStats are one broker's latencies from librdkafka's statistics.
+type BrokerStats struct {
+	Name string
+	// RTT is the round trip of produce requests; QueueLatency the time
+	// a message waits in librdkafka before it is sent (int_latency).
+	RTTAvg, RTTP99, QueueLatencyAvg, QueueLatencyP99 time.Duration
+}
+
+// librdkafka's statistics JSON, the parts read here (times in µs).
+type rdStats struct {
+	Brokers map[string]struct {
+		Name       string   `json:"name"`
+		Source     string   `json:"source"`
+		RTT        rdWindow `json:"rtt"`
+		IntLatency rdWindow `json:"int_latency"`
+	} `json:"brokers"`
+}
+
+type rdWindow struct {
+	Avg int64 `json:"avg"`
+	P99 int64 `json:"p99"`
+}
+
+func (p *Producer) handleStats(js string) {
+	if p.spec.StatsWriter != nil {
+		if _, err := io.WriteString(p.spec.StatsWriter, js+"\n"); err != nil {
+			p.log.Warn("write kafka statistics", "error", err)
+		}
+	}
+	var st rdStats
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		p.log.Warn("kafka statistics", "error", err)
+		return
+	}
+	var out []BrokerStats
+	for _, b := range st.Brokers {
+		if b.Source == "internal" { // the client's own pseudo-broker
+			continue
+		}
+		out = append(out, BrokerStats{Name: b.Name,
+			RTTAvg: time.Duration(b.RTT.Avg) * time.Microsecond, RTTP99: time.Duration(b.RTT.P99) * time.Microsecond,
+			QueueLatencyAvg: time.Duration(b.IntLatency.Avg) * time.Microsecond,
+			QueueLatencyP99: time.Duration(b.IntLatency.P99) * time.Microsecond})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	p.brokers.Store(out)
+}
+
+// Brokers returns the broker latencies from the last statistics, if
+// statistics.interval.ms is set.
+func (p *Producer) Brokers() []BrokerStats {
+	b, _ := p.brokers.Load().([]BrokerStats)
+	return b
+}
+
+// Ready reports whether a broker has answered a metadata request for the
+// topic. Until one has, it asks (with a short timeout) at most once a
+// second; after, it answers from memory.
+func (p *Producer) Ready() bool {
+	if p.ready.Load() {
+		return true
+	}
+	if !p.askMu.TryLock() { // someone is asking now
+		return false
+	}
+	defer p.askMu.Unlock()
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.closed || time.Since(p.lastAsk) < time.Second {
+		return false
+	}
+	p.lastAsk = time.Now()
+	md, err := p.p.GetMetadata(&p.topic, false, 500)
+	if err == nil && len(md.Brokers) > 0 {
+		if t, ok := md.Topics[p.topic]; ok && t.Error.Code() == ck.ErrNoError {
+			p.ready.Store(true)
+		}
+	}
+	return p.ready.Load()
 }
 
 // Produce hands one packet to librdkafka, which copies key and value

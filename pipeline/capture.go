@@ -28,8 +28,15 @@ type Capture struct {
 	rings   []*dpdk.Ring
 	rx      []*dpdk.RxLcore
 	workers []*Worker
-	prods   []*kafka.Producer
+	prods   []*kafka.Producer // prods[i] is workers[i]'s
 	rxStop  chan struct{}
+	// ringLcore names each ring by the RX lcore that fills it.
+	ringLcore map[*dpdk.Ring]uint
+
+	// mu keeps readers (Report, Ready: metrics scrapes) off the C
+	// objects while Stop frees them; final is the report from then on.
+	mu      sync.RWMutex
+	final   *Report
 	wg      sync.WaitGroup
 	workErr chan error
 	stopped bool
@@ -42,7 +49,8 @@ func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) 
 // there. cfg must have passed Validate. On error everything started is
 // torn down again.
 func Start(cfg config.Config, log *slog.Logger) (*Capture, error) {
-	c := &Capture{cfg: cfg, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{})}
+	c := &Capture{cfg: cfg, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{}),
+		ringLcore: map[*dpdk.Ring]uint{}}
 	if err := c.start(); err != nil {
 		c.teardown()
 		return nil, err
@@ -113,6 +121,7 @@ func (c *Capture) start() (err error) {
 			return startupErr(err)
 		}
 		c.rings = append(c.rings, ring)
+		c.ringLcore[ring] = l
 		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: l, Queues: queues[i], Ring: ring, Burst: uint16(cfg.Capture.Burst)})
 		if err != nil {
 			return startupErr(err)
@@ -214,9 +223,40 @@ func (c *Capture) poolFor(socket int) (*dpdk.Mempool, error) {
 	return p, nil
 }
 
-// Run keeps the TSC clock anchored and logs periodic stats until ctx is
-// done or a worker fails.
-func (c *Capture) Run(ctx context.Context) error {
+// Ready says why the capture is not ready yet, or nil once every port's
+// link is up and every producer has had an answer from a broker.
+func (c *Capture) Ready() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.final != nil {
+		return errors.New("stopped")
+	}
+	for _, p := range c.ports {
+		if !p.LinkUp() {
+			return fmt.Errorf("port %s: link down", p.Info.Name)
+		}
+	}
+	for i, p := range c.prods {
+		if !p.Ready() {
+			return fmt.Errorf("worker %d: no broker has answered yet (%s)", i, c.cfg.Kafka.Properties["bootstrap.servers"])
+		}
+	}
+	return nil
+}
+
+// RunHooks are what the caller's main loop does besides the pipeline's
+// own upkeep. Each is optional.
+type RunHooks struct {
+	// Tick runs about once a second from Run's loop: a systemd watchdog
+	// ping sent here proves that loop is alive.
+	Tick func()
+	// Stats receives a live report every log.stats_interval.
+	Stats func(Report)
+}
+
+// Run keeps the TSC clock anchored, calls the hooks, and logs periodic
+// stats until ctx is done or a worker fails.
+func (c *Capture) Run(ctx context.Context, hooks RunHooks) error {
 	anchor := time.NewTicker(time.Second)
 	defer anchor.Stop()
 	var stats <-chan time.Time
@@ -238,8 +278,15 @@ func (c *Capture) Run(ctx context.Context) error {
 					c.log.Warn("anchor device clock", "error", err)
 				}
 			}
+			if hooks.Tick != nil {
+				hooks.Tick()
+			}
 		case <-stats:
-			c.Report().LogLive(c.log, "stats")
+			r := c.Report()
+			r.LogLive(c.log, "stats")
+			if hooks.Stats != nil {
+				hooks.Stats(r)
+			}
 		}
 	}
 }
@@ -272,6 +319,8 @@ func (c *Capture) Stop() Report {
 	}
 	r := c.Report()
 	r.Unflushed = unflushed
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.teardown()
 	for _, p := range c.pools {
 		r.Mempools = append(r.Mempools, p.Audit())
@@ -281,6 +330,7 @@ func (c *Capture) Stop() Report {
 	}
 	c.pools = nil
 	dpdk.Cleanup()
+	c.final = &r
 	return r
 }
 

@@ -29,6 +29,27 @@ type Report struct {
 	InKafka   uint64 // in librdkafka's queues now
 	Unflushed int    // purged from librdkafka at shutdown (counted in Failed)
 	Mempools  []dpdk.MempoolAudit
+
+	// The same, per ring and per worker, for metrics.
+	Rings       []RingReport
+	WorkerStats []WorkerReport
+}
+
+// RingReport is one RX lcore's ring now.
+type RingReport struct {
+	Lcore    uint
+	Count    uint64
+	Capacity uint64
+}
+
+// WorkerReport is one worker and its producer.
+type WorkerReport struct {
+	ID      int
+	Lcore   uint // the RX lcore whose ring it drains
+	Worker  WorkerCounters
+	Kafka   kafka.Counters
+	InKafka uint64
+	Brokers []kafka.BrokerStats
 }
 
 // PortReport is a device's own view: loss before any RX lcore saw the
@@ -100,6 +121,11 @@ func (r Report) Clean() bool {
 
 // Report reads every counter now.
 func (c *Capture) Report() Report {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.final != nil {
+		return *c.final
+	}
 	var r Report
 	for _, rx := range c.rx {
 		r.Queues = append(r.Queues, rx.Stats()...)
@@ -112,22 +138,26 @@ func (c *Capture) Report() Report {
 		}
 		r.Ports = append(r.Ports, pr)
 	}
-	for _, w := range c.workers {
-		r.Workers.add(w.Counters())
+	for i, w := range c.workers {
+		p := c.prods[i]
+		wr := WorkerReport{ID: w.spec.ID, Lcore: c.ringLcore[w.spec.Ring], Worker: w.Counters(),
+			Kafka: p.Counters(), InKafka: uint64(p.InFlight()), Brokers: p.Brokers()}
+		r.WorkerStats = append(r.WorkerStats, wr)
+		r.Workers.add(wr.Worker)
 		r.InHand += w.Holding()
-	}
-	for _, p := range c.prods {
-		k := p.Counters()
+		k := wr.Kafka
 		r.Kafka.Produced += k.Produced
 		r.Kafka.QueueDropped += k.QueueDropped
 		r.Kafka.Delivered += k.Delivered
 		r.Kafka.Failed += k.Failed
 		r.Kafka.Bytes += k.Bytes
 		r.Kafka.QueueWaits += k.QueueWaits
-		r.InKafka += uint64(p.InFlight())
+		r.InKafka += wr.InKafka
 	}
 	for _, ring := range c.rings {
-		r.InRings += uint64(ring.Count())
+		rr := RingReport{Lcore: c.ringLcore[ring], Count: uint64(ring.Count()), Capacity: uint64(ring.Capacity())}
+		r.Rings = append(r.Rings, rr)
+		r.InRings += rr.Count
 	}
 	return r
 }
@@ -166,8 +196,33 @@ func (r Report) attrs() []any {
 	}
 }
 
-// Print writes the report as a table for people.
+// Table writes the summary fastcapa users know: per stage, packets in,
+// queued in it now, out to the next stage, and dropped there.
+//
+//	[nic] the devices: in = ipackets, out = taken by RX lcores, drops = imissed + ierrors + rx_nombuf
+//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, drops = ring full
+//	[tx]  workers: queued = in their bursts, out = handed to librdkafka, drops = malformed + queue-dropped
+//	[kaf] librdkafka: queued = not yet acknowledged, out = delivered, drops = failed
+func (r Report) Table(w io.Writer) {
+	var nicIn uint64
+	for _, p := range r.Ports {
+		nicIn += p.Packets
+	}
+	fmt.Fprintf(w, "      %14s %14s %14s %14s\n", "in", "queued", "out", "drops")
+	row := func(name string, in, queued, out, drops uint64) {
+		fmt.Fprintf(w, "%-5s %14d %14d %14d %14d\n", name, in, queued, out, drops)
+	}
+	row("[nic]", nicIn, 0, r.Received(), r.NICDropped())
+	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued, r.RingDropped())
+	row("[tx]", r.Workers.Dequeued, r.InHand, r.Kafka.Produced, r.Workers.Malformed+r.Kafka.QueueDropped)
+	row("[kaf]", r.Kafka.Produced, r.InKafka, r.Kafka.Delivered, r.Kafka.Failed)
+}
+
+// Print writes the final report for people: the stage table, then per
+// queue and per port detail and the accounting.
 func (r Report) Print(w io.Writer) {
+	r.Table(w)
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-24s %12s %14s %12s %12s\n", "queue", "rx pkts", "rx bytes", "enqueued", "ring drops")
 	for _, q := range r.Queues {
 		fmt.Fprintf(w, "%-24s %12d %14d %12d %12d\n", fmt.Sprintf("%s/%d (lcore %d)", q.Port, q.Queue, q.Lcore),

@@ -34,6 +34,10 @@ func TestBadInput(t *testing.T) {
 		{"eal cannot start", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-lcores", "0,127"), "eal init: Invalid argument (EAL: lcore 127 unavailable)"},
 		{"unknown librdkafka property", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-X", "no.such.property=1"), "No such configuration property"},
 		{"bad key unit", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-key-unit", "s"), "kafka.key_unit"},
+		{"metrics address in use", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-metrics-listen", b.Addr),
+			"metrics address " + b.Addr + ": listen tcp " + b.Addr + ": bind: address already in use"},
+		{"metrics address malformed", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-metrics-listen", "9470"),
+			"metrics.listen"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append(ealArgs(t), c.args...)

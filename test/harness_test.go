@@ -123,7 +123,8 @@ func (s *syncBuffer) String() string {
 // file prefix of its own.
 func ealArgs(t *testing.T) []string {
 	return []string{"-no-huge", "-no-pci", "-memory", "1024", "-file-prefix",
-		fmt.Sprintf("fce2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9), "-log-format", "json"}
+		fmt.Sprintf("fce2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9), "-log-format", "json",
+		"-metrics-listen", "127.0.0.1:0"}
 }
 
 // startDaemon runs fastcapa with args; stop it with stop().

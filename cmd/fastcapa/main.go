@@ -17,10 +17,14 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/internal/sdnotify"
+	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
@@ -51,6 +55,7 @@ func run(args []string) int {
 		logFormat  = fs.String("log-format", "", "text or json (log.format)")
 		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
 		flushWait  = fs.Duration("flush-timeout", 0, "how long shutdown may flush Kafka (shutdown.flush_timeout)")
+		metricsAt  = fs.String("metrics-listen", "-", "host:port for /metrics, /healthz, /readyz; \"\" for none (metrics.listen)")
 		vdevs      listFlag
 		ports      listFlag
 		props      listFlag
@@ -109,6 +114,9 @@ func run(args []string) int {
 	if *memory != 0 {
 		cfg.EAL.MemoryMB = *memory
 	}
+	if *metricsAt != "-" {
+		cfg.Metrics.Listen = *metricsAt
+	}
 	if *statsEvery != 0 {
 		cfg.Log.StatsInterval = *statsEvery
 	}
@@ -134,18 +142,50 @@ func run(args []string) int {
 		log.Warn("debug: poisoning mbuf data on free")
 		dpdk.SetPoisonOnFree(true)
 	}
+	// Signals are caught from here on: one during start-up ends the
+	// capture as soon as it runs.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	// The metrics address is bound before the capture starts, so a bad
+	// one fails fast; it answers "starting" until then.
+	src := &lazySource{}
+	if cfg.Metrics.Listen != "" {
+		srv, err := metrics.Listen(cfg.Metrics.Listen, src, log)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+			return 2
+		}
+		defer srv.Close()
+		log.Info("metrics", "listen", srv.Addr(), "paths", "/metrics /healthz /readyz")
+	}
+
 	capture, err := pipeline.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
 		return 2
 	}
+	src.c.Store(capture)
+	go notifyReady(ctx, capture, log)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	runErr := capture.Run(ctx)
+	watchdog := sdnotify.WatchdogInterval()
+	var lastPing time.Time
+	runErr := capture.Run(ctx, pipeline.RunHooks{
+		Tick: func() {
+			if watchdog > 0 && time.Since(lastPing) >= watchdog {
+				sdnotify.Notify("WATCHDOG=1")
+				lastPing = time.Now()
+			}
+		},
+		Stats: func(r pipeline.Report) {
+			fmt.Printf("\nfastcapa %s\n", time.Now().UTC().Format(time.RFC3339))
+			r.Table(os.Stdout)
+		},
+	})
 	if runErr != nil {
 		log.Error("capture failed", "error", runErr)
 	}
+	sdnotify.Notify("STOPPING=1")
 	log.Info("shutting down: draining rings and flushing Kafka", "flush_timeout", cfg.Shutdown.FlushTimeout)
 	report := capture.Stop()
 	report.Print(os.Stdout)
@@ -154,6 +194,48 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// lazySource is the metrics source before and after the capture exists.
+type lazySource struct {
+	c atomic.Pointer[pipeline.Capture]
+}
+
+func (s *lazySource) Report() pipeline.Report {
+	if c := s.c.Load(); c != nil {
+		return c.Report()
+	}
+	return pipeline.Report{}
+}
+
+func (s *lazySource) Ready() error {
+	if c := s.c.Load(); c != nil {
+		return c.Ready()
+	}
+	return errors.New("starting")
+}
+
+// notifyReady tells systemd (and the log) once every port is up and a
+// broker has answered; a broker that is down only delays it.
+func notifyReady(ctx context.Context, c *pipeline.Capture, log *slog.Logger) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := c.Ready()
+		if err == nil {
+			sent, nerr := sdnotify.Notify("READY=1")
+			log.Info("ready", "systemd_notified", sent)
+			if nerr != nil {
+				log.Warn("systemd notify", "error", nerr)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func newLogger(c config.Log) *slog.Logger {

@@ -1,0 +1,216 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fastcapa-go/fastcapa/pipeline"
+)
+
+const ns = "fastcapa"
+
+// Source is what the collector reads at scrape time.
+type Source interface {
+	Report() pipeline.Report
+	Ready() error
+}
+
+type metric struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+}
+
+func newMetric(name, help string, kind prometheus.ValueType, labels ...string) metric {
+	return metric{prometheus.NewDesc(ns+"_"+name, help, labels, nil), kind}
+}
+
+// Collector turns a Report into Prometheus metrics when scraped.
+type Collector struct {
+	src Source
+
+	buildInfo metric
+
+	rxPackets, rxBytes, ringDropped metric
+	ringPackets, ringCapacity       metric
+
+	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf metric
+
+	workerPackets, malformed                          metric
+	produced, producedBytes, queueDropped, queueWaits metric
+	delivered, failed, queued                         metric
+	rttAvg, rttP99, queueLatencyAvg, queueLatencyP99  metric
+	ready                                             metric
+}
+
+// NewCollector makes a collector over src.
+func NewCollector(src Source) *Collector {
+	c, g := prometheus.CounterValue, prometheus.GaugeValue
+	pq := []string{"port", "queue", "lcore"}
+	return &Collector{
+		src:       src,
+		buildInfo: newMetric("build_info", "Build of this fastcapa; the value is 1.", g, "version", "goversion", "dpdk"),
+
+		rxPackets:    newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
+		rxBytes:      newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
+		ringDropped:  newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
+		ringPackets:  newMetric("ring_packets", "Packets waiting in the RX lcore's ring.", g, "lcore"),
+		ringCapacity: newMetric("ring_capacity_packets", "Packets the RX lcore's ring can hold.", g, "lcore"),
+
+		nicPackets: newMetric("nic_received_packets_total", "Packets the device received (ipackets).", c, "port"),
+		nicBytes:   newMetric("nic_received_bytes_total", "Bytes the device received (ibytes).", c, "port"),
+		nicMissed:  newMetric("nic_missed_packets_total", "Packets the device dropped for lack of a free descriptor (imissed).", c, "port"),
+		nicErrors:  newMetric("nic_errors_total", "Erroneous packets the device received (ierrors).", c, "port"),
+		nicNoMbuf:  newMetric("nic_mbuf_allocation_failures_total", "Receive mbuf allocation failures (rx_nombuf).", c, "port"),
+
+		workerPackets: newMetric("worker_packets_total", "Packets a worker took from its ring.", c, "worker", "lcore"),
+		malformed:     newMetric("malformed_packets_total", "Packets not sent: mbuf segments shorter than the frame.", c, "worker", "lcore"),
+		produced:      newMetric("kafka_produced_messages_total", "Messages librdkafka accepted.", c, "worker"),
+		producedBytes: newMetric("kafka_produced_bytes_total", "Value bytes librdkafka accepted.", c, "worker"),
+		queueDropped:  newMetric("kafka_queue_dropped_messages_total", "Packets dropped because librdkafka's queue stayed full.", c, "worker"),
+		queueWaits:    newMetric("kafka_queue_full_waits_total", "Times a worker waited for room in librdkafka's queue.", c, "worker"),
+		delivered:     newMetric("kafka_delivered_messages_total", "Messages a broker acknowledged.", c, "worker"),
+		failed:        newMetric("kafka_failed_messages_total", "Messages whose delivery failed, or purged at shutdown.", c, "worker"),
+		queued:        newMetric("kafka_queued_messages", "Messages in librdkafka, not yet delivered or failed.", g, "worker"),
+
+		rttAvg:          newMetric("kafka_broker_rtt_average_seconds", "Produce request round trip, window average (librdkafka statistics).", g, "worker", "broker"),
+		rttP99:          newMetric("kafka_broker_rtt_p99_seconds", "Produce request round trip, window 99th percentile.", g, "worker", "broker"),
+		queueLatencyAvg: newMetric("kafka_queue_latency_average_seconds", "Time a message waits in librdkafka before it is sent, window average.", g, "worker", "broker"),
+		queueLatencyP99: newMetric("kafka_queue_latency_p99_seconds", "Time a message waits in librdkafka before it is sent, 99th percentile.", g, "worker", "broker"),
+		ready:           newMetric("ready", "1 when every port's link is up and a broker has answered, else 0.", g),
+	}
+}
+
+// Describe sends every metric's description.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range []metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.ringPackets, c.ringCapacity,
+		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.workerPackets, c.malformed,
+		c.produced, c.producedBytes, c.queueDropped, c.queueWaits, c.delivered, c.failed, c.queued,
+		c.rttAvg, c.rttP99, c.queueLatencyAvg, c.queueLatencyP99, c.ready} {
+		ch <- m.desc
+	}
+}
+
+// Collect reads one report and sends it as metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	r := c.src.Report()
+	emit := func(m metric, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, v, labels...)
+	}
+	emit(c.buildInfo, 1, version(), runtime.Version(), "22.11")
+	for _, q := range r.Queues {
+		l := []string{q.Port, strconv.Itoa(int(q.Queue)), strconv.Itoa(int(q.Lcore))}
+		emit(c.rxPackets, float64(q.Packets), l...)
+		emit(c.rxBytes, float64(q.Bytes), l...)
+		emit(c.ringDropped, float64(q.RingDropped), l...)
+	}
+	for _, g := range r.Rings {
+		l := strconv.Itoa(int(g.Lcore))
+		emit(c.ringPackets, float64(g.Count), l)
+		emit(c.ringCapacity, float64(g.Capacity), l)
+	}
+	for _, p := range r.Ports {
+		emit(c.nicPackets, float64(p.Packets), p.Name)
+		emit(c.nicBytes, float64(p.Bytes), p.Name)
+		emit(c.nicMissed, float64(p.Missed), p.Name)
+		emit(c.nicErrors, float64(p.Errors), p.Name)
+		emit(c.nicNoMbuf, float64(p.NoMbuf), p.Name)
+	}
+	for _, w := range r.WorkerStats {
+		id := strconv.Itoa(w.ID)
+		lc := strconv.Itoa(int(w.Lcore))
+		emit(c.workerPackets, float64(w.Worker.Dequeued), id, lc)
+		emit(c.malformed, float64(w.Worker.Malformed), id, lc)
+		emit(c.produced, float64(w.Kafka.Produced), id)
+		emit(c.producedBytes, float64(w.Kafka.Bytes), id)
+		emit(c.queueDropped, float64(w.Kafka.QueueDropped), id)
+		emit(c.queueWaits, float64(w.Kafka.QueueWaits), id)
+		emit(c.delivered, float64(w.Kafka.Delivered), id)
+		emit(c.failed, float64(w.Kafka.Failed), id)
+		emit(c.queued, float64(w.InKafka), id)
+		for _, b := range w.Brokers {
+			emit(c.rttAvg, b.RTTAvg.Seconds(), id, b.Name)
+			emit(c.rttP99, b.RTTP99.Seconds(), id, b.Name)
+			emit(c.queueLatencyAvg, b.QueueLatencyAvg.Seconds(), id, b.Name)
+			emit(c.queueLatencyP99, b.QueueLatencyP99.Seconds(), id, b.Name)
+		}
+	}
+	ready := 0.0
+	if c.src.Ready() == nil {
+		ready = 1
+	}
+	emit(c.ready, ready)
+}
+
+// version is the module version this binary was built from, or "devel".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "devel-" + s.Value[:12]
+			}
+		}
+	}
+	return "devel"
+}
+
+// Server serves /metrics, /healthz and /readyz.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds addr (an error names it: one clear line at start-up) and
+// serves in the background.
+func Listen(addr string, src Source, log *slog.Logger) (*Server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(src), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := src.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address it listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}

@@ -1,0 +1,159 @@
+package test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
+)
+
+// TestMetricsAndHealth scrapes a running daemon: /healthz answers, /readyz
+// turns 200 once the broker answered, /metrics passes promtool's checks,
+// and its counters agree with the replay and with the accounting.
+func TestMetricsAndHealth(t *testing.T) {
+	testenv.RequireRoot(t)
+	promtool := testenv.RequireTool(t, "promtool")
+	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	const want = 761
+	b := startBroker(t, 0, "pcap", "")
+	d := startDaemon(t, nil, append(ealArgs(t), "-vdev", "net_pcap0,rx_pcap="+file, "-port", "net_pcap0",
+		"-brokers", b.Addr, "-topic", "metrics", "-X", "statistics.interval.ms=500")...)
+	addr := logField(t, d, "metrics", "listen")
+
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	waitReady(t, addr)
+	if got := waitRecords(t, b.Addr, "metrics", want, 30*time.Second); got < want {
+		t.Fatalf("topic has %d records, want %d", got, want)
+	}
+
+	// Delivery reports may trail the broker by a moment; then every
+	// counter must agree.
+	var m map[string]float64
+	var text string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, text = get(t, "http://"+addr+"/metrics")
+		m = parseMetrics(t, text)
+		if m["fastcapa_kafka_delivered_messages_total"] == want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for name, v := range map[string]float64{
+		"fastcapa_nic_received_packets_total":         want,
+		"fastcapa_rx_packets_total":                   want,
+		"fastcapa_worker_packets_total":               want,
+		"fastcapa_kafka_produced_messages_total":      want,
+		"fastcapa_kafka_delivered_messages_total":     want,
+		"fastcapa_ring_dropped_packets_total":         0,
+		"fastcapa_kafka_failed_messages_total":        0,
+		"fastcapa_kafka_queue_dropped_messages_total": 0,
+		"fastcapa_kafka_queued_messages":              0,
+		"fastcapa_ring_packets":                       0,
+		"fastcapa_ready":                              1,
+		"fastcapa_build_info":                         1,
+	} {
+		if got, ok := m[name]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, v)
+		}
+	}
+	// librdkafka's statistics arrive every 500 ms: the broker's round trip
+	// is a real, positive figure.
+	for deadline := time.Now().Add(5 * time.Second); m["fastcapa_kafka_broker_rtt_p99_seconds"] == 0 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		_, text = get(t, "http://"+addr+"/metrics")
+		m = parseMetrics(t, text)
+	}
+	if m["fastcapa_kafka_broker_rtt_p99_seconds"] <= 0 {
+		t.Errorf("no broker round trip from librdkafka's statistics")
+	}
+
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	d.final(t).check(t)
+	// The stats table and the final table name every stage.
+	for _, row := range []string{"[nic]", "[rx]", "[tx]", "[kaf]"} {
+		if !strings.Contains(d.stdout.String(), row) {
+			t.Errorf("final table lacks %s:\n%s", row, d.stdout.String())
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := get(t, "http://"+addr+"/readyz")
+		if code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d after 20 s: %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// parseMetrics sums each metric's samples over their labels.
+func parseMetrics(t *testing.T, text string) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	s := bufio.NewScanner(strings.NewReader(text))
+	for s.Scan() {
+		line := s.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		m[name] += v
+	}
+	return m
+}
+
+// logField waits for a JSON log line with msg and returns its field.
+func logField(t *testing.T, d *daemon, msg, field string) string {
+	t.Helper()
+	waitLog(t, d, msg, 30*time.Second)
+	for _, line := range strings.Split(d.stderr.String(), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == msg {
+			return fmt.Sprint(v[field])
+		}
+	}
+	t.Fatalf("no %q line with %s", msg, field)
+	return ""
+}
