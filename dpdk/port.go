@@ -55,6 +55,7 @@ import "C"
 
 import (
 	"fmt"
+	"strconv"
 	"unsafe"
 )
 
@@ -137,11 +138,9 @@ func OpenPort(spec PortSpec) (*Port, error) {
 
 func openPort(spec PortSpec) (*Port, error) {
 	takeLastErr()
-	name := C.CString(spec.Name)
-	defer C.free(unsafe.Pointer(name))
-	var id C.uint16_t
-	if C.fc_port_by_name(name, &id) != 0 {
-		return nil, fmt.Errorf("%w (ports found: %v)", ErrPortNotFound, PortNames())
+	id, err := portID(spec.Name)
+	if err != nil {
+		return nil, err
 	}
 	var di C.struct_rte_eth_dev_info
 	if err := rc(C.rte_eth_dev_info_get(id, &di)); err != nil {
@@ -149,7 +148,7 @@ func openPort(spec PortSpec) (*Port, error) {
 	}
 	info := PortInfo{
 		ID:          uint16(id),
-		Name:        spec.Name,
+		Name:        portName(id, spec.Name),
 		Driver:      C.GoString(di.driver_name),
 		Socket:      int(C.rte_eth_dev_socket_id(id)),
 		MaxRxQueues: uint16(di.max_rx_queues),
@@ -254,6 +253,33 @@ func openPort(spec PortSpec) (*Port, error) {
 	}
 	C.fc_devts_lookup()
 	return p, nil
+}
+
+// portID finds a port by name, or by its DPDK port id when the name is a
+// decimal number (Metron's port masks name ports by id).
+func portID(name string) (C.uint16_t, error) {
+	if n, err := strconv.ParseUint(name, 10, 16); err == nil {
+		if C.rte_eth_dev_is_valid_port(C.uint16_t(n)) == 0 {
+			return 0, fmt.Errorf("port id %d: %w (ports found: %v)", n, ErrPortNotFound, PortNames())
+		}
+		return C.uint16_t(n), nil
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var id C.uint16_t
+	if C.fc_port_by_name(cname, &id) != 0 {
+		return 0, fmt.Errorf("%w (ports found: %v)", ErrPortNotFound, PortNames())
+	}
+	return id, nil
+}
+
+// portName is DPDK's name for a port, or fallback.
+func portName(id C.uint16_t, fallback string) string {
+	var buf [C.RTE_ETH_NAME_MAX_LEN]C.char
+	if C.fc_port_name(id, &buf[0]) != 0 {
+		return fallback
+	}
+	return C.GoString(&buf[0])
 }
 
 func isNotSup(err error) bool {
