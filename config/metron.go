@@ -331,6 +331,11 @@ func (m MetronArgs) Config() (Config, error) {
 		return Config{}, fmt.Errorf("EAL options: lcores %q leave no lcore besides the main one %d: "+
 			"give at least two, e.g. -l 0-%d (one main, one receive worker per -q queue)", c.EAL.Lcores, mainLcore, m.RxQueues)
 	}
+	// Port defaults would quietly replace a zero, which ParseMetronArgs
+	// never gives.
+	if m.RxQueues < 1 || m.RxDesc < 1 {
+		return Config{}, fmt.Errorf("-q %d, -d %d: use 1 or more", m.RxQueues, m.RxDesc)
+	}
 	rx := min(m.RxQueues, len(workers))
 	c.Capture.RxLcores = workers[:rx]
 	c.Capture.WorkersPerRing = min(max((len(workers)-rx)/rx, 1), 64)
