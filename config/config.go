@@ -56,12 +56,16 @@ type Port struct {
 	Promiscuous   *bool  `yaml:"promiscuous"`
 	RSS           *bool  `yaml:"rss"`
 	Timestamp     string `yaml:"timestamp"` // auto, tsc, device
+	// Optional ports that do not exist are skipped with a warning, as
+	// Metron's fastcapa skipped port mask bits naming no port.
+	Optional bool `yaml:"-"`
 }
 
 // Capture sizes the path from RX queues to workers.
 type Capture struct {
 	RxLcores       []int `yaml:"rx_lcores"` // default: every EAL worker lcore
 	Burst          int   `yaml:"burst"`
+	WorkerBurst    int   `yaml:"worker_burst"` // 0: burst
 	RingSize       int   `yaml:"ring_size"`
 	WorkersPerRing int   `yaml:"workers_per_ring"`
 	Mbufs          int   `yaml:"mbufs"` // per NUMA socket in use
@@ -75,6 +79,9 @@ type Kafka struct {
 	KeyUnit          string            `yaml:"key_unit"` // ns, us, ms
 	Properties       map[string]string `yaml:"properties"`
 	QueueFullTimeout time.Duration     `yaml:"queue_full_timeout"`
+	// StatsFile, if set, gets librdkafka's JSON statistics appended, one
+	// object a line (statistics.interval.ms sets how often).
+	StatsFile string `yaml:"stats_file"`
 }
 
 // Shutdown bounds the drain on SIGINT/SIGTERM.
@@ -248,8 +255,10 @@ func (c *Config) Validate() error {
 	}
 	cp := c.Capture
 	switch {
-	case cp.Burst < 1 || cp.Burst > 512:
-		return bad("capture.burst", "%d: use 1 to 512", cp.Burst)
+	case cp.Burst < 1 || cp.Burst > MaxBurst:
+		return bad("capture.burst", "%d: use 1 to %d", cp.Burst, MaxBurst)
+	case cp.WorkerBurst < 0 || cp.WorkerBurst > MaxBurst:
+		return bad("capture.worker_burst", "%d: use 0 (same as burst) to %d", cp.WorkerBurst, MaxBurst)
 	case cp.RingSize < 64 || cp.RingSize > 1<<28 || cp.RingSize&(cp.RingSize-1) != 0:
 		return bad("capture.ring_size", "%d is not a power of two from 64 to 2^28: use e.g. 65536", cp.RingSize)
 	case cp.WorkersPerRing < 1 || cp.WorkersPerRing > 64:
@@ -308,6 +317,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// MaxBurst is the largest burst an RX lcore or a worker moves at once
+// (FC_MAX_BURST in dpdk/fc.h).
+const MaxBurst = 1024
+
+// WorkerBurstOrDefault is the packets a worker dequeues at once.
+func (c Capture) WorkerBurstOrDefault() int {
+	if c.WorkerBurst > 0 {
+		return c.WorkerBurst
+	}
+	return c.Burst
+}
+
 // rings is how many RX lcores, so rings, there will be: capture.rx_lcores,
 // or every lcore but the main one.
 func (c *Config) rings(lcores int) int {
@@ -328,7 +349,7 @@ func (c *Config) mbufsNeeded(lcores int) int {
 	cp := c.Capture
 	rings := c.rings(lcores)
 	workers := rings * cp.WorkersPerRing
-	n := rings*(cp.RingSize-1) + (rings+workers)*(cp.MbufCache*3/2+cp.Burst)
+	n := rings*(cp.RingSize-1) + rings*(cp.MbufCache*3/2+cp.Burst) + workers*(cp.MbufCache*3/2+cp.WorkerBurstOrDefault())
 	for _, p := range c.Ports {
 		n += p.RxQueues * p.RxDescriptors
 	}

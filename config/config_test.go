@@ -206,7 +206,7 @@ func TestValidateRejects(t *testing.T) {
 		{"huge mtu", func(c *Config) { c.Ports[0].MTU = 65536 }, "ports[0].mtu"},
 		{"bad timestamp", func(c *Config) { c.Ports[0].Timestamp = "bogus" }, "ports[0].timestamp"},
 		{"zero burst", func(c *Config) { c.Capture.Burst = 0 }, "capture.burst"},
-		{"big burst", func(c *Config) { c.Capture.Burst = 513 }, "capture.burst"},
+		{"big burst", func(c *Config) { c.Capture.Burst = 1025 }, "capture.burst"},
 		{"ring not power of two", func(c *Config) { c.Capture.RingSize = 1000 }, "capture.ring_size"},
 		{"ring too small", func(c *Config) { c.Capture.RingSize = 32 }, "capture.ring_size"},
 		{"pool smaller than the rings", func(c *Config) { c.Capture.RingSize = 1 << 17 }, "capture.mbufs"},
@@ -266,7 +266,7 @@ func TestValidateAcceptsBounds(t *testing.T) {
 		{"device", func(c *Config) { c.Ports[0].Timestamp = "device" }},
 		{"two ports", func(c *Config) { c.Ports = append(c.Ports, Port{Name: "0000:01:00.0"}) }},
 		{"min burst", func(c *Config) { c.Capture.Burst = 1 }},
-		{"max burst", func(c *Config) { c.Capture.Burst = 512 }},
+		{"max burst", func(c *Config) { c.Capture.Burst = 1024; c.Capture.Mbufs = 1 << 17 }},
 		{"min ring", func(c *Config) { c.Capture.RingSize = 64 }},
 		{"max workers", func(c *Config) { c.Capture.WorkersPerRing = 64; c.Capture.Mbufs = 1 << 17 }},
 		{"min mbufs", func(c *Config) {

@@ -300,18 +300,22 @@ const metronFilePrefix = "rte"
 //     --master-lcore become eal.main_lcore; --file-prefix becomes
 //     eal.file_prefix, else DPDK's default "rte"; -w and --pci-whitelist
 //     become -a, --pci-blacklist becomes -b.
+//
 //   - -p: one port per set bit, named by its DPDK port id ("0", "1", ...),
 //     each with -q RX queues of -d descriptors.
+//
 //   - -q: as in fastcapa, the first -q worker lcores receive (fewer if
 //     there are fewer), and the remaining worker lcores, shared out over
 //     the rings, set capture.workers_per_ring (at least 1).
+//
 //   - -b is capture.burst, -x capture.ring_size; capture.mbufs is raised,
 //     if need be, until every ring can fill.
+//
 //   - -t is kafka.topic, keys are in microseconds (kafka.key_unit us), and
 //     kafka.properties are the -c file's, which is required and must give
 //     the broker list (metadata.broker.list, stored as bootstrap.servers).
 //
-// -w and -s are left to the caller (see MetronArgs).
+//   - -w is capture.worker_burst, -s kafka.stats_file.
 func (m MetronArgs) Config() (Config, error) {
 	c := Defaults()
 	c.EAL.FilePrefix = metronFilePrefix
@@ -345,11 +349,14 @@ func (m MetronArgs) Config() (Config, error) {
 	}
 	for id := 0; id < 64; id++ {
 		if m.PortMask&(1<<id) != 0 {
-			c.Ports = append(c.Ports, Port{Name: strconv.Itoa(id), RxQueues: m.RxQueues, RxDescriptors: m.RxDesc})
+			c.Ports = append(c.Ports, Port{Name: strconv.Itoa(id), RxQueues: m.RxQueues, RxDescriptors: m.RxDesc,
+				Optional: true})
 		}
 	}
 	c.Capture.Burst = m.RxBurst
+	c.Capture.WorkerBurst = m.TxBurst
 	c.Capture.RingSize = m.RingSize
+	c.Kafka.StatsFile = m.StatsFile
 
 	c.Kafka.Topic = m.Topic
 	c.Kafka.KeyUnit = "us"
@@ -418,6 +425,8 @@ func metronOption(field string, m MetronArgs) string {
 		return "-p"
 	case field == "capture.burst":
 		return "-b"
+	case field == "capture.worker_burst":
+		return "-w"
 	case field == "capture.ring_size":
 		return "-x"
 	case field == "capture.mbufs":

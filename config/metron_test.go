@@ -337,7 +337,7 @@ func TestMetronConfigReadme(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	yes := true
-	wantPorts := []Port{{Name: "0", RxQueues: 1, RxDescriptors: 1024, Promiscuous: &yes, RSS: &yes, Timestamp: "auto"}}
+	wantPorts := []Port{{Name: "0", RxQueues: 1, RxDescriptors: 1024, Promiscuous: &yes, RSS: &yes, Timestamp: "auto", Optional: true}}
 	for _, tc := range []struct {
 		name      string
 		got, want any
@@ -348,6 +348,8 @@ func TestMetronConfigReadme(t *testing.T) {
 		{"eal.args", c.EAL.Args, []string{"--huge-dir", "/mnt/huge_1GB"}},
 		{"ports", c.Ports, wantPorts},
 		{"capture.burst", c.Capture.Burst, 32},
+		{"capture.worker_burst", c.Capture.WorkerBurst, 256},
+		{"kafka.stats_file", c.Kafka.StatsFile, ""},
 		{"capture.ring_size", c.Capture.RingSize, 2048},
 		{"capture.rx_lcores", c.Capture.RxLcores, []int{1}},
 		{"capture.workers_per_ring", c.Capture.WorkersPerRing, 1},
@@ -510,7 +512,7 @@ func TestMetronConfigRejects(t *testing.T) {
 		{"one CPU allowed", "-- -c " + metronConf, []string{"EAL options", `"3"`, "no lcore besides the main one"}, ""},
 		{"bad main lcore", "-l 0-1 --master-lcore x -- -c " + metronConf, []string{"--master-lcore"}, ""},
 		{"main lcore not in lcores", "-l 0-1 --main-lcore 5 -- -c " + metronConf, []string{"EAL options: "}, "eal.main_lcore"},
-		{"burst over our limit", "-l 0-1 -- -b 1024 -c " + metronConf, []string{"-b: "}, "capture.burst"},
+		{"worker burst over the limit", "-l 0-1 -- -w 2000 -c " + metronConf, []string{"-w: "}, "capture.worker_burst"},
 		{"too few descriptors", "-l 0-1 -- -d 16 -c " + metronConf, []string{"-d: "}, "ports[0].rx_descriptors"},
 		{"too many queues", "-l 0-1 -- -q 2000 -c " + metronConf, []string{"-q: "}, "ports[0].rx_queues"},
 		{"ring too small", "-l 0-1 -- -x 32 -c " + metronConf, []string{"-x: "}, "capture.ring_size"},

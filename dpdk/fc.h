@@ -12,7 +12,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#define FC_MAX_BURST 512
+#define FC_MAX_BURST 1024
 #define FC_MAX_QUEUES_PER_LCORE 64
 
 /* How a queue's packets get their timestamp. */

@@ -100,6 +100,35 @@ func ConfigMap(props map[string]string) ck.ConfigMap {
 	return cm
 }
 
+// CheckProperties reports whether librdkafka accepts the properties, by
+// making a client and closing it at once, so a bad property fails before
+// any device is touched.
+func CheckProperties(props map[string]string) error {
+	cm := ConfigMap(props)
+	p, err := ck.NewProducer(&cm)
+	if err != nil {
+		return fmt.Errorf("kafka properties: %w", err)
+	}
+	p.Close()
+	return nil
+}
+
+// LockedWriter serialises whole writes to w, so producers can share one
+// statistics file line by line.
+type LockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewLockedWriter wraps w.
+func NewLockedWriter(w io.Writer) *LockedWriter { return &LockedWriter{w: w} }
+
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // NewProducer creates a producer. It does not wait for a broker: one that
 // is down now is retried by librdkafka.
 func NewProducer(spec ProducerSpec) (*Producer, error) {

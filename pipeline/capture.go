@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -40,6 +42,8 @@ type Capture struct {
 	wg      sync.WaitGroup
 	workErr chan error
 	stopped bool
+
+	statsFile *os.File // kafka.stats_file; closed after the producers
 }
 
 func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) }
@@ -63,6 +67,20 @@ func (c *Capture) start() (err error) {
 	dpdk.SetLogger(log)
 	keyUnit, _ := config.ParseKeyUnit(cfg.Kafka.KeyUnit)
 
+	// What can be checked without a device is checked first.
+	if err := kafka.CheckProperties(cfg.Kafka.Properties); err != nil {
+		return startupErr(err)
+	}
+	var stats io.Writer
+	if path := cfg.Kafka.StatsFile; path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return startupErr(fmt.Errorf("kafka.stats_file: %w", err))
+		}
+		c.statsFile = f
+		stats = kafka.NewLockedWriter(f)
+	}
+
 	c.eal, err = dpdk.Init(cfg.EALArgs())
 	if err != nil {
 		return startupErr(err)
@@ -83,6 +101,10 @@ func (c *Capture) start() (err error) {
 			Timestamp:     tsMode(pc.Timestamp),
 			PoolFor:       c.poolFor,
 		})
+		if errors.Is(err, dpdk.ErrPortNotFound) && pc.Optional {
+			log.Warn("port mask names a port that does not exist: skipped", "port", pc.Name, "error", err)
+			continue
+		}
 		if err != nil {
 			return startupErr(err)
 		}
@@ -93,6 +115,11 @@ func (c *Capture) start() (err error) {
 		for _, n := range i.Notes {
 			log.Warn("port limit", "port", i.Name, "note", n)
 		}
+	}
+
+	if len(c.ports) == 0 {
+		return startupErr(fmt.Errorf("no port to capture: none of %d named exists (ports found: %v)",
+			len(cfg.Ports), dpdk.PortNames()))
 	}
 
 	// Spread every (port, queue) over the RX lcores, round robin.
@@ -137,13 +164,14 @@ func (c *Capture) start() (err error) {
 				Properties:       cfg.Kafka.Properties,
 				QueueFullTimeout: cfg.Kafka.QueueFullTimeout,
 				Logger:           log,
+				StatsWriter:      stats,
 			})
 			if err != nil {
 				return startupErr(err)
 			}
 			c.prods = append(c.prods, prod)
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
-				ID: len(c.workers), Ring: ring, Burst: cfg.Capture.Burst, Producer: prod, Register: true,
+				ID: len(c.workers), Ring: ring, Burst: cfg.Capture.WorkerBurstOrDefault(), Producer: prod, Register: true,
 			}))
 		}
 	}
@@ -367,5 +395,11 @@ func (c *Capture) teardown() {
 		if c.eal.TSCHz != 0 {
 			dpdk.Cleanup()
 		}
+	}
+	// Producers are closed by now (Stop closes them first): nothing
+	// writes statistics any more.
+	if c.statsFile != nil {
+		c.statsFile.Close()
+		c.statsFile = nil
 	}
 }

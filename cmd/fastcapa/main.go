@@ -38,6 +38,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if config.IsMetronArgs(args) {
+		return runMetron(args)
+	}
 	fs := flag.NewFlagSet("fastcapa", flag.ContinueOnError)
 	var (
 		cfgPath    = fs.String("config", "", "YAML configuration file (see config/fastcapa.example.yaml)")
@@ -134,7 +137,42 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "fastcapa: config: %v\n", err)
 		return 2
 	}
+	return serve(cfg)
+}
 
+// runMetron takes Metron's fastcapa command line,
+// "fastcapa [EAL options] -- -p MASK -t TOPIC -c KAFKA_CONF ...", so a
+// Metron site swaps the binary without touching its service files. Keys
+// are in microseconds there, as fastcapa sent them. The metrics endpoint
+// is $FASTCAPA_METRICS_LISTEN, else the default ("" turns it off).
+func runMetron(args []string) int {
+	m, err := config.ParseMetronArgs(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+		return 2
+	}
+	if m.Help {
+		fmt.Print(config.MetronUsage)
+		return 0
+	}
+	cfg, err := m.Config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+		return 2
+	}
+	if l, ok := os.LookupEnv("FASTCAPA_METRICS_LISTEN"); ok {
+		cfg.Metrics.Listen = l
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintf(os.Stderr, "fastcapa: FASTCAPA_METRICS_LISTEN: %v\n", err)
+			return 2
+		}
+	}
+	return serve(cfg)
+}
+
+// serve runs the daemon on a validated configuration and returns the
+// exit status.
+func serve(cfg config.Config) int {
 	log := newLogger(cfg.Log)
 	if os.Getenv("FASTCAPA_DEBUG_POISON") == "1" {
 		// Overwrite packet data as mbufs are freed: a payload read
