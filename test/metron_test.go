@@ -120,11 +120,15 @@ func TestMetronBadInput(t *testing.T) {
 		{"empty mask", []string{"-p", "0x0", "-c", good}, "names no port"},
 		{"unknown option", []string{"-p", "0x01", "-c", good, "-z", "1"}, "-z"},
 		{"no kafka conf", []string{"-p", "0x01"}, "-c KAFKA_CONF"},
+		{"bad key unit", []string{"-p", "0x01", "-c", good}, "kafka.key_unit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append(append(metronEAL(t, "net_pcap0,rx_pcap="+file), "--"), c.app...)
 			cmd := exec.Command(filepath.Join(bin, "fastcapa"), args...)
 			cmd.Env = append(os.Environ(), "FASTCAPA_METRICS_LISTEN=127.0.0.1:0")
+			if c.name == "bad key unit" {
+				cmd.Env = append(cmd.Env, "FASTCAPA_KEY_UNIT=s")
+			}
 			out, _ := cmd.CombinedOutput()
 			if code := cmd.ProcessState.ExitCode(); code != 2 {
 				t.Errorf("exit status %d, want 2:\n%s", code, out)

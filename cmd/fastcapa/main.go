@@ -143,8 +143,9 @@ func run(args []string) int {
 // runMetron takes Metron's fastcapa command line,
 // "fastcapa [EAL options] -- -p MASK -t TOPIC -c KAFKA_CONF ...", so a
 // Metron site swaps the binary without touching its service files. Keys
-// are in microseconds there, as fastcapa sent them. The metrics endpoint
-// is $FASTCAPA_METRICS_LISTEN, else the default ("" turns it off).
+// are in microseconds there, as fastcapa sent them, unless
+// $FASTCAPA_KEY_UNIT says ns or ms. The metrics endpoint is
+// $FASTCAPA_METRICS_LISTEN, else the default ("" turns it off).
 func runMetron(args []string) int {
 	m, err := config.ParseMetronArgs(args)
 	if err != nil {
@@ -160,10 +161,16 @@ func runMetron(args []string) int {
 		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
 		return 2
 	}
+	env := false
 	if l, ok := os.LookupEnv("FASTCAPA_METRICS_LISTEN"); ok {
-		cfg.Metrics.Listen = l
+		cfg.Metrics.Listen, env = l, true
+	}
+	if u, ok := os.LookupEnv("FASTCAPA_KEY_UNIT"); ok {
+		cfg.Kafka.KeyUnit, env = u, true
+	}
+	if env {
 		if err := cfg.Validate(); err != nil {
-			fmt.Fprintf(os.Stderr, "fastcapa: FASTCAPA_METRICS_LISTEN: %v\n", err)
+			fmt.Fprintf(os.Stderr, "fastcapa: environment: %v\n", err)
 			return 2
 		}
 	}
