@@ -41,36 +41,44 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append(ealArgs(t), c.args...)
-			prefix := args[5]
-			cmd := exec.Command(filepath.Join(bin, "fastcapa"), args...)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			done := make(chan error, 1)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				cmd.Process.Kill()
-				t.Fatal("fastcapa did not exit")
-			}
-			if code := cmd.ProcessState.ExitCode(); code != 2 {
-				t.Errorf("exit status %d, want 2", code)
-			}
-			var errLines []string
-			for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-				if strings.HasPrefix(l, "fastcapa: ") {
-					errLines = append(errLines, l)
-				}
-			}
-			if len(errLines) != 1 || !strings.Contains(errLines[0], c.want) {
-				t.Errorf("want one error line containing %q, stderr:\n%s", c.want, stderr.String())
-			}
-			if out, _ := exec.Command("pgrep", "-f", prefix).Output(); len(out) > 0 {
-				t.Errorf("processes left running: %s", out)
-			}
+			expectStartupError(t, nil, args, args[5], c.want)
 		})
+	}
+}
+
+// expectStartupError runs fastcapa with args and wants exit status 2, one
+// "fastcapa: " line containing want, and no process left whose command
+// line holds mark (its EAL file prefix).
+func expectStartupError(t *testing.T, env, args []string, mark, want string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "fastcapa"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("fastcapa did not exit")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+	var errLines []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "fastcapa: ") {
+			errLines = append(errLines, l)
+		}
+	}
+	if len(errLines) != 1 || !strings.Contains(errLines[0], want) {
+		t.Errorf("want one error line containing %q, output:\n%s", want, out.String())
+	}
+	if ps, _ := exec.Command("pgrep", "-f", mark).Output(); len(ps) > 0 {
+		t.Errorf("processes left running: %s", ps)
 	}
 }

@@ -123,25 +123,12 @@ func TestMetronBadInput(t *testing.T) {
 		{"bad key unit", []string{"-p", "0x01", "-c", good}, "kafka.key_unit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := append(append(metronEAL(t, "net_pcap0,rx_pcap="+file), "--"), c.app...)
-			cmd := exec.Command(filepath.Join(bin, "fastcapa"), args...)
-			cmd.Env = append(os.Environ(), "FASTCAPA_METRICS_LISTEN=127.0.0.1:0")
+			eal := metronEAL(t, "net_pcap0,rx_pcap="+file)
+			env := []string{"FASTCAPA_METRICS_LISTEN=127.0.0.1:0"}
 			if c.name == "bad key unit" {
-				cmd.Env = append(cmd.Env, "FASTCAPA_KEY_UNIT=s")
+				env = append(env, "FASTCAPA_KEY_UNIT=s")
 			}
-			out, _ := cmd.CombinedOutput()
-			if code := cmd.ProcessState.ExitCode(); code != 2 {
-				t.Errorf("exit status %d, want 2:\n%s", code, out)
-			}
-			var errLines []string
-			for _, l := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(l, "fastcapa: ") {
-					errLines = append(errLines, l)
-				}
-			}
-			if len(errLines) != 1 || !strings.Contains(errLines[0], c.want) {
-				t.Errorf("want one error line containing %q:\n%s", c.want, out)
-			}
+			expectStartupError(t, env, append(append(eal, "--"), c.app...), eal[7], c.want)
 		})
 	}
 	t.Run("help", func(t *testing.T) {
