@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if ealErr == nil && os.Geteuid() == 0 {
 		Cleanup()
+		os.RemoveAll(fmt.Sprintf("/var/run/dpdk/fc-dpdk-test-%d", os.Getpid())) // EAL leaves it
 	}
 	os.Exit(code)
 }

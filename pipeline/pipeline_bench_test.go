@@ -125,6 +125,7 @@ func benchTeardown() error {
 	}
 	if bench.info.TSCHz != 0 {
 		dpdk.Cleanup()
+		os.RemoveAll(fmt.Sprintf("/var/run/dpdk/fc-pipeline-bench-%d", os.Getpid())) // EAL leaves it
 	}
 	return errors.Join(errs...)
 }

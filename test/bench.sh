@@ -69,7 +69,7 @@ cleanup() {
 		wait "$fc_pid" 2>/dev/null || true
 	fi
 	stop_broker
-	rm -rf "$work"
+	rm -rf "$work" "/var/run/dpdk/fcbench$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

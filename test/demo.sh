@@ -9,7 +9,7 @@ PCAP=${PCAP:-${FASTCAPA_PCAPS:-../shared/pcaps}/metron-example.pcap}
 PORT=${BROKER_PORT:-9092}
 TOPIC=pcap
 work=$(mktemp -d)
-trap 'kill $broker 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $broker 2>/dev/null || true; rm -rf "$work" /var/run/dpdk/fastcapa-demo' EXIT
 
 [ -r "$PCAP" ] || { echo "demo: no capture at $PCAP (set PCAP=...)"; exit 1; }
 if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then

@@ -120,11 +120,20 @@ func (s *syncBuffer) String() string {
 }
 
 // ealArgs are the flags every test daemon gets: no hugepages, no PCI, a
-// file prefix of its own.
+// file prefix of its own (whose runtime directory is removed after the
+// test).
 func ealArgs(t *testing.T) []string {
-	return []string{"-no-huge", "-no-pci", "-memory", "1024", "-file-prefix",
-		fmt.Sprintf("fce2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9), "-log-format", "json",
+	prefix := uniquePrefix(t, "fce2e")
+	return []string{"-no-huge", "-no-pci", "-memory", "1024", "-file-prefix", prefix, "-log-format", "json",
 		"-metrics-listen", "127.0.0.1:0"}
+}
+
+// uniquePrefix is an EAL file prefix for one test; DPDK leaves its runtime
+// directory behind, so the test removes it at the end.
+func uniquePrefix(t *testing.T, base string) string {
+	prefix := fmt.Sprintf("%s-%d-%d", base, os.Getpid(), time.Now().UnixNano()%1e9)
+	t.Cleanup(func() { os.RemoveAll(filepath.Join("/var/run/dpdk", prefix)) })
+	return prefix
 }
 
 // startDaemon runs fastcapa with args; stop it with stop().

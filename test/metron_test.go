@@ -21,7 +21,7 @@ import (
 // virtual device instead of a NIC.
 func metronEAL(t *testing.T, vdev string) []string {
 	return []string{"-l", "0,1", "--no-huge", "--no-pci", "-m", "512",
-		"--file-prefix", fmt.Sprintf("fcmetron-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9), "--vdev", vdev}
+		"--file-prefix", uniquePrefix(t, "fcmetron"), "--vdev", vdev}
 }
 
 func writeINI(t *testing.T, body string) string {
