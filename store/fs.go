@@ -1,0 +1,166 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Temporary names. A file is written as
+//
+//	<dir>/.<base>.<tag>.inprogress
+//
+// in the directory of its final name (so the final link is atomic, on one
+// filesystem), where <base> is the final base name with {end} left as the
+// literal text "{end}" and <tag> is 16 random hex digits, so that two
+// writers whose names coincide never share a temporary file.
+const (
+	tempSuffix = ".inprogress"
+	tagBytes   = 8
+)
+
+func tempBase(base, tag string) string {
+	return "." + base + "." + tag + tempSuffix
+}
+
+// parseTempName returns the final base name (possibly with "{end}") a
+// temporary name stands for.
+func parseTempName(name string) (base string, ok bool) {
+	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, tempSuffix) {
+		return "", false
+	}
+	s := strings.TrimSuffix(name[1:], tempSuffix)
+	i := strings.LastIndexByte(s, '.')
+	if i <= 0 || len(s)-i-1 != 2*tagBytes {
+		return "", false
+	}
+	for _, c := range []byte(s[i+1:]) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	base = s[:i]
+	if strings.HasPrefix(base, ".") {
+		return "", false
+	}
+	return base, true
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// maxSuffix bounds the numbered names tried after a collision.
+const maxSuffix = 1000
+
+// suffixed returns base with collision number n: before a final ".pcap",
+// else at the end ("a.pcap" → "a.1.pcap", "pcap_t_1_0_u" → "pcap_t_1_0_u.1").
+func suffixed(base string, n int) string {
+	num := "." + strconv.Itoa(n)
+	if stem, ok := strings.CutSuffix(base, ".pcap"); ok && stem != "" {
+		return stem + num + ".pcap"
+	}
+	return base + num
+}
+
+// publish gives the file at tmp the final name base in dir without
+// replacing anything: a hard link, which fails if the name exists, then
+// the next numbered name. A name that is already tmp's own link (a crash
+// between link and unlink) counts as done. It returns the final path; the
+// caller removes tmp and syncs dir.
+func publish(tmp, dir, base string) (string, error) {
+	for n := 0; n <= maxSuffix; n++ {
+		name := base
+		if n > 0 {
+			name = suffixed(base, n)
+		}
+		p := filepath.Join(dir, name)
+		err := os.Link(tmp, p)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+		if sameFile(tmp, p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s and %s to %s: %w", filepath.Join(dir, base), suffixed(base, 1), suffixed(base, maxSuffix), ErrExists)
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Lstat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Lstat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// syncDir makes a directory's entries (links, removals) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents, syncing the parent of
+// each directory it creates.
+func mkdirAll(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s: not a directory", dir)
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
