@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/fastcapa", "./cmd/devbroker")
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/fastcapa", "./cmd/devbroker", "./cmd/pcapstore")
 	build.Dir = testenv.Root()
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
