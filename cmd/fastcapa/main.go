@@ -16,22 +16,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/internal/sdnotify"
 	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -59,13 +54,13 @@ func run(args []string) int {
 		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
 		flushWait  = fs.Duration("flush-timeout", 0, "how long shutdown may flush Kafka (shutdown.flush_timeout)")
 		metricsAt  = fs.String("metrics-listen", "-", "host:port for /metrics, /healthz, /readyz; \"\" for none (metrics.listen)")
-		vdevs      listFlag
-		ports      listFlag
-		props      listFlag
+		vdevs      cliflag.List
+		ports      cliflag.List
 	)
 	fs.Var(&vdevs, "vdev", "EAL virtual device, repeatable (eal.vdevs)")
 	fs.Var(&ports, "port", "port to capture by PCI address or vdev name, repeatable (ports)")
-	fs.Var(&props, "X", "librdkafka property key=value, repeatable (kafka.properties)")
+	props := cliflag.Properties{}
+	fs.Var(props, "X", "librdkafka property key=value, repeatable (kafka.properties)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -99,12 +94,7 @@ func run(args []string) int {
 	if *brokers != "" {
 		cfg.Kafka.Properties["bootstrap.servers"] = *brokers
 	}
-	for _, kv := range props {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			fmt.Fprintf(os.Stderr, "fastcapa: -X %q: want key=value\n", kv)
-			return 2
-		}
+	for k, v := range props {
 		cfg.Kafka.Properties[k] = v
 	}
 	if *noHuge {

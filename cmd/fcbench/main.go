@@ -47,14 +47,10 @@ import (
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/fastcapa-go/fastcapa/config"
+	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func main() {
 	if len(os.Args) > 1 {
@@ -107,9 +103,9 @@ func ceiling(args []string) int {
 		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports, or for room in a full queue (raw), after this long")
 		qfull    = fs.Duration("queue-full-timeout", config.Defaults().Kafka.QueueFullTimeout, "mode kafka: give a message up after its queue stayed full this long (kafka.queue_full_timeout)")
 		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go)")
-		props    listFlag
 	)
-	fs.Var(&props, "X", "librdkafka property key=value, repeatable (as fastcapa -X)")
+	props := cliflag.Properties{}
+	fs.Var(props, "X", "librdkafka property key=value, repeatable (as fastcapa -X)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -130,12 +126,7 @@ func ceiling(args []string) int {
 	}
 	o := opts{props: map[string]string{"bootstrap.servers": *brokers}, topic: *topic, size: *size,
 		count: *count, duration: *duration, timeout: *timeout, qfull: *qfull}
-	for _, kv := range props {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			fmt.Fprintf(os.Stderr, "fcbench: -X %q: want key=value\n", kv)
-			return 2
-		}
+	for k, v := range props {
 		o.props[k] = v
 	}
 	code := 0

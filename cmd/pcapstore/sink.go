@@ -8,19 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/config"
+	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/sink"
 	"github.com/fastcapa-go/fastcapa/store"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func runSink(args []string) int {
 	fs := flag.NewFlagSet("pcapstore sink", flag.ContinueOnError)
@@ -42,9 +37,9 @@ func runSink(args []string) int {
 		dead     = fs.String("dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
 		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
 		logJSON  = fs.Bool("log-json", false, "log JSON lines")
-		props    listFlag
 	)
-	fs.Var(&props, "X", "librdkafka consumer property key=value, repeatable")
+	props := cliflag.Properties{}
+	fs.Var(props, "X", "librdkafka consumer property key=value, repeatable")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -75,11 +70,7 @@ func runSink(args []string) int {
 		return fail("-format %q: use key or value", *format)
 	}
 	properties := map[string]string{"bootstrap.servers": *brokers}
-	for _, kv := range props {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fail("-X %q: want key=value", kv)
-		}
+	for k, v := range props {
 		properties[k] = v
 	}
 	var lv slog.Level
