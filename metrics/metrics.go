@@ -177,8 +177,14 @@ type Server struct {
 // Listen binds addr (an error names it: one clear line at start-up) and
 // serves in the background.
 func Listen(addr string, src Source, log *slog.Logger) (*Server, error) {
+	return Serve(addr, NewCollector(src), src.Ready, log)
+}
+
+// Serve is Listen for any collector: /metrics serves c with Go and
+// process metrics, /readyz asks ready.
+func Serve(addr string, c prometheus.Collector, ready func() error, log *slog.Logger) (*Server, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(src), collectors.NewGoCollector(),
+	reg.MustRegister(c, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
@@ -186,7 +192,7 @@ func Listen(addr string, src Source, log *slog.Logger) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := src.Ready(); err != nil {
+		if err := ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

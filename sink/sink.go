@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,12 @@ type Counters struct {
 	Recovered    uint64 // packets in temp files recovered at start (consumed again: duplicates)
 }
 
+// PartitionLag is how far the sink is behind in one partition.
+type PartitionLag struct {
+	Partition int32
+	Lag       int64 // records after the last one consumed (high watermark - next offset)
+}
+
 // Sink consumes one topic into capture files.
 type Sink struct {
 	spec  Spec
@@ -50,6 +57,13 @@ type Sink struct {
 	dead  *os.File
 
 	consumed, written, deadLettered, files, commits, recovered atomic.Uint64
+	lag                                                        atomic.Value // []PartitionLag, updated every second
+}
+
+// Lag is each assigned partition's lag as of the last second.
+func (s *Sink) Lag() []PartitionLag {
+	l, _ := s.lag.Load().([]PartitionLag)
+	return l
 }
 
 // partition is the state of one assigned partition.
@@ -258,8 +272,21 @@ func (s *Sink) commit(p int32, st *partition) error {
 	return nil
 }
 
-// tick closes files whose time is up and commits them.
+// tick closes files whose time is up and commits them, and measures the
+// lag.
 func (s *Sink) tick(now time.Time) error {
+	lag := make([]PartitionLag, 0, len(s.parts))
+	for p, st := range s.parts {
+		if low, high, err := s.c.GetWatermarkOffsets(s.spec.Topic, p); err == nil {
+			next := st.next
+			if next < 0 {
+				next = low
+			}
+			lag = append(lag, PartitionLag{Partition: p, Lag: max(high-next, 0)})
+		}
+	}
+	sort.Slice(lag, func(i, j int) bool { return lag[i].Partition < lag[j].Partition })
+	s.lag.Store(lag)
 	for p, st := range s.parts {
 		fin, err := st.w.Tick(now)
 		if err != nil {

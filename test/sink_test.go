@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,7 +77,7 @@ func TestSinkEndToEnd(t *testing.T) {
 
 	dir := t.TempDir()
 	sinkArgs := []string{"sink", "-brokers", b.Addr, "-topic", "sinke2e", "-group", "g1", "-dir", dir,
-		"-max-packets", "300", "-log-json"}
+		"-max-packets", "300", "-log-json", "-metrics-listen", "127.0.0.1:0"}
 	s := exec.Command(filepath.Join(bin, "pcapstore"), sinkArgs...)
 	var slog bytes.Buffer
 	s.Stderr = &slog
@@ -88,7 +89,8 @@ func TestSinkEndToEnd(t *testing.T) {
 	for len(sinkFiles(t, dir)) < 2 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
+	checkSinkMetrics(t, slog.String(), len(recs))
 	s.Process.Signal(syscall.SIGTERM)
 	if err := s.Wait(); err != nil {
 		t.Fatalf("pcapstore sink: %v\n%s", err, slog.String())
@@ -142,5 +144,42 @@ func TestSinkEndToEnd(t *testing.T) {
 	}
 	if lines := strings.Count(string(out), "\n"); lines != 300 || !strings.Contains(string(out), "tcp ") {
 		t.Errorf("inspect printed %d lines, want 300:\n%.300s", lines, out)
+	}
+}
+
+// checkSinkMetrics scrapes a running sink: promtool accepts the output,
+// it has consumed and written want records, and its lag is zero.
+func checkSinkMetrics(t *testing.T, logs string, want int) {
+	t.Helper()
+	var addr string
+	for _, line := range strings.Split(logs, "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "metrics" {
+			addr, _ = v["listen"].(string)
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no metrics address in the sink's log:\n%s", logs)
+	}
+	_, text := get(t, "http://"+addr+"/metrics")
+	m := parseMetrics(t, text)
+	for name, v := range map[string]float64{
+		"pcapstore_records_consumed_total":      float64(want),
+		"pcapstore_packets_written_total":       float64(want),
+		"pcapstore_consumer_lag_records":        0,
+		"pcapstore_records_dead_lettered_total": 0,
+	} {
+		if got, ok := m[name]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, v)
+		}
+	}
+	if m["pcapstore_files_finalized_total"] < 2 || m["pcapstore_offset_commits_total"] < 2 {
+		t.Errorf("files finalized %v, commits %v: want at least 2 each", m["pcapstore_files_finalized_total"], m["pcapstore_offset_commits_total"])
+	}
+	promtool := testenv.RequireTool(t, "promtool")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }

@@ -48,7 +48,7 @@ func TestSinkDeadLetters(t *testing.T) {
 
 	dir := t.TempDir()
 	args := []string{"sink", "-brokers", b.Addr, "-topic", "bad", "-group", "g", "-dir", dir,
-		"-sanity-window", "24h", "-max-span", "1s", "-log-json"}
+		"-sanity-window", "24h", "-max-span", "1s", "-log-json", "-metrics-listen", "127.0.0.1:0"}
 	run := func() string {
 		var logs bytes.Buffer
 		s := exec.Command(filepath.Join(bin, "pcapstore"), args...)

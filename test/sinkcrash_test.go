@@ -68,7 +68,7 @@ func TestSinkCrash(t *testing.T) {
 	dir := t.TempDir()
 	const perFile = 3000
 	args := []string{"sink", "-brokers", b.Addr, "-topic", "crash", "-group", "g", "-dir", dir,
-		"-max-packets", fmt.Sprint(perFile), "-max-span", "2s", "-log-json",
+		"-max-packets", fmt.Sprint(perFile), "-max-span", "2s", "-log-json", "-metrics-listen", "127.0.0.1:0",
 		// The killed member holds its partition until its session times
 		// out: keep that short so the restart gets it soon.
 		"-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
+	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/sink"
 	"github.com/fastcapa-go/fastcapa/store"
 )
@@ -20,23 +21,24 @@ import (
 func runSink(args []string) int {
 	fs := flag.NewFlagSet("pcapstore sink", flag.ContinueOnError)
 	var (
-		brokers  = fs.String("brokers", "", "Kafka bootstrap servers")
-		topic    = fs.String("topic", "pcap", "topic to consume")
-		group    = fs.String("group", "pcapstore", "consumer group: more sinks in one group share the partitions")
-		dir      = fs.String("dir", "", "directory to write capture files under")
-		tmpl     = fs.String("template", "pcap_{topic}_{ts}_{partition}_{uuid}.pcap", "file name template (see store.Spec)")
-		format   = fs.String("format", "key", "record format: key (key = timestamp, value = frame; Metron FROM_KEY) or value (Metron FROM_VALUE)")
-		keyUnit  = fs.String("key-unit", "ns", "unit of the key's timestamp: ns, us or ms")
-		window   = fs.Duration("sanity-window", 0, "dead-letter records whose time is further than this from now (0: accept any)")
-		packets  = fs.Int64("max-packets", 0, "rotate after this many packets")
-		bytes    = fs.Int64("max-bytes", 1<<30, "rotate at this file size in bytes")
-		span     = fs.Duration("max-span", time.Hour, "rotate when a file would span more than this")
-		slot     = fs.Duration("slot", 0, "rotate at wall-clock-aligned slots, e.g. 60s on the minute")
-		micro    = fs.Bool("micro", false, "write microsecond pcap (default nanosecond)")
-		snaplen  = fs.Uint("snaplen", 262144, "pcap snapshot length")
-		dead     = fs.String("dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
-		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
-		logJSON  = fs.Bool("log-json", false, "log JSON lines")
+		brokers   = fs.String("brokers", "", "Kafka bootstrap servers")
+		topic     = fs.String("topic", "pcap", "topic to consume")
+		group     = fs.String("group", "pcapstore", "consumer group: more sinks in one group share the partitions")
+		dir       = fs.String("dir", "", "directory to write capture files under")
+		tmpl      = fs.String("template", "pcap_{topic}_{ts}_{partition}_{uuid}.pcap", "file name template (see store.Spec)")
+		format    = fs.String("format", "key", "record format: key (key = timestamp, value = frame; Metron FROM_KEY) or value (Metron FROM_VALUE)")
+		keyUnit   = fs.String("key-unit", "ns", "unit of the key's timestamp: ns, us or ms")
+		window    = fs.Duration("sanity-window", 0, "dead-letter records whose time is further than this from now (0: accept any)")
+		packets   = fs.Int64("max-packets", 0, "rotate after this many packets")
+		bytes     = fs.Int64("max-bytes", 1<<30, "rotate at this file size in bytes")
+		span      = fs.Duration("max-span", time.Hour, "rotate when a file would span more than this")
+		slot      = fs.Duration("slot", 0, "rotate at wall-clock-aligned slots, e.g. 60s on the minute")
+		micro     = fs.Bool("micro", false, "write microsecond pcap (default nanosecond)")
+		snaplen   = fs.Uint("snaplen", 262144, "pcap snapshot length")
+		dead      = fs.String("dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
+		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		logJSON   = fs.Bool("log-json", false, "log JSON lines")
+		metricsAt = fs.String("metrics-listen", "127.0.0.1:9471", "host:port for /metrics, /healthz, /readyz (\"\": none)")
 	)
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka consumer property key=value, repeatable")
@@ -90,6 +92,14 @@ func runSink(args []string) int {
 	})
 	if err != nil {
 		return fail("%v", err)
+	}
+	if *metricsAt != "" {
+		srv, err := metrics.Serve(*metricsAt, metrics.NewSinkCollector(s), func() error { return nil }, log)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer srv.Close()
+		log.Info("metrics", "listen", srv.Addr())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
