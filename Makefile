@@ -46,10 +46,12 @@ test: build
 bench-smoke: build
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./kafka/ ./pipeline/
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
+	BENCH_FILL_SECONDS=2 ./test/bench_sink.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./kafka/ ./pipeline/
 	./test/bench.sh
+	./test/bench_sink.sh
 
 clean:
 	rm -rf bin out

@@ -57,6 +57,8 @@ func main() {
 		switch os.Args[1] {
 		case "gen-pcap":
 			os.Exit(genPcap(os.Args[2:]))
+		case "consume":
+			os.Exit(runConsume(os.Args[2:]))
 		case "pcap-stats":
 			os.Exit(pcapStats(os.Args[2:]))
 		}

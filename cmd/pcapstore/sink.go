@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ func runSink(args []string) int {
 		dead      = fs.String("dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		logJSON   = fs.Bool("log-json", false, "log JSON lines")
+		cpuProf   = fs.String("cpuprofile", "", "write a Go CPU profile here (for performance work)")
 		metricsAt = fs.String("metrics-listen", "127.0.0.1:9471", "host:port for /metrics, /healthz, /readyz (\"\": none)")
 	)
 	props := cliflag.Properties{}
@@ -100,6 +102,14 @@ func runSink(args []string) int {
 		}
 		defer srv.Close()
 		log.Info("metrics", "listen", srv.Addr())
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return fail("-cpuprofile: %v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
