@@ -51,7 +51,8 @@ run_sink() { # name, extra flags
 	sinkp=$!
 	local start= c=0
 	for _ in $(seq 1200); do
-		c=$(curl -s "127.0.0.1:$port/metrics" | awk '/^pcapstore_records_consumed_total/ {print $2}')
+		# Not listening yet is not an error: count 0 and poll again.
+		c=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^pcapstore_records_consumed_total/ {print $2}') || c=0
 		c=${c:-0}; c=$(printf '%.0f' "$c")
 		[ -z "$start" ] && [ "$c" -gt 0 ] && start=$(date +%s.%N) && c0=$c
 		[ "$c" -ge "$n" ] && break
