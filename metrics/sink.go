@@ -16,9 +16,9 @@ type SinkSource interface {
 
 // SinkCollector exports a pcapstore sink's counters.
 type SinkCollector struct {
-	src                                                        SinkSource
-	consumed, written, deadLettered, files, commits, recovered metric
-	lag                                                        metric
+	src                                                                 SinkSource
+	consumed, written, deadLettered, files, commits, recovered, deleted metric
+	lag                                                                 metric
 }
 
 // NewSinkCollector makes a collector over a sink.
@@ -36,13 +36,14 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 		files:        m("files_finalized_total", "Capture files fsynced and renamed to their final name.", c),
 		commits:      m("offset_commits_total", "Offset commits after files were finalized.", c),
 		recovered:    m("packets_recovered_total", "Packets published from temporary files left by a crash (they are consumed again).", c),
+		deleted:      m("files_deleted_total", "Capture files deleted by retention.", c),
 		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", prometheus.GaugeValue, "partition"),
 	}
 }
 
 // Describe sends every metric's description.
 func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metric{c.consumed, c.written, c.deadLettered, c.files, c.commits, c.recovered, c.lag} {
+	for _, m := range []metric{c.consumed, c.written, c.deadLettered, c.files, c.commits, c.recovered, c.deleted, c.lag} {
 		ch <- m.desc
 	}
 }
@@ -54,7 +55,7 @@ func (c *SinkCollector) Collect(ch chan<- prometheus.Metric) {
 		m metric
 		v uint64
 	}{{c.consumed, k.Consumed}, {c.written, k.Written}, {c.deadLettered, k.DeadLettered}, {c.files, k.Files},
-		{c.commits, k.Commits}, {c.recovered, k.Recovered}} {
+		{c.commits, k.Commits}, {c.recovered, k.Recovered}, {c.deleted, k.Deleted}} {
 		ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v))
 	}
 	for _, l := range c.src.Lag() {

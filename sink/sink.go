@@ -29,7 +29,10 @@ type Spec struct {
 	// JSON object a line (partition, offset, reason, key and value in
 	// base64). Default: Store.Dir/deadletter.jsonl.
 	DeadLetter string
-	Logger     *slog.Logger
+	// Retention is applied to Store.Dir once a second, after files are
+	// finalized.
+	Retention store.Retention
+	Logger    *slog.Logger
 }
 
 // Counters are a sink's counts so far.
@@ -40,6 +43,7 @@ type Counters struct {
 	Files        uint64 // capture files finalized
 	Commits      uint64 // offset commits
 	Recovered    uint64 // packets in temp files recovered at start (consumed again: duplicates)
+	Deleted      uint64 // files deleted by retention
 }
 
 // PartitionLag is how far the sink is behind in one partition.
@@ -56,8 +60,8 @@ type Sink struct {
 	parts map[int32]*partition
 	dead  *os.File
 
-	consumed, written, deadLettered, files, commits, recovered atomic.Uint64
-	lag                                                        atomic.Value // []PartitionLag, updated every second
+	consumed, written, deadLettered, files, commits, recovered, deleted atomic.Uint64
+	lag                                                                 atomic.Value // []PartitionLag, updated every second
 }
 
 // Lag is each assigned partition's lag as of the last second.
@@ -130,7 +134,7 @@ func New(spec Spec) (*Sink, error) {
 // Counters reads the counts; safe from any goroutine.
 func (s *Sink) Counters() Counters {
 	return Counters{Consumed: s.consumed.Load(), Written: s.written.Load(), DeadLettered: s.deadLettered.Load(),
-		Files: s.files.Load(), Commits: s.commits.Load(), Recovered: s.recovered.Load()}
+		Files: s.files.Load(), Commits: s.commits.Load(), Recovered: s.recovered.Load(), Deleted: s.deleted.Load()}
 }
 
 // rebalance finalizes and commits partitions being taken away, so the
@@ -287,6 +291,14 @@ func (s *Sink) tick(now time.Time) error {
 	}
 	sort.Slice(lag, func(i, j int) bool { return lag[i].Partition < lag[j].Partition })
 	s.lag.Store(lag)
+	deleted, err := store.Retain(s.spec.Store.Dir, s.spec.Retention)
+	for _, d := range deleted {
+		s.log.Info("retention: deleted", "path", d)
+	}
+	s.deleted.Add(uint64(len(deleted)))
+	if err != nil {
+		s.log.Warn("retention", "error", err)
+	}
 	for p, st := range s.parts {
 		fin, err := st.w.Tick(now)
 		if err != nil {

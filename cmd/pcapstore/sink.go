@@ -39,6 +39,9 @@ func runSink(args []string) int {
 		dead      = fs.String("dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		logJSON   = fs.Bool("log-json", false, "log JSON lines")
+		keepBytes = fs.Int64("retain-bytes", 0, "delete the oldest files to keep their total under this many bytes (0: off)")
+		keepFree  = fs.Float64("retain-free-pct", 0, "delete the oldest files to keep this percentage of the filesystem free (0: off)")
+		keepAge   = fs.Duration("retain-age", 0, "delete files older than this (0: off)")
 		cpuProf   = fs.String("cpuprofile", "", "write a Go CPU profile here (for performance work)")
 		metricsAt = fs.String("metrics-listen", "127.0.0.1:9471", "host:port for /metrics, /healthz, /readyz (\"\": none)")
 	)
@@ -89,6 +92,7 @@ func runSink(args []string) int {
 
 	s, err := sink.New(sink.Spec{
 		Topic: *topic, Group: *group, Properties: properties, Decoder: dec, DeadLetter: *dead, Logger: log,
+		Retention: store.Retention{MaxBytes: *keepBytes, MinFreePct: *keepFree, MaxAge: *keepAge},
 		Store: store.Spec{Dir: *dir, Template: *tmpl, MaxPackets: *packets, MaxBytes: *bytes, MaxSpan: *span,
 			Slot: *slot, Nanos: !*micro, SnapLen: uint32(*snaplen)},
 	})
@@ -117,7 +121,7 @@ func runSink(args []string) int {
 	runErr := s.Run(ctx)
 	c := s.Counters()
 	log.Info("final counters", "consumed", c.Consumed, "written", c.Written, "dead_lettered", c.DeadLettered,
-		"files", c.Files, "commits", c.Commits, "recovered", c.Recovered)
+		"files", c.Files, "commits", c.Commits, "recovered", c.Recovered, "deleted", c.Deleted)
 	if runErr != nil {
 		log.Error("sink stopped", "error", runErr)
 		return 1

@@ -1,0 +1,78 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestRetain(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(t *testing.T) string {
+		dir := t.TempDir()
+		// a.pcap oldest .. d.pcap newest, 100 B each, one hidden temp
+		// file older than all, and one in a subdirectory.
+		for i, name := range []string{"a.pcap", "b.pcap", "sub/c.pcap", "d.pcap", ".e.pcap.00.inprogress", "deadletter.jsonl"} {
+			p := filepath.Join(dir, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, make([]byte, 100), 0o644)
+			mod := base.Add(time.Duration(i) * time.Hour)
+			if i >= 4 { // older than every capture: must still stay
+				mod = base.Add(-time.Hour)
+			}
+			os.Chtimes(p, mod, mod)
+		}
+		return dir
+	}
+	for _, c := range []struct {
+		name string
+		r    Retention
+		want []string
+	}{
+		{"off", Retention{}, nil},
+		{"bytes", Retention{MaxBytes: 250}, []string{"a.pcap", "b.pcap"}},
+		{"bytes exact", Retention{MaxBytes: 400}, nil},
+		{"age", Retention{MaxAge: 150 * time.Minute, Now: func() time.Time { return base.Add(4 * time.Hour) }},
+			[]string{"a.pcap", "b.pcap"}},
+		{"free space", Retention{MinFreePct: 10}, []string{"a.pcap", "b.pcap", "sub/c.pcap"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := mk(t)
+			// A filesystem 2 % free with all four files, each file
+			// freeing 3 %: three must go to reach 10 %.
+			c.r.FreePercent = func(string) (float64, error) {
+				left := 0
+				for _, n := range []string{"a.pcap", "b.pcap", "sub/c.pcap", "d.pcap"} {
+					if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+						left++
+					}
+				}
+				return 2 + 3*float64(4-left), nil
+			}
+			deleted, err := Retain(dir, c.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range deleted {
+				rel, _ := filepath.Rel(dir, p)
+				got = append(got, rel)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("deleted %v, want %v", got, c.want)
+			}
+			for _, keep := range []string{".e.pcap.00.inprogress", "deadletter.jsonl"} {
+				if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
+					t.Errorf("%s was deleted: %v", keep, err)
+				}
+			}
+			for _, p := range got {
+				if _, err := os.Stat(filepath.Join(dir, p)); !os.IsNotExist(err) {
+					t.Errorf("%s still there", p)
+				}
+			}
+		})
+	}
+}
