@@ -98,3 +98,10 @@ func FuzzDecode(f *testing.F) {
 		_ = s.String()
 	})
 }
+
+func TestUDPFrameDecodes(t *testing.T) {
+	s := Decode(UDPFrame(64, 1234, 53))
+	if s.String() != "udp 10.0.0.1:1234 > 10.0.0.2:53" {
+		t.Errorf("UDPFrame decodes as %q", s)
+	}
+}

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/kafka"
+	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -145,14 +145,7 @@ func writeFrames(path string, size, count int) error {
 	}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	for i := 0; i < count; i++ {
-		fr := make([]byte, size)
-		copy(fr, []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45})
-		binary.BigEndian.PutUint16(fr[16:], uint16(size-14))
-		fr[22], fr[23] = 64, 17
-		copy(fr[26:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
-		binary.BigEndian.PutUint16(fr[34:], uint16(1024+i))
-		binary.BigEndian.PutUint16(fr[36:], 9)
-		binary.BigEndian.PutUint16(fr[38:], uint16(size-34))
+		fr := packet.UDPFrame(size, uint16(1024+i), 9)
 		if err := w.Write(pcap.Record{Timestamp: base + int64(i)*1000, Data: fr}); err != nil {
 			return err
 		}

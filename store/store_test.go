@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -61,25 +62,7 @@ const ms = int64(time.Millisecond)
 // frame returns an Ethernet/IPv4/UDP frame of size bytes (at least 42)
 // whose payload carries i.
 func frame(i, size int) []byte {
-	b := make([]byte, size)
-	copy(b, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00})
-	ip := b[14:34]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(size-14))
-	ip[8], ip[9] = 64, 17
-	copy(ip[12:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
-	var sum uint32
-	for j := 0; j < 20; j += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[j:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	udp := b[34:42]
-	binary.BigEndian.PutUint16(udp[0:], uint16(1000+i%1000))
-	binary.BigEndian.PutUint16(udp[2:], 2000)
-	binary.BigEndian.PutUint16(udp[4:], uint16(size-34))
+	b := packet.UDPFrame(size, uint16(1000+i%1000), 2000)
 	for j := 42; j < size; j++ {
 		b[j] = byte(i + j)
 	}

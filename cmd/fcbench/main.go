@@ -49,6 +49,7 @@ import (
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/kafka"
+	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -389,38 +390,11 @@ func writeFrames(w io.Writer, size, count int) error {
 	}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	for i := 0; i < count; i++ {
-		if err := pw.Write(pcap.Record{Timestamp: base + int64(i)*1000, Data: udpFrame(size, uint16(1024+i))}); err != nil {
+		if err := pw.Write(pcap.Record{Timestamp: base + int64(i)*1000, Data: packet.UDPFrame(size, uint16(1024+i), 9)}); err != nil {
 			return err
 		}
 	}
 	return pw.Flush()
-}
-
-func udpFrame(size int, srcPort uint16) []byte {
-	f := make([]byte, size)
-	copy(f[0:6], []byte{0x02, 0, 0, 0, 0, 2})  // dst MAC
-	copy(f[6:12], []byte{0x02, 0, 0, 0, 0, 1}) // src MAC
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	ip := f[14:34]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(size-14))
-	ip[8] = 64 // TTL
-	ip[9] = 17 // UDP
-	copy(ip[12:16], []byte{10, 0, 0, 1})
-	copy(ip[16:20], []byte{10, 0, 0, 2})
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	udp := f[34:42]
-	binary.BigEndian.PutUint16(udp[0:], srcPort)
-	binary.BigEndian.PutUint16(udp[2:], 9)
-	binary.BigEndian.PutUint16(udp[4:], uint16(size-34))
-	return f
 }
 
 // pcapStats prints a capture's packet count and mean frame length.
