@@ -230,6 +230,14 @@ func (f final) check(t *testing.T) {
 // records or the limit passes, and returns how many it saw.
 func waitRecords(t *testing.T, addr, topic string, want int, limit time.Duration) int {
 	t.Helper()
+	return readTopic(t, addr, topic, want, limit, nil)
+}
+
+// readTopic reads the topic from the start with franz-go, handing each
+// record to fn (if not nil), until want records or the limit; it returns
+// how many it read.
+func readTopic(t *testing.T, addr, topic string, want int, limit time.Duration, fn func(*kgo.Record)) int {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -240,8 +248,12 @@ func waitRecords(t *testing.T, addr, topic string, want int, limit time.Duration
 	defer cancel()
 	n := 0
 	for n < want && ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		n += fs.NumRecords()
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if fn != nil {
+				fn(r)
+			}
+			n++
+		})
 	}
 	return n
 }

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"os/exec"
@@ -22,22 +21,10 @@ import (
 // (timestamp, length) it holds.
 func topicKeys(t *testing.T, addr, topic string, want int) map[[2]uint64]int {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	keys := map[[2]uint64]int{}
-	n := 0
-	for n < want && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			keys[[2]uint64{binary.BigEndian.Uint64(r.Key), uint64(len(r.Value))}]++
-			n++
-		})
-	}
+	n := readTopic(t, addr, topic, want, 60*time.Second, func(r *kgo.Record) {
+		keys[[2]uint64{binary.BigEndian.Uint64(r.Key), uint64(len(r.Value))}]++
+	})
 	if n != want {
 		t.Fatalf("read %d records of %d", n, want)
 	}
