@@ -29,8 +29,8 @@ type Spec struct {
 	// JSON object a line (partition, offset, reason, key and value in
 	// base64). Default: Store.Dir/deadletter.jsonl.
 	DeadLetter string
-	// Retention is applied to Store.Dir once a second, after files are
-	// finalized.
+	// Retention is applied to Store.Dir at the first tick after files
+	// are finalized, and once a minute besides.
 	Retention store.Retention
 	Logger    *slog.Logger
 }
@@ -62,6 +62,10 @@ type Sink struct {
 
 	consumed, written, deadLettered, files, commits, recovered, deleted atomic.Uint64
 	lag                                                                 atomic.Value // []PartitionLag, updated every second
+
+	// when retention last ran, and the files finalized by then
+	retainedFiles uint64
+	retainedAt    time.Time
 }
 
 // Lag is each assigned partition's lag as of the last second.
@@ -291,14 +295,7 @@ func (s *Sink) tick(now time.Time) error {
 	}
 	sort.Slice(lag, func(i, j int) bool { return lag[i].Partition < lag[j].Partition })
 	s.lag.Store(lag)
-	deleted, err := store.Retain(s.spec.Store.Dir, s.spec.Retention)
-	for _, d := range deleted {
-		s.log.Info("retention: deleted", "path", d)
-	}
-	s.deleted.Add(uint64(len(deleted)))
-	if err != nil {
-		s.log.Warn("retention", "error", err)
-	}
+	defer s.retain(now)
 	for p, st := range s.parts {
 		fin, err := st.w.Tick(now)
 		if err != nil {
@@ -318,6 +315,25 @@ func (s *Sink) tick(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// retain applies retention after files were finalized, and once a minute
+// besides (for age, and space others use): a walk of the whole directory
+// every second would be wasted.
+func (s *Sink) retain(now time.Time) {
+	files := s.files.Load()
+	if files == s.retainedFiles && now.Sub(s.retainedAt) < time.Minute {
+		return
+	}
+	s.retainedFiles, s.retainedAt = files, now
+	deleted, err := store.Retain(s.spec.Store.Dir, s.spec.Retention)
+	for _, d := range deleted {
+		s.log.Info("retention: deleted", "path", d)
+	}
+	s.deleted.Add(uint64(len(deleted)))
+	if err != nil {
+		s.log.Warn("retention", "error", err)
+	}
 }
 
 // closePartition finalizes a partition's file and commits it.
