@@ -16,34 +16,40 @@ type SinkSource interface {
 
 // SinkCollector exports a pcapstore sink's counters.
 type SinkCollector struct {
-	src                                                                 SinkSource
-	consumed, written, deadLettered, files, commits, recovered, deleted metric
-	lag                                                                 metric
+	src                                                  SinkSource
+	consumed, deadLettered, commits, recovered, diskFull metric
+	stopped                                              metric
+	written, filtered, files, deleted                    metric // per target
+	lag                                                  metric
 }
 
 // NewSinkCollector makes a collector over a sink.
 func NewSinkCollector(src SinkSource) *SinkCollector {
-	c := prometheus.CounterValue
+	c, g := prometheus.CounterValue, prometheus.GaugeValue
 	const p = "pcapstore_"
 	m := func(name, help string, kind prometheus.ValueType, labels ...string) metric {
 		return metric{prometheus.NewDesc(p+name, help, labels, nil), kind}
 	}
 	return &SinkCollector{
 		src:          src,
-		consumed:     m("records_consumed_total", "Records read from Kafka.", c),
-		written:      m("packets_written_total", "Packets written to capture files.", c),
+		consumed:     m("records_consumed_total", "Records read from Kafka (again after a disk-full stop).", c),
 		deadLettered: m("records_dead_lettered_total", "Records that could not be decoded, written to the dead-letter file.", c),
-		files:        m("files_finalized_total", "Capture files fsynced and renamed to their final name.", c),
 		commits:      m("offset_commits_total", "Offset commits after files were finalized.", c),
 		recovered:    m("packets_recovered_total", "Packets published from temporary files left by a crash (they are consumed again).", c),
-		deleted:      m("files_deleted_total", "Capture files deleted by retention.", c),
-		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", prometheus.GaugeValue, "partition"),
+		diskFull:     m("disk_full_stops_total", "Times the sink stopped consuming because a target's disk was full.", c),
+		stopped:      m("stopped", "1 while the sink is stopped for a full disk.", g),
+		written:      m("packets_written_total", "Packets written to the target's capture files.", c, "target"),
+		filtered:     m("packets_filtered_total", "Packets the target's filter did not keep.", c, "target"),
+		files:        m("files_finalized_total", "Capture files fsynced and renamed to their final name.", c, "target"),
+		deleted:      m("files_deleted_total", "Capture files deleted by retention.", c, "target"),
+		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", g, "partition"),
 	}
 }
 
 // Describe sends every metric's description.
 func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metric{c.consumed, c.written, c.deadLettered, c.files, c.commits, c.recovered, c.deleted, c.lag} {
+	for _, m := range []metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
+		c.written, c.filtered, c.files, c.deleted, c.lag} {
 		ch <- m.desc
 	}
 }
@@ -51,12 +57,24 @@ func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect sends the sink's counters.
 func (c *SinkCollector) Collect(ch chan<- prometheus.Metric) {
 	k := c.src.Counters()
+	stopped := uint64(0)
+	if k.Stopped {
+		stopped = 1
+	}
 	for _, x := range []struct {
 		m metric
 		v uint64
-	}{{c.consumed, k.Consumed}, {c.written, k.Written}, {c.deadLettered, k.DeadLettered}, {c.files, k.Files},
-		{c.commits, k.Commits}, {c.recovered, k.Recovered}, {c.deleted, k.Deleted}} {
+	}{{c.consumed, k.Consumed}, {c.deadLettered, k.DeadLettered}, {c.commits, k.Commits},
+		{c.recovered, k.Recovered}, {c.diskFull, k.DiskFull}, {c.stopped, stopped}} {
 		ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v))
+	}
+	for _, t := range k.Targets {
+		for _, x := range []struct {
+			m metric
+			v uint64
+		}{{c.written, t.Written}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted}} {
+			ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v), t.Name)
+		}
 	}
 	for _, l := range c.src.Lag() {
 		ch <- prometheus.MustNewConstMetric(c.lag.desc, c.lag.kind, float64(l.Lag), strconv.Itoa(int(l.Partition)))

@@ -24,26 +24,37 @@ type Spec struct {
 	Group      string            // consumer group.id
 	Properties map[string]string // librdkafka consumer properties, bootstrap.servers among them
 	Decoder    Decoder
-	Store      store.Spec
+	// Targets are the streams of files written, each record offered to
+	// every one; at least one.
+	Targets []Target
 	// DeadLetter is the file undecodable records are appended to, one
 	// JSON object a line (partition, offset, reason, key and value in
-	// base64). Default: Store.Dir/deadletter.jsonl.
+	// base64). Default: the first target's Dir/deadletter.jsonl.
 	DeadLetter string
-	// Retention is applied to Store.Dir at the first tick after files
-	// are finalized, and once a minute besides.
-	Retention store.Retention
-	Logger    *slog.Logger
+	// ResumeFree: after a disk-full stop, consuming resumes once every
+	// target's filesystem has this many bytes free (default 64 MiB).
+	ResumeFree int64
+	Logger     *slog.Logger
 }
+
+// DefaultResumeFree is Spec.ResumeFree's default.
+const DefaultResumeFree = 64 << 20
 
 // Counters are a sink's counts so far.
 type Counters struct {
-	Consumed     uint64 // records read from Kafka
-	Written      uint64 // packets written to capture files
+	Consumed     uint64 // records read from Kafka (again after a disk-full stop)
 	DeadLettered uint64 // records written to the dead-letter file
-	Files        uint64 // capture files finalized
 	Commits      uint64 // offset commits
 	Recovered    uint64 // packets in temp files recovered at start (consumed again: duplicates)
-	Deleted      uint64 // files deleted by retention
+	DiskFull     uint64 // stops for a full disk
+	Stopped      bool   // stopped now for a full disk
+
+	// Sums over Targets.
+	Written uint64 // packets written to capture files
+	Files   uint64 // capture files finalized
+	Deleted uint64 // files deleted by retention
+
+	Targets []TargetCounters
 }
 
 // PartitionLag is how far the sink is behind in one partition.
@@ -54,14 +65,20 @@ type PartitionLag struct {
 
 // Sink consumes one topic into capture files.
 type Sink struct {
-	spec  Spec
-	log   *slog.Logger
-	c     *ck.Consumer
-	parts map[int32]*partition
-	dead  *os.File
+	spec    Spec
+	log     *slog.Logger
+	c       *ck.Consumer
+	targets []*target
+	parts   map[int32]*partition
+	dead    *os.File
 
-	consumed, written, deadLettered, files, commits, recovered, deleted atomic.Uint64
-	lag                                                                 atomic.Value // []PartitionLag, updated every second
+	consumed, deadLettered, commits, recovered, diskFull atomic.Uint64
+	stopped                                              atomic.Bool
+	lag                                                  atomic.Value // []PartitionLag, updated every second
+
+	// rewind is where each partition resumes after a disk-full stop;
+	// non-nil while stopped.
+	rewind map[int32]int64
 
 	// when retention last ran, and the files finalized by then
 	retainedFiles uint64
@@ -76,38 +93,61 @@ func (s *Sink) Lag() []PartitionLag {
 
 // partition is the state of one assigned partition.
 type partition struct {
-	w *store.Writer
-	// next is the offset after the last record consumed; durable is the
-	// offset up to which every record is in a finalized file or the
-	// dead-letter file; committed is what Kafka has.
-	next, durable, committed int64
-	dirty                    bool // the dead-letter file has records of this partition not yet synced
-	open                     bool // a capture file is open: records after durable are in it
+	outs []*output // one per target, in Spec.Targets order
+	// next is the offset after the last record consumed; committed is
+	// what Kafka has.
+	next, committed int64
+	// deadSkip: records before it were dead-lettered already (they are
+	// consumed again after a disk-full stop).
+	deadSkip int64
+	dirty    bool // the dead-letter file has records of this partition not yet synced
 }
 
-// New recovers leftover temporary files under the store's directory and
-// joins the consumer group.
+// durable is the offset up to which every record is in a finalized file
+// of every target that keeps it, or in the dead-letter file.
+func (st *partition) durable() int64 {
+	d := st.next
+	for _, o := range st.outs {
+		if o.open {
+			d = min(d, o.durable)
+		}
+	}
+	return d
+}
+
+// New recovers leftover temporary files under the targets' directories
+// and joins the consumer group.
 func New(spec Spec) (*Sink, error) {
 	if spec.Logger == nil {
 		spec.Logger = slog.Default()
 	}
-	if spec.DeadLetter == "" {
-		spec.DeadLetter = filepath.Join(spec.Store.Dir, "deadletter.jsonl")
+	if spec.ResumeFree == 0 {
+		spec.ResumeFree = DefaultResumeFree
 	}
-	s := &Sink{spec: spec, log: spec.Logger, parts: map[int32]*partition{}}
-	if err := os.MkdirAll(spec.Store.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("store directory: %w", err)
-	}
-	rec, discarded, err := store.Recover(spec.Store.Dir)
+	targets, err := newTargets(spec.Targets)
 	if err != nil {
-		return nil, fmt.Errorf("recover %s: %w", spec.Store.Dir, err)
+		return nil, err
 	}
-	for _, f := range rec {
-		s.recovered.Add(uint64(f.Packets))
-		s.log.Warn("recovered a file left open by a crash; its packets will be consumed again", "path", f.Path, "packets", f.Packets)
+	if spec.DeadLetter == "" {
+		spec.DeadLetter = filepath.Join(spec.Targets[0].Store.Dir, "deadletter.jsonl")
 	}
-	for _, d := range discarded {
-		s.log.Warn("discarded a temporary file with no whole packet", "path", d)
+	s := &Sink{spec: spec, log: spec.Logger, targets: targets, parts: map[int32]*partition{}}
+	for _, t := range targets {
+		dir := t.spec.Store.Dir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("target %s: directory: %w", t.spec.Name, err)
+		}
+		rec, discarded, err := store.Recover(dir)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: recover %s: %w", t.spec.Name, dir, err)
+		}
+		for _, f := range rec {
+			s.recovered.Add(uint64(f.Packets))
+			s.log.Warn("recovered a file left open by a crash; its packets will be consumed again", "target", t.spec.Name, "path", f.Path, "packets", f.Packets)
+		}
+		for _, d := range discarded {
+			s.log.Warn("discarded a temporary file with no whole packet", "target", t.spec.Name, "path", d)
+		}
 	}
 	s.dead, err = os.OpenFile(spec.DeadLetter, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -137,8 +177,17 @@ func New(spec Spec) (*Sink, error) {
 
 // Counters reads the counts; safe from any goroutine.
 func (s *Sink) Counters() Counters {
-	return Counters{Consumed: s.consumed.Load(), Written: s.written.Load(), DeadLettered: s.deadLettered.Load(),
-		Files: s.files.Load(), Commits: s.commits.Load(), Recovered: s.recovered.Load(), Deleted: s.deleted.Load()}
+	c := Counters{Consumed: s.consumed.Load(), DeadLettered: s.deadLettered.Load(), Commits: s.commits.Load(),
+		Recovered: s.recovered.Load(), DiskFull: s.diskFull.Load(), Stopped: s.stopped.Load()}
+	for _, t := range s.targets {
+		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Filtered: t.filtered.Load(),
+			Files: t.files.Load(), Deleted: t.deleted.Load()}
+		c.Written += tc.Written
+		c.Files += tc.Files
+		c.Deleted += tc.Deleted
+		c.Targets = append(c.Targets, tc)
+	}
+	return c
 }
 
 // rebalance finalizes and commits partitions being taken away, so the
@@ -161,7 +210,7 @@ func (s *Sink) rebalance(c *ck.Consumer, ev ck.Event) error {
 
 // Run consumes until ctx is done, then finalizes every open file and
 // commits. An error that stops it (disk, Kafka) is returned after the
-// same.
+// same. A full disk does not stop it: see stop.
 func (s *Sink) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -171,13 +220,17 @@ func (s *Sink) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return s.shutdown(nil)
 		case now := <-tick.C:
-			runErr = s.tick(now)
+			runErr = s.full(s.tick(now))
 			continue
 		default:
 		}
 		switch e := s.c.Poll(100).(type) {
 		case *ck.Message:
-			runErr = s.handle(e)
+			if s.rewind != nil {
+				s.ignore(e)
+				continue
+			}
+			runErr = s.full(s.handle(e))
 		case ck.Error:
 			if e.IsFatal() {
 				runErr = fmt.Errorf("kafka: %w", e)
@@ -193,17 +246,20 @@ func (s *Sink) part(p int32) (*partition, error) {
 	if st, ok := s.parts[p]; ok {
 		return st, nil
 	}
-	w, err := store.NewWriter(s.spec.Store, store.Vars{Topic: s.spec.Topic, Partition: p})
-	if err != nil {
-		return nil, err
+	st := &partition{next: -1, committed: -1}
+	for _, t := range s.targets {
+		w, err := store.NewWriter(t.spec.Store, store.Vars{Topic: s.spec.Topic, Partition: p})
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
+		}
+		st.outs = append(st.outs, &output{t: t, w: w})
 	}
-	st := &partition{w: w, next: -1, durable: -1, committed: -1}
 	s.parts[p] = st
 	return st, nil
 }
 
-// handle writes one record to its partition's file or the dead-letter
-// file, and commits what rotation made durable.
+// handle writes one record to the files of the targets that keep it, or
+// to the dead-letter file, and commits what rotation made durable.
 func (s *Sink) handle(m *ck.Message) error {
 	s.consumed.Add(1)
 	p := m.TopicPartition.Partition
@@ -212,30 +268,49 @@ func (s *Sink) handle(m *ck.Message) error {
 		return err
 	}
 	off := int64(m.TopicPartition.Offset)
+	// Every record before this one is handled; this one is once the
+	// function returns nil.
+	st.next = off
 	pk, derr := s.spec.Decoder.Decode(m.Key, m.Value)
 	if derr != nil {
-		if err := s.deadLetter(m, derr); err != nil {
-			return err
+		if off >= st.deadSkip {
+			if err := s.deadLetter(m, derr); err != nil {
+				return err
+			}
+			st.dirty = true
 		}
-		st.dirty = true
 		st.next = off + 1
 		return nil
 	}
-	finalized, err := st.w.Write(pk.Timestamp, pk.Data, pk.OrigLen)
-	if err != nil {
-		return fmt.Errorf("partition %d offset %d: %w", p, off, err)
-	}
-	s.written.Add(1)
-	st.open = true
-	if len(finalized) > 0 {
-		// Everything before this record is now in a finalized file.
-		s.files.Add(uint64(len(finalized)))
-		st.durable = off
-		if err := s.commit(p, st); err != nil {
-			return err
+	rotated := false
+	for _, o := range st.outs {
+		if off < o.skip {
+			continue
+		}
+		t := o.t
+		if t.match != nil && !t.match.Match(pk.Data, pk.OrigLen) {
+			t.filtered.Add(1)
+			continue
+		}
+		fin, err := o.w.Write(pk.Timestamp, pk.Data, pk.OrigLen)
+		if len(fin) > 0 {
+			// Everything before this record that t keeps is in a
+			// finalized file (even if the next file fails).
+			t.files.Add(uint64(len(fin)))
+			o.open, rotated = false, true
+		}
+		if err != nil {
+			return fmt.Errorf("target %s: partition %d offset %d: %w", t.spec.Name, p, off, err)
+		}
+		t.written.Add(1)
+		if !o.open {
+			o.durable, o.open = off, true
 		}
 	}
 	st.next = off + 1
+	if rotated {
+		return s.commit(p, st)
+	}
 	return nil
 }
 
@@ -248,11 +323,19 @@ type deadRecord struct {
 	Value     string `json:"value"` // base64
 }
 
+// deadLetter appends a record to the dead-letter file. A line that
+// cannot be written whole is cut off again, so the file holds only
+// whole lines.
 func (s *Sink) deadLetter(m *ck.Message, reason error) error {
 	line, _ := json.Marshal(deadRecord{Topic: s.spec.Topic, Partition: m.TopicPartition.Partition,
 		Offset: int64(m.TopicPartition.Offset), Reason: reason.Error(),
 		Key: base64.StdEncoding.EncodeToString(m.Key), Value: base64.StdEncoding.EncodeToString(m.Value)})
+	fi, err := s.dead.Stat()
+	if err != nil {
+		return fmt.Errorf("dead-letter file: %w", err)
+	}
 	if _, err := s.dead.Write(append(line, '\n')); err != nil {
+		s.dead.Truncate(fi.Size())
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
 	s.deadLettered.Add(1)
@@ -262,7 +345,8 @@ func (s *Sink) deadLetter(m *ck.Message, reason error) error {
 // commit syncs the dead-letter file if it holds this partition's records,
 // then commits the partition's durable offset.
 func (s *Sink) commit(p int32, st *partition) error {
-	if st.durable <= st.committed {
+	durable := st.durable()
+	if durable <= st.committed {
 		return nil
 	}
 	if st.dirty {
@@ -271,17 +355,18 @@ func (s *Sink) commit(p int32, st *partition) error {
 		}
 		st.dirty = false
 	}
-	_, err := s.c.CommitOffsets([]ck.TopicPartition{{Topic: &s.spec.Topic, Partition: p, Offset: ck.Offset(st.durable)}})
+	_, err := s.c.CommitOffsets([]ck.TopicPartition{{Topic: &s.spec.Topic, Partition: p, Offset: ck.Offset(durable)}})
 	if err != nil {
-		return fmt.Errorf("commit partition %d offset %d: %w", p, st.durable, err)
+		return fmt.Errorf("commit partition %d offset %d: %w", p, durable, err)
 	}
-	st.committed = st.durable
+	st.committed = durable
 	s.commits.Add(1)
 	return nil
 }
 
-// tick closes files whose time is up and commits them, and measures the
-// lag.
+// tick closes files whose time is up and commits them, measures the lag,
+// and applies retention; stopped for a full disk, it checks for space
+// instead.
 func (s *Sink) tick(now time.Time) error {
 	lag := make([]PartitionLag, 0, len(s.parts))
 	for p, st := range s.parts {
@@ -295,20 +380,21 @@ func (s *Sink) tick(now time.Time) error {
 	}
 	sort.Slice(lag, func(i, j int) bool { return lag[i].Partition < lag[j].Partition })
 	s.lag.Store(lag)
-	defer s.retain(now)
+	if s.rewind != nil {
+		s.retain(now, true)
+		return s.resume()
+	}
+	defer s.retain(now, false)
 	for p, st := range s.parts {
-		fin, err := st.w.Tick(now)
-		if err != nil {
-			return fmt.Errorf("partition %d: %w", p, err)
-		}
-		if len(fin) > 0 {
-			s.files.Add(uint64(len(fin)))
-			st.open = false
-		}
-		// With no file open, every record consumed is in a finalized
-		// file or the dead-letter file (synced by commit).
-		if !st.open && st.next > st.durable {
-			st.durable = st.next
+		for _, o := range st.outs {
+			fin, err := o.w.Tick(now)
+			if err != nil {
+				return fmt.Errorf("target %s: partition %d: %w", o.t.spec.Name, p, err)
+			}
+			if len(fin) > 0 {
+				o.t.files.Add(uint64(len(fin)))
+				o.open = false
+			}
 		}
 		if err := s.commit(p, st); err != nil {
 			return err
@@ -319,39 +405,50 @@ func (s *Sink) tick(now time.Time) error {
 
 // retain applies retention after files were finalized, and once a minute
 // besides (for age, and space others use): a walk of the whole directory
-// every second would be wasted.
-func (s *Sink) retain(now time.Time) {
-	files := s.files.Load()
-	if files == s.retainedFiles && now.Sub(s.retainedAt) < time.Minute {
+// every second would be wasted, unless the disk is full (force).
+func (s *Sink) retain(now time.Time, force bool) {
+	var files uint64
+	for _, t := range s.targets {
+		files += t.files.Load()
+	}
+	if !force && files == s.retainedFiles && now.Sub(s.retainedAt) < time.Minute {
 		return
 	}
 	s.retainedFiles, s.retainedAt = files, now
-	deleted, err := store.Retain(s.spec.Store.Dir, s.spec.Retention)
-	for _, d := range deleted {
-		s.log.Info("retention: deleted", "path", d)
-	}
-	s.deleted.Add(uint64(len(deleted)))
-	if err != nil {
-		s.log.Warn("retention", "error", err)
+	for _, t := range s.targets {
+		deleted, err := store.Retain(t.spec.Store.Dir, t.spec.Retention)
+		for _, d := range deleted {
+			s.log.Info("retention: deleted", "target", t.spec.Name, "path", d)
+		}
+		t.deleted.Add(uint64(len(deleted)))
+		if err != nil {
+			s.log.Warn("retention", "target", t.spec.Name, "error", err)
+		}
 	}
 }
 
-// closePartition finalizes a partition's file and commits it.
+// closePartition finalizes a partition's files and commits them.
 func (s *Sink) closePartition(p int32) error {
+	delete(s.rewind, p)
 	st, ok := s.parts[p]
 	if !ok {
 		return nil
 	}
 	delete(s.parts, p)
-	fin, err := st.w.Finalize()
-	if err != nil {
-		return err
+	var errs []error
+	for _, o := range st.outs {
+		fin, err := o.w.Finalize()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("target %s: partition %d: %w", o.t.spec.Name, p, err))
+			continue
+		}
+		if fin != nil {
+			o.t.files.Add(1)
+		}
+		o.open = false
 	}
-	if fin != nil {
-		s.files.Add(1)
-	}
-	if st.next >= 0 {
-		st.durable = st.next
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	return s.commit(p, st)
 }

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,13 +150,7 @@ func TestSinkEndToEnd(t *testing.T) {
 // it has consumed and written want records, and its lag is zero.
 func checkSinkMetrics(t *testing.T, logs string, want int) {
 	t.Helper()
-	var addr string
-	for _, line := range strings.Split(logs, "\n") {
-		var v map[string]any
-		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "metrics" {
-			addr, _ = v["listen"].(string)
-		}
-	}
+	addr := jsonLogField(logs, "metrics", "listen")
 	if addr == "" {
 		t.Fatalf("no metrics address in the sink's log:\n%s", logs)
 	}

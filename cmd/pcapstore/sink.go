@@ -9,42 +9,47 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
-	"time"
 
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/sink"
-	"github.com/fastcapa-go/fastcapa/store"
 )
 
 func runSink(args []string) int {
 	fs := flag.NewFlagSet("pcapstore sink", flag.ContinueOnError)
+	c, t := config.SinkDefaults(), config.TargetDefaults()
 	var (
-		brokers   = fs.String("brokers", "", "Kafka bootstrap servers")
-		topic     = fs.String("topic", "pcap", "topic to consume")
-		group     = fs.String("group", "pcapstore", "consumer group: more sinks in one group share the partitions")
-		dir       = fs.String("dir", "", "directory to write capture files under")
-		tmpl      = fs.String("template", "pcap_{topic}_{ts}_{partition}_{uuid}.pcap", "file name template (see store.Spec)")
-		format    = fs.String("format", "key", "record format: key (key = timestamp, value = frame; Metron FROM_KEY) or value (Metron FROM_VALUE)")
-		keyUnit   = fs.String("key-unit", "ns", "unit of the key's timestamp: ns, us or ms")
-		window    = fs.Duration("sanity-window", 0, "dead-letter records whose time is further than this from now (0: accept any)")
-		packets   = fs.Int64("max-packets", 0, "rotate after this many packets")
-		bytes     = fs.Int64("max-bytes", 1<<30, "rotate at this file size in bytes")
-		span      = fs.Duration("max-span", time.Hour, "rotate when a file would span more than this")
-		slot      = fs.Duration("slot", 0, "rotate at wall-clock-aligned slots, e.g. 60s on the minute")
-		micro     = fs.Bool("micro", false, "write microsecond pcap (default nanosecond)")
-		snaplen   = fs.Uint("snaplen", 262144, "pcap snapshot length")
-		dead      = fs.String("dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
-		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
-		logJSON   = fs.Bool("log-json", false, "log JSON lines")
-		keepBytes = fs.Int64("retain-bytes", 0, "delete the oldest files to keep their total under this many bytes (0: off)")
-		keepFree  = fs.Float64("retain-free-pct", 0, "delete the oldest files to keep this percentage of the filesystem free (0: off)")
-		keepAge   = fs.Duration("retain-age", 0, "delete files older than this (0: off)")
-		cpuProf   = fs.String("cpuprofile", "", "write a Go CPU profile here (for performance work)")
-		metricsAt = fs.String("metrics-listen", "127.0.0.1:9471", "host:port for /metrics, /healthz, /readyz (\"\": none)")
+		cfgPath  = fs.String("config", "", "YAML file with every setting and several targets (see pcapstore.example.yaml); the flags below then stay unset, -log-*, -cpuprofile aside")
+		micro    = fs.Bool("micro", false, "write microsecond pcap (default nanosecond)")
+		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+		logJSON  = fs.Bool("log-json", false, "log JSON lines")
+		cpuProf  = fs.String("cpuprofile", "", "write a Go CPU profile here (for performance work)")
 	)
+	fs.StringVar(&c.Brokers, "brokers", "", "Kafka bootstrap servers")
+	fs.StringVar(&c.Topic, "topic", c.Topic, "topic to consume")
+	fs.StringVar(&c.Group, "group", c.Group, "consumer group: more sinks in one group share the partitions")
+	fs.StringVar(&c.Format, "format", c.Format, "record format: key (key = timestamp, value = frame; Metron FROM_KEY) or value (Metron FROM_VALUE)")
+	fs.StringVar(&c.KeyUnit, "key-unit", c.KeyUnit, "unit of the key's timestamp: ns, us or ms")
+	fs.DurationVar(&c.SanityWindow, "sanity-window", 0, "dead-letter records whose time is further than this from now (0: accept any)")
+	fs.StringVar(&c.DeadLetter, "dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
+	fs.Int64Var(&c.ResumeFree, "resume-free", c.ResumeFree, "after a disk-full stop, resume when the disk has this many bytes free")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "host:port for /metrics, /healthz, /readyz (\"\": none)")
+	fs.StringVar(&t.Dir, "dir", "", "directory to write capture files under")
+	fs.StringVar(&t.Template, "template", t.Template, "file name template (see store.Spec)")
+	fs.StringVar(&t.Filter, "filter", "", "keep only the packets this tcpdump expression matches")
+	fs.BoolVar(&t.FilterVLAN, "filter-vlan", t.FilterVLAN, "match VLAN-tagged frames on their inner packet too")
+	fs.Int64Var(&t.MaxPackets, "max-packets", 0, "rotate after this many packets")
+	fs.Int64Var(&t.MaxBytes, "max-bytes", t.MaxBytes, "rotate at this file size in bytes")
+	fs.DurationVar(&t.MaxSpan, "max-span", t.MaxSpan, "rotate when a file would span more than this")
+	fs.DurationVar(&t.Slot, "slot", 0, "rotate at wall-clock-aligned slots, e.g. 60s on the minute")
+	fs.StringVar(&t.TimeZone, "time-zone", "", "time zone of {hhmmss} and strftime verbs (default UTC)")
+	snaplen := fs.Uint("snaplen", uint(t.SnapLen), "pcap snapshot length")
+	fs.Int64Var(&t.Retain.Bytes, "retain-bytes", 0, "delete the oldest files to keep their total under this many bytes (0: off)")
+	fs.Float64Var(&t.Retain.FreePct, "retain-free-pct", 0, "delete the oldest files to keep this percentage of the filesystem free (0: off)")
+	fs.DurationVar(&t.Retain.Age, "retain-age", 0, "delete files older than this (0: off)")
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka consumer property key=value, repeatable")
 	if err := fs.Parse(args); err != nil {
@@ -57,28 +62,43 @@ func runSink(args []string) int {
 		fmt.Fprintf(os.Stderr, "pcapstore sink: "+format+"\n", a...)
 		return 2
 	}
-	if *brokers == "" {
-		return fail("-brokers: not set: give the broker list, e.g. 127.0.0.1:9092")
+	if fs.NArg() > 0 {
+		return fail("unexpected argument %q: every setting is a flag", fs.Arg(0))
 	}
-	if *dir == "" {
-		return fail("-dir: not set: name the directory to write capture files under")
+	if *cfgPath != "" {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "config", "log-level", "log-json", "cpuprofile":
+			default:
+				set = append(set, "-"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return fail("%s: with -config, give these in the file", strings.Join(set, ", "))
+		}
+		var err error
+		if c, err = config.LoadSink(*cfgPath); err != nil {
+			return fail("%v", err)
+		}
+	} else {
+		if t.Dir == "" {
+			return fail("-dir: not set: name the directory to write capture files under (or give -config)")
+		}
+		if *micro {
+			t.Timestamps = "us"
+		}
+		t.SnapLen = uint32(*snaplen)
+		c.Kafka = props
+		c.Targets = []config.SinkTarget{t}
 	}
-	unit, err := config.ParseKeyUnit(*keyUnit)
+	spec, err := c.Spec()
 	if err != nil {
-		return fail("-key-unit: %v", err)
-	}
-	dec := sink.Decoder{KeyUnit: int64(unit), Window: *window}
-	switch *format {
-	case "key":
-		dec.Format = sink.FromKey
-	case "value":
-		dec.Format = sink.FromValue
-	default:
-		return fail("-format %q: use key or value", *format)
-	}
-	properties := map[string]string{"bootstrap.servers": *brokers}
-	for k, v := range props {
-		properties[k] = v
+		var fe *config.FieldError
+		if *cfgPath == "" && errors.As(err, &fe) {
+			return fail("%s: %s", flagOf(fe.Field), fe.Msg)
+		}
+		return fail("%v", err)
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -89,18 +109,14 @@ func runSink(args []string) int {
 	if *logJSON {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
+	spec.Logger = log
 
-	s, err := sink.New(sink.Spec{
-		Topic: *topic, Group: *group, Properties: properties, Decoder: dec, DeadLetter: *dead, Logger: log,
-		Retention: store.Retention{MaxBytes: *keepBytes, MinFreePct: *keepFree, MaxAge: *keepAge},
-		Store: store.Spec{Dir: *dir, Template: *tmpl, MaxPackets: *packets, MaxBytes: *bytes, MaxSpan: *span,
-			Slot: *slot, Nanos: !*micro, SnapLen: uint32(*snaplen)},
-	})
+	s, err := sink.New(spec)
 	if err != nil {
 		return fail("%v", err)
 	}
-	if *metricsAt != "" {
-		srv, err := metrics.Serve(*metricsAt, metrics.NewSinkCollector(s), func() error { return nil }, log)
+	if c.MetricsListen != "" {
+		srv, err := metrics.Serve(c.MetricsListen, metrics.NewSinkCollector(s), func() error { return nil }, log)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -117,14 +133,34 @@ func runSink(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log.Info("sinking", "topic", *topic, "group", *group, "dir", *dir, "template", *tmpl)
+	for _, tg := range spec.Targets {
+		log.Info("target", "name", tg.Name, "dir", tg.Store.Dir, "template", tg.Store.Template, "filter", tg.Filter)
+	}
+	log.Info("sinking", "topic", c.Topic, "group", c.Group, "targets", len(spec.Targets))
 	runErr := s.Run(ctx)
-	c := s.Counters()
-	log.Info("final counters", "consumed", c.Consumed, "written", c.Written, "dead_lettered", c.DeadLettered,
-		"files", c.Files, "commits", c.Commits, "recovered", c.Recovered, "deleted", c.Deleted)
+	k := s.Counters()
+	log.Info("final counters", "consumed", k.Consumed, "written", k.Written, "dead_lettered", k.DeadLettered,
+		"files", k.Files, "commits", k.Commits, "recovered", k.Recovered, "deleted", k.Deleted, "disk_full_stops", k.DiskFull)
+	for _, tc := range k.Targets {
+		log.Info("target counters", "name", tc.Name, "written", tc.Written, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted)
+	}
 	if runErr != nil {
 		log.Error("sink stopped", "error", runErr)
 		return 1
 	}
 	return 0
+}
+
+// flagOf names the flag that sets a config.Sink field of the one target.
+func flagOf(field string) string {
+	field = strings.TrimPrefix(field, "targets[0].")
+	switch {
+	case field == "timestamps":
+		return "-micro"
+	case field == "resume_free_bytes":
+		return "-resume-free"
+	case strings.HasPrefix(field, "kafka."):
+		return "-X " + strings.TrimPrefix(field, "kafka.")
+	}
+	return "-" + strings.NewReplacer("_", "-", ".", "-").Replace(field)
 }

@@ -1,0 +1,250 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fastcapa-go/fastcapa/sink"
+	"github.com/fastcapa-go/fastcapa/store"
+)
+
+// Sink is `pcapstore sink`'s configuration: one consumer, several
+// targets. See pcapstore.example.yaml for every field with its meaning
+// and default. The command line builds the same thing with one target.
+type Sink struct {
+	Brokers       string            `yaml:"brokers"`
+	Topic         string            `yaml:"topic"`
+	Group         string            `yaml:"group"`
+	Format        string            `yaml:"format"`   // key or value
+	KeyUnit       string            `yaml:"key_unit"` // ns, us, ms
+	SanityWindow  time.Duration     `yaml:"sanity_window"`
+	DeadLetter    string            `yaml:"dead_letter"`
+	ResumeFree    int64             `yaml:"resume_free_bytes"`
+	MetricsListen string            `yaml:"metrics_listen"`
+	Kafka         map[string]string `yaml:"kafka"` // librdkafka consumer properties
+	Targets       []SinkTarget      `yaml:"targets"`
+}
+
+// SinkTarget is one stream of files.
+type SinkTarget struct {
+	Name       string        `yaml:"name"`
+	Dir        string        `yaml:"dir"`
+	Template   string        `yaml:"template"`
+	Filter     string        `yaml:"filter"`
+	FilterVLAN bool          `yaml:"filter_vlan"`
+	MaxPackets int64         `yaml:"max_packets"`
+	MaxBytes   int64         `yaml:"max_bytes"`
+	MaxSpan    time.Duration `yaml:"max_span"`
+	Slot       time.Duration `yaml:"slot"`
+	Timestamps string        `yaml:"timestamps"` // ns or us
+	SnapLen    uint32        `yaml:"snaplen"`
+	TimeZone   string        `yaml:"time_zone"`
+	Retain     SinkRetain    `yaml:"retain"`
+}
+
+// SinkRetain bounds what a target keeps; each bound is off at zero.
+type SinkRetain struct {
+	Bytes   int64         `yaml:"bytes"`
+	FreePct float64       `yaml:"free_pct"`
+	Age     time.Duration `yaml:"age"`
+}
+
+// Sink defaults, shared with the command line's.
+const (
+	DefaultSinkTopic    = "pcap"
+	DefaultSinkGroup    = "pcapstore"
+	DefaultSinkTemplate = "pcap_{topic}_{ts}_{partition}_{uuid}.pcap"
+	DefaultSinkMaxBytes = 1 << 30
+	DefaultSinkMaxSpan  = time.Hour
+	DefaultSinkSnapLen  = 262144
+	DefaultSinkMetrics  = "127.0.0.1:9471"
+)
+
+// SinkDefaults is a Sink with every default and no target.
+func SinkDefaults() Sink {
+	return Sink{Topic: DefaultSinkTopic, Group: DefaultSinkGroup, Format: "key", KeyUnit: "ns",
+		ResumeFree: sink.DefaultResumeFree, MetricsListen: DefaultSinkMetrics}
+}
+
+// TargetDefaults is a SinkTarget with every default and no directory.
+func TargetDefaults() SinkTarget {
+	return SinkTarget{Template: DefaultSinkTemplate, FilterVLAN: true, MaxBytes: DefaultSinkMaxBytes,
+		MaxSpan: DefaultSinkMaxSpan, Timestamps: "ns", SnapLen: DefaultSinkSnapLen}
+}
+
+// LoadSink reads a sink's YAML file over the defaults. Unknown fields are
+// errors.
+func LoadSink(path string) (Sink, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Sink{}, err
+	}
+	c, err := DecodeSink(bytes.NewReader(raw))
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// DecodeSink reads a sink's YAML over the defaults; each target starts
+// from TargetDefaults.
+func DecodeSink(r io.Reader) (Sink, error) {
+	c := SinkDefaults()
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return c, err
+		}
+		return c, yamlError(err)
+	}
+	return c, nil
+}
+
+// UnmarshalYAML decodes a target over TargetDefaults, strictly.
+func (t *SinkTarget) UnmarshalYAML(n *yaml.Node) error {
+	type plain SinkTarget // without this method
+	p := plain(TargetDefaults())
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*t = SinkTarget(p)
+	return nil
+}
+
+// decodeStrict decodes a node refusing unknown fields, which Node.Decode
+// does not do on its own.
+func decodeStrict(n *yaml.Node, v any) error {
+	raw, err := yaml.Marshal(n)
+	if err != nil {
+		return yamlError(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		// Line numbers count from the target's first line: make them
+		// the file's again.
+		msg := lineNo.ReplaceAllStringFunc(yamlError(err).Error(), func(m string) string {
+			k, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
+			return "line " + strconv.Itoa(n.Line+k-1)
+		})
+		return errors.New(strings.ReplaceAll(msg, "type config.plain", "a target"))
+	}
+	return nil
+}
+
+var lineNo = regexp.MustCompile(`line [0-9]+`)
+
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
+	}
+	return fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// Spec checks c and makes the sink's Spec (Logger unset). Errors name
+// the field and the fix, as *FieldError.
+func (c *Sink) Spec() (sink.Spec, error) {
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+	}
+	var sp sink.Spec
+	if c.Brokers == "" {
+		return sp, bad("brokers", "not set: give the broker list, e.g. 127.0.0.1:9092")
+	}
+	if c.Topic == "" {
+		return sp, bad("topic", "empty: name the packet topic")
+	}
+	if c.Group == "" {
+		return sp, bad("group", "empty: name the consumer group")
+	}
+	unit, err := ParseKeyUnit(c.KeyUnit)
+	if err != nil {
+		return sp, bad("key_unit", "%v", err)
+	}
+	dec := sink.Decoder{KeyUnit: int64(unit), Window: c.SanityWindow}
+	switch c.Format {
+	case "key":
+		dec.Format = sink.FromKey
+	case "value":
+		dec.Format = sink.FromValue
+	default:
+		return sp, bad("format", "%q: use key (Metron FROM_KEY) or value (Metron FROM_VALUE)", c.Format)
+	}
+	if c.SanityWindow < 0 {
+		return sp, bad("sanity_window", "%v is negative: use 0 to accept any time", c.SanityWindow)
+	}
+	if c.ResumeFree < 0 {
+		return sp, bad("resume_free_bytes", "%d is negative", c.ResumeFree)
+	}
+	if len(c.Targets) == 0 {
+		return sp, bad("targets", "none: give at least one target with a dir")
+	}
+	props := map[string]string{"bootstrap.servers": c.Brokers}
+	for k, v := range c.Kafka {
+		if k == "bootstrap.servers" || k == "group.id" || k == "enable.auto.commit" || k == "enable.auto.offset.store" {
+			return sp, bad("kafka."+k, "set by the sink itself (brokers, group, manual commits): remove it")
+		}
+		props[k] = v
+	}
+	sp = sink.Spec{Topic: c.Topic, Group: c.Group, Properties: props, Decoder: dec,
+		DeadLetter: c.DeadLetter, ResumeFree: c.ResumeFree}
+	for i, t := range c.Targets {
+		field := fmt.Sprintf("targets[%d].", i)
+		ts, err := t.target()
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Field = field + fe.Field
+			}
+			return sp, err
+		}
+		sp.Targets = append(sp.Targets, ts)
+	}
+	return sp, nil
+}
+
+func (t *SinkTarget) target() (sink.Target, error) {
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+	}
+	var nanos bool
+	switch t.Timestamps {
+	case "ns":
+		nanos = true
+	case "us":
+	default:
+		return sink.Target{}, bad("timestamps", "%q: use ns (nanosecond pcap) or us (microsecond pcap)", t.Timestamps)
+	}
+	loc := time.UTC
+	if t.TimeZone != "" {
+		var err error
+		if loc, err = time.LoadLocation(t.TimeZone); err != nil {
+			return sink.Target{}, bad("time_zone", "%v: give an IANA name such as Europe/London, or Local", err)
+		}
+	}
+	if t.Retain.FreePct < 0 || t.Retain.FreePct >= 100 {
+		return sink.Target{}, bad("retain.free_pct", "%v: give a percentage from 0 (off) to below 100", t.Retain.FreePct)
+	}
+	if t.Retain.Bytes < 0 || t.Retain.Age < 0 {
+		return sink.Target{}, bad("retain", "negative bound: use 0 for off")
+	}
+	st := store.Spec{Dir: t.Dir, Template: t.Template, MaxPackets: t.MaxPackets, MaxBytes: t.MaxBytes,
+		MaxSpan: t.MaxSpan, Slot: t.Slot, Nanos: nanos, SnapLen: t.SnapLen, Location: loc}
+	if err := st.Validate(); err != nil {
+		return sink.Target{}, err
+	}
+	return sink.Target{Name: t.Name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN,
+		Retention: store.Retention{MaxBytes: t.Retain.Bytes, MinFreePct: t.Retain.FreePct, MaxAge: t.Retain.Age}}, nil
+}

@@ -1,0 +1,104 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const sinkExamplePath = "pcapstore.example.yaml"
+
+// TestSinkExample: the example loads, every target starts from the
+// defaults, and it makes a valid sink Spec.
+func TestSinkExample(t *testing.T) {
+	c, err := LoadSink(sinkExamplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Targets) != 2 {
+		t.Fatalf("%d targets, want 2", len(c.Targets))
+	}
+	dns := c.Targets[1]
+	if dns.MaxBytes != DefaultSinkMaxBytes || dns.MaxSpan != DefaultSinkMaxSpan || dns.Timestamps != "ns" || !dns.FilterVLAN {
+		t.Errorf("the second target did not start from the defaults: %+v", dns)
+	}
+	if dns.Retain.Age != 168*time.Hour || dns.Slot != time.Minute {
+		t.Errorf("dns target: %+v", dns)
+	}
+	sp, err := c.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Targets[0].Name != "all" || sp.Targets[1].Filter != "udp port 53 or tcp port 53" || !sp.Targets[0].Store.Nanos {
+		t.Errorf("spec: %+v", sp.Targets)
+	}
+	if sp.Properties["bootstrap.servers"] != "127.0.0.1:9092" {
+		t.Errorf("properties: %v", sp.Properties)
+	}
+}
+
+// TestSinkExampleDocumentsEveryField: a new field cannot go undocumented.
+func TestSinkExampleDocumentsEveryField(t *testing.T) {
+	raw, err := os.ReadFile(sinkExamplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			tag := f.Tag.Get("yaml")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			re := regexp.MustCompile(`(?m)^\s*(#\s*)?(-\s+)?` + regexp.QuoteMeta(tag) + `:`)
+			if !re.Match(raw) {
+				t.Errorf("%s: field %s is not documented", sinkExamplePath, prefix+tag)
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				walk(prefix+tag+".", ft)
+			}
+		}
+	}
+	walk("", reflect.TypeOf(Sink{}))
+}
+
+func TestSinkBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown top field", "brokers: x\ntopik: y\n", "field topik not found"},
+		{"unknown target field", "brokers: x\ntargets:\n  - dir: /tmp/a\n    max_spam: 3s\n", "line 4: field max_spam not found in a target"},
+		{"no brokers", "targets:\n  - dir: /tmp/a\n", "brokers: not set"},
+		{"no target", "brokers: x\n", "targets: none"},
+		{"bad unit", "brokers: x\nkey_unit: s\ntargets:\n  - dir: /tmp/a\n", "key_unit:"},
+		{"bad format", "brokers: x\nformat: json\ntargets:\n  - dir: /tmp/a\n", `format: "json"`},
+		{"bad timestamps", "brokers: x\ntargets:\n  - dir: /tmp/a\n    timestamps: ms\n", "targets[0].timestamps"},
+		{"bad zone", "brokers: x\ntargets:\n  - dir: /tmp/a\n  - dir: /tmp/b\n    time_zone: Mars/Olympus\n", "targets[1].time_zone"},
+		{"bad free pct", "brokers: x\ntargets:\n  - dir: /tmp/a\n    retain: {free_pct: 100}\n", "targets[0].retain.free_pct"},
+		{"own property", "brokers: x\nkafka: {group.id: z}\ntargets:\n  - dir: /tmp/a\n", "kafka.group.id: set by the sink"},
+		{"bad template", "brokers: x\ntargets:\n  - dir: /tmp/a\n    template: \"{nope}\"\n", "Template"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := DecodeSink(strings.NewReader(tc.yaml))
+			if err == nil {
+				_, err = c.Spec()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			var fe *FieldError
+			if strings.Contains(tc.want, ":") && strings.HasPrefix(tc.want, "targets[") && !errors.As(err, &fe) {
+				t.Errorf("%v is not a *FieldError", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package sink
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/fastcapa-go/fastcapa/store"
+)
+
+// Target is one stream of capture files: where they go, how they rotate
+// and are named, and which packets they hold. One sink feeds all its
+// targets from one consumer, each record read once.
+type Target struct {
+	// Name labels the target in logs and metrics (default: Store.Dir).
+	Name  string
+	Store store.Spec
+	// Filter keeps the packets it matches, in tcpdump syntax ("" keeps
+	// every packet). See FilterVLAN.
+	Filter string
+	// FilterVLAN also matches an 802.1Q/802.1ad-tagged frame on its
+	// inner packet, so "host 10.0.0.1" finds that host on every VLAN
+	// (see package filter for the exact tcpdump equivalent). Off, the
+	// filter means exactly what tcpdump makes of it.
+	FilterVLAN bool
+	// Retention is applied to Store.Dir at the first tick after files
+	// are finalized, and once a minute besides.
+	Retention store.Retention
+}
+
+// Matcher decides whether a target keeps a packet. It is called from
+// one goroutine.
+type Matcher interface {
+	Match(data []byte, wireLen uint32) bool
+}
+
+// CompileFilter makes a Target's Matcher. The sink's command sets it to
+// package filter's compiler; nil refuses any Filter. (A variable, not an
+// import, keeps libpcap out of programs that never filter.)
+var CompileFilter func(expr string, vlan bool) (Matcher, error)
+
+// TargetCounters are one target's counts.
+type TargetCounters struct {
+	Name     string
+	Written  uint64 // packets written to its capture files
+	Filtered uint64 // packets its filter did not keep
+	Files    uint64 // files finalized
+	Deleted  uint64 // files deleted by retention
+}
+
+// target is a Target made live.
+type target struct {
+	spec  Target
+	match Matcher // nil: every packet
+
+	written, filtered, files, deleted atomic.Uint64
+}
+
+// newTargets validates specs and compiles their filters. Directories
+// must be distinct and not nested: retention and recovery each walk a
+// target's whole tree.
+func newTargets(specs []Target) ([]*target, error) {
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("no target: give at least one directory to write to")
+	}
+	var ts []*target
+	names := map[string]bool{}
+	for i, sp := range specs {
+		if err := sp.Store.Validate(); err != nil {
+			return nil, fmt.Errorf("target %d: %w", i, err)
+		}
+		if sp.Name == "" {
+			sp.Name = sp.Store.Dir
+		}
+		if names[sp.Name] {
+			return nil, fmt.Errorf("target %d: name %q used twice: give each target its own", i, sp.Name)
+		}
+		names[sp.Name] = true
+		dir, err := filepath.Abs(sp.Store.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", sp.Name, err)
+		}
+		for _, o := range ts {
+			od, _ := filepath.Abs(o.spec.Store.Dir)
+			if within(dir, od) || within(od, dir) {
+				return nil, fmt.Errorf("target %s: directory %s overlaps target %s's %s: give each target its own tree", sp.Name, dir, o.spec.Name, od)
+			}
+		}
+		t := &target{spec: sp}
+		if sp.Filter != "" {
+			if CompileFilter == nil {
+				return nil, fmt.Errorf("target %s: filters are not available in this program", sp.Name)
+			}
+			if t.match, err = CompileFilter(sp.Filter, sp.FilterVLAN); err != nil {
+				return nil, fmt.Errorf("target %s: %w", sp.Name, err)
+			}
+		}
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// within reports whether path a is b or inside it.
+func within(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+string(filepath.Separator))
+}
+
+// output is one target's files for one partition.
+type output struct {
+	t    *target
+	w    *store.Writer
+	open bool // a file is open: records from durable on may be in it
+	// durable: with a file open, every record before it that the target
+	// keeps is in a finalized file.
+	durable int64
+	// skip: records before it are on disk already (they are consumed
+	// again after a disk-full stop); 0 when nothing is.
+	skip int64
+}
