@@ -46,7 +46,7 @@ test: build
 bench-smoke: build
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./kafka/ ./pipeline/
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
-	BENCH_FILL_SECONDS=2 ./test/bench_sink.sh
+	BENCH_RECORDS=100000 BENCH_ROUNDS=1 ./test/bench_sink.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./kafka/ ./pipeline/

@@ -6,6 +6,8 @@
 //	fcbench -brokers 127.0.0.1:9092 -topic bench -size 64 -duration 10s
 //	fcbench gen-pcap -size 64 -count 1024 -o frames64.pcap
 //	fcbench pcap-stats example.pcap
+//	fcbench fill -from example.pcap -count 300000 -topic sinkbench
+//	fcbench consume -topic sinkbench -count 300000
 //
 // The first form runs twice, once through package kafka's Producer (what
 // the pipeline uses) and once through a bare confluent-kafka-go Producer
@@ -25,8 +27,9 @@
 // in the daemon; mode raw retries until -timeout.
 //
 // gen-pcap writes a capture of identical-length UDP/IPv4 Ethernet frames
-// for net_pcap's infinite_rx; pcap-stats prints a capture's packet count
-// and mean frame length.
+// for net_pcap's infinite_rx (or -from a capture, repeated); pcap-stats
+// prints a capture's packet count and mean frame length; fill and consume
+// make and read the topic of the sink's benchmark (test/bench_sink.sh).
 //
 // Exit status: 0 when every message was delivered, 1 when any failed,
 // 2 on a usage or start-up error.
@@ -58,6 +61,8 @@ func main() {
 		switch os.Args[1] {
 		case "gen-pcap":
 			os.Exit(genPcap(os.Args[2:]))
+		case "fill":
+			os.Exit(runFill(os.Args[2:]))
 		case "consume":
 			os.Exit(runConsume(os.Args[2:]))
 		case "pcap-stats":
@@ -356,6 +361,7 @@ func genPcap(args []string) int {
 	size := fs.Int("size", 64, "frame length in bytes (42 to 2048: one mbuf, as infinite_rx needs)")
 	count := fs.Int("count", 1024, "frames")
 	out := fs.String("o", "", "output file")
+	from := fs.String("from", "", "repeat this capture's frames, in order, instead of making UDP frames (-size unused)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -366,9 +372,23 @@ func genPcap(args []string) int {
 		fmt.Fprintln(os.Stderr, "fcbench gen-pcap: need -o FILE, -size 42..2048 and -count >= 1")
 		return 2
 	}
+	var frames [][]byte
+	if *from != "" {
+		_, recs, err := pcap.ReadFile(*from)
+		if err == nil && len(recs) == 0 {
+			err = fmt.Errorf("%s: no packet", *from)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fcbench gen-pcap: %v\n", err)
+			return 2
+		}
+		for _, r := range recs {
+			frames = append(frames, r.Data)
+		}
+	}
 	f, err := os.Create(*out)
 	if err == nil {
-		err = writeFrames(f, *size, *count)
+		err = writeFrames(f, *size, *count, frames)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -381,16 +401,23 @@ func genPcap(args []string) int {
 }
 
 // writeFrames writes count Ethernet/IPv4/UDP frames of size bytes,
-// 10.0.0.1:(1024+i) to 10.0.0.2:9, the UDP payload zero-filled. The
-// pipeline_bench_test.go in package pipeline builds the same frames.
-func writeFrames(w io.Writer, size, count int) error {
+// 10.0.0.1:(1024+i) to 10.0.0.2:9, the UDP payload zero-filled (the
+// pipeline_bench_test.go in package pipeline builds the same frames); or,
+// given frames, those in turn. Packets are 1 µs apart.
+func writeFrames(w io.Writer, size, count int, frames [][]byte) error {
 	pw, err := pcap.NewWriter(w, false, 65535)
 	if err != nil {
 		return err
 	}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	for i := 0; i < count; i++ {
-		if err := pw.Write(pcap.Record{Timestamp: base + int64(i)*1000, Data: packet.UDPFrame(size, uint16(1024+i), 9)}); err != nil {
+		rec := pcap.Record{Timestamp: base + int64(i)*1000}
+		if frames != nil {
+			rec.Data = frames[i%len(frames)]
+		} else {
+			rec.Data = packet.UDPFrame(size, uint16(1024+i), 9)
+		}
+		if err := pw.Write(rec); err != nil {
 			return err
 		}
 	}
