@@ -22,8 +22,26 @@ const LinkTypeEthernet = 1
 // MaxSnapLen bounds a record's captured length, as libpcap does.
 const MaxSnapLen = 262144
 
-// ErrFormat means the bytes are not a pcap file or a record is corrupt.
-var ErrFormat = errors.New("not a valid pcap file")
+// ErrFormat means the bytes are not a capture file (classic pcap or
+// pcapng), or a record or block in it is corrupt or cut short. A record
+// or block cut short is also io.ErrUnexpectedEOF. An error of the
+// underlying reader is returned (wrapped) as itself, never as ErrFormat,
+// so a disk error is not taken for a torn file.
+var ErrFormat = errors.New("not a valid capture file")
+
+// errTruncated is a record, block or header cut short by the end of the
+// input.
+var errTruncated = fmt.Errorf("%w: %w", ErrFormat, io.ErrUnexpectedEOF)
+
+// readError classifies an error of io.ReadFull part way into something
+// that must be whole: the end of the input is a truncation (ErrFormat and
+// io.ErrUnexpectedEOF), anything else the reader's own error.
+func readError(what string, err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%s: %w", what, errTruncated)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
 
 // Header is a file's global header.
 type Header struct {
@@ -39,6 +57,12 @@ type Record struct {
 	Timestamp int64
 	OrigLen   uint32
 	Data      []byte
+	// LinkType is the link type of the packet's interface (the file's in
+	// classic pcap), set by the readers. Interface is the index of that
+	// interface within its pcapng section (0 in classic pcap). The writers
+	// ignore both: they write Ethernet files of one interface.
+	LinkType  uint32
+	Interface int
 }
 
 // Reader reads records from a pcap stream.
@@ -56,7 +80,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var h [24]byte
 	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return nil, fmt.Errorf("read pcap header: %w", ErrFormat)
+		return nil, readError("read pcap header", err)
 	}
 	rd := &Reader{r: br}
 	switch {
@@ -79,14 +103,27 @@ func NewReader(r io.Reader) (*Reader, error) {
 // Header returns the file's global header.
 func (r *Reader) Header() Header { return r.hdr }
 
+// iface describes the file as pcapng would: its one interface.
+func (r *Reader) iface() Interface {
+	res := uint8(6)
+	if r.hdr.Nanos {
+		res = 9
+	}
+	return Interface{LinkType: r.hdr.LinkType, SnapLen: r.hdr.SnapLen, TSResol: res}
+}
+
 // Next returns the next record, io.EOF at the end. Record.Data is valid
 // until the next call; NextCopy returns an owned copy.
+//
+// A record cut short is an error wrapping ErrFormat and
+// io.ErrUnexpectedEOF; an error of the underlying reader is returned
+// wrapped as itself (see ErrFormat).
 func (r *Reader) Next() (Record, error) {
 	if _, err := io.ReadFull(r.r, r.rechdr[:]); err != nil {
 		if err == io.EOF {
 			return Record{}, io.EOF
 		}
-		return Record{}, fmt.Errorf("record %d: truncated header: %w", r.n+1, ErrFormat)
+		return Record{}, readError(fmt.Sprintf("record %d: header", r.n+1), err)
 	}
 	sec := int64(r.order.Uint32(r.rechdr[0:]))
 	frac := int64(r.order.Uint32(r.rechdr[4:]))
@@ -100,7 +137,7 @@ func (r *Reader) Next() (Record, error) {
 	}
 	r.buf = r.buf[:capLen]
 	if _, err := io.ReadFull(r.r, r.buf); err != nil {
-		return Record{}, fmt.Errorf("record %d: truncated data: %w", r.n+1, ErrFormat)
+		return Record{}, readError(fmt.Sprintf("record %d: data", r.n+1), err)
 	}
 	r.n++
 	ts := sec * 1e9
@@ -109,7 +146,7 @@ func (r *Reader) Next() (Record, error) {
 	} else {
 		ts += frac * 1e3
 	}
-	return Record{Timestamp: ts, OrigLen: origLen, Data: r.buf}, nil
+	return Record{Timestamp: ts, OrigLen: origLen, Data: r.buf, LinkType: r.hdr.LinkType}, nil
 }
 
 // NextCopy is Next with a Data slice the caller owns.
@@ -121,7 +158,8 @@ func (r *Reader) NextCopy() (Record, error) {
 	return rec, err
 }
 
-// ReadFile reads every record of a file.
+// ReadFile reads every record of a classic pcap file (OpenFile reads any
+// capture).
 func ReadFile(path string) (Header, []Record, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -14,28 +14,58 @@ import (
 
 // Temporary names. A file is written as
 //
-//	<dir>/.<base>.<tag>.inprogress
+//	<dir>/.<base>.<tag>.inprogress        (in process: any Format and Compression)
+//	<dir>/.<base>.<tag>.pipe.inprogress   (through PipeCmd)
 //
 // in the directory of its final name (so the final link is atomic, on one
 // filesystem), where <base> is the final base name with {end} left as the
 // literal text "{end}" and <tag> is 16 random hex digits, so that two
-// writers whose names coincide never share a temporary file.
+// writers whose names coincide never share a temporary file. Recover
+// rewrites a torn file into <dir>/.<base>.<tag>.recovering, then renames
+// it over the temporary name.
 const (
-	tempSuffix = ".inprogress"
-	tagBytes   = 8
+	tempSuffix    = ".inprogress"
+	pipeMark      = ".pipe"
+	recoverSuffix = ".recovering"
+	tagBytes      = 8
 )
 
-func tempBase(base, tag string) string {
+func tempBase(base, tag string, piped bool) string {
+	if piped {
+		return "." + base + "." + tag + pipeMark + tempSuffix
+	}
 	return "." + base + "." + tag + tempSuffix
 }
 
+// tempOverhead is how much longer a temporary name is than its base.
+func tempOverhead(piped bool) int {
+	return len(tempBase("", strings.Repeat("0", 2*tagBytes), piped))
+}
+
 // parseTempName returns the final base name (possibly with "{end}") a
-// temporary name stands for.
-func parseTempName(name string) (base string, ok bool) {
+// temporary name stands for, and whether a PipeCmd wrote it.
+func parseTempName(name string) (base string, piped, ok bool) {
 	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, tempSuffix) {
-		return "", false
+		return "", false, false
 	}
 	s := strings.TrimSuffix(name[1:], tempSuffix)
+	s, piped = strings.CutSuffix(s, pipeMark)
+	base, ok = cutTag(s)
+	return base, piped, ok
+}
+
+// parseRecoverName tells whether name is an unfinished rewrite of
+// Recover's.
+func parseRecoverName(name string) bool {
+	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, recoverSuffix) {
+		return false
+	}
+	_, ok := cutTag(strings.TrimSuffix(name[1:], recoverSuffix))
+	return ok
+}
+
+// cutTag splits "<base>.<tag>" and checks both.
+func cutTag(s string) (base string, ok bool) {
 	i := strings.LastIndexByte(s, '.')
 	if i <= 0 || len(s)-i-1 != 2*tagBytes {
 		return "", false
@@ -80,26 +110,34 @@ func newUUID() string {
 // maxSuffix bounds the numbered names tried after a collision.
 const maxSuffix = 1000
 
-// suffixed returns base with collision number n: before a final ".pcap",
-// else at the end ("a.pcap" → "a.1.pcap", "pcap_t_1_0_u" → "pcap_t_1_0_u.1").
-func suffixed(base string, n int) string {
+// suffixed returns base with collision number n, before its extension:
+// ext (the suffix the Writer appended, such as ".gz"; may be empty) and
+// a ".pcap" or ".pcapng" before it ("a.pcap" → "a.1.pcap", "a.pcap.gz" →
+// "a.1.pcap.gz", "pcap_t_1_0_u" → "pcap_t_1_0_u.1").
+func suffixed(base string, n int, ext string) string {
 	num := "." + strconv.Itoa(n)
-	if stem, ok := strings.CutSuffix(base, ".pcap"); ok && stem != "" {
-		return stem + num + ".pcap"
+	stem, ok := strings.CutSuffix(base, ext)
+	if !ok || stem == "" {
+		stem, ext = base, ""
 	}
-	return base + num
+	for _, e := range []string{".pcapng", ".pcap"} {
+		if s, ok := strings.CutSuffix(stem, e); ok && s != "" {
+			return s + num + e + ext
+		}
+	}
+	return stem + num + ext
 }
 
 // publish gives the file at tmp the final name base in dir without
 // replacing anything: a hard link, which fails if the name exists, then
-// the next numbered name. A name that is already tmp's own link (a crash
-// between link and unlink) counts as done. It returns the final path; the
-// caller removes tmp and syncs dir.
-func publish(tmp, dir, base string) (string, error) {
+// the next numbered name (ext as for suffixed). A name that is already
+// tmp's own link (a crash between link and unlink) counts as done. It
+// returns the final path; the caller removes tmp and syncs dir.
+func publish(tmp, dir, base, ext string) (string, error) {
 	for n := 0; n <= maxSuffix; n++ {
 		name := base
 		if n > 0 {
-			name = suffixed(base, n)
+			name = suffixed(base, n, ext)
 		}
 		p := filepath.Join(dir, name)
 		err := os.Link(tmp, p)
@@ -113,7 +151,7 @@ func publish(tmp, dir, base string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s and %s to %s: %w", filepath.Join(dir, base), suffixed(base, 1), suffixed(base, maxSuffix), ErrExists)
+	return "", fmt.Errorf("%s and %s to %s: %w", filepath.Join(dir, base), suffixed(base, 1, ext), suffixed(base, maxSuffix, ext), ErrExists)
 }
 
 func sameFile(a, b string) bool {

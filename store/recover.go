@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,37 +10,69 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
+
+// Discarded is a temporary file Recover deleted, and why.
+type Discarded struct {
+	Path   string
+	Reason string
+}
 
 // Recover finishes what a crash left in dir: the Writers' temporary files,
 // named
 //
 //	.<base>.<16 hex digits>.inprogress
+//	.<base>.<16 hex digits>.pipe.inprogress   (written through PipeCmd)
 //
-// beside their final name, where <base> is the final base name with
-// "{end}" standing for the latest packet's epoch seconds. Run it before
-// any Writer writes under dir, never while one does: it would take that
-// Writer's open file for a leftover.
+// beside their final name, where <base> is the final base name, suffix
+// included, with "{end}" standing for the latest packet's epoch seconds.
+// Run it before any Writer writes under dir, never while one does: it
+// would take that Writer's open file for a leftover.
 //
 // It walks dir and its subdirectories (not hidden ones). For each
 // temporary file:
 //
-//   - a valid pcap header followed by at least one whole record: the file
-//     is truncated after its last whole record (a record cut short, or
-//     what follows a corrupt record header, is dropped), fsynced, and
-//     published under its final name as Finalize does — never over an
-//     existing file, with a numeric suffix on collision, or, when the
-//     final name is already this file's own link (a crash between link and
-//     removal), under that name. It is listed in recovered;
+//   - plain classic pcap: a valid header followed by at least one whole
+//     record: the file is truncated after its last whole record (a record
+//     cut short, or what follows a corrupt record header, is dropped),
+//     fsynced, and published under its final name as Finalize does —
+//     never over an existing file, with a numeric suffix on collision, or,
+//     when the final name is already this file's own link (a crash
+//     between link and removal), under that name. It is listed in
+//     recovered;
+//   - pcapng, or compressed (gzip, zstd, lz4, whatever the Spec said: the
+//     file's first bytes tell): every whole record that can be read from
+//     it is rewritten into a complete file of the same format and
+//     compression (the default level), as .<base>.<tag>.recovering; that
+//     is fsynced and renamed over the temporary name, which is then
+//     published as above. A file already linked under a final name (a
+//     crash between link and removal) was complete: it is published as it
+//     is. A leftover .recovering file (a crash during a rewrite) is
+//     deleted: the temporary file it came from is still there;
+//   - written through PipeCmd: its format is unknown (it is the command's
+//     output, possibly cut), so it is deleted and listed in discarded. Its
+//     records were never in a finalized file, so the caller never
+//     committed them: they are consumed again;
 //   - no valid header, or no whole record: it holds no packet; it is
 //     deleted and listed in discarded.
 //
 // Every other file, final ones included, is left as it is. A file that
-// fails (an I/O error, ErrExists) is left in place, and its error joined
-// into err; Recover goes on with the others.
+// fails (an I/O error reading or writing it, ErrExists) is left in place,
+// and its error joined into err; Recover goes on with the others.
+// RecoverWithReasons says why each file was discarded.
 func Recover(dir string) (recovered []Finalized, discarded []string, err error) {
+	recovered, why, err := RecoverWithReasons(dir)
+	for _, d := range why {
+		discarded = append(discarded, d.Path)
+	}
+	return recovered, discarded, err
+}
+
+// RecoverWithReasons is Recover, with the reason each file was discarded.
+func RecoverWithReasons(dir string) (recovered []Finalized, discarded []Discarded, err error) {
 	var errs []error
 	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -55,16 +88,27 @@ func Recover(dir string) (recovered []Finalized, discarded []string, err error) 
 			}
 			return nil
 		}
-		base, ok := parseTempName(d.Name())
-		if !ok || !d.Type().IsRegular() {
+		if !d.Type().IsRegular() {
 			return nil
 		}
-		fin, gone, err := recoverFile(p, base)
+		if parseRecoverName(d.Name()) {
+			// An interrupted rewrite; its source is still there (or was
+			// just renamed over by this run: then p is gone).
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("recover %s: %w", p, err))
+			}
+			return nil
+		}
+		base, piped, ok := parseTempName(d.Name())
+		if !ok {
+			return nil
+		}
+		fin, reason, err := recoverFile(p, base, piped)
 		if fin != nil {
 			recovered = append(recovered, *fin)
 		}
-		if gone {
-			discarded = append(discarded, p)
+		if reason != "" {
+			discarded = append(discarded, Discarded{Path: p, Reason: reason})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("recover %s: %w", p, err))
@@ -77,67 +121,236 @@ func Recover(dir string) (recovered []Finalized, discarded []string, err error) 
 	return recovered, discarded, errors.Join(errs...)
 }
 
+// Reasons for discarding a temporary file.
+const (
+	reasonPiped    = "written through PipeCmd, whose output cannot be read back; its records were never committed and are consumed again"
+	reasonNoHeader = "no valid capture header"
+	reasonNoRecord = "no whole record"
+)
+
 // recoverFile publishes the whole records of the temporary file p (fin),
-// or deletes it (gone) if it holds none. Either may come with an error
+// or deletes it and says why (reason). Either may come with an error
 // from the steps after.
-func recoverFile(p, base string) (fin *Finalized, gone bool, err error) {
+func recoverFile(p, base string, piped bool) (fin *Finalized, reason string, err error) {
+	dir := filepath.Dir(p)
+	discard := func(why string) (*Finalized, string, error) {
+		if err := os.Remove(p); err != nil {
+			return nil, "", err
+		}
+		return nil, why, syncDir(dir)
+	}
+	if piped {
+		return discard(reasonPiped)
+	}
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	defer f.Close()
-	fin = &Finalized{Bytes: 24}
-	if r, err := pcap.NewReader(f); err == nil {
-		for {
-			rec, err := r.Next()
-			if err != nil {
-				// io.EOF, or a record cut short or corrupt: keep what
-				// came before. (pcap.Reader reports a read error as
-				// ErrFormat too.)
-				if err != io.EOF && !errors.Is(err, pcap.ErrFormat) {
-					return nil, false, err
-				}
-				break
-			}
-			if fin.Packets == 0 {
-				fin.First, fin.Last = rec.Timestamp, rec.Timestamp
-			}
-			fin.Packets++
-			fin.Bytes += int64(16 + len(rec.Data))
-			fin.First = min(fin.First, rec.Timestamp)
-			fin.Last = max(fin.Last, rec.Timestamp)
-		}
-	}
-	dir := filepath.Dir(p)
-	if fin.Packets == 0 {
+	c, err := pcap.Open(f)
+	if errors.Is(err, pcap.ErrFormat) {
 		f.Close()
-		if err := os.Remove(p); err != nil {
-			return nil, false, err
-		}
-		return nil, true, syncDir(dir)
+		return discard(reasonNoHeader)
 	}
-	fi, err := f.Stat()
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
-	if fi.Size() > fin.Bytes {
-		if err := f.Truncate(fin.Bytes); err != nil {
-			return nil, false, err
+	defer c.Close()
+	plain := c.Format() == pcap.FormatPcap && c.Compression() == pcap.CompressNone
+	var st stats
+	switch {
+	case plain:
+		st, err = count(c)
+		if err == nil && st.Packets > 0 {
+			err = truncate(f, st.CaptureBytes)
+			st.Bytes = st.CaptureBytes
 		}
+	case linked(f):
+		// Published already, hence complete: only the removal is left.
+		if st, err = count(c); err == nil {
+			var fi os.FileInfo
+			if fi, err = f.Stat(); err == nil {
+				st.Bytes = fi.Size()
+			}
+		}
+	default:
+		st, err = rewrite(c, p)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, false, err
+	if err != nil {
+		return nil, "", err
+	}
+	if st.Packets == 0 {
+		f.Close()
+		return discard(reasonNoRecord)
 	}
 	if err := f.Close(); err != nil {
-		return nil, false, err
+		return nil, "", err
+	}
+	fin = &st.Finalized
+	ext := c.Compression().Suffix()
+	if !strings.HasSuffix(base, ext) {
+		ext = ""
 	}
 	final := strings.ReplaceAll(base, endMark, strconv.FormatInt(fin.Last/1e9, 10))
-	if fin.Path, err = publish(p, dir, final); err != nil {
-		return nil, false, err
+	if fin.Path, err = publish(p, dir, final, ext); err != nil {
+		return nil, "", err
 	}
 	err = os.Remove(p)
 	if serr := syncDir(dir); err == nil {
 		err = serr
 	}
-	return fin, false, err
+	return fin, "", err
+}
+
+// stats describe the whole records of a file as they are read.
+type stats struct{ Finalized }
+
+func (s *stats) add(format pcap.Format, nanos bool, rec pcap.Record) {
+	if s.Packets == 0 {
+		s.First, s.Last = rec.Timestamp, rec.Timestamp
+		s.CaptureBytes = int64(format.HeaderLen(nanos))
+	}
+	s.Packets++
+	s.CaptureBytes += int64(format.RecordLen(len(rec.Data)))
+	s.First = min(s.First, rec.Timestamp)
+	s.Last = max(s.Last, rec.Timestamp)
+}
+
+// errStop, returned by wholeRecords' fn, ends the whole records there.
+var errStop = errors.New("stop")
+
+// wholeRecords calls fn with each whole record of c: up to the end, or to
+// a record cut short or corrupt. An I/O error is returned.
+func wholeRecords(c *pcap.Capture, fn func(pcap.Record) error) error {
+	for {
+		rec, err := c.Next()
+		if err == io.EOF || errors.Is(err, pcap.ErrFormat) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err == errStop {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+// count reads c's whole records (Bytes left for the caller).
+func count(c *pcap.Capture) (stats, error) {
+	var st stats
+	err := wholeRecords(c, func(rec pcap.Record) error {
+		st.add(c.Format(), c.Interfaces()[rec.Interface].TSResol != 6, rec)
+		return nil
+	})
+	return st, err
+}
+
+// truncate cuts f to size and fsyncs it.
+func truncate(f *os.File, size int64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > size {
+		if err := f.Truncate(size); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+// linked reports whether f has another name: a final one.
+func linked(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink > 1
+}
+
+// rewrite writes c's whole records into a new file of the same format
+// and compression beside p, fsyncs it and renames it over p (then
+// fsyncs the directory). With no whole record it writes nothing. The
+// precision is the first record's interface's; a record the new file
+// could not hold as it is read (a time before the epoch, or finer than
+// the precision: never in a Writer's file) ends the whole records.
+func rewrite(c *pcap.Capture, p string) (stats, error) {
+	var st stats
+	var nanos bool
+	tmp := strings.TrimSuffix(p, tempSuffix) + recoverSuffix
+	var (
+		out  *os.File
+		buf  *bufio.Writer
+		comp pcap.Compressor
+		pw   recordWriter
+	)
+	fail := func(err error) (stats, error) {
+		if out != nil {
+			out.Close()
+			os.Remove(tmp)
+		}
+		return stats{}, err
+	}
+	err := wholeRecords(c, func(rec pcap.Record) error {
+		if pw == nil {
+			in := c.Interfaces()[rec.Interface]
+			nanos = in.TSResol != 6
+			var err error
+			if out, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+				return err
+			}
+			buf = bufio.NewWriterSize(out, 1<<16)
+			if comp, err = pcap.NewCompressor(buf, c.Compression(), 0); err != nil {
+				return err
+			}
+			if pw, err = newRecordWriter(comp, c.Format(), nanos, in.SnapLen); err != nil {
+				return err
+			}
+		}
+		if rec.Timestamp < 0 || !nanos && rec.Timestamp%1000 != 0 {
+			return errStop
+		}
+		st.add(c.Format(), nanos, rec)
+		return pw.Write(rec)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if pw == nil {
+		return st, nil
+	}
+	err = pw.Flush()
+	if err == nil {
+		err = comp.Close()
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = out.Stat(); err == nil {
+			st.Bytes = fi.Size()
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := out.Close(); err != nil {
+		out = nil
+		os.Remove(tmp)
+		return stats{}, err
+	}
+	out = nil
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return stats{}, err
+	}
+	return st, syncDir(filepath.Dir(p))
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -56,7 +58,10 @@ type Spec struct {
 
 	// MaxBytes: a file never grows past this many bytes, headers
 	// included, unless its only record is larger: the record that would
-	// take it past starts a new file (0: no limit).
+	// take it past starts a new file (0: no limit). It counts capture
+	// bytes, before Compression or PipeCmd: the file on disk is smaller
+	// when compressed, and whatever the command makes with PipeCmd
+	// (Finalized tells both sizes).
 	MaxBytes int64
 
 	// MaxSpan: a file's packet times (latest − earliest) never span more
@@ -70,9 +75,45 @@ type Spec struct {
 	// starts the new slot (0: none). Tick also uses it on the wall clock.
 	Slot time.Duration
 
-	// Nanos makes nanosecond pcap files; false makes microsecond files,
-	// and timestamps are truncated to the microsecond.
+	// Nanos makes nanosecond files (pcapng: if_tsresol 9); false makes
+	// microsecond files, and timestamps are truncated to the microsecond.
 	Nanos bool
+
+	// Format is the files' format: pcap.FormatPcap (the zero value,
+	// classic libpcap) or pcap.FormatPcapNG (one section, one Ethernet
+	// interface, an Enhanced Packet Block per record). The template names
+	// the file, extension included: write ".pcapng" in it for pcapng.
+	Format pcap.Format
+
+	// Compression compresses the files in process: pcap.CompressGzip,
+	// pcap.CompressZstd or pcap.CompressLZ4 (frames); the zero value is
+	// none. The template names the uncompressed file; the compression's
+	// suffix (".gz", ".zst", ".lz4") is appended to it: "{seq}.pcap"
+	// with zstd makes "0.pcap.zst". pcap.Open reads them all back.
+	Compression pcap.Compression
+
+	// CompressionLevel is the compressor's level: 0 for its default, else
+	// within pcap.Compression.Levels (gzip 1–9, zstd 1–22, lz4 1–9).
+	CompressionLevel int
+
+	// PipeCmd, if set, is a command that each file's capture bytes are
+	// piped through, as FMADIO's PipeCmd: its stdin gets the pcap or
+	// pcapng stream, its stdout becomes the file. It is an argv, run
+	// directly, not by a shell (give {"sh", "-c", "..."} for one); the
+	// program must be found when the Spec is validated. One process per
+	// file, in its own process group, started with the file; Finalize
+	// closes its stdin and waits for it (a minute at most, then kills
+	// the group). A command that exits non-zero, is killed, or stops
+	// reading makes Write or Finalize fail with ErrPipe and the tail of
+	// its stderr, and the file is never published. Exclusive with
+	// Compression. Recover cannot tell what a command wrote, so it
+	// discards a crashed command's temporary file (its records were never
+	// committed: they are consumed again).
+	PipeCmd []string
+
+	// PipeSuffix is appended to the template's name for PipeCmd's files,
+	// e.g. ".xz" with {"xz", "-c"}; it may be empty. Only with PipeCmd.
+	PipeSuffix string
 
 	// SnapLen is the files' snapshot length, 1 to pcap.MaxSnapLen (0:
 	// pcap.MaxSnapLen). Longer records are cut to it; their original
@@ -97,15 +138,30 @@ var (
 	// ErrSpec means a Spec field or a Vars value is invalid.
 	ErrSpec = errors.New("invalid store spec")
 	// ErrTimestamp means a record's timestamp cannot be stored in a pcap
-	// file: negative, or past 2106 (32-bit seconds).
+	// file: negative, or past 2106 (32-bit seconds). pcapng files keep
+	// the same range, so that either format takes the same records.
 	ErrTimestamp = errors.New("timestamp out of the pcap range")
 	// ErrExists means no free final name was found for a file: its name
 	// and all its numbered variants exist.
 	ErrExists = errors.New("final name taken")
+	// ErrPipe means the PipeCmd of a file failed: it exited non-zero, was
+	// killed, or stopped reading its stdin.
+	ErrPipe = errors.New("pipe command failed")
 )
 
-// minMaxBytes is the smallest file: a global header and one empty record.
-const minMaxBytes = 24 + 16
+// minBytes is the smallest file of a format: its header and one empty
+// record (classic pcap: 24 + 16).
+func (s Spec) minBytes() int64 {
+	return int64(s.Format.HeaderLen(s.Nanos) + s.Format.RecordLen(0))
+}
+
+// suffix is what is appended to the template's name.
+func (s Spec) suffix() string {
+	if len(s.PipeCmd) > 0 {
+		return s.PipeSuffix
+	}
+	return s.Compression.Suffix()
+}
 
 // Validate checks every field; the error names the field and the fix.
 func (s Spec) Validate() error {
@@ -127,8 +183,11 @@ func (s Spec) validate() (*template, error) {
 	if s.MaxPackets < 0 {
 		return nil, bad("MaxPackets", "%d is negative: use 0 for no limit", s.MaxPackets)
 	}
-	if s.MaxBytes < 0 || (s.MaxBytes > 0 && s.MaxBytes < minMaxBytes) {
-		return nil, bad("MaxBytes", "%d: use 0 for no limit, or at least %d (a header and one record)", s.MaxBytes, minMaxBytes)
+	if s.Format != pcap.FormatPcap && s.Format != pcap.FormatPcapNG {
+		return nil, bad("Format", "%v: use pcap.FormatPcap or pcap.FormatPcapNG", s.Format)
+	}
+	if s.MaxBytes < 0 || (s.MaxBytes > 0 && s.MaxBytes < s.minBytes()) {
+		return nil, bad("MaxBytes", "%d: use 0 for no limit, or at least %d (a %s header and one record)", s.MaxBytes, s.minBytes(), s.Format)
 	}
 	if s.MaxSpan < 0 {
 		return nil, bad("MaxSpan", "%v is negative: use 0 for no limit", s.MaxSpan)
@@ -138,6 +197,34 @@ func (s Spec) validate() (*template, error) {
 	}
 	if s.SnapLen > pcap.MaxSnapLen {
 		return nil, bad("SnapLen", "%d is over %d, what readers accept", s.SnapLen, pcap.MaxSnapLen)
+	}
+	if s.Compression > pcap.CompressLZ4 {
+		return nil, bad("Compression", "%v: use none, gzip, zstd or lz4", s.Compression)
+	}
+	if lo, hi := s.Compression.Levels(); s.CompressionLevel != 0 && (s.CompressionLevel < lo || s.CompressionLevel > hi) {
+		if s.Compression == pcap.CompressNone {
+			return nil, bad("CompressionLevel", "%d without Compression: set Compression, or use 0", s.CompressionLevel)
+		}
+		return nil, bad("CompressionLevel", "%d: use 0 (the default) or %d to %d for %s", s.CompressionLevel, lo, hi, s.Compression)
+	}
+	if len(s.PipeCmd) > 0 {
+		if s.Compression != pcap.CompressNone {
+			return nil, bad("PipeCmd", "set with Compression %s: use one or the other (the command may compress)", s.Compression)
+		}
+		if s.PipeCmd[0] == "" {
+			return nil, bad("PipeCmd", "empty program name: give an argv such as {\"gzip\", \"-c\"}")
+		}
+		if _, err := exec.LookPath(s.PipeCmd[0]); err != nil {
+			return nil, bad("PipeCmd", "%v: give a program on PATH or its path", err)
+		}
+	}
+	if s.PipeSuffix != "" {
+		if len(s.PipeCmd) == 0 {
+			return nil, bad("PipeSuffix", "%q without PipeCmd: set PipeCmd, or use Compression (which has its own suffix)", s.PipeSuffix)
+		}
+		if strings.ContainsAny(s.PipeSuffix, "/\x00") {
+			return nil, bad("PipeSuffix", "%q: a suffix of the file name has no '/' or NUL", s.PipeSuffix)
+		}
 	}
 	return t, nil
 }

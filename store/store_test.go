@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -147,12 +148,19 @@ func readBack(t *testing.T, spec Spec, files []Finalized, recs []rec) {
 	}
 	var got []pcap.Record
 	for _, f := range files {
-		hdr, rs, err := pcap.ReadFile(f.Path)
-		if err != nil {
-			t.Fatal(err)
+		c, rs := readAny(t, f.Path)
+		if c.Format() != spec.Format || c.Compression() != fileCompression(spec) {
+			t.Errorf("%s: %s %s, want %s %s", f.Path, c.Format(), c.Compression(), spec.Format, fileCompression(spec))
 		}
-		if hdr.Nanos != spec.Nanos || hdr.SnapLen != snap || hdr.LinkType != pcap.LinkTypeEthernet || hdr.BigEndian {
-			t.Errorf("%s: header %+v", f.Path, hdr)
+		want := pcap.Interface{LinkType: pcap.LinkTypeEthernet, SnapLen: snap, TSResol: 6}
+		if spec.Nanos {
+			want.TSResol = 9
+		}
+		if ifs := c.Interfaces(); len(ifs) != 1 || ifs[0] != want {
+			t.Errorf("%s: interfaces %+v, want %+v", f.Path, ifs, want)
+		}
+		if !strings.HasSuffix(f.Path, spec.suffix()) {
+			t.Errorf("%s: no suffix %q", f.Path, spec.suffix())
 		}
 		fi, err := os.Stat(f.Path)
 		if err != nil {
@@ -165,6 +173,13 @@ func readBack(t *testing.T, spec Spec, files []Finalized, recs []rec) {
 			t.Errorf("%s: %d records and %d bytes, Finalized says %d and %d", f.Path, len(rs), fi.Size(), f.Packets, f.Bytes)
 			continue
 		}
+		size := int64(spec.Format.HeaderLen(spec.Nanos))
+		for _, r := range rs {
+			size += int64(spec.Format.RecordLen(len(r.Data)))
+		}
+		if f.CaptureBytes != size || fileCompression(spec) == pcap.CompressNone && f.Bytes != size {
+			t.Errorf("%s: %d capture bytes, Finalized says %d (and %d on disk)", f.Path, size, f.CaptureBytes, f.Bytes)
+		}
 		lo, hi := rs[0].Timestamp, rs[0].Timestamp
 		for _, r := range rs {
 			lo, hi = min(lo, r.Timestamp), max(hi, r.Timestamp)
@@ -175,8 +190,8 @@ func readBack(t *testing.T, spec Spec, files []Finalized, recs []rec) {
 		if spec.MaxPackets > 0 && f.Packets > spec.MaxPackets {
 			t.Errorf("%s: %d packets, over MaxPackets %d", f.Path, f.Packets, spec.MaxPackets)
 		}
-		if spec.MaxBytes > 0 && f.Bytes > spec.MaxBytes && f.Packets > 1 {
-			t.Errorf("%s: %d bytes, over MaxBytes %d", f.Path, f.Bytes, spec.MaxBytes)
+		if spec.MaxBytes > 0 && f.CaptureBytes > spec.MaxBytes && f.Packets > 1 {
+			t.Errorf("%s: %d bytes, over MaxBytes %d", f.Path, f.CaptureBytes, spec.MaxBytes)
 		}
 		if spec.MaxSpan > 0 && hi-lo > int64(spec.MaxSpan) {
 			t.Errorf("%s: spans %v, over MaxSpan %v", f.Path, time.Duration(hi-lo), spec.MaxSpan)
@@ -198,13 +213,51 @@ func readBack(t *testing.T, spec Spec, files []Finalized, recs []rec) {
 	}
 }
 
+// readAny reads every record of a capture file of any format and
+// compression.
+func readAny(t *testing.T, path string) (*pcap.Capture, []pcap.Record) {
+	t.Helper()
+	c, err := pcap.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var rs []pcap.Record
+	for {
+		r, err := c.NextCopy()
+		if err == io.EOF {
+			return c, rs
+		}
+		if err != nil {
+			t.Fatalf("%s: record %d: %v", path, len(rs), err)
+		}
+		rs = append(rs, r)
+	}
+}
+
+// fileCompression is the compression a spec's files are in: Compression,
+// or what the pipe tests' commands make (named by their PipeSuffix).
+func fileCompression(spec Spec) pcap.Compression {
+	if len(spec.PipeCmd) == 0 {
+		return spec.Compression
+	}
+	for c := pcap.CompressGzip; c <= pcap.CompressLZ4; c++ {
+		if spec.PipeSuffix == c.Suffix() {
+			return c
+		}
+	}
+	return pcap.CompressNone
+}
+
 // oracles runs capinfos and tcpdump on the files: both must read every
-// packet without complaint.
+// packet without complaint. Compressed files are decompressed by the
+// gzip, zstd or lz4 command first.
 func oracles(t *testing.T, files []Finalized) {
 	t.Helper()
 	if len(files) == 0 {
 		return
 	}
+	files = decompressed(t, files)
 	t.Run("capinfos", func(t *testing.T) {
 		bin := testenv.RequireTool(t, "capinfos")
 		args := []string{"-T", "-r", "-M", "-c"}
@@ -330,7 +383,7 @@ func TestRotationProperties(t *testing.T) {
 				spec.MaxPackets = 1 + rnd.Int64N(20)
 			}
 			if rnd.IntN(2) == 0 {
-				spec.MaxBytes = minMaxBytes + rnd.Int64N(4000)
+				spec.MaxBytes = spec.minBytes() + rnd.Int64N(4000)
 			}
 			if rnd.IntN(2) == 0 {
 				spec.MaxSpan = time.Duration(rnd.Int64N(int64(50 * time.Millisecond)))
@@ -364,11 +417,11 @@ func TestRotationProperties(t *testing.T) {
 			for k, f := range files[:len(files)-1] {
 				i += int(f.Packets)
 				next := stored(spec, i, recs[i])
-				full := spec.MaxPackets > 0 && f.Packets >= spec.MaxPackets || spec.MaxBytes > 0 && f.Bytes >= spec.MaxBytes
-				over := spec.MaxBytes > 0 && f.Bytes+16+int64(len(next.Data)) > spec.MaxBytes ||
+				full := spec.MaxPackets > 0 && f.Packets >= spec.MaxPackets || spec.MaxBytes > 0 && f.CaptureBytes >= spec.MaxBytes
+				over := spec.MaxBytes > 0 && f.CaptureBytes+int64(spec.Format.RecordLen(len(next.Data))) > spec.MaxBytes ||
 					spec.MaxSpan > 0 && max(f.Last, next.Timestamp)-min(f.First, next.Timestamp) > int64(spec.MaxSpan)
 				if s := int64(spec.Slot); s > 0 {
-					_, rs, _ := pcap.ReadFile(f.Path)
+					_, rs := readAny(t, f.Path)
 					over = over || rs[0].Timestamp/s != next.Timestamp/s
 				}
 				if !full && !over {
@@ -622,15 +675,24 @@ func TestCollisions(t *testing.T) {
 }
 
 // crash leaves w's open file as a crash would: what was flushed, under
-// the temporary name, and returns that name.
+// the temporary name, and returns that name. A compressor is flushed (a
+// whole block), not closed; a PipeCmd is killed.
 func crash(t *testing.T, w *Writer) string {
 	t.Helper()
 	if err := w.pw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	w.f.Close()
+	if w.comp != nil {
+		if err := w.comp.(interface{ Flush() error }).Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.fbuf.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.close()
 	tmp := w.tmp
-	w.f, w.pw, w.tmp = nil, nil, ""
+	w.tmp = ""
 	return tmp
 }
 
@@ -775,8 +837,9 @@ func TestRecoverLeavesOthers(t *testing.T) {
 	}
 }
 
-// FuzzRecover: whatever a temporary file holds, Recover publishes a clean
-// prefix of it or discards it, and never panics.
+// FuzzRecover: whatever a temporary file holds, Recover publishes its
+// whole records, as pcap.Open reads them, or discards it, and never
+// panics; a plain classic pcap file is published as a prefix of itself.
 func FuzzRecover(f *testing.F) {
 	var buf bytes.Buffer
 	pw, _ := pcap.NewWriter(&buf, true, 262144)
@@ -790,9 +853,16 @@ func FuzzRecover(f *testing.F) {
 	f.Add(valid[:30])
 	f.Add([]byte("garbage"))
 	f.Add([]byte{})
+	for _, format := range []pcap.Format{pcap.FormatPcap, pcap.FormatPcapNG} {
+		for _, comp := range []pcap.Compression{pcap.CompressNone, pcap.CompressGzip, pcap.CompressZstd, pcap.CompressLZ4} {
+			b := encodeFile(f, format, comp, true, steps(t0, ms, 3, 80))
+			f.Add(b)
+			f.Add(b[:len(b)*3/4])
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
-		tmp := filepath.Join(dir, tempBase("f-{end}.pcap", "0123456789abcdef"))
+		tmp := filepath.Join(dir, tempBase("f-{end}.pcap", "0123456789abcdef", false))
 		if err := os.WriteFile(tmp, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -813,12 +883,22 @@ func FuzzRecover(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasPrefix(data, b) || int64(len(b)) != got[0].Bytes {
+		c, rs := readAny(t, got[0].Path)
+		if int64(len(b)) != got[0].Bytes || int64(len(rs)) != got[0].Packets || got[0].Packets == 0 {
+			t.Fatalf("recovered file: %d records, %d bytes; Finalized %+v", len(rs), len(b), got[0])
+		}
+		if c.Format() == pcap.FormatPcap && c.Compression() == pcap.CompressNone && !bytes.HasPrefix(data, b) {
 			t.Fatalf("recovered %d bytes, not a prefix of the %d written", len(b), len(data))
 		}
-		_, rs, err := pcap.ReadFile(got[0].Path)
-		if err != nil || int64(len(rs)) != got[0].Packets || got[0].Packets == 0 {
-			t.Fatalf("recovered file: %d records, %v; Finalized %+v", len(rs), err, got[0])
+		want := wholeRecordsOf(data)
+		if len(want) < len(rs) {
+			t.Fatalf("recovered %d records from %d whole ones", len(rs), len(want))
+		}
+		for i, r := range rs {
+			w := want[i]
+			if r.Timestamp != w.Timestamp || r.OrigLen != max(w.OrigLen, uint32(len(w.Data))) && r.OrigLen != w.OrigLen || !bytes.Equal(r.Data, w.Data) {
+				t.Fatalf("record %d: ts %d orig %d len %d, the torn file's: ts %d orig %d len %d", i, r.Timestamp, r.OrigLen, len(r.Data), w.Timestamp, w.OrigLen, len(w.Data))
+			}
 		}
 		if want := fmt.Sprintf("f-%d.pcap", got[0].Last/1e9); filepath.Base(got[0].Path) != want {
 			t.Fatalf("name %s, want %s", got[0].Path, want)
@@ -999,15 +1079,33 @@ func TestDirCreated(t *testing.T) {
 
 func TestTempNames(t *testing.T) {
 	for _, base := range []string{"a.pcap", "pcap_t_1_0_" + newUUID(), "1-{end}.pcap", "x"} {
-		name := tempBase(base, randomHex(tagBytes))
-		if got, ok := parseTempName(name); !ok || got != base {
-			t.Errorf("parseTempName(%q) = %q, %v; want %q", name, got, ok, base)
+		for _, piped := range []bool{false, true} {
+			name := tempBase(base, randomHex(tagBytes), piped)
+			if got, p, ok := parseTempName(name); !ok || got != base || p != piped {
+				t.Errorf("parseTempName(%q) = %q, %v, %v; want %q, %v", name, got, p, ok, base, piped)
+			}
+			if parseRecoverName(name) {
+				t.Errorf("%q taken for a rewrite", name)
+			}
+		}
+		name := strings.TrimSuffix(tempBase(base, randomHex(tagBytes), false), tempSuffix) + recoverSuffix
+		if !parseRecoverName(name) {
+			t.Errorf("parseRecoverName(%q) = false", name)
 		}
 	}
-	if got := suffixed("a.pcap", 2); got != "a.2.pcap" {
-		t.Errorf("suffixed: %s", got)
-	}
-	if got := suffixed(".pcap", 2); got != ".pcap.2" {
-		t.Errorf("suffixed: %s", got)
+	for _, c := range []struct{ base, ext, want string }{
+		{"a.pcap", "", "a.2.pcap"},
+		{".pcap", "", ".pcap.2"},
+		{"a.pcapng", "", "a.2.pcapng"},
+		{"a.pcap.gz", ".gz", "a.2.pcap.gz"},
+		{"a.pcapng.zst", ".zst", "a.2.pcapng.zst"},
+		{"pcap_t_1_0_u.lz4", ".lz4", "pcap_t_1_0_u.2.lz4"},
+		{"a.pcap.xz", ".xz", "a.2.pcap.xz"},
+		{"a.pcap", ".xz", "a.2.pcap"},
+		{"x", "", "x.2"},
+	} {
+		if got := suffixed(c.base, 2, c.ext); got != c.want {
+			t.Errorf("suffixed(%q, 2, %q) = %q, want %q", c.base, c.ext, got, c.want)
+		}
 	}
 }

@@ -245,9 +245,11 @@ func pad(b []byte, n, width int) []byte {
 	return append(b, s...)
 }
 
-// checkElems checks an expanded name: every element a plain, visible
-// name, the base not one Recover would take for a temporary file.
-func checkElems(elems []string) error {
+// checkElems checks an expanded name (suffix appended): every element a
+// plain, visible name, the base not one Recover would take for a
+// temporary file, and short enough for its temporary name (piped: a
+// PipeCmd's).
+func checkElems(elems []string, piped bool) error {
 	for _, e := range elems {
 		if e == "" || strings.HasPrefix(e, ".") || strings.ContainsAny(e, "/\x00") {
 			return fmt.Errorf("path element %q: empty, hidden or containing '/'", e)
@@ -260,8 +262,8 @@ func checkElems(elems []string) error {
 	if strings.HasSuffix(base, tempSuffix) {
 		return fmt.Errorf("base name %q ends in %q, the temporary files' suffix", base, tempSuffix)
 	}
-	if len(tempBase(base, strings.Repeat("0", 2*tagBytes))) > maxNameLen {
-		return fmt.Errorf("base name %q: too long for its temporary name (%d bytes at most)", base, maxNameLen-len(tempBase("", strings.Repeat("0", 2*tagBytes))))
+	if len(base)+tempOverhead(piped) > maxNameLen {
+		return fmt.Errorf("base name %q: too long for its temporary name (%d bytes at most)", base, maxNameLen-tempOverhead(piped))
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -18,15 +20,20 @@ import (
 type Finalized struct {
 	Path    string // Dir joined with the file's final name
 	Packets int64  // records
-	Bytes   int64  // file size, headers included
+	Bytes   int64  // file size on disk, headers included
+	// CaptureBytes is the capture's size before compression or the
+	// PipeCmd, headers included, as MaxBytes counts it; Bytes for plain
+	// files.
+	CaptureBytes int64
 	// First and Last are the earliest and latest record timestamps, ns
 	// since the epoch, as stored (the first and last record's when the
 	// stream's times do not go back).
 	First, Last int64
 }
 
-// Writer writes one stream's records into rotated pcap files. It is for
-// one goroutine at a time.
+// Writer writes one stream's records into rotated capture files (pcap or
+// pcapng, plain, compressed or through a PipeCmd). It is for one
+// goroutine at a time.
 //
 // A file is created on the first record after the previous one was
 // finalized, under a hidden temporary name (see Recover), and appears
@@ -36,9 +43,9 @@ type Finalized struct {
 // files, so it needs no Close: end a stream with Finalize (keep the open
 // file) or Abort (drop it).
 //
-// An I/O error on the open file sticks: Write, Tick and Finalize return it
-// until Abort removes the file. The temporary file is left on disk
-// otherwise, for Recover.
+// An I/O error on the open file (or a failed PipeCmd) sticks: Write, Tick
+// and Finalize return it until Abort removes the file. The temporary file
+// is left on disk otherwise, for Recover.
 type Writer struct {
 	spec Spec
 	tmpl *template
@@ -46,16 +53,26 @@ type Writer struct {
 	seq  int64
 	now  func() time.Time // the wall clock; tests replace it
 
-	// the open file; tmp == "" when none
+	suffix   string        // appended to the template's name
+	pipeWait time.Duration // for a PipeCmd to exit; tests shorten it
+
+	// With Compression, records go through comp and fbuf, kept from one
+	// file to the next (a zstd encoder costs megabytes to make).
+	comp pcap.Compressor
+	fbuf *bufio.Writer
+
+	// the open file; tmp == "" when none. Records go pw → [comp → fbuf]
+	// or [pipe] → f.
 	f       *os.File
-	pw      *pcap.Writer
+	pw      recordWriter
+	pipe    *pipe  // the PipeCmd, or nil
 	dir     string // directory of the temporary and final names
 	base    string // final base name, {end} unresolved
 	tmp     string
 	opened  time.Time // wall clock at creation
 	slot    int64     // packet-time slot of the first record
 	packets int64
-	bytes   int64
+	bytes   int64 // capture bytes, before compression
 	first   int64 // earliest timestamp
 	last    int64 // latest timestamp
 	wrote   bool  // a record since the last Tick
@@ -86,13 +103,28 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 		seq: math.MaxInt64, first: maxTS, local: time.Unix(0, maxTS).In(spec.Location),
 		end: strconv.FormatInt(maxTS/1e9, 10),
 	})
-	if err := checkElems(longest); err != nil {
+	longest[len(longest)-1] += spec.suffix()
+	if err := checkElems(longest, len(spec.PipeCmd) > 0); err != nil {
 		return nil, fmt.Errorf("Template %q with %+v: %v: %w", spec.Template, vars, err, ErrSpec)
 	}
 	if err := mkdirAll(spec.Dir); err != nil {
 		return nil, fmt.Errorf("create Dir: %w", err)
 	}
-	return &Writer{spec: spec, tmpl: tmpl, vars: vars, now: time.Now}, nil
+	return &Writer{spec: spec, tmpl: tmpl, vars: vars, now: time.Now, suffix: spec.suffix(), pipeWait: pipeWait}, nil
+}
+
+// recordWriter is pcap.Writer or pcap.NGWriter.
+type recordWriter interface {
+	Write(pcap.Record) error
+	Flush() error
+}
+
+// newRecordWriter writes a format's header to out.
+func newRecordWriter(out io.Writer, format pcap.Format, nanos bool, snapLen uint32) (recordWriter, error) {
+	if format == pcap.FormatPcapNG {
+		return pcap.NewNGWriter(out, nanos, snapLen)
+	}
+	return pcap.NewWriter(out, nanos, snapLen)
 }
 
 // Write appends one record. data is copied: the caller may reuse it when
@@ -100,7 +132,8 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 // length on the wire, is kept (raised to len(data) if below).
 //
 // If the record would break a rule of the open file — MaxPackets
-// records already, MaxBytes exceeded, MaxSpan exceeded, another Slot —
+// records already, MaxBytes exceeded (in capture bytes), MaxSpan
+// exceeded, another Slot —
 // Write first finalizes that file and returns it in rotated. It then
 // writes the record to the open file, creating one if none is open. So
 // after a Write without error, every record before this one is in a
@@ -109,7 +142,8 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 //
 // rotated is returned also when err is not nil. When err is not nil the
 // record was not written: ErrTimestamp, a file that could not be
-// created, or an I/O error (sticky, see Writer).
+// created (or its PipeCmd started), or an I/O error or ErrPipe (sticky,
+// see Writer).
 func (w *Writer) Write(tsNanos int64, data []byte, origLen uint32) (rotated []Finalized, err error) {
 	if w.err != nil {
 		return nil, w.err
@@ -126,7 +160,7 @@ func (w *Writer) Write(tsNanos int64, data []byte, origLen uint32) (rotated []Fi
 	if len(data) > int(w.spec.SnapLen) {
 		data = data[:w.spec.SnapLen]
 	}
-	size := int64(16 + len(data))
+	size := int64(w.spec.Format.RecordLen(len(data)))
 	if w.tmp != "" && w.breaks(tsNanos, size) {
 		fin, err := w.Finalize()
 		if fin != nil {
@@ -183,12 +217,14 @@ func (w *Writer) open(ts int64) error {
 		first: ts, local: time.Unix(0, ts).In(w.spec.Location), end: endMark,
 	}
 	elems := w.tmpl.expand(&nv)
-	if err := checkElems(elems); err != nil {
+	elems[len(elems)-1] += w.suffix
+	piped := len(w.spec.PipeCmd) > 0
+	if err := checkElems(elems, piped); err != nil {
 		return fmt.Errorf("file name: %w", err)
 	}
 	dir := filepath.Join(append([]string{w.spec.Dir}, elems[:len(elems)-1]...)...)
 	base := elems[len(elems)-1]
-	tmp := filepath.Join(dir, tempBase(base, randomHex(tagBytes)))
+	tmp := filepath.Join(dir, tempBase(base, randomHex(tagBytes), piped))
 	create := func() (*os.File, error) {
 		return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	}
@@ -201,20 +237,50 @@ func (w *Writer) open(ts int64) error {
 	if err != nil {
 		return fmt.Errorf("create file: %w", err)
 	}
-	pw, err := pcap.NewWriter(f, w.spec.Nanos, w.spec.SnapLen)
-	if err != nil { // buffered: cannot fail
-		f.Close()
+	w.f = f
+	if err := w.layers(); err != nil {
+		w.close()
 		os.Remove(tmp)
 		return fmt.Errorf("create file: %w", err)
 	}
 	w.seq++
-	w.f, w.pw, w.dir, w.base, w.tmp = f, pw, dir, base, tmp
+	w.dir, w.base, w.tmp = dir, base, tmp
 	w.opened = w.now()
-	w.packets, w.bytes, w.first, w.last = 0, 24, ts, ts
+	w.packets, w.bytes, w.first, w.last = 0, int64(w.spec.Format.HeaderLen(w.spec.Nanos)), ts, ts
 	if w.spec.Slot > 0 {
 		w.slot = ts / int64(w.spec.Slot)
 	}
 	return nil
+}
+
+// layers sets up what goes on top of the new file w.f: the PipeCmd or the
+// compressor, and the format's writer, which writes its header.
+func (w *Writer) layers() error {
+	var out io.Writer = w.f
+	var err error
+	switch {
+	case len(w.spec.PipeCmd) > 0:
+		if w.pipe, err = startPipe(w.spec.PipeCmd, w.f, w.pipeWait); err != nil {
+			return err
+		}
+		out = w.pipe
+	case w.spec.Compression != pcap.CompressNone:
+		// Compressors write in small pieces (deflate: a few hundred
+		// bytes): buffer them.
+		if w.fbuf == nil {
+			w.fbuf = bufio.NewWriterSize(w.f, 1<<16)
+			if w.comp, err = pcap.NewCompressor(w.fbuf, w.spec.Compression, w.spec.CompressionLevel); err != nil {
+				w.fbuf = nil
+				return err
+			}
+		} else {
+			w.fbuf.Reset(w.f)
+			w.comp.Reset(w.fbuf)
+		}
+		out = w.comp
+	}
+	w.pw, err = newRecordWriter(out, w.spec.Format, w.spec.Nanos, w.spec.SnapLen)
+	return err // buffered: cannot fail
 }
 
 // Tick finalizes the open file if, by the wall clock now, no more
@@ -279,14 +345,17 @@ func floorDiv(a, b int64) int64 {
 }
 
 // Finalize ends the open file and returns it; nil if none is open. It
-// flushes the records, fsyncs and closes the file, links it under its
-// final name ({end} resolved) — atomically, and never over an existing
-// file —, removes the temporary name and fsyncs the directory.
+// flushes the records, ends the compressed stream (or closes the
+// PipeCmd's stdin and waits for it to exit 0), fsyncs and closes the
+// file, links it under its final name ({end} resolved, the suffix
+// appended) — atomically, and never over an existing file —, removes the
+// temporary name and fsyncs the directory.
 //
 // Collisions: if the final name exists, the file takes the first free of
-// "<name>.1.pcap", "<name>.2.pcap", … (for a name ending in ".pcap"; else
-// "<name>.1", …), up to .1000, then fails with ErrExists. Finalized.Path
-// is the name it got.
+// "<name>.1.pcap", "<name>.2.pcap", … (for a name ending in ".pcap" or
+// ".pcapng", before the compression's or PipeSuffix if any:
+// "<name>.1.pcap.gz"; else "<name>.1", …), up to .1000, then fails with
+// ErrExists. Finalized.Path is the name it got.
 //
 // The link needs a filesystem with hard links (ext4, XFS, Btrfs, ZFS,
 // tmpfs, NFS all have them). Between the link and the removal both names
@@ -298,27 +367,34 @@ func (w *Writer) Finalize() (*Finalized, error) {
 	if w.tmp == "" {
 		return nil, nil
 	}
+	var size int64 // on disk
 	if w.f != nil {
-		err := w.pw.Flush()
+		err := w.finish()
 		if err == nil {
 			err = w.f.Sync()
 		}
-		if cerr := w.f.Close(); err == nil {
+		if err == nil {
+			var fi os.FileInfo
+			fi, err = w.f.Stat()
+			if err == nil {
+				size = fi.Size()
+			}
+		}
+		if cerr := w.close(); err == nil {
 			err = cerr
 		}
-		w.f, w.pw = nil, nil
 		if err != nil {
 			w.err = fmt.Errorf("finalize %s: %w", w.tmp, err)
 			return nil, w.err
 		}
 	}
 	base := strings.ReplaceAll(w.base, endMark, strconv.FormatInt(w.last/1e9, 10))
-	path, err := publish(w.tmp, w.dir, base)
+	path, err := publish(w.tmp, w.dir, base, w.suffix)
 	if err != nil {
 		w.err = fmt.Errorf("finalize %s: %w", w.tmp, err)
 		return nil, w.err
 	}
-	fin := &Finalized{Path: path, Packets: w.packets, Bytes: w.bytes, First: w.first, Last: w.last}
+	fin := &Finalized{Path: path, Packets: w.packets, Bytes: size, CaptureBytes: w.bytes, First: w.first, Last: w.last}
 	tmp := w.tmp
 	w.tmp = ""
 	// The file is complete under its final name: what follows only
@@ -333,16 +409,50 @@ func (w *Writer) Finalize() (*Finalized, error) {
 	return fin, nil
 }
 
-// Abort closes the open file and removes it, dropping its records. It
-// clears a sticky error. A Writer can write again after Abort.
+// finish flushes every layer above the file: the records, the
+// compressor's end of stream and its buffer, or the PipeCmd's stdin and
+// its exit.
+func (w *Writer) finish() error {
+	err := w.pw.Flush()
+	if w.spec.Compression != pcap.CompressNone {
+		if cerr := w.comp.Close(); err == nil {
+			err = cerr
+		}
+		if ferr := w.fbuf.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	if w.pipe != nil {
+		// The command's failure explains a write error to it.
+		if perr := w.pipe.finish(); perr != nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+// close closes the open file and forgets its layers (the compressor is
+// reset for the next file); a PipeCmd still running is killed and waited
+// for.
+func (w *Writer) close() error {
+	if w.pipe != nil {
+		w.pipe.kill()
+	}
+	err := w.f.Close()
+	w.f, w.pw, w.pipe = nil, nil, nil
+	return err
+}
+
+// Abort closes the open file and removes it, dropping its records (and
+// killing its PipeCmd). It clears a sticky error. A Writer can write
+// again after Abort.
 func (w *Writer) Abort() error {
 	w.err = nil
 	if w.tmp == "" {
 		return nil
 	}
 	if w.f != nil {
-		w.f.Close()
-		w.f, w.pw = nil, nil
+		w.close()
 	}
 	tmp := w.tmp
 	w.tmp = ""
