@@ -1,0 +1,279 @@
+package filter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/pcap"
+)
+
+// What the oracle tests share: the captures as libpcap reads them,
+// derived captures written for them, and tcpdump.
+
+// Link types as pcap files give them (LINKTYPE_) and as pcap_open_dead
+// takes them (DLT_), where they differ on Linux.
+const (
+	linkTypeRawFile = 101 // LINKTYPE_RAW
+	dltRaw          = 12  // DLT_RAW
+)
+
+// dltOf maps a file's link type to the DLT_ libpcap compiles for, as
+// libpcap's linktype_to_dlt does for the link types these captures hold.
+func dltOf(fileLinkType uint32) uint32 {
+	if fileLinkType == linkTypeRawFile {
+		return dltRaw
+	}
+	return fileLinkType
+}
+
+// capture is one capture file's records as libpcap reads them.
+type capture struct {
+	name     string // for messages
+	path     string // the file tcpdump reads
+	linkType uint32 // the file header's (LINKTYPE_)
+	recs     []pcap.Record
+}
+
+// readCapture reads a classic pcap file as libpcap 1.10 does
+// (sf-pcap.c): a record whose captured length is over the file's
+// snapshot length is cut to it (a snapshot length of 0 means the
+// maximum). Package pcap keeps such records whole.
+func readCapture(path string) (capture, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return capture{}, err
+	}
+	defer f.Close()
+	r, err := pcap.NewReader(f)
+	if err != nil {
+		return capture{}, fmt.Errorf("%s: %w", path, err)
+	}
+	h := r.Header()
+	snap := h.SnapLen
+	if snap == 0 || snap > 1<<31-1 {
+		snap = snapLen
+	}
+	c := capture{name: filepath.Base(path), path: path, linkType: h.LinkType}
+	for {
+		rec, err := r.NextCopy()
+		if err == io.EOF {
+			return c, nil
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		if uint32(len(rec.Data)) > snap {
+			rec.Data = rec.Data[:snap]
+		}
+		c.recs = append(c.recs, pcap.Record{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, Data: rec.Data})
+	}
+}
+
+// writeCapture writes records as a little-endian nanosecond pcap file of
+// any link type, with libpcap's maximum snapshot length (package pcap's
+// writer writes Ethernet only).
+func writeCapture(path string, linkType uint32, recs []pcap.Record) error {
+	var b bytes.Buffer
+	var h [24]byte
+	binary.LittleEndian.PutUint32(h[0:], 0xa1b23c4d)
+	binary.LittleEndian.PutUint16(h[4:], 2)
+	binary.LittleEndian.PutUint16(h[6:], 4)
+	binary.LittleEndian.PutUint32(h[16:], snapLen)
+	binary.LittleEndian.PutUint32(h[20:], linkType)
+	b.Write(h[:])
+	for _, r := range recs {
+		var rh [16]byte
+		binary.LittleEndian.PutUint32(rh[0:], uint32(r.Timestamp/1e9))
+		binary.LittleEndian.PutUint32(rh[4:], uint32(r.Timestamp%1e9))
+		binary.LittleEndian.PutUint32(rh[8:], uint32(len(r.Data)))
+		binary.LittleEndian.PutUint32(rh[12:], r.OrigLen)
+		b.Write(rh[:])
+		b.Write(r.Data)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// sharedCaptures reads every shared capture; one tcpdump cannot read is
+// a failure (they are all meant to be readable).
+func sharedCaptures(t *testing.T) []capture {
+	t.Helper()
+	var cs []capture
+	for _, p := range testenv.AllPcaps(t) {
+		c, err := readCapture(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	if len(cs) < 200 {
+		t.Fatalf("%d shared captures, expected over 200", len(cs))
+	}
+	return cs
+}
+
+// Synthetic tags: what taggedCapture puts in front of a frame's
+// EtherType.
+var tagStacks = [][]uint16{
+	{},
+	{0x8100, 100},
+	{0x88a8, 200, 0x8100, 100},
+	{0x9100, 300, 0x8100, 100},
+	{0x8100, 400, 0x8100, 100},
+	{0x88a8, 200, 0x8100, 100, 0x8100, 7}, // three tags
+}
+
+// taggedCapture derives an Ethernet capture with 0, 1, 2 and 3 VLAN
+// tags from real frames: every frame of src under each tag stack, and
+// each tagged frame also cut short at every offset through its headers
+// (the wire length kept), so that tags and EtherTypes are sometimes
+// missing.
+func taggedCapture(t *testing.T, dir string, src []pcap.Record) capture {
+	t.Helper()
+	var recs []pcap.Record
+	ts := int64(1_700_000_000e9)
+	add := func(data []byte, wire uint32) {
+		ts += 1000
+		recs = append(recs, pcap.Record{Timestamp: ts, OrigLen: wire, Data: data})
+	}
+	for i, r := range src {
+		if len(r.Data) < 14 {
+			continue
+		}
+		for _, stack := range tagStacks {
+			tags := make([]byte, 2*len(stack))
+			for j, v := range stack {
+				binary.BigEndian.PutUint16(tags[2*j:], v)
+			}
+			data := append(append(append([]byte{}, r.Data[:12]...), tags...), r.Data[12:]...)
+			wire := r.OrigLen + uint32(len(tags))
+			add(data, wire)
+			if len(stack) > 0 && i%8 == 0 {
+				for cut := 12; cut < 14+len(tags)+24 && cut < len(data); cut += 2 {
+					add(data[:cut], wire)
+				}
+			}
+		}
+	}
+	path := filepath.Join(dir, "tagged.pcap")
+	if err := writeCapture(path, pcap.LinkTypeEthernet, recs); err != nil {
+		t.Fatal(err)
+	}
+	c, err := readCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.name = "tagged (derived)"
+	return c
+}
+
+// rawCapture derives a LINKTYPE_RAW capture (IP packets, no link
+// header) from the Ethernet frames of src that carry IPv4 or IPv6.
+func rawCapture(t *testing.T, dir string, src []capture) capture {
+	t.Helper()
+	var recs []pcap.Record
+	for _, c := range src {
+		for _, r := range c.recs {
+			if len(r.Data) < 14 || r.OrigLen < 14 {
+				continue
+			}
+			if et := binary.BigEndian.Uint16(r.Data[12:]); et != 0x0800 && et != 0x86dd {
+				continue
+			}
+			recs = append(recs, pcap.Record{Timestamp: r.Timestamp, OrigLen: r.OrigLen - 14, Data: r.Data[14:]})
+		}
+	}
+	path := filepath.Join(dir, "raw.pcap")
+	if err := writeCapture(path, linkTypeRawFile, recs); err != nil {
+		t.Fatal(err)
+	}
+	c, err := readCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.name = "raw IP (derived)"
+	return c
+}
+
+// tcpdumpError is tcpdump refusing to run, with its message.
+type tcpdumpError struct{ msg string }
+
+func (e *tcpdumpError) Error() string { return "tcpdump: " + e.msg }
+
+// tcpdump runs `tcpdump -r path -w - expr` with nanosecond timestamps
+// and returns the records it wrote.
+func tcpdump(ctx context.Context, bin, path, expr string) ([]pcap.Record, error) {
+	args := []string{"--time-stamp-precision=nano", "-r", path, "-w", "-"}
+	if expr != "" {
+		args = append(args, expr)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, &tcpdumpError{msg: tcpdumpMessage(stderr.String())}
+		}
+		return nil, err
+	}
+	r, err := pcap.NewReader(bytes.NewReader(out))
+	if err != nil {
+		return nil, fmt.Errorf("tcpdump output: %w (stderr %q)", err, stderr.String())
+	}
+	var recs []pcap.Record
+	for {
+		rec, err := r.NextCopy()
+		if err == io.EOF {
+			return recs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tcpdump output: %w", err)
+		}
+		recs = append(recs, pcap.Record{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, Data: rec.Data})
+	}
+}
+
+// tcpdumpMessage is tcpdump's error line without its "tcpdump: ".
+func tcpdumpMessage(stderr string) string {
+	s := bufio.NewScanner(strings.NewReader(stderr))
+	for s.Scan() {
+		if m, ok := strings.CutPrefix(s.Text(), "tcpdump: "); ok {
+			return m
+		}
+	}
+	return strings.TrimSpace(stderr)
+}
+
+// sameRecord reports whether two records are the same packet.
+func sameRecord(a, b pcap.Record) bool {
+	return a.Timestamp == b.Timestamp && a.OrigLen == b.OrigLen && bytes.Equal(a.Data, b.Data)
+}
+
+// diffRecords describes the first difference between the records
+// tcpdump wrote and the ones we matched, or returns "".
+func diffRecords(want, got []pcap.Record) string {
+	for i := 0; i < len(want) || i < len(got); i++ {
+		switch {
+		case i >= len(got):
+			return fmt.Sprintf("tcpdump keeps %d packets, we %d; first missing: #%d ts %d len %d", len(want), len(got), i, want[i].Timestamp, want[i].OrigLen)
+		case i >= len(want):
+			return fmt.Sprintf("tcpdump keeps %d packets, we %d; first extra: #%d ts %d len %d", len(want), len(got), i, got[i].Timestamp, got[i].OrigLen)
+		case !sameRecord(want[i], got[i]):
+			return fmt.Sprintf("packet #%d differs: tcpdump ts %d len %d caplen %d, we ts %d len %d caplen %d",
+				i, want[i].Timestamp, want[i].OrigLen, len(want[i].Data), got[i].Timestamp, got[i].OrigLen, len(got[i].Data))
+		}
+	}
+	return ""
+}
