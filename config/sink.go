@@ -13,6 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fastcapa-go/fastcapa/objstore"
+	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/sink"
 	"github.com/fastcapa-go/fastcapa/store"
 )
@@ -48,7 +50,50 @@ type SinkTarget struct {
 	Timestamps string        `yaml:"timestamps"` // ns or us
 	SnapLen    uint32        `yaml:"snaplen"`
 	TimeZone   string        `yaml:"time_zone"`
-	Retain     SinkRetain    `yaml:"retain"`
+	FileFormat string        `yaml:"file_format"` // pcap or pcapng
+	// Compression in process: none, gzip, zstd, lz4; the level 0 is the
+	// compressor's default.
+	Compression      string     `yaml:"compression"`
+	CompressionLevel int        `yaml:"compression_level"`
+	PipeCmd          []string   `yaml:"pipe_cmd"`
+	PipeSuffix       string     `yaml:"pipe_suffix"`
+	Retain           SinkRetain `yaml:"retain"`
+	// S3, if set, makes dir a spool: each finalized file is uploaded,
+	// then deleted.
+	S3 *SinkS3 `yaml:"s3"`
+}
+
+// SinkS3 is an S3-compatible object store (objstore.Spec).
+type SinkS3 struct {
+	Endpoint string `yaml:"endpoint"`
+	TLS      bool   `yaml:"tls"`
+	Region   string `yaml:"region"`
+	Bucket   string `yaml:"bucket"`
+	Prefix   string `yaml:"prefix"`
+	// AccessKey and SecretKey; both empty: AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY from the environment.
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	PartSize  int64  `yaml:"part_size"`
+	// Attempts and MaxRetryWait bound one upload's retries of transient
+	// failures (objstore.Spec); the sink then tries the file again.
+	Attempts     int           `yaml:"attempts"`
+	MaxRetryWait time.Duration `yaml:"max_retry_wait"`
+}
+
+// ObjStore is the object store of target i, if it has one.
+func (c *Sink) ObjStore(i int) (objstore.Spec, bool) {
+	s3 := c.Targets[i].S3
+	if s3 == nil {
+		return objstore.Spec{}, false
+	}
+	sp := objstore.Spec{Endpoint: s3.Endpoint, TLS: s3.TLS, Region: s3.Region, Bucket: s3.Bucket,
+		Prefix: s3.Prefix, PartSize: s3.PartSize, Attempts: s3.Attempts, MaxRetryWait: s3.MaxRetryWait,
+		Credentials: objstore.Credentials{AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}}
+	if s3.AccessKey == "" && s3.SecretKey == "" {
+		sp.Credentials = objstore.Credentials{FromEnv: true}
+	}
+	return sp, true
 }
 
 // SinkRetain bounds what a target keeps; each bound is off at zero.
@@ -78,7 +123,8 @@ func SinkDefaults() Sink {
 // TargetDefaults is a SinkTarget with every default and no directory.
 func TargetDefaults() SinkTarget {
 	return SinkTarget{Template: DefaultSinkTemplate, FilterVLAN: true, MaxBytes: DefaultSinkMaxBytes,
-		MaxSpan: DefaultSinkMaxSpan, Timestamps: "ns", SnapLen: DefaultSinkSnapLen}
+		MaxSpan: DefaultSinkMaxSpan, Timestamps: "ns", SnapLen: DefaultSinkSnapLen, FileFormat: "pcap",
+		Compression: "none"}
 }
 
 // LoadSink reads a sink's YAML file over the defaults. Unknown fields are
@@ -202,6 +248,11 @@ func (c *Sink) Spec() (sink.Spec, error) {
 		DeadLetter: c.DeadLetter, ResumeFree: c.ResumeFree}
 	for i, t := range c.Targets {
 		field := fmt.Sprintf("targets[%d].", i)
+		if o3, ok := c.ObjStore(i); ok {
+			if err := o3.Validate(); err != nil {
+				return sp, bad(field+"s3", "%v", err)
+			}
+		}
 		ts, err := t.target()
 		if err != nil {
 			var fe *FieldError
@@ -240,8 +291,22 @@ func (t *SinkTarget) target() (sink.Target, error) {
 	if t.Retain.Bytes < 0 || t.Retain.Age < 0 {
 		return sink.Target{}, bad("retain", "negative bound: use 0 for off")
 	}
-	st := store.Spec{Dir: t.Dir, Template: t.Template, MaxPackets: t.MaxPackets, MaxBytes: t.MaxBytes,
-		MaxSpan: t.MaxSpan, Slot: t.Slot, Nanos: nanos, SnapLen: t.SnapLen, Location: loc}
+	format, err := pcap.ParseFormat(t.FileFormat)
+	if err != nil {
+		return sink.Target{}, bad("file_format", "%v", err)
+	}
+	comp, err := pcap.ParseCompression(t.Compression)
+	if err != nil {
+		return sink.Target{}, bad("compression", "%v", err)
+	}
+	tmpl := t.Template
+	if format == pcap.FormatPcapNG && tmpl == DefaultSinkTemplate {
+		tmpl = strings.TrimSuffix(tmpl, ".pcap") + ".pcapng"
+	}
+	st := store.Spec{Dir: t.Dir, Template: tmpl, MaxPackets: t.MaxPackets, MaxBytes: t.MaxBytes,
+		MaxSpan: t.MaxSpan, Slot: t.Slot, Nanos: nanos, SnapLen: t.SnapLen, Location: loc,
+		Format: format, Compression: comp, CompressionLevel: t.CompressionLevel,
+		PipeCmd: t.PipeCmd, PipeSuffix: t.PipeSuffix}
 	if err := st.Validate(); err != nil {
 		return sink.Target{}, err
 	}

@@ -19,7 +19,7 @@ type SinkCollector struct {
 	src                                                  SinkSource
 	consumed, deadLettered, commits, recovered, diskFull metric
 	stopped                                              metric
-	written, filtered, files, deleted                    metric // per target
+	written, filtered, files, deleted, uploaded, upErrs  metric // per target
 	lag                                                  metric
 }
 
@@ -42,6 +42,8 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 		filtered:     m("packets_filtered_total", "Packets the target's filter did not keep.", c, "target"),
 		files:        m("files_finalized_total", "Capture files fsynced and renamed to their final name.", c, "target"),
 		deleted:      m("files_deleted_total", "Capture files deleted by retention.", c, "target"),
+		uploaded:     m("files_uploaded_total", "Capture files stored in the target's object store.", c, "target"),
+		upErrs:       m("upload_errors_total", "Failed upload attempts (each is tried again).", c, "target"),
 		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", g, "partition"),
 	}
 }
@@ -49,7 +51,7 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 // Describe sends every metric's description.
 func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
-		c.written, c.filtered, c.files, c.deleted, c.lag} {
+		c.written, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.lag} {
 		ch <- m.desc
 	}
 }
@@ -72,7 +74,8 @@ func (c *SinkCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, x := range []struct {
 			m metric
 			v uint64
-		}{{c.written, t.Written}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted}} {
+		}{{c.written, t.Written}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted},
+			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}} {
 			ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v), t.Name)
 		}
 	}

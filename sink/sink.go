@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,13 @@ type Sink struct {
 	// non-nil while stopped.
 	rewind map[int32]int64
 
+	// uploads (upload.go): results come back on uploaded; inflight
+	// counts those not yet taken.
+	uploaded      chan *upload
+	uploaders     sync.WaitGroup
+	inflight      int
+	cancelUploads context.CancelFunc
+
 	// when retention last ran, and the files finalized by then
 	retainedFiles uint64
 	retainedAt    time.Time
@@ -111,6 +119,9 @@ func (st *partition) durable() int64 {
 		if o.open {
 			d = min(d, o.durable)
 		}
+		if len(o.pending) > 0 {
+			d = min(d, o.pending[0].from)
+		}
 	}
 	return d
 }
@@ -137,7 +148,7 @@ func New(spec Spec) (*Sink, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("target %s: directory: %w", t.spec.Name, err)
 		}
-		rec, discarded, err := store.Recover(dir)
+		rec, discarded, err := store.RecoverWithReasons(dir)
 		if err != nil {
 			return nil, fmt.Errorf("target %s: recover %s: %w", t.spec.Name, dir, err)
 		}
@@ -146,7 +157,8 @@ func New(spec Spec) (*Sink, error) {
 			s.log.Warn("recovered a file left open by a crash; its packets will be consumed again", "target", t.spec.Name, "path", f.Path, "packets", f.Packets)
 		}
 		for _, d := range discarded {
-			s.log.Warn("discarded a temporary file with no whole packet", "target", t.spec.Name, "path", d)
+			s.log.Warn("discarded a temporary file left by a crash; its packets will be consumed again",
+				"target", t.spec.Name, "path", d.Path, "reason", d.Reason)
 		}
 	}
 	s.dead, err = os.OpenFile(spec.DeadLetter, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -181,7 +193,8 @@ func (s *Sink) Counters() Counters {
 		Recovered: s.recovered.Load(), DiskFull: s.diskFull.Load(), Stopped: s.stopped.Load()}
 	for _, t := range s.targets {
 		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Filtered: t.filtered.Load(),
-			Files: t.files.Load(), Deleted: t.deleted.Load()}
+			Files: t.files.Load(), Deleted: t.deleted.Load(), Uploaded: t.uploadedFiles.Load(),
+			UploadErrors: t.uploadErrors.Load()}
 		c.Written += tc.Written
 		c.Files += tc.Files
 		c.Deleted += tc.Deleted
@@ -214,6 +227,9 @@ func (s *Sink) rebalance(c *ck.Consumer, ev ck.Event) error {
 func (s *Sink) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	upCtx, cancel := context.WithCancel(context.Background())
+	s.uploaded, s.cancelUploads = make(chan *upload, 64), cancel
+	s.startUploads(upCtx)
 	var runErr error
 	for runErr == nil {
 		select {
@@ -221,6 +237,9 @@ func (s *Sink) Run(ctx context.Context) error {
 			return s.shutdown(nil)
 		case now := <-tick.C:
 			runErr = s.full(s.tick(now))
+			continue
+		case u := <-s.uploaded:
+			runErr = s.done(u)
 			continue
 		default:
 		}
@@ -252,7 +271,7 @@ func (s *Sink) part(p int32) (*partition, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
-		st.outs = append(st.outs, &output{t: t, w: w})
+		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs)})
 	}
 	s.parts[p] = st
 	return st, nil
@@ -296,7 +315,7 @@ func (s *Sink) handle(m *ck.Message) error {
 		if len(fin) > 0 {
 			// Everything before this record that t keeps is in a
 			// finalized file (even if the next file fails).
-			t.files.Add(uint64(len(fin)))
+			s.finalized(o, fin, o.durable)
 			o.open, rotated = false, true
 		}
 		if err != nil {
@@ -392,7 +411,7 @@ func (s *Sink) tick(now time.Time) error {
 				return fmt.Errorf("target %s: partition %d: %w", o.t.spec.Name, p, err)
 			}
 			if len(fin) > 0 {
-				o.t.files.Add(uint64(len(fin)))
+				s.finalized(o, fin, o.durable)
 				o.open = false
 			}
 		}
@@ -427,15 +446,16 @@ func (s *Sink) retain(now time.Time, force bool) {
 	}
 }
 
-// closePartition finalizes a partition's files and commits them.
+// closePartition finalizes a partition's files, waits for their uploads
+// (up to uploadDrain), and commits them.
 func (s *Sink) closePartition(p int32) error {
 	delete(s.rewind, p)
 	st, ok := s.parts[p]
 	if !ok {
 		return nil
 	}
-	delete(s.parts, p)
 	var errs []error
+	waiting := false
 	for _, o := range st.outs {
 		fin, err := o.w.Finalize()
 		if err != nil {
@@ -443,15 +463,28 @@ func (s *Sink) closePartition(p int32) error {
 			continue
 		}
 		if fin != nil {
-			o.t.files.Add(1)
+			s.finalized(o, []store.Finalized{*fin}, o.durable)
 		}
 		o.open = false
+		waiting = waiting || len(o.pending) > 0
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if waiting && !s.drainUploads(uploadDrain) {
+		n := 0
+		for _, o := range st.outs {
+			n += len(o.pending)
+		}
+		errs = append(errs, fmt.Errorf("partition %d: %w", p, pendingError(n)))
 	}
-	return s.commit(p, st)
+	delete(s.parts, p)
+	if err := s.commit(p, st); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
+
+// uploadDrain bounds the wait for a partition's uploads when it is
+// revoked or the sink stops.
+const uploadDrain = time.Minute
 
 // shutdown finalizes and commits every partition, then leaves the group.
 func (s *Sink) shutdown(cause error) error {
@@ -464,6 +497,7 @@ func (s *Sink) shutdown(cause error) error {
 			errs = append(errs, err)
 		}
 	}
+	s.stopUploads()
 	if err := s.c.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close consumer: %w", err))
 	}

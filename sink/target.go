@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,11 @@ type Target struct {
 	// Retention is applied to Store.Dir at the first tick after files
 	// are finalized, and once a minute besides.
 	Retention store.Retention
+	// Upload, if set, sends each finalized file away — key is its path
+	// relative to Store.Dir, with '/' — and returns nil only once it is
+	// stored (package objstore's Uploader.Upload). Store.Dir is then a
+	// spool: see upload.go.
+	Upload func(ctx context.Context, localPath, key string) error
 }
 
 // Matcher decides whether a target keeps a packet. It is called from
@@ -47,6 +53,9 @@ type TargetCounters struct {
 	Filtered uint64 // packets its filter did not keep
 	Files    uint64 // files finalized
 	Deleted  uint64 // files deleted by retention
+	Uploaded uint64 // files uploaded (Upload set)
+	// UploadErrors counts failed upload attempts (each is tried again).
+	UploadErrors uint64
 }
 
 // target is a Target made live.
@@ -54,7 +63,9 @@ type target struct {
 	spec  Target
 	match Matcher // nil: every packet
 
-	written, filtered, files, deleted atomic.Uint64
+	queue chan *upload // to the uploader; nil without Upload
+
+	written, filtered, files, deleted, uploadedFiles, uploadErrors atomic.Uint64
 }
 
 // newTargets validates specs and compiles their filters. Directories
@@ -87,6 +98,9 @@ func newTargets(specs []Target) ([]*target, error) {
 				return nil, fmt.Errorf("target %s: directory %s overlaps target %s's %s: give each target its own tree", sp.Name, dir, o.spec.Name, od)
 			}
 		}
+		if r := sp.Retention; sp.Upload != nil && (r.MaxBytes != 0 || r.MinFreePct != 0 || r.MaxAge != 0) {
+			return nil, fmt.Errorf("target %s: retention deletes local files, and an upload target's are its spool: bound the bucket with its lifecycle rules instead", sp.Name)
+		}
 		t := &target{spec: sp}
 		if sp.Filter != "" {
 			if CompileFilter == nil {
@@ -117,4 +131,9 @@ type output struct {
 	// skip: records before it are on disk already (they are consumed
 	// again after a disk-full stop); 0 when nothing is.
 	skip int64
+	// pending are finalized files not yet uploaded, oldest first.
+	pending []pending
+	// partition and index say where the output is: Sink.parts[partition].outs[index].
+	partition int32
+	index     int
 }

@@ -13,12 +13,28 @@ import (
 	"syscall"
 
 	"github.com/fastcapa-go/fastcapa/config"
+	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/metrics"
+	"github.com/fastcapa-go/fastcapa/objstore"
 	"github.com/fastcapa-go/fastcapa/sink"
 )
 
+// compileFilter gives the sink package filter's compiler: Ethernet
+// frames, the target's expression, VLAN frames matched inside if asked.
+func compileFilter(expr string, vlan bool) (sink.Matcher, error) {
+	f, err := filter.New(filter.Spec{Expr: expr, LinkType: filter.LinkTypeEthernet, MatchVLAN: vlan})
+	if errors.Is(err, filter.ErrMatchVLAN) {
+		return nil, fmt.Errorf("%w (set filter_vlan: false, or -filter-vlan=false)", err)
+	}
+	if err != nil {
+		return nil, err // not a Matcher holding a nil *Filter
+	}
+	return f, nil
+}
+
 func runSink(args []string) int {
+	sink.CompileFilter = compileFilter
 	fs := flag.NewFlagSet("pcapstore sink", flag.ContinueOnError)
 	c, t := config.SinkDefaults(), config.TargetDefaults()
 	var (
@@ -46,6 +62,11 @@ func runSink(args []string) int {
 	fs.DurationVar(&t.MaxSpan, "max-span", t.MaxSpan, "rotate when a file would span more than this")
 	fs.DurationVar(&t.Slot, "slot", 0, "rotate at wall-clock-aligned slots, e.g. 60s on the minute")
 	fs.StringVar(&t.TimeZone, "time-zone", "", "time zone of {hhmmss} and strftime verbs (default UTC)")
+	fs.StringVar(&t.FileFormat, "file-format", t.FileFormat, "pcap or pcapng")
+	fs.StringVar(&t.Compression, "compression", t.Compression, "none, gzip, zstd or lz4 (the suffix is appended to the name)")
+	fs.IntVar(&t.CompressionLevel, "compression-level", 0, "the compressor's level (0: its default)")
+	pipeCmd := fs.String("pipe-cmd", "", "command each file's bytes are piped through, its output the file (words split on spaces, no shell: use -config for more)")
+	fs.StringVar(&t.PipeSuffix, "pipe-suffix", "", "suffix appended to -pipe-cmd's file names, e.g. .xz")
 	snaplen := fs.Uint("snaplen", uint(t.SnapLen), "pcap snapshot length")
 	fs.Int64Var(&t.Retain.Bytes, "retain-bytes", 0, "delete the oldest files to keep their total under this many bytes (0: off)")
 	fs.Float64Var(&t.Retain.FreePct, "retain-free-pct", 0, "delete the oldest files to keep this percentage of the filesystem free (0: off)")
@@ -89,6 +110,7 @@ func runSink(args []string) int {
 			t.Timestamps = "us"
 		}
 		t.SnapLen = uint32(*snaplen)
+		t.PipeCmd = strings.Fields(*pipeCmd)
 		c.Kafka = props
 		c.Targets = []config.SinkTarget{t}
 	}
@@ -110,6 +132,25 @@ func runSink(args []string) int {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	spec.Logger = log
+	for i := range spec.Targets {
+		os3, ok := c.ObjStore(i)
+		if !ok {
+			continue
+		}
+		os3.Logger = log
+		up, err := objstore.New(os3)
+		if err != nil {
+			return fail("target %s: %v", spec.Targets[i].Name, err)
+		}
+		defer up.Close()
+		spec.Targets[i].Upload = func(ctx context.Context, localPath, key string) error {
+			obj, err := up.Upload(ctx, localPath, key)
+			if err == nil {
+				log.Info("uploaded", "path", localPath, "object", obj.String())
+			}
+			return err
+		}
+	}
 
 	s, err := sink.New(spec)
 	if err != nil {

@@ -1,0 +1,182 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/store"
+)
+
+// A target with Upload set sends each finalized file away (to an object
+// store) and keeps its directory as a spool:
+//
+//   - a finalized file joins its output's pending list with the offsets
+//     it holds; the target's uploader goroutine sends files in the order
+//     they were finalized;
+//   - an output counts as durable only up to the first record of its
+//     oldest file not yet uploaded, so offsets are committed only for
+//     records in confirmed objects;
+//   - once uploaded, the local file is deleted; an upload that fails is
+//     tried again, the file kept, consuming goes on (a spool that fills
+//     its disk stops the sink as any full disk does).
+//
+// Files left in the spool by an earlier run (finalized, or recovered from
+// a crash) are uploaded first; their records were not committed, so they
+// are consumed again too: duplicates, counted as recovered.
+
+// uploadRetry is the wait before a failed upload is tried again.
+const uploadRetry = 5 * time.Second
+
+// upload is one file to send, and the output it frees once sent (nil for
+// a file left by an earlier run).
+type upload struct {
+	t    *target
+	o    *output
+	path string
+	err  error // after the attempt
+}
+
+// pending is a finalized file of an output not yet uploaded: it holds the
+// output's records from offset from (its first) on.
+type pending struct {
+	path string
+	from int64
+}
+
+// startUploads starts each uploading target's goroutine and queues the
+// files a previous run left in its spool.
+func (s *Sink) startUploads(ctx context.Context) {
+	for _, t := range s.targets {
+		if t.spec.Upload == nil {
+			continue
+		}
+		t.queue = make(chan *upload, 1<<16)
+		s.uploaders.Add(1)
+		go s.uploader(ctx, t)
+		for _, p := range spooled(t.spec.Store.Dir, s.spec.DeadLetter) {
+			s.log.Warn("uploading a file left in the spool by an earlier run", "target", t.spec.Name, "path", p)
+			t.queue <- &upload{t: t, path: p}
+			s.inflight++
+		}
+	}
+}
+
+// spooled lists the finalized files under dir, the dead-letter file
+// aside.
+func spooled(dir, deadLetter string) []string {
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") || p == deadLetter || strings.HasSuffix(p, ".jsonl") {
+			return nil
+		}
+		files = append(files, p)
+		return nil
+	})
+	return files
+}
+
+// uploader sends t's files one after the other, each until it succeeds
+// or ctx ends, and reports each to Run.
+func (s *Sink) uploader(ctx context.Context, t *target) {
+	defer s.uploaders.Done()
+	for u := range t.queue {
+		for {
+			key, err := filepath.Rel(t.spec.Store.Dir, u.path)
+			if err == nil {
+				err = t.spec.Upload(ctx, u.path, filepath.ToSlash(key))
+			}
+			if err == nil || ctx.Err() != nil {
+				u.err = err
+				break
+			}
+			t.uploadErrors.Add(1)
+			s.log.Error("upload failed; trying again", "target", t.spec.Name, "path", u.path, "error", err, "in", uploadRetry)
+			select {
+			case <-ctx.Done():
+			case <-time.After(uploadRetry):
+			}
+		}
+		s.uploaded <- u
+	}
+}
+
+// finalized records files an output finalized: the output's records from
+// from on are in them (from is its durable offset while they were open).
+func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
+	o.t.files.Add(uint64(len(fins)))
+	if o.t.queue == nil {
+		return
+	}
+	for _, f := range fins {
+		o.pending = append(o.pending, pending{path: f.Path, from: from})
+		s.inflight++
+		o.t.queue <- &upload{t: o.t, o: o, path: f.Path}
+	}
+}
+
+// done takes an upload's result: the local file goes, and its output's
+// durable offset moves on.
+func (s *Sink) done(u *upload) error {
+	s.inflight--
+	if u.err != nil { // only when stopping
+		return nil
+	}
+	u.t.uploadedFiles.Add(1)
+	if err := os.Remove(u.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("uploaded, but the spool copy stays", "target", u.t.spec.Name, "path", u.path, "error", err)
+	}
+	if u.o == nil || len(u.o.pending) == 0 || u.o.pending[0].path != u.path {
+		return nil
+	}
+	u.o.pending = u.o.pending[1:]
+	if st, ok := s.parts[u.o.partition]; ok && st.outs[u.o.index] == u.o {
+		return s.commit(u.o.partition, st)
+	}
+	return nil
+}
+
+// drainUploads waits up to timeout for the uploads under way; it reports
+// whether all were done.
+func (s *Sink) drainUploads(timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for s.inflight > 0 {
+		select {
+		case u := <-s.uploaded:
+			if err := s.done(u); err != nil {
+				s.log.Error("after upload", "error", err)
+			}
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}
+
+// stopUploads ends the uploader goroutines (after drainUploads).
+func (s *Sink) stopUploads() {
+	for _, t := range s.targets {
+		if t.queue != nil {
+			close(t.queue)
+		}
+	}
+	s.cancelUploads()
+	go func() {
+		for range s.uploaded { // results of uploads cut short
+		}
+	}()
+	s.uploaders.Wait()
+	close(s.uploaded)
+}
+
+// errUploadsPending explains the files left to upload at shutdown.
+var errUploadsPending = errors.New("uploads still pending")
+
+func pendingError(n int) error {
+	return fmt.Errorf("%d files: %w; they stay in the spool and are uploaded at the next start", n, errUploadsPending)
+}

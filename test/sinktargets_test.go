@@ -1,0 +1,201 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/pcap"
+)
+
+// TestSinkTargets: one sink, four targets with their own filter, format,
+// compression and timestamps, fed metron-example.pcap and a capture of
+// VLAN-tagged GRE traffic. Each target's files, read back through
+// pcap.OpenFile, hold exactly the packets tcpdump keeps from the same
+// records for the target's expression (for a VLAN-matching target, the
+// tcpdump expression filter.VLANExpr documents), in order, byte-exact;
+// and the metrics count the packets each filter left out.
+func TestSinkTargets(t *testing.T) {
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	var recs []pcap.Record
+	for _, f := range []string{"metron-example.pcap", "tcpdump-tests/various_gre.pcap"} {
+		_, rs, err := pcap.ReadFile(filepath.Join(testenv.Pcaps(t), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rs...)
+	}
+	// The records as the sink gets them, in a nanosecond pcap for
+	// tcpdump: the sink sees a frame's captured bytes as the whole frame.
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixNano()
+	src := filepath.Join(t.TempDir(), "src.pcap")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := pcap.NewWriter(f, true, pcap.MaxSnapLen)
+	var krecs []*kgo.Record
+	for i := range recs {
+		recs[i].Timestamp = t0 + int64(i)*1000
+		recs[i].OrigLen = uint32(len(recs[i].Data))
+		pw.Write(recs[i])
+		krecs = append(krecs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(recs[i].Timestamp)), Value: recs[i].Data})
+	}
+	if err := pw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	b := startBroker(t, 0, "targets", "")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("targets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), krecs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	targets := []struct {
+		name, filter string
+		vlan         bool
+		extra        string // more YAML
+		suffix       string
+	}{
+		{"all", "", false, "", ".pcap"},
+		{"tcp", "tcp", false, "file_format: pcapng\n    compression: zstd\n    template: \"{ts}.pcapng\"", ".pcapng.zst"},
+		{"greHost", "host 10.172.64.7", true, "compression: gzip\n    max_packets: 7", ".pcap.gz"},
+		{"udp53", "udp port 53 or icmp", false, "compression: lz4\n    timestamps: us", ".pcap.lz4"},
+	}
+	dirs := map[string]string{}
+	yml := "brokers: " + b.Addr + "\ntopic: targets\ngroup: g\nmetrics_listen: 127.0.0.1:0\ntargets:\n"
+	for _, tg := range targets {
+		dirs[tg.name] = t.TempDir()
+		yml += "  - name: " + tg.name + "\n    dir: " + dirs[tg.name] + "\n    filter: \"" + tg.filter + "\"\n"
+		yml += "    filter_vlan: " + map[bool]string{true: "true", false: "false"}[tg.vlan] + "\n"
+		if tg.extra != "" {
+			yml += "    " + tg.extra + "\n"
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "sink.yaml")
+	os.WriteFile(cfg, []byte(yml), 0o644)
+
+	s := exec.Command(filepath.Join(bin, "pcapstore"), "sink", "-config", cfg, "-log-json")
+	logs := &syncBuffer{}
+	s.Stderr = logs
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Process.Kill()
+	var m map[string]float64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if addr := jsonLogField(logs.String(), "metrics", "listen"); addr != "" {
+			_, text := get(t, "http://"+addr+"/metrics")
+			if m = parseMetrics(t, text); m["pcapstore_records_consumed_total"] >= float64(len(recs)) {
+				break
+			}
+		}
+	}
+	s.Process.Signal(syscall.SIGTERM)
+	if err := s.Wait(); err != nil {
+		t.Fatalf("pcapstore sink: %v\n%s", err, logs.String())
+	}
+
+	var kept float64
+	for _, tg := range targets {
+		expr := tg.filter
+		if tg.vlan {
+			expr = filter.VLANExpr(expr)
+		}
+		out, err := exec.Command(tcpdump, "--time-stamp-precision=nano", "-r", src, "-w", "-", expr).Output()
+		if err != nil {
+			t.Fatalf("tcpdump %q: %v", expr, err)
+		}
+		r, err := pcap.NewReader(bytes.NewReader(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []pcap.Record
+		for {
+			rec, err := r.NextCopy()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tg.name == "udp53" {
+				rec.Timestamp -= rec.Timestamp % 1000
+			}
+			want = append(want, rec)
+		}
+		got := readTarget(t, dirs[tg.name], tg.suffix)
+		t.Logf("%s: %q keeps %d of %d; files hold %d", tg.name, expr, len(want), len(recs), len(got))
+		if len(want) == 0 || (tg.filter != "" && len(want) == len(recs)) {
+			t.Errorf("%s: tcpdump keeps %d of %d: the filter tells nothing apart", tg.name, len(want), len(recs))
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: files hold %d packets, tcpdump keeps %d", tg.name, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if got[i].Timestamp != want[i].Timestamp || !bytes.Equal(got[i].Data, want[i].Data) {
+				t.Errorf("%s: packet %d differs from tcpdump's (ts %d, want %d)", tg.name, i, got[i].Timestamp, want[i].Timestamp)
+				break
+			}
+		}
+		kept += float64(len(want))
+	}
+	if filtered := m["pcapstore_packets_filtered_total"]; filtered != float64(len(targets)*len(recs))-kept {
+		t.Errorf("pcapstore_packets_filtered_total %v, want %v", filtered, float64(len(targets)*len(recs))-kept)
+	}
+}
+
+// readTarget reads every finalized file under dir whose name ends in
+// suffix, in name order (the templates start with the first packet's
+// time), and fails on any other file.
+func readTarget(t *testing.T, dir, suffix string) []pcap.Record {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") || d.Name() == "deadletter.jsonl" {
+			return nil
+		}
+		if !strings.HasSuffix(p, suffix) {
+			t.Errorf("%s: not a %s file", p, suffix)
+		}
+		files = append(files, p)
+		return nil
+	})
+	var recs []pcap.Record
+	for _, f := range files {
+		c, err := pcap.OpenFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			rec, err := c.NextCopy()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			recs = append(recs, rec)
+		}
+		c.Close()
+	}
+	return recs
+}
