@@ -56,6 +56,10 @@ type Counters struct {
 	Deleted uint64 // files deleted by retention
 
 	Targets []TargetCounters
+
+	// FirstRecord and LastRecord are when the first and the latest
+	// record were consumed (zero before any): with Consumed, a rate.
+	FirstRecord, LastRecord time.Time
 }
 
 // PartitionLag is how far the sink is behind in one partition.
@@ -75,6 +79,7 @@ type Sink struct {
 
 	consumed, deadLettered, commits, recovered, diskFull atomic.Uint64
 	stopped                                              atomic.Bool
+	firstAt, lastAt                                      atomic.Int64 // unix ns
 	lag                                                  atomic.Value // []PartitionLag, updated every second
 
 	// rewind is where each partition resumes after a disk-full stop;
@@ -191,6 +196,9 @@ func New(spec Spec) (*Sink, error) {
 func (s *Sink) Counters() Counters {
 	c := Counters{Consumed: s.consumed.Load(), DeadLettered: s.deadLettered.Load(), Commits: s.commits.Load(),
 		Recovered: s.recovered.Load(), DiskFull: s.diskFull.Load(), Stopped: s.stopped.Load()}
+	if f := s.firstAt.Load(); f != 0 {
+		c.FirstRecord, c.LastRecord = time.Unix(0, f), time.Unix(0, s.lastAt.Load())
+	}
 	for _, t := range s.targets {
 		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Filtered: t.filtered.Load(),
 			Files: t.files.Load(), Deleted: t.deleted.Load(), Uploaded: t.uploadedFiles.Load(),
@@ -231,17 +239,22 @@ func (s *Sink) Run(ctx context.Context) error {
 	s.uploaded, s.cancelUploads = make(chan *upload, 64), cancel
 	s.startUploads(upCtx)
 	var runErr error
-	for runErr == nil {
-		select {
-		case <-ctx.Done():
-			return s.shutdown(nil)
-		case now := <-tick.C:
-			runErr = s.full(s.tick(now))
-			continue
-		case u := <-s.uploaded:
-			runErr = s.done(u)
-			continue
-		default:
+	for n := 0; runErr == nil; n++ {
+		// The channels are looked at every 64 records, or after a
+		// Poll with no record: a select on each record cost 4 % of
+		// the sink's rate.
+		if n%64 == 0 {
+			select {
+			case <-ctx.Done():
+				return s.shutdown(nil)
+			case now := <-tick.C:
+				runErr = s.full(s.tick(now))
+				continue
+			case u := <-s.uploaded:
+				runErr = s.done(u)
+				continue
+			default:
+			}
 		}
 		switch e := s.c.Poll(100).(type) {
 		case *ck.Message:
@@ -250,6 +263,8 @@ func (s *Sink) Run(ctx context.Context) error {
 				continue
 			}
 			runErr = s.full(s.handle(e))
+		case nil:
+			n = -1 // look at the channels next
 		case ck.Error:
 			if e.IsFatal() {
 				runErr = fmt.Errorf("kafka: %w", e)
@@ -281,6 +296,11 @@ func (s *Sink) part(p int32) (*partition, error) {
 // to the dead-letter file, and commits what rotation made durable.
 func (s *Sink) handle(m *ck.Message) error {
 	s.consumed.Add(1)
+	now := time.Now().UnixNano()
+	s.lastAt.Store(now)
+	if s.firstAt.Load() == 0 {
+		s.firstAt.Store(now)
+	}
 	p := m.TopicPartition.Partition
 	st, err := s.part(p)
 	if err != nil {

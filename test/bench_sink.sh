@@ -6,20 +6,23 @@
 #
 #   test/bench_sink.sh            # as root, after make build
 #   BENCH_RECORDS=300000 BENCH_ROUNDS=3 BENCH_SINK_MODES="plain zstd" test/bench_sink.sh
+#   BENCH_BASE_BIN=/tmp/pcapstore.before BENCH_SINK_MODES="base plain" test/bench_sink.sh
+#   TMPDIR=/dev/shm test/bench_sink.sh     # files to tmpfs instead of /tmp
 #
 # Each round reads the topic with the bare consumer and with the sink in
 # each mode, the order turned round every other round (the first reader
 # after a fill may find a colder broker); the last lines are each mode's
 # median rate and its median ratio to the same round's ceiling. Rates
 # count from the first record consumed to the last (group join excluded),
-# for both. Exit 1 if the sink's files do not hold every record.
+# timed by each program itself; mb_per_s counts the frames' bytes, before
+# compression. Exit 1 if the sink's files do not hold every record.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECORDS=${BENCH_RECORDS:-300000}
 ROUNDS=${BENCH_ROUNDS:-3}
 MODES=${BENCH_SINK_MODES:-plain}
 PCAPS=${FASTCAPA_PCAPS:-$(cd .. && pwd)/shared/pcaps}
-work=$(mktemp -d /tmp/fcsink.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fcsink.XXXXXX")
 broker=; sinkp=
 cleanup() {
 	[ -n "$sinkp" ] && kill -KILL "$sinkp" 2>/dev/null || true
@@ -46,38 +49,43 @@ run_ceiling() {
 	out=$(bin/fcbench consume -brokers "$addr" -topic sinkbench -count "$n" 2>/dev/null)
 	echo "ceiling  $out"
 	echo "$out" | sed 's/.*records_per_s=\([0-9]*\).*/\1/' >"$work/ceiling.rate"
+	echo "$out" | sed 's/.* bytes=\([0-9]*\).*/\1/' >"$work/value.bytes"
 }
 
 run_sink() { # name, extra flags
 	local name=$1; shift
-	local flags=()
+	local flags=() sink=bin/pcapstore
 	case $name in
 	plain) ;;
+	base) sink=$BENCH_BASE_BIN ;; # another build, for before/after figures in one run
 	*) flags=(-compression "$name") ;;
 	esac
 	local dir=$work/$name port
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	bin/pcapstore sink -brokers "$addr" -topic sinkbench -group "bench-$name-$round" -dir "$dir" \
-		-metrics-listen "127.0.0.1:$port" -max-bytes 268435456 ${SINK_ARGS:-} "${flags[@]}" "$@" 2>"$work/$name.log" &
+	"$sink" sink -brokers "$addr" -topic sinkbench -group "bench-$name-$round" -dir "$dir" \
+		-metrics-listen "127.0.0.1:$port" -log-json -max-bytes 268435456 ${SINK_ARGS:-} "${flags[@]}" "$@" 2>"$work/$name.log" &
 	sinkp=$!
-	local start= c=0
-	for _ in $(seq 1200); do
-		# Not listening yet is not an error: count 0 and poll again.
+	local c=0
+	for _ in $(seq 600); do
+		# Polled twice a second, to notice the end: the sink times
+		# itself, first record to last, as fcbench consume does (a
+		# curl every 50 ms took CPU from it and cost it ~20 %).
 		c=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^pcapstore_records_consumed_total/ {print $2}') || c=0
 		c=${c:-0}; c=$(printf '%.0f' "$c")
-		[ -z "$start" ] && [ "$c" -gt 0 ] && start=$(date +%s.%N) && c0=$c
 		[ "$c" -ge "$n" ] && break
-		sleep 0.05
+		sleep 0.5
 	done
-	local end; end=$(date +%s.%N)
 	kill -TERM $sinkp; wait $sinkp || true; sinkp=
+	local first last
+	first=$(grep -o '"first_record_ns":[0-9]*' "$work/$name.log" | cut -d: -f2)
+	last=$(grep -o '"last_record_ns":[0-9]*' "$work/$name.log" | cut -d: -f2)
 	local files pk bytes
 	files=$(find "$dir" -type f -name 'pcap_*' | wc -l)
 	pk=$(for f in $(find "$dir" -type f -name 'pcap_*'); do bin/pcapstore inspect "$f" | wc -l; done | awk '{s+=$1} END {print s+0}')
 	bytes=$(find "$dir" -type f -name 'pcap_*' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
 	local line
-	line=$(awk -v n="$n" -v c0="$c0" -v s="$start" -v e="$end" -v name="$name" -v files="$files" -v pk="$pk" -v b="$bytes" \
-		'BEGIN { r=(n-c0)/(e-s); printf "sink     mode=%s records=%d seconds=%.3f records_per_s=%.0f mb_per_s=%.1f files=%d packets_on_disk=%d disk_mb=%.1f", name, n, e-s, r, r*b/n/1e6, files, pk, b/1e6 }')
+	line=$(awk -v n="$n" -v s="$first" -v e="$last" -v name="$name" -v files="$files" -v pk="$pk" -v b="$bytes" -v vb="$(cat "$work/value.bytes")" \
+		'BEGIN { t=(e-s)/1e9; r=n/t; printf "sink     mode=%s records=%d seconds=%.3f records_per_s=%.0f mb_per_s=%.1f files=%d packets_on_disk=%d disk_mb=%.1f", name, n, t, r, r*vb/n/1e6, files, pk, b/1e6 }')
 	echo "$line"
 	echo "$name $(echo "$line" | sed 's/.*records_per_s=\([0-9]*\).*/\1/')" >>"$work/sink.rates"
 	rm -rf "$dir"
