@@ -310,6 +310,10 @@ func (t *SinkTarget) target() (sink.Target, error) {
 	if err := st.Validate(); err != nil {
 		return sink.Target{}, err
 	}
-	return sink.Target{Name: t.Name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN,
+	name := t.Name
+	if name == "" {
+		name = t.Dir
+	}
+	return sink.Target{Name: name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN,
 		Retention: store.Retention{MaxBytes: t.Retain.Bytes, MinFreePct: t.Retain.FreePct, MaxAge: t.Retain.Age}}, nil
 }

@@ -124,7 +124,7 @@ func TestSinkCrash(t *testing.T) {
 	// A temp file left by the kill is published (its whole packets) or,
 	// if it had none yet, discarded; either way the restart says so.
 	if len(temps) > 0 && !strings.Contains(logs.String(), "recovered a file left open by a crash") &&
-		!strings.Contains(logs.String(), "discarded a temporary file with no whole packet") {
+		!strings.Contains(logs.String(), "discarded a temporary file left by a crash") {
 		t.Errorf("restart did not report the temp file it found:\n%s", logs.String())
 	}
 }
