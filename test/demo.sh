@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: replay the Metron sample capture through DPDK's net_pcap into a
 # local Kafka-protocol broker, read the topic back with kcat, and compare
-# packets and bytes in with packets and bytes out.
+# packets and bytes in with packets and bytes out; then store the topic
+# with pcapstore sink (two targets: everything as zstd pcap, and TCP port
+# 80 only) and check the files against the capture with tcpdump.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,5 +59,43 @@ if [ "$in_pkts" = "$out_pkts" ] && [ "$in_bytes" = "$out_bytes" ] && [ $status -
 else
 	echo "== MISMATCH: in $in_pkts/$in_bytes, out $out_pkts/$out_bytes, fastcapa exit $status"
 	cat "$work/fastcapa.log"
+	exit 1
+fi
+
+echo "== pcapstore sink: the topic into files (all: zstd pcap; web: tcp port 80 only)"
+cat >"$work/sink.yaml" <<YAML
+brokers: 127.0.0.1:$PORT
+topic: $TOPIC
+group: demo
+metrics_listen: ""
+targets:
+  - name: all
+    dir: $work/store/all
+    template: "%Y%m%d/pcap_{topic}_{ts}_{partition}.pcap"
+    compression: zstd
+  - name: web
+    dir: $work/store/web
+    template: "{start}-{end}.pcap"
+    filter: tcp port 80
+YAML
+bin/pcapstore sink -config "$work/sink.yaml" 2>"$work/sink.log" &
+sink=$!
+for _ in $(seq 100); do
+	grep -q '"partition assigned"\|msg="partition assigned"' "$work/sink.log" && break
+	sleep 0.1
+done
+sleep 3
+kill -TERM $sink; wait $sink
+find "$work/store" -type f ! -name '.*' ! -name '*.jsonl' -printf '   %P  %s bytes\n'
+all=$(for f in $(find "$work/store/all" -type f -name 'pcap_*'); do bin/pcapstore inspect "$f"; done | wc -l)
+web_want=$(tcpdump -r "$PCAP" -w - 'tcp port 80' 2>/dev/null | capinfos -M -c /dev/stdin 2>/dev/null | awk -F': *' '/Number of packets/ {print $2}')
+web=$(for f in "$work"/store/web/*.pcap; do capinfos -M -c "$f" | awk -F': *' '/Number of packets/ {print $2}'; done | awk '{s+=$1} END {print s+0}')
+echo "== first packets, as pcapstore inspect prints them:"
+bin/pcapstore inspect -n 3 "$(find "$work/store/all" -type f -name 'pcap_*' | head -1)" | sed 's/^/   /'
+if [ "$all" = "$in_pkts" ] && [ "$web" = "$web_want" ]; then
+	echo "== stored: all $all of $in_pkts packets; web $web, as tcpdump 'tcp port 80' keeps $web_want"
+else
+	echo "== MISMATCH in the store: all $all of $in_pkts, web $web (tcpdump: $web_want)"
+	cat "$work/sink.log"
 	exit 1
 fi
