@@ -61,7 +61,15 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 // one in the example, set or commented out, so a new field cannot go
 // undocumented.
 func TestExampleDocumentsEveryField(t *testing.T) {
-	raw, err := os.ReadFile(examplePath)
+	checkDocumented(t, examplePath, reflect.TypeOf(Config{}))
+}
+
+// checkDocumented fails for every YAML field of typ (nested structs and
+// slices of them included) that the example file at path does not name,
+// as "key:" or "# key:" at the start of a line.
+func checkDocumented(t *testing.T, path string, typ reflect.Type) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,22 +81,20 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 			if tag == "" || tag == "-" {
 				continue
 			}
-			path := prefix + tag
-			// "  key:" or "  # key:" at the start of a line.
 			re := regexp.MustCompile(`(?m)^\s*(#\s*)?(-\s+)?` + regexp.QuoteMeta(tag) + `:`)
 			if !re.Match(raw) {
-				t.Errorf("%s: field %s is not documented", examplePath, path)
+				t.Errorf("%s: field %s is not documented", path, prefix+tag)
 			}
 			ft := f.Type
-			if ft.Kind() == reflect.Slice {
+			if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Duration(0)) {
-				walk(path+".", ft)
+				walk(prefix+tag+".", ft)
 			}
 		}
 	}
-	walk("", reflect.TypeOf(Config{}))
+	walk("", typ)
 }
 
 func TestDecodeRejectsUnknownFields(t *testing.T) {

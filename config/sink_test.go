@@ -2,9 +2,7 @@ package config
 
 import (
 	"errors"
-	"os"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,32 +41,7 @@ func TestSinkExample(t *testing.T) {
 
 // TestSinkExampleDocumentsEveryField: a new field cannot go undocumented.
 func TestSinkExampleDocumentsEveryField(t *testing.T) {
-	raw, err := os.ReadFile(sinkExamplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var walk func(prefix string, typ reflect.Type)
-	walk = func(prefix string, typ reflect.Type) {
-		for i := 0; i < typ.NumField(); i++ {
-			f := typ.Field(i)
-			tag := f.Tag.Get("yaml")
-			if tag == "" || tag == "-" {
-				continue
-			}
-			re := regexp.MustCompile(`(?m)^\s*(#\s*)?(-\s+)?` + regexp.QuoteMeta(tag) + `:`)
-			if !re.Match(raw) {
-				t.Errorf("%s: field %s is not documented", sinkExamplePath, prefix+tag)
-			}
-			ft := f.Type
-			if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				walk(prefix+tag+".", ft)
-			}
-		}
-	}
-	walk("", reflect.TypeOf(Sink{}))
+	checkDocumented(t, sinkExamplePath, reflect.TypeOf(Sink{}))
 }
 
 func TestSinkBadInput(t *testing.T) {
