@@ -20,6 +20,7 @@ type SinkCollector struct {
 	consumed, deadLettered, commits, recovered, diskFull metric
 	stopped                                              metric
 	written, filtered, files, deleted, uploaded, upErrs  metric // per target
+	ixErrs                                               metric // per target
 	lag                                                  metric
 }
 
@@ -44,6 +45,7 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 		deleted:      m("files_deleted_total", "Capture files deleted by retention.", c, "target"),
 		uploaded:     m("files_uploaded_total", "Capture files stored in the target's object store.", c, "target"),
 		upErrs:       m("upload_errors_total", "Failed upload attempts (each is tried again).", c, "target"),
+		ixErrs:       m("index_errors_total", "Finalized files left without a sidecar index (queries scan them whole).", c, "target"),
 		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", g, "partition"),
 	}
 }
@@ -51,7 +53,7 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 // Describe sends every metric's description.
 func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
-		c.written, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.lag} {
+		c.written, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag} {
 		ch <- m.desc
 	}
 }
@@ -75,7 +77,7 @@ func (c *SinkCollector) Collect(ch chan<- prometheus.Metric) {
 			m metric
 			v uint64
 		}{{c.written, t.Written}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted},
-			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}} {
+			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}, {c.ixErrs, t.IndexErrors}} {
 			ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v), t.Name)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -165,6 +166,9 @@ func New(spec Spec) (*Sink, error) {
 			s.log.Warn("discarded a temporary file left by a crash; its packets will be consumed again",
 				"target", t.spec.Name, "path", d.Path, "reason", d.Reason)
 		}
+		if t.spec.Upload == nil {
+			s.indexRecovered(t, rec)
+		}
 	}
 	s.dead, err = os.OpenFile(spec.DeadLetter, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -202,7 +206,7 @@ func (s *Sink) Counters() Counters {
 	for _, t := range s.targets {
 		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Filtered: t.filtered.Load(),
 			Files: t.files.Load(), Deleted: t.deleted.Load(), Uploaded: t.uploadedFiles.Load(),
-			UploadErrors: t.uploadErrors.Load()}
+			UploadErrors: t.uploadErrors.Load(), IndexErrors: t.indexErrors.Load()}
 		c.Written += tc.Written
 		c.Files += tc.Files
 		c.Deleted += tc.Deleted
@@ -345,6 +349,13 @@ func (s *Sink) handle(m *ck.Message) error {
 		if !o.open {
 			o.durable, o.open = off, true
 		}
+		if t.queue == nil {
+			ts := pk.Timestamp
+			if !t.spec.Store.Nanos {
+				ts -= ts % 1000 // as stored
+			}
+			o.ix.Add(ts, pk.Data)
+		}
 	}
 	st.next = off + 1
 	if rotated {
@@ -457,6 +468,7 @@ func (s *Sink) retain(now time.Time, force bool) {
 	for _, t := range s.targets {
 		deleted, err := store.Retain(t.spec.Store.Dir, t.spec.Retention)
 		for _, d := range deleted {
+			os.Remove(index.SidecarPath(d))
 			s.log.Info("retention: deleted", "target", t.spec.Name, "path", d)
 		}
 		t.deleted.Add(uint64(len(deleted)))

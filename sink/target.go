@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -52,8 +53,11 @@ type TargetCounters struct {
 	Written  uint64 // packets written to its capture files
 	Filtered uint64 // packets its filter did not keep
 	Files    uint64 // files finalized
-	Deleted  uint64 // files deleted by retention
-	Uploaded uint64 // files uploaded (Upload set)
+	// IndexErrors counts sidecar indexes that could not be written (the
+	// file is then scanned whole by queries).
+	IndexErrors uint64
+	Deleted     uint64 // files deleted by retention
+	Uploaded    uint64 // files uploaded (Upload set)
 	// UploadErrors counts failed upload attempts (each is tried again).
 	UploadErrors uint64
 }
@@ -65,7 +69,7 @@ type target struct {
 
 	queue chan *upload // to the uploader; nil without Upload
 
-	written, filtered, files, deleted, uploadedFiles, uploadErrors atomic.Uint64
+	written, filtered, files, deleted, uploadedFiles, uploadErrors, indexErrors atomic.Uint64
 }
 
 // newTargets validates specs and compiles their filters. Directories
@@ -133,6 +137,8 @@ type output struct {
 	skip int64
 	// pending are finalized files not yet uploaded, oldest first.
 	pending []pending
+	// ix indexes the open file's packets (local targets only).
+	ix index.Builder
 	// partition and index say where the output is: Sink.parts[partition].outs[index].
 	partition int32
 	index     int

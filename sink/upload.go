@@ -111,6 +111,9 @@ func (s *Sink) uploader(ctx context.Context, t *target) {
 func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 	o.t.files.Add(uint64(len(fins)))
 	if o.t.queue == nil {
+		for _, f := range fins {
+			s.saveIndex(o, f)
+		}
 		return
 	}
 	for _, f := range fins {

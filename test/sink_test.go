@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -107,6 +108,13 @@ func TestSinkEndToEnd(t *testing.T) {
 		_, rs, err := pcap.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Each file has its sidecar index, true to the file.
+		if ix, err := index.Load(f); err != nil {
+			t.Errorf("index of %s: %v", f, err)
+		} else if ix.Packets != int64(len(rs)) || ix.First != rs[0].Timestamp || ix.Last != rs[len(rs)-1].Timestamp {
+			t.Errorf("index of %s: %d packets %d..%d, the file has %d %d..%d", f, ix.Packets, ix.First, ix.Last,
+				len(rs), rs[0].Timestamp, rs[len(rs)-1].Timestamp)
 		}
 		if !strings.Contains(string(out), "Number of packets:   "+strconv.Itoa(len(rs))) &&
 			!strings.Contains(string(out), "Number of packets = "+strconv.Itoa(len(rs))) {

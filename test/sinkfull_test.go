@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -100,8 +101,12 @@ targets:
 	moved, stops := 0, 0
 	moveFiles := func() {
 		for _, f := range sinkFiles(t, dir) {
+			// A file and its index sidecar, if written yet.
 			if err := exec.Command("mv", f, archive).Run(); err != nil {
 				t.Fatal(err)
+			}
+			if ix := index.SidecarPath(f); exec.Command("mv", ix, index.SidecarPath(filepath.Join(archive, filepath.Base(f)))).Run() != nil {
+				t.Errorf("no index beside %s", f)
 			}
 			moved++
 		}

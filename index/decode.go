@@ -1,0 +1,669 @@
+package index
+
+import "encoding/binary"
+
+// The layers an index covers. Builder (what a file holds) and
+// Constraints.Match (what a packet holds) read a frame through the same
+// walk, so an index holds every address, port and protocol Match can
+// find in any packet of its file.
+//
+// A walk starts at the link layer and goes down one encapsulation level
+// at a time; a level holds at most one network header (IPv4, IPv6 or
+// ARP; an IPv4 EtherType with an IPv6 header behind it, as tshark reads
+// it, counts as one) and one transport header. It records:
+//
+//   - addresses: the source and destination of every IPv4 and IPv6
+//     header, and the sender and target protocol addresses of ARP and
+//     RARP for IPv4 (tcpdump's "host" matches those too, read at fixed
+//     offsets: both readings are recorded);
+//   - protocols: the protocol of every IPv4 header and the next header
+//     of every IPv6 header and extension header and of IPsec AH;
+//   - ports: the source and destination ports of every TCP, UDP,
+//     UDP-Lite and SCTP header (of a first fragment or a whole packet).
+//
+// At one level it passes any number of VLAN tags (0x8100, 0x88a8,
+// 0x9100, 0x9200), MPLS labels (IP by its version nibble, or Ethernet
+// after a pseudowire control word), a PPPoE session, LLC/SNAP, MACsec
+// that is neither encrypted nor modified, Arista's timestamp header,
+// Cisco MetaData, NSH, and Ethernet in Ethernet (0x6558). Each of these
+// tunnels takes it one level down, to at most maxDepth levels below the
+// outermost:
+//
+//   - IP in IP: IPv4 or IPv6 in IPv4 or IPv6 (protocols 4 and 41);
+//   - GRE (47), version 0 with any of checksum, key and sequence number,
+//     carrying IPv4, IPv6, Ethernet (0x6558), MPLS, Cisco MetaData, NSH
+//     or ERSPAN type I, II or III (of Ethernet frames); version 1 (PPTP)
+//     carrying PPP;
+//   - EtherIP (97), MPLS in IP (137), a PIM register (103);
+//   - VXLAN (UDP port 4789), VXLAN-GPE (4790), Geneve (6081) and GTP-U
+//     (2152), on either port, the destination first;
+//   - ICMP and ICMPv6 errors: the IP header and first transport bytes of
+//     the packet they quote.
+//
+// The link layers it reads are Ethernet, raw IP (LINKTYPE_RAW, IPV4,
+// IPV6), Linux cooked (SLL, SLL2), BSD loopback (NULL, LOOP) and PPP; a
+// record of another link type holds nothing an index records.
+//
+// It never reads past the captured bytes: a header cut short ends the
+// walk, after the fields of it that are there (an IPv4 header of 16
+// bytes still gives its protocol and source). An IPv4 header whose
+// version nibble is not 4 is still read for its addresses and protocol,
+// as tcpdump's filters do; an IPv4 header length under 20 bytes ends the
+// walk after the ports where that length points (tcpdump's "port" reads
+// them there). It does not reassemble fragments, decrypt (ESP, MACsec),
+// follow routing headers' addresses, or read the packets that sFlow
+// samples or NHRP error indications quote.
+
+// maxDepth is the number of encapsulation levels below the outermost
+// that a walk enters.
+const maxDepth = 7
+
+// levels is the number of levels a walk reads.
+const levels = maxDepth + 1
+
+// Link types (LINKTYPE_ values, as capture files give them).
+const (
+	linkNull     = 0
+	linkEthernet = 1
+	linkPPP      = 9
+	linkRaw12    = 12 // DLT_RAW on most systems, in old files
+	linkRaw14    = 14 // DLT_RAW on OpenBSD
+	linkRaw      = 101
+	linkLoop     = 108
+	linkSLL      = 113
+	linkIPv4     = 228
+	linkIPv6     = 229
+	linkSLL2     = 276
+)
+
+// key is an address in its 16-byte form, as two big-endian halves. An
+// IPv4 address is IPv4-mapped (::ffff:a.b.c.d), so it and its mapped IPv6
+// form are one key.
+type key struct{ hi, lo uint64 }
+
+func key4(b []byte) key {
+	return key{0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(b))}
+}
+
+func key6(b []byte) key {
+	return key{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}
+}
+
+// is4 reports whether k is an IPv4 address.
+func (k key) is4() bool { return k.hi == 0 && k.lo>>32 == 0xffff }
+
+// headers is what one walk found. A level adds at most four addresses
+// (an IPv4 header with an IPv6 header behind it, or ARP read both ways)
+// and two ports, so the arrays never fill; the checks only keep a bug
+// from becoming a panic.
+type headers struct {
+	addrs   [4 * levels]key
+	nAddrs  int
+	ports   [2 * levels]uint16
+	nPorts  int
+	protos  [4]uint64 // bit p: IP protocol p
+	dropped bool      // an array was full: a bug (the tests check it)
+}
+
+func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+
+func (h *headers) reset() {
+	h.nAddrs, h.nPorts, h.dropped = 0, 0, false
+	h.protos = [4]uint64{}
+}
+
+func (h *headers) addr(k key) {
+	if h.nAddrs == len(h.addrs) {
+		h.dropped = true
+		return
+	}
+	h.addrs[h.nAddrs] = k
+	h.nAddrs++
+}
+
+func (h *headers) proto(p uint8) { h.protos[p>>6] |= 1 << (p & 63) }
+
+func (h *headers) portPair(b []byte) {
+	if len(b) < 4 {
+		return
+	}
+	if h.nPorts+2 > len(h.ports) {
+		h.dropped = true
+		return
+	}
+	h.ports[h.nPorts] = be16(b)
+	h.ports[h.nPorts+1] = be16(b[2:])
+	h.nPorts += 2
+}
+
+// link walks a record of linkType.
+func (h *headers) link(linkType uint32, b []byte) {
+	switch linkType {
+	case linkEthernet:
+		h.ether(b, 0)
+	case linkRaw, linkRaw12, linkRaw14:
+		h.ipByVersion(b, 0)
+	case linkIPv4:
+		h.ip4(b, 0)
+	case linkIPv6:
+		h.ip6(b, 0)
+	case linkSLL:
+		if len(b) >= 16 {
+			h.ethertype(be16(b[14:]), b[16:], 0)
+		}
+	case linkSLL2:
+		if len(b) >= 20 {
+			h.ethertype(be16(b), b[20:], 0)
+		}
+	case linkNull, linkLoop:
+		if len(b) < 4 {
+			return
+		}
+		// NULL is in the writer's byte order, LOOP in network order:
+		// the family is small, so whichever order gives a small value.
+		fam := binary.BigEndian.Uint32(b)
+		if fam > 0xffff {
+			fam = binary.LittleEndian.Uint32(b)
+		}
+		switch fam {
+		case 2: // AF_INET
+			h.ip4(b[4:], 0)
+		case 10, 24, 28, 30: // AF_INET6: Linux, NetBSD/OpenBSD, FreeBSD, Darwin
+			h.ip6(b[4:], 0)
+		}
+	case linkPPP:
+		h.ppp(b, 0)
+	}
+}
+
+// ether walks an Ethernet frame.
+func (h *headers) ether(b []byte, depth int) {
+	if len(b) >= 14 {
+		h.ethertype(be16(b[12:]), b[14:], depth)
+	}
+}
+
+// ethertype walks b, which follows EtherType et.
+func (h *headers) ethertype(et uint16, b []byte, depth int) {
+	for {
+		switch et {
+		case 0x0800:
+			h.ip4(b, depth)
+		case 0x86dd:
+			h.ip6(b, depth)
+		case 0x8100, 0x88a8, 0x9100, 0x9200: // VLAN tags
+			if len(b) < 4 {
+				return
+			}
+			et, b = be16(b[2:]), b[4:]
+			continue
+		case 0x0806, 0x8035:
+			h.arp(b)
+		case 0x8847, 0x8848:
+			if b = h.mpls(b, depth); len(b) >= 14 {
+				et, b = be16(b[12:]), b[14:]
+				continue
+			}
+		case 0x8864: // PPPoE session
+			if len(b) >= 6 {
+				h.ppp(b[6:], depth)
+			}
+		case 0x6558: // transparent Ethernet bridging
+			if len(b) >= 14 {
+				et, b = be16(b[12:]), b[14:]
+				continue
+			}
+		case 0x88e5: // MACsec, if neither encrypted nor changed
+			if len(b) < 6 || b[0]&0x0c != 0 {
+				return
+			}
+			n := 6
+			if b[0]&0x20 != 0 { // SCI present
+				n += 8
+			}
+			if len(b) < n+2 {
+				return
+			}
+			et, b = be16(b[n:]), b[n+2:]
+			continue
+		case 0xd28b: // Arista timestamp: 64-bit or 48-bit
+			if len(b) < 4 || be16(b) != 1 {
+				return
+			}
+			n := 0
+			switch be16(b[2:]) {
+			case 0x0010, 0x0110:
+				n = 12
+			case 0x0020, 0x0120:
+				n = 10
+			default:
+				return
+			}
+			if len(b) < n+2 {
+				return
+			}
+			et, b = be16(b[n:]), b[n+2:]
+			continue
+		case 0x8909: // Cisco MetaData
+			if len(b) < 8 {
+				return
+			}
+			et, b = be16(b[6:]), b[8:]
+			continue
+		case 0x894f:
+			if b = h.nsh(b, depth); len(b) >= 14 {
+				et, b = be16(b[12:]), b[14:]
+				continue
+			}
+		default:
+			// An 802.3 length, then LLC/SNAP with an EtherType.
+			if et <= 1500 && len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 &&
+				b[3] == 0 && b[4] == 0 && (b[5] == 0 || b[5] == 0xf8) {
+				et, b = be16(b[6:]), b[8:]
+				continue
+			}
+		}
+		return
+	}
+}
+
+// ipByVersion walks an IPv4 or IPv6 header, by its version nibble.
+func (h *headers) ipByVersion(b []byte, depth int) {
+	if len(b) == 0 {
+		return
+	}
+	switch b[0] >> 4 {
+	case 4:
+		h.ip4(b, depth)
+	case 6:
+		h.ip6(b, depth)
+	}
+}
+
+func (h *headers) ip4(b []byte, depth int) {
+	// What a header cut short still holds: tcpdump's filters and tshark
+	// read each field that is there.
+	if len(b) >= 10 {
+		h.proto(b[9])
+	}
+	if len(b) >= 16 {
+		h.addr(key4(b[12:]))
+	}
+	if len(b) < 20 {
+		return
+	}
+	h.addr(key4(b[16:]))
+	if b[0]>>4 == 6 {
+		// tshark reads an IPv6 header behind an IPv4 EtherType.
+		h.ip6(b, depth)
+		return
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < 20 {
+		// tcpdump's "port" still reads ports where the header length
+		// points: so does the walk, and goes no further.
+		if be16(b[6:])&0x1fff == 0 {
+			switch b[9] {
+			case 6, 17, 132:
+				h.portPair(b[ihl:])
+			}
+		}
+		return
+	}
+	if len(b) < ihl {
+		return
+	}
+	// Trim the link layer's padding; a total length under the header's
+	// (0 from TCP segmentation offload) or past the captured bytes says
+	// nothing.
+	if n := int(be16(b[2:])); n >= ihl && n < len(b) {
+		b = b[:n]
+	}
+	if be16(b[6:])&0x1fff != 0 {
+		return // not a first fragment: no transport header
+	}
+	h.transport(b[9], b[ihl:], depth)
+}
+
+func (h *headers) ip6(b []byte, depth int) {
+	if len(b) >= 7 {
+		h.proto(b[6])
+	}
+	if len(b) >= 24 {
+		h.addr(key6(b[8:]))
+	}
+	if len(b) < 40 {
+		return
+	}
+	h.addr(key6(b[24:]))
+	if n := int(be16(b[4:])); n != 0 && n < len(b)-40 {
+		b = b[:40+n]
+	}
+	next := b[6]
+	b = b[40:]
+	for range 8 {
+		h.proto(next)
+		n := 0
+		switch next {
+		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination options, mobility, HIP, shim6
+			if len(b) < 8 {
+				return
+			}
+			n = 8 + int(b[1])*8
+		case 51: // AH
+			if len(b) < 8 {
+				return
+			}
+			n = (int(b[1]) + 2) * 4
+		case 44: // fragment
+			if len(b) < 8 {
+				return
+			}
+			if be16(b[2:])&0xfff8 != 0 {
+				h.proto(b[0])
+				return // not a first fragment
+			}
+			n = 8
+		default:
+			h.transport(next, b, depth)
+			return
+		}
+		if len(b) < n {
+			return
+		}
+		next, b = b[0], b[n:]
+	}
+	h.proto(next)
+}
+
+// transport walks what follows an IP header of protocol p.
+func (h *headers) transport(p uint8, b []byte, depth int) {
+	switch p {
+	case 6, 132, 136: // TCP, SCTP, UDP-Lite
+		h.portPair(b)
+	case 17:
+		h.portPair(b)
+		if len(b) >= 8 && depth < maxDepth {
+			h.udpTunnel(be16(b), be16(b[2:]), b[8:], depth+1)
+		}
+	case 51: // AH in IPv4
+		if len(b) >= 8 && depth < maxDepth {
+			if n := (int(b[1]) + 2) * 4; len(b) >= n {
+				h.proto(b[0])
+				h.transport(b[0], b[n:], depth+1)
+			}
+		}
+	}
+	if depth >= maxDepth {
+		return
+	}
+	switch p {
+	case 1: // ICMP errors quote an IPv4 header
+		if len(b) >= 8 {
+			switch b[0] {
+			case 3, 4, 5, 11, 12:
+				h.ip4(b[8:], depth+1)
+			}
+		}
+	case 58: // ICMPv6 errors quote an IPv6 header
+		if len(b) >= 8 && b[0] >= 1 && b[0] <= 4 {
+			h.ip6(b[8:], depth+1)
+		}
+	case 4:
+		h.ip4(b, depth+1)
+	case 41:
+		h.ip6(b, depth+1)
+	case 47:
+		h.gre(b, depth+1)
+	case 97: // EtherIP
+		if len(b) >= 2 {
+			h.ether(b[2:], depth+1)
+		}
+	case 137:
+		h.ether(h.mpls(b, depth+1), depth+1)
+	case 103: // PIM register: the packet it carries
+		if len(b) >= 8 && b[0] == 0x21 {
+			h.ipByVersion(b[8:], depth+1)
+		}
+	}
+}
+
+// nsh walks a Network Service Header and the IP packet it carries, or
+// returns the Ethernet frame it carries.
+func (h *headers) nsh(b []byte, depth int) (ether []byte) {
+	if len(b) < 8 {
+		return nil
+	}
+	n := int(b[1]&0x3f) * 4
+	if n < 8 || len(b) < n {
+		return nil
+	}
+	switch b[3] {
+	case 1:
+		h.ip4(b[n:], depth)
+	case 2:
+		h.ip6(b[n:], depth)
+	case 3:
+		return b[n:]
+	case 5:
+		return h.mpls(b[n:], depth)
+	}
+	return nil
+}
+
+// udpTunnel walks a UDP payload b that a well-known tunnel port says is
+// encapsulated traffic: the destination port first, then the source.
+func (h *headers) udpTunnel(src, dst uint16, b []byte, depth int) {
+	port := dst
+	if !tunnelPort(port) {
+		port = src
+	}
+	if len(b) < 8 {
+		return
+	}
+	switch port {
+	case 4789: // VXLAN
+		h.ether(b[8:], depth)
+	case 4790: // VXLAN-GPE: next protocol if the P flag is set, else Ethernet
+		np := byte(3)
+		if b[0]&0x04 != 0 {
+			np = b[3]
+		}
+		switch np {
+		case 1:
+			h.ip4(b[8:], depth)
+		case 2:
+			h.ip6(b[8:], depth)
+		case 3:
+			h.ether(b[8:], depth)
+		case 4:
+			h.ether(h.nsh(b[8:], depth), depth)
+		}
+	case 6081: // Geneve: an EtherType, 0x6558 for Ethernet
+		if n := 8 + int(b[0]&0x3f)*4; len(b) >= n {
+			h.ethertype(be16(b[2:]), b[n:], depth)
+		}
+	case 2152:
+		h.gtpu(b, depth)
+	}
+}
+
+func tunnelPort(p uint16) bool {
+	return p == 4789 || p == 4790 || p == 6081 || p == 2152
+}
+
+// gtpu walks a GTP-U G-PDU.
+func (h *headers) gtpu(b []byte, depth int) {
+	if len(b) < 8 || b[0]>>5 != 1 || b[0]&0x10 == 0 || b[1] != 0xff {
+		return
+	}
+	n := 8
+	if b[0]&0x07 != 0 {
+		if len(b) < 12 {
+			return
+		}
+		next := b[11]
+		n = 12
+		for i := 0; next != 0; i++ {
+			if i == 8 || len(b) <= n {
+				return
+			}
+			l := int(b[n]) * 4
+			if l == 0 || len(b) < n+l {
+				return
+			}
+			next = b[n+l-1]
+			n += l
+		}
+	}
+	h.ipByVersion(b[n:], depth)
+}
+
+// gre walks a GRE header and what it carries.
+func (h *headers) gre(b []byte, depth int) {
+	if len(b) < 4 {
+		return
+	}
+	flags, proto := be16(b), be16(b[2:])
+	n := 4
+	switch flags & 7 {
+	case 0:
+		if flags&0x4000 != 0 {
+			return // RFC 1701 source routing: not read
+		}
+		if flags&0x8000 != 0 { // checksum
+			n += 4
+		}
+		if flags&0x2000 != 0 { // key
+			n += 4
+		}
+		if flags&0x1000 != 0 { // sequence number
+			n += 4
+		}
+	case 1: // PPTP: key (payload length, call ID), sequence, acknowledgment
+		n += 4
+		if flags&0x1000 != 0 {
+			n += 4
+		}
+		if flags&0x0080 != 0 {
+			n += 4
+		}
+	default:
+		return
+	}
+	if len(b) < n {
+		return
+	}
+	b = b[n:]
+	switch proto {
+	case 0x88be: // ERSPAN type II (with a sequence number) or I (without)
+		if flags&0x1000 != 0 {
+			if len(b) < 8 {
+				return
+			}
+			b = b[8:]
+		}
+		h.ether(b, depth)
+	case 0x22eb: // ERSPAN type III, maybe with its platform subheader
+		if len(b) < 12 || (b[10]>>2)&0x1f != 0 {
+			return // short, or a frame type other than Ethernet
+		}
+		n := 12
+		if b[11]&1 != 0 {
+			n += 8
+		}
+		if len(b) >= n {
+			h.ether(b[n:], depth)
+		}
+	case 0x880b:
+		h.ppp(b, depth)
+	case 0x8909: // Cisco MetaData, its EtherType first in GRE
+		if len(b) >= 8 {
+			h.ethertype(be16(b), b[8:], depth)
+		}
+	case 0x6558:
+		h.ether(b, depth)
+	default:
+		h.ethertype(proto, b, depth)
+	}
+}
+
+// ppp walks a PPP frame: address and control optional, protocol field
+// compressed or not.
+func (h *headers) ppp(b []byte, depth int) {
+	if len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
+		b = b[2:]
+	}
+	if len(b) == 0 {
+		return
+	}
+	var p uint16
+	if b[0]&1 != 0 {
+		p, b = uint16(b[0]), b[1:]
+	} else {
+		if len(b) < 2 {
+			return
+		}
+		p, b = be16(b), b[2:]
+	}
+	switch p {
+	case 0x0021:
+		h.ip4(b, depth)
+	case 0x0057:
+		h.ip6(b, depth)
+	case 0x0281, 0x0283:
+		h.ether(h.mpls(b, depth), depth)
+	}
+}
+
+// mpls walks a label stack and the IP packet at its bottom, or returns
+// the Ethernet frame there (after a pseudowire control word).
+func (h *headers) mpls(b []byte, depth int) (ether []byte) {
+	for {
+		if len(b) < 4 {
+			return nil
+		}
+		bottom := b[2]&1 != 0
+		b = b[4:]
+		if bottom {
+			break
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	switch b[0] >> 4 {
+	case 4:
+		h.ip4(b, depth)
+	case 6:
+		h.ip6(b, depth)
+	case 0: // Ethernet pseudowire control word
+		if len(b) >= 4 {
+			return b[4:]
+		}
+	}
+	return nil
+}
+
+// arp records the IPv4 addresses of an ARP or RARP packet: where its
+// header says they are, and where tcpdump's "host" reads them (as if
+// the hardware addresses were 6 bytes and the protocol IPv4, whatever
+// the header says).
+func (h *headers) arp(b []byte) {
+	if len(b) >= 18 {
+		h.addr(key4(b[14:]))
+	}
+	if len(b) >= 28 {
+		h.addr(key4(b[24:]))
+	}
+	if len(b) < 8 || be16(b[2:]) != 0x0800 || b[5] != 4 || b[4] == 6 {
+		return
+	}
+	hl := int(b[4])
+	if spa := 8 + hl; len(b) >= spa+4 {
+		h.addr(key4(b[spa:]))
+	}
+	if tpa := 8 + 2*hl + 4; len(b) >= tpa+4 {
+		h.addr(key4(b[tpa:]))
+	}
+}
