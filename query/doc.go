@@ -1,0 +1,25 @@
+// Package query finds packets in stored captures: the files `pcapstore
+// sink` writes, or any directories of pcap and pcapng files, plain or
+// compressed. It answers Metron's pcap_query on one machine.
+//
+// A Spec names the paths to search, a tcpdump filter (compiled by package
+// filter, so a query keeps exactly the packets tcpdump keeps), an
+// optional payload matcher, a time range and limits. Run walks the paths,
+// reads each capture's first record, sorts the files by it, scans them in
+// parallel and hands the matching records to an emit function, one at a
+// time, in the order a chronological merge of the files gives (mergecap's
+// order; see Run). Memory stays bounded whatever the result size: each
+// file being read holds a few batches of matches, and files are opened
+// only as the merge reaches their first packet time.
+//
+// Fixed is Metron's fixed query (addresses, ports, protocol,
+// include-reverse), written out as the tcpdump expression it means;
+// ParseTime reads Metron's start and end times.
+//
+// Every file is accounted for in Stats: scanned, pruned (by a Pruner,
+// such as a sidecar index), skipped (hidden, sidecars, not a capture,
+// with the reason), failed (could not be opened, or corrupt part way:
+// Run then returns ErrIncomplete) or cut short at its end (a capture
+// being written: a warning). The package never writes or deletes files,
+// never decodes packets itself and never logs.
+package query

@@ -1,0 +1,181 @@
+package query
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fastcapa-go/fastcapa/pcap"
+)
+
+// Batching: a file's reader hands the merger its matches in batches of
+// at most batchRecords records or about the scanner's batch limit in
+// captured bytes, and holds a CPU token for at most chunkRecords records
+// at a time.
+const (
+	batchRecords = 1024
+	chunkRecords = 4096
+	// fileQueue is how many batches a file's reader may have ready
+	// beyond the one the merger holds and the one it fills.
+	fileQueue = 2
+	// The batch limit is batchBudget shared by the batches of the files
+	// under way, between minBatch and maxBatch: 256 KiB a batch while a
+	// few dozen files overlap in time, less when hundreds do.
+	batchBudget = 64 << 20
+	minBatch    = 16 << 10
+	maxBatch    = 256 << 10
+)
+
+// batchLimit is the bytes a batch may hold when files readers are under
+// way.
+func batchLimit(files int) int64 {
+	return min(max(batchBudget/int64(max(files, 1)*(fileQueue+2)), minBatch), maxBatch)
+}
+
+// item is one matched record in a batch; its bytes are data[off:off+n].
+type item struct {
+	ts   int64  // the record's timestamp
+	key  int64  // merge key: the greatest timestamp in the file so far
+	orig uint32 // length on the wire
+	off  int32
+	n    int32
+}
+
+// batch is some of one file's matches, in file order. err, on a file's
+// last batch, is why the file ended early (after items).
+type batch struct {
+	items []item
+	data  []byte
+	err   error
+}
+
+var batchPool = sync.Pool{New: func() any {
+	return &batch{items: make([]item, 0, 64), data: make([]byte, 0, minBatch)}
+}}
+
+func getBatch() *batch { return batchPool.Get().(*batch) }
+
+func putBatch(b *batch) {
+	if cap(b.data) > 2*maxBatch {
+		return // grown by a jumbo record: let it go
+	}
+	b.items, b.data, b.err = b.items[:0], b.data[:0], nil
+	batchPool.Put(b)
+}
+
+func (b *batch) full(limit int64) bool {
+	return len(b.items) == batchRecords || int64(len(b.data)) >= limit
+}
+
+func (b *batch) add(rec pcap.Record, key int64) {
+	b.items = append(b.items, item{ts: rec.Timestamp, key: key, orig: rec.OrigLen, off: int32(len(b.data)), n: int32(len(rec.Data))})
+	b.data = append(b.data, rec.Data...)
+}
+
+// scanner is what the readers of one query share.
+type scanner struct {
+	ctx    context.Context
+	c      *compiled
+	spec   *Spec
+	tokens chan struct{} // CPU tokens: Workers of them
+	wg     sync.WaitGroup
+	read   *progressCounters
+	limit  atomic.Int64 // batch limit (batchLimit), set by the merger
+}
+
+// match reports whether a record is one the query wants. The file's
+// counters are its reader's own.
+func (s *scanner) match(f *file, rec *pcap.Record) bool {
+	if rec.LinkType != pcap.LinkTypeEthernet {
+		f.otherLinkType++
+		return false
+	}
+	if rec.Timestamp < s.c.start || rec.Timestamp > s.c.end {
+		return false
+	}
+	if s.c.filter != nil && !s.c.filter.Match(rec.Data, rec.OrigLen) {
+		return false
+	}
+	return s.spec.Payload == nil || s.spec.Payload.Match(rec.Data)
+}
+
+// launch starts f's reader.
+func (s *scanner) launch(f *file) {
+	f.ch = make(chan *batch, fileQueue)
+	s.wg.Add(1)
+	go s.scan(f)
+}
+
+// scan reads f and sends its matches on f.ch, which it closes at the end
+// of the file, at an error (sent as the last batch's err) or when the
+// query is cancelled. It holds a CPU token only while it reads and
+// matches, never while it waits to send, so the merger, which may be
+// waiting for any file, can always be served: a reader waiting for a
+// token waits only for readers that are working.
+func (s *scanner) scan(f *file) {
+	defer s.wg.Done()
+	defer close(f.ch)
+	defer s.read.filesDone.Add(1)
+	c, fd, err := openCapture(f.path, &s.read.bytes)
+	if err != nil {
+		if err == errNotCapture { // changed since the probe
+			err = pcap.ErrFormat
+		}
+		f.complete = true
+		s.send(f, &batch{err: err})
+		return
+	}
+	defer fd.Close()
+	defer c.Close()
+	key := f.first
+	for {
+		select {
+		case s.tokens <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		b := getBatch()
+		limit := s.limit.Load()
+		var end bool
+		for range chunkRecords {
+			rec, err := c.Next()
+			if err != nil {
+				if err != io.EOF {
+					b.err = err
+				}
+				end = true
+				break
+			}
+			f.packets++
+			key = max(key, rec.Timestamp)
+			if s.match(f, &rec) {
+				b.add(rec, key)
+				if b.full(limit) {
+					break
+				}
+			}
+		}
+		<-s.tokens
+		f.complete = end
+		if len(b.items) == 0 && b.err == nil {
+			putBatch(b)
+		} else if !s.send(f, b) {
+			return
+		}
+		if end {
+			return
+		}
+	}
+}
+
+// send hands b to the merger, unless the query is cancelled.
+func (s *scanner) send(f *file, b *batch) bool {
+	select {
+	case f.ch <- b:
+		return true
+	case <-s.ctx.Done():
+		putBatch(b)
+		return false
+	}
+}
