@@ -8,6 +8,7 @@
 //	fcbench pcap-stats example.pcap
 //	fcbench fill -from example.pcap -count 300000 -topic sinkbench
 //	fcbench consume -topic sinkbench -count 300000
+//	fcbench gen-store -from example.pcap -dir /tmp/store -bytes 2147483648
 //
 // The first form runs twice, once through package kafka's Producer (what
 // the pipeline uses) and once through a bare confluent-kafka-go Producer
@@ -29,7 +30,8 @@
 // gen-pcap writes a capture of identical-length UDP/IPv4 Ethernet frames
 // for net_pcap's infinite_rx (or -from a capture, repeated); pcap-stats
 // prints a capture's packet count and mean frame length; fill and consume
-// make and read the topic of the sink's benchmark (test/bench_sink.sh).
+// make and read the topic of the sink's benchmark (test/bench_sink.sh);
+// gen-store writes the store of the query benchmark (test/bench_query.sh).
 //
 // Exit status: 0 when every message was delivered, 1 when any failed,
 // 2 on a usage or start-up error.
@@ -63,6 +65,8 @@ func main() {
 			os.Exit(genPcap(os.Args[2:]))
 		case "fill":
 			os.Exit(runFill(os.Args[2:]))
+		case "gen-store":
+			os.Exit(runGenStore(os.Args[2:]))
 		case "consume":
 			os.Exit(runConsume(os.Args[2:]))
 		case "pcap-stats":

@@ -3,6 +3,8 @@
 //
 //	pcapstore sink -brokers HOST:PORT -topic pcap -group pcapstore -dir /data/pcap [flags]
 //	pcapstore inspect FILE [-n N]
+//	pcapstore query fixed|expr ... (pcapstore query -h)
+//	pcapstore index [-force] DIR...
 //
 // Exit status: 0 done, 1 a runtime failure, 2 bad usage or configuration.
 package main
@@ -17,6 +19,10 @@ const usage = `usage:
       consume the topic into rotated capture files (pcapstore sink -h for flags)
   pcapstore inspect [-n N] FILE
       one line per packet: time (ns), length, protocol, addresses, ports
+  pcapstore query fixed|expr [options] ...
+      find packets in stored captures, as Metron's pcap_query (pcapstore query -h)
+  pcapstore index [-force] DIR...
+      build the sidecar index of each capture that lacks one (the sink writes them itself)
 `
 
 func main() {
@@ -29,6 +35,10 @@ func main() {
 		os.Exit(runSink(os.Args[2:]))
 	case "inspect":
 		os.Exit(runInspect(os.Args[2:]))
+	case "query":
+		os.Exit(runQuery(os.Args[2:]))
+	case "index":
+		os.Exit(runIndex(os.Args[2:]))
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -1,0 +1,643 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/cliflag"
+	"github.com/fastcapa-go/fastcapa/pattern"
+	"github.com/fastcapa-go/fastcapa/pcap"
+	"github.com/fastcapa-go/fastcapa/query"
+)
+
+const queryUsage = `usage:
+  pcapstore query fixed [options] [PATH...]
+      Metron's fixed query: -sa -da -sp -dp -p -ir (unset fields match anything)
+  pcapstore query expr [options] EXPRESSION [PATH...]
+      a tcpdump filter expression ('' for every packet)
+
+Searches the capture files under each PATH (and -bp PATH) — pcap, pcapng,
+plain or .gz/.zst/.lz4 — and writes the packets found as one nanosecond
+pcap in time order (mergecap's order), or pages of -rpf packets.
+
+fixed query (Metron's pcap_query fixed; long names work with - or --):
+  -sa, -ip_src_addr ADDR    source IPv4 or IPv6 address
+  -da, -ip_dst_addr ADDR    destination address
+  -sp, -ip_src_port PORT    source port (TCP or UDP)
+  -dp, -ip_dst_port PORT    destination port (TCP or UDP)
+  -p,  -protocol PROTO      IP protocol: a number, or tcp udp icmp icmp6 sctp gre esp ah igmp
+  -ir, -include_reverse     also the packets with source and destination swapped
+  -vlan                     match inside one or two VLAN tags (default true for fixed)
+both:
+  -bp, -base_path PATH      a capture file or directory to search (repeatable)
+  -st, -start_time TIME     packets at or after TIME (epoch ms, or -df)
+  -et, -end_time TIME       packets at or before TIME (both ends inclusive, as Metron;
+                            unset: open, where Metron needs -st and ends -et at now)
+  -df, -date_format FMT     Java SimpleDateFormat for -st/-et, e.g. "yyyy-MM-dd HH:mm:ss Z"
+                            (letters y M d H m s S Z X; local time without Z)
+  -pf, -packet_filter PAT   Metron's byte pattern the packet must hold as well
+  -o PATH                   output: a pcap file, - for stdout, or with -rpf a directory
+  -rpf, -records_per_file N pages of N packets in directory -o: page-1.pcap, page-2.pcap, …
+  -pre, -prefix P           page names as Metron's command: pcap-data-P+0001.pcap, …
+  -max-packets N            stop after N packets
+  -max-bytes N              stop before the packets' captured bytes pass N
+  -vlan                     (expr) match inside VLAN tags too (default false for expr)
+  -workers N                files scanned at once (default: the number of CPUs)
+  -no-index                 do not prune files by their sidecar index
+  -nr -ft -yq -bop -ps      Metron's Hadoop options: accepted, no effect
+
+Skipped: hidden files (the sink's temporaries), *.jsonl, *.idx, files that are
+not captures. A progress line shows on a terminal; a summary ends on stderr.
+Exit status: 0 done (also when a limit stopped it), 1 some captures could not be
+read or the output failed (the summary names them), 2 bad usage.
+`
+
+// queryOpts are pcapstore query's flags.
+type queryOpts struct {
+	paths                  cliflag.List
+	start, end, dateFormat string
+	payload                string
+	out                    string
+	perFile                int
+	prefix                 string
+	maxPackets, maxBytes   int64
+	vlan                   bool
+	workers                int
+	noIndex                bool
+	// fixed
+	srcAddr, dstAddr, srcPort, dstPort, protocol string
+	reverse                                      bool
+}
+
+// flags defines the options on fs, each under Metron's short and long
+// names where Metron has them.
+func (o *queryOpts) flags(fs *flag.FlagSet, fixed bool) {
+	str := func(p *string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, "", "")
+		}
+	}
+	for _, n := range []string{"bp", "base_path"} {
+		fs.Var(&o.paths, n, "")
+	}
+	str(&o.start, "st", "start_time")
+	str(&o.end, "et", "end_time")
+	str(&o.dateFormat, "df", "date_format")
+	str(&o.payload, "pf", "packet_filter")
+	str(&o.out, "o")
+	str(&o.prefix, "pre", "prefix")
+	for _, n := range []string{"rpf", "records_per_file"} {
+		fs.IntVar(&o.perFile, n, 0, "")
+	}
+	fs.Int64Var(&o.maxPackets, "max-packets", 0, "")
+	fs.Int64Var(&o.maxBytes, "max-bytes", 0, "")
+	fs.BoolVar(&o.vlan, "vlan", fixed, "")
+	fs.IntVar(&o.workers, "workers", 0, "")
+	fs.BoolVar(&o.noIndex, "no-index", false, "")
+	var ignored string
+	for _, n := range []string{"nr", "num_reducers", "ft", "finalizer_threads", "yq", "yarn_queue", "bop", "base_output_path"} {
+		fs.StringVar(&ignored, n, "", "")
+	}
+	var ignoredBool bool
+	fs.BoolVar(&ignoredBool, "ps", false, "")
+	fs.BoolVar(&ignoredBool, "print_status", false, "")
+	if fixed {
+		str(&o.srcAddr, "sa", "ip_src_addr")
+		str(&o.dstAddr, "da", "ip_dst_addr")
+		str(&o.srcPort, "sp", "ip_src_port")
+		str(&o.dstPort, "dp", "ip_dst_port")
+		str(&o.protocol, "p", "protocol")
+		fs.BoolVar(&o.reverse, "ir", false, "")
+		fs.BoolVar(&o.reverse, "include_reverse", false, "")
+	}
+}
+
+// usageError is a command line that cannot run: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+func runQuery(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, queryUsage)
+		return 2
+	}
+	kind := args[0]
+	switch kind {
+	case "fixed", "expr":
+	case "-h", "-help", "--help", "help":
+		fmt.Print(queryUsage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "pcapstore query: unknown query %q: use fixed or expr\n%s", kind, queryUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("pcapstore query "+kind, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var o queryOpts
+	o.flags(fs, kind == "fixed")
+	// Options before, between and after the positional arguments.
+	var pos []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Print(queryUsage)
+				return 0
+			}
+			fmt.Fprintf(os.Stderr, "pcapstore query %s: %v (pcapstore query -h for the options)\n", kind, err)
+			return 2
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos, rest = append(pos, rest[0]), rest[1:]
+	}
+	spec, out, err := o.build(kind, pos)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pcapstore query %s: %v\n", kind, err)
+		var ue *usageError
+		if errors.As(err, &ue) || isUsage(err) {
+			return 2
+		}
+		return 1
+	}
+	return execQuery(spec, out)
+}
+
+// isUsage reports whether a query error is about the command line: the
+// query's own validation, a filter that does not compile, a path that
+// does not exist.
+func isUsage(err error) bool {
+	return errors.Is(err, query.ErrSpec) || errors.Is(err, filter.ErrCompile) || errors.Is(err, filter.ErrMatchVLAN) ||
+		errors.Is(err, filter.ErrKernelOnly) || errors.Is(err, fs.ErrNotExist)
+}
+
+// build turns the options into a query and an output.
+func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error) {
+	var spec query.Spec
+	var fixed *query.Fixed
+	paths := append([]string(nil), o.paths...)
+	if kind == "expr" {
+		if len(pos) == 0 {
+			return spec, nil, usagef("give the filter expression ('' for every packet)")
+		}
+		spec.Filter = pos[0]
+		pos = pos[1:]
+	} else {
+		var f query.Fixed
+		var err error
+		if o.srcAddr != "" {
+			if f.SrcAddr, err = query.ParseAddr(o.srcAddr); err != nil {
+				return spec, nil, err
+			}
+		}
+		if o.dstAddr != "" {
+			if f.DstAddr, err = query.ParseAddr(o.dstAddr); err != nil {
+				return spec, nil, err
+			}
+		}
+		if o.srcPort != "" {
+			if f.SrcPort, err = query.ParsePort(o.srcPort); err != nil {
+				return spec, nil, err
+			}
+		}
+		if o.dstPort != "" {
+			if f.DstPort, err = query.ParsePort(o.dstPort); err != nil {
+				return spec, nil, err
+			}
+		}
+		if o.protocol != "" {
+			if f.Protocol, err = query.ParseProtocol(o.protocol); err != nil {
+				return spec, nil, err
+			}
+		}
+		f.IncludeReverse = o.reverse
+		spec.Filter = f.Expr()
+		fixed = &f
+	}
+	paths = append(paths, pos...)
+	if len(paths) == 0 {
+		return spec, nil, usagef("name the captures to search: -bp DIR, or paths after the options")
+	}
+	spec.Paths = paths
+	spec.MatchVLAN = o.vlan
+	var err error
+	if o.start != "" {
+		if spec.Start, err = query.ParseTime(o.start, o.dateFormat, time.Local); err != nil {
+			return spec, nil, err
+		}
+	}
+	if o.end != "" {
+		if spec.End, err = query.ParseTime(o.end, o.dateFormat, time.Local); err != nil {
+			return spec, nil, err
+		}
+	}
+	if o.payload != "" {
+		if spec.Payload, err = compilePattern(o.payload); err != nil {
+			return spec, nil, usagef("-pf %q: %v", o.payload, err)
+		}
+	}
+	if o.maxPackets < 0 || o.maxBytes < 0 || o.workers < 0 || o.perFile < 0 {
+		return spec, nil, usagef("-max-packets, -max-bytes, -workers and -rpf take a number ≥ 0")
+	}
+	spec.MaxPackets, spec.MaxBytes, spec.Workers = o.maxPackets, o.maxBytes, o.workers
+	if !o.noIndex {
+		spec.Prune = indexPruner(spec, fixed)
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, nil, err
+	}
+	out, err := o.output(spec.Paths)
+	if err != nil {
+		return spec, nil, err
+	}
+	if out.path != "" {
+		spec.Exclude = []string{out.path}
+	}
+	return spec, out, nil
+}
+
+// output is where the packets go: one pcap file or stdout, or pages of
+// perFile packets in dir.
+type output struct {
+	path    string // the file; "" for stdout or pages
+	dir     string // pages
+	perFile int
+	prefix  string
+
+	f       *os.File
+	w       *pcap.Writer
+	n       int // records in the current page
+	pages   []string
+	records int64
+}
+
+// output checks -o, -rpf and -pre before anything is read, and creates
+// the output file (so that a bad path fails before the search). It will
+// not overwrite a file among the captures searched.
+func (o *queryOpts) output(searched []string) (*output, error) {
+	switch {
+	case o.out == "":
+		return nil, usagef("give -o FILE, -o - for stdout, or -rpf N -o DIR for pages")
+	case o.prefix != "" && o.perFile == 0:
+		return nil, usagef("-pre names pages: give -rpf N too")
+	case o.perFile > 0 && o.out == "-":
+		return nil, usagef("pages (-rpf) go to a directory: give -o DIR")
+	}
+	out := &output{perFile: o.perFile, prefix: o.prefix}
+	if o.perFile > 0 {
+		out.dir = o.out
+		if err := os.MkdirAll(out.dir, 0o755); err != nil {
+			return nil, usagef("-o %s: %v", out.dir, err)
+		}
+		if first := filepath.Join(out.dir, out.pageName(1)); exists(first) {
+			return nil, usagef("%s exists: give another -o DIR, or -pre", first)
+		}
+		return out, nil
+	}
+	if o.out == "-" {
+		if isTerminal(os.Stdout) {
+			return nil, usagef("-o -: stdout is a terminal; pipe it (| tshark -r -) or give -o FILE")
+		}
+		return out, nil
+	}
+	if fi, err := os.Stat(o.out); err == nil && fi.IsDir() {
+		return nil, usagef("-o %s is a directory: give -rpf N to write pages into it, or a file name", o.out)
+	}
+	if fi, err := os.Stat(o.out); err == nil && fi.Mode().IsRegular() {
+		for _, p := range searched {
+			if within(o.out, p) {
+				return nil, usagef("-o %s is among the captures searched (%s): write the output elsewhere", o.out, p)
+			}
+		}
+	}
+	out.path = o.out
+	f, err := os.Create(out.path)
+	if err != nil {
+		return nil, usagef("-o: %v", err)
+	}
+	out.f = f
+	return out, nil
+}
+
+func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+// within reports whether file is root or under it.
+func within(file, root string) bool {
+	f, err1 := filepath.Abs(file)
+	r, err2 := filepath.Abs(root)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(r, f)
+	return err == nil && (rel == "." || !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != "..")
+}
+
+// pageName is Metron's: page-N.pcap as its REST finalizer names pages, or
+// pcap-data-PREFIX+NNNN.pcap as its command line's (PcapCliFinalizer).
+func (out *output) pageName(n int) string {
+	if out.prefix != "" {
+		return fmt.Sprintf("pcap-data-%s+%04d.pcap", out.prefix, n)
+	}
+	return fmt.Sprintf("page-%d.pcap", n)
+}
+
+// start makes the writer of the single output, or of the next page.
+func (out *output) start() error {
+	var err error
+	switch {
+	case out.dir != "":
+		name := filepath.Join(out.dir, out.pageName(len(out.pages)+1))
+		if out.f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+			return err
+		}
+		out.pages = append(out.pages, name)
+		out.n = 0
+	case out.f == nil:
+		out.f = os.Stdout
+	}
+	out.w, err = pcap.NewWriter(out.f, true, pcap.MaxSnapLen)
+	return err
+}
+
+// write is the query's emit.
+func (out *output) write(r pcap.Record) error {
+	if out.w == nil {
+		if err := out.start(); err != nil {
+			return err
+		}
+	}
+	if err := out.w.Write(r); err != nil {
+		return err
+	}
+	out.records++
+	if out.dir != "" {
+		if out.n++; out.n == out.perFile {
+			if err := out.endPage(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// endPage flushes and closes the page being written.
+func (out *output) endPage() error {
+	err := out.w.Flush()
+	if cerr := out.f.Close(); err == nil {
+		err = cerr
+	}
+	out.w, out.f = nil, nil
+	return err
+}
+
+// finish writes what is buffered: an empty capture when nothing matched
+// (one file or stdout; no page at all), and closes the file.
+func (out *output) finish() error {
+	if out.dir != "" {
+		if out.w != nil {
+			return out.endPage()
+		}
+		return nil
+	}
+	if out.w == nil {
+		if err := out.start(); err != nil {
+			return err
+		}
+	}
+	err := out.w.Flush()
+	if out.f != os.Stdout {
+		if cerr := out.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// where names the output for the summary.
+func (out *output) where() string {
+	switch {
+	case out.dir != "":
+		if len(out.pages) == 0 {
+			return "no page written"
+		}
+		return fmt.Sprintf("%d pages in %s", len(out.pages), out.dir)
+	case out.path != "":
+		return out.path
+	}
+	return "stdout"
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// execQuery runs the query into the output and reports on stderr.
+func execQuery(spec query.Spec, out *output) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress := isTerminal(os.Stderr)
+	shown := false
+	if progress {
+		spec.Progress = func(p query.Progress) {
+			shown = true
+			fmt.Fprintf(os.Stderr, "\r%d/%d files, %s/%s, %d packets matched\x1b[K",
+				p.FilesDone, p.Files, size(p.BytesDone), size(p.Bytes), p.Matched)
+		}
+	}
+	began := time.Now()
+	st, err := query.Run(ctx, spec, out.write)
+	if shown {
+		fmt.Fprint(os.Stderr, "\r\x1b[K")
+	}
+	if errors.Is(err, query.ErrNoCaptures) || isUsage(err) {
+		// Nothing was searched: no output, no summary.
+		if out.f != nil && out.path != "" {
+			out.f.Close()
+			os.Remove(out.path)
+		}
+		fmt.Fprintf(os.Stderr, "pcapstore query: %v%s\n", err, skipNote(st))
+		if errors.Is(err, query.ErrNoCaptures) {
+			return 1
+		}
+		return 2
+	}
+	if ferr := out.finish(); ferr != nil && err == nil {
+		err = fmt.Errorf("output: %w", ferr)
+	}
+	summarize(os.Stderr, st, spec, out, time.Since(began))
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "pcapstore query: interrupted: the output holds the packets found so far")
+		return 1
+	case errors.Is(err, query.ErrIncomplete):
+		fmt.Fprintf(os.Stderr, "pcapstore query: incomplete: %d captures could not be read (named above); the other captures were searched\n", len(st.Failed))
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "pcapstore query: %v\n", err)
+	return 1
+}
+
+// skipNote says what was skipped, for the error of a search without
+// captures.
+func skipNote(st query.Stats) string {
+	if len(st.Skipped) == 0 {
+		return ""
+	}
+	return " (skipped: " + skipReasons(st) + ")"
+}
+
+// skipReasons counts the skipped files by reason.
+func skipReasons(st query.Stats) string {
+	var reasons []string
+	for r, n := range st.SkipCounts() {
+		reasons = append(reasons, fmt.Sprintf("%d %s", n, r))
+	}
+	sort.Strings(reasons)
+	return strings.Join(reasons, ", ")
+}
+
+// summarize writes the one-line summary, then a line per failed, cut
+// short or unrecognized file and per note.
+func summarize(w io.Writer, st query.Stats, spec query.Spec, out *output, took time.Duration) {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%d scanned", st.Scanned))
+	if st.Pruned > 0 {
+		parts = append(parts, fmt.Sprintf("%d pruned", st.Pruned))
+	}
+	if st.Unread > 0 {
+		parts = append(parts, fmt.Sprintf("%d not read to the end", st.Unread))
+	}
+	if n := len(st.Failed); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d FAILED", n))
+	}
+	if n := len(st.Truncated); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d cut short", n))
+	}
+	line := fmt.Sprintf("pcapstore query: %d packets (%s) matched of %d read, %d captures (%s)",
+		st.Matched, size(st.MatchedBytes), st.Packets, st.Captures, strings.Join(parts, ", "))
+	if len(st.Skipped) > 0 {
+		line += fmt.Sprintf(", %d files skipped (%s)", len(st.Skipped), skipReasons(st))
+	}
+	fmt.Fprintf(w, "%s, in %.2f s → %s\n", line, took.Seconds(), out.where())
+	for _, f := range st.Failed {
+		fmt.Fprintf(w, "pcapstore query: FAILED %s: %v\n", f.Path, f.Err)
+	}
+	for _, f := range st.Truncated {
+		fmt.Fprintf(w, "pcapstore query: warning: %s ends in a cut record (being written?): %v\n", f.Path, f.Err)
+	}
+	for _, s := range st.Skipped {
+		switch s.Reason {
+		case query.SkipNotCapture, query.SkipIrregular:
+			fmt.Fprintf(w, "pcapstore query: skipped %s: %s\n", s.Path, s.Reason)
+		}
+	}
+	if st.Limited {
+		fmt.Fprintf(w, "pcapstore query: stopped at the limit (-max-packets %d, -max-bytes %d): more packets may match\n", spec.MaxPackets, spec.MaxBytes)
+	}
+	if st.OutOfOrder > 0 {
+		fmt.Fprintf(w, "pcapstore query: note: %d packets are older than the one before them: some captures are not in time order (each keeps its own order, as mergecap merges)\n", st.OutOfOrder)
+	}
+	if st.OtherLinkType > 0 {
+		fmt.Fprintf(w, "pcapstore query: note: %d packets of other link types than Ethernet were not searched\n", st.OtherLinkType)
+	}
+}
+
+// compilePattern compiles Metron's byte pattern (package pattern). It is
+// matched on the captured frame: Metron searched its stored record, a
+// 40-byte pcap header and then the frame, so only a pattern that can
+// match within or across those 40 bytes finds other packets than Metron.
+func compilePattern(expr string) (query.PayloadMatcher, error) {
+	p, err := pattern.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// indexPruner prunes by each capture's sidecar index (package index): a
+// capture whose index says no packet of it can match is not opened. What
+// the index knows: the time range, and for a fixed query its addresses,
+// ports and protocol (a packet the fixed query keeps carries each of
+// them; an expression's are not read out of it). A missing, invalid or
+// stale index leaves the capture to be scanned. nil when the query
+// constrains nothing the index knows.
+func indexPruner(spec query.Spec, f *query.Fixed) query.Pruner {
+	base := index.Constraints{From: spec.Start, To: spec.End}
+	var addrs []netip.Addr
+	var ports []uint16
+	if f != nil {
+		if f.Protocol != 0 {
+			base.Protocols = []uint8{f.Protocol}
+		}
+		addrs, ports = []netip.Addr{f.SrcAddr, f.DstAddr}, []uint16{f.SrcPort, f.DstPort}
+	}
+	// Each given address and each given port is in every matching
+	// packet: one Constraints each, all of which must be met.
+	var all []index.Constraints
+	for _, a := range addrs {
+		if a.IsValid() {
+			c := base
+			c.Hosts = []netip.Addr{a}
+			all = append(all, c)
+		}
+	}
+	for _, p := range ports {
+		if p != 0 {
+			c := base
+			c.Ports = []uint16{p}
+			all = append(all, c)
+		}
+	}
+	if len(all) == 0 {
+		if base.From.IsZero() && base.To.IsZero() && len(base.Protocols) == 0 {
+			return nil
+		}
+		all = append(all, base)
+	}
+	return func(path string) (bool, bool) {
+		ix, err := index.Load(path)
+		if err != nil {
+			return false, false
+		}
+		for _, c := range all {
+			if !ix.MayMatch(c) {
+				return false, true
+			}
+		}
+		return true, true
+	}
+}
+
+// size is a byte count for people.
+func size(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,393 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/pcap"
+)
+
+// pcapQuery runs pcapstore query and returns stdout, stderr and the exit
+// status.
+func pcapQuery(t *testing.T, args ...string) ([]byte, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pcapstore"), append([]string{"query"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.Bytes(), stderr.String(), code
+}
+
+// captureRecords reads a capture file (or bytes) with package pcap.
+func captureRecords(t *testing.T, r io.Reader) []pcap.Record {
+	t.Helper()
+	c, err := pcap.Open(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var recs []pcap.Record
+	for {
+		rec, err := c.NextCopy()
+		if err == io.EOF {
+			return recs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, pcap.Record{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, Data: rec.Data})
+	}
+}
+
+func fileRecords(t *testing.T, path string) []pcap.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return captureRecords(t, f)
+}
+
+// tcpdumpKeeps is what tcpdump keeps of a file, at nanosecond precision.
+func tcpdumpKeeps(t *testing.T, path, expr string) []pcap.Record {
+	t.Helper()
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	args := []string{"--time-stamp-precision=nano", "-r", path, "-w", "-"}
+	if expr != "" {
+		args = append(args, expr)
+	}
+	out, err := exec.Command(tcpdump, args...).Output()
+	if err != nil {
+		t.Fatalf("tcpdump %q: %v", expr, err)
+	}
+	return captureRecords(t, bytes.NewReader(out))
+}
+
+func sameRecords(want, got []pcap.Record) string {
+	if len(want) != len(got) {
+		return fmt.Sprintf("%d packets, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if want[i].Timestamp != got[i].Timestamp || want[i].OrigLen != got[i].OrigLen || !bytes.Equal(want[i].Data, got[i].Data) {
+			return fmt.Sprintf("packet %d differs: ts %d len %d, want ts %d len %d", i, got[i].Timestamp, got[i].OrigLen, want[i].Timestamp, want[i].OrigLen)
+		}
+	}
+	return ""
+}
+
+// TestQueryFixed runs pcapstore query fixed with Metron's options, short
+// and long, over metron-example.pcap and checks the file it writes holds
+// exactly the packets tcpdump keeps for the equivalent expression (on
+// the packet inside VLAN tags too, the fixed query's default), and that
+// -st/-et are inclusive in epoch milliseconds and with -df.
+func TestQueryFixed(t *testing.T) {
+	src := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.pcap")
+	all := tcpdumpKeeps(t, src, "")
+	for _, c := range []struct {
+		args   []string
+		oracle string
+		from   int // -st at all[from] (ms, rounded down), -1: none
+		to     int
+	}{
+		{[]string{"-sa", "192.168.138.158", "-da", "62.75.195.236", "-ir"},
+			"(ip src host 192.168.138.158 and ip dst host 62.75.195.236) or (ip src host 62.75.195.236 and ip dst host 192.168.138.158)", -1, -1},
+		{[]string{"--ip_dst_port", "80", "--protocol", "6", "--include_reverse"},
+			"(ip proto 6 or ip6 proto 6) and (tcp dst port 80 or udp dst port 80 or tcp src port 80 or udp src port 80)", -1, -1},
+		{[]string{"-p", "udp", "-sp", "53"}, "(ip proto 17 or ip6 proto 17) and (tcp src port 53 or udp src port 53)", -1, -1},
+		{[]string{"-sa", "192.168.138.158"}, "ip src host 192.168.138.158", 100, 400},
+		{[]string{}, "", 10, 20},
+	} {
+		args := append([]string{"fixed", "-bp", src, "-o", out}, c.args...)
+		want := tcpdumpKeeps(t, src, filter.VLANExpr(c.oracle))
+		if c.from >= 0 {
+			lo, hi := all[c.from].Timestamp/1e6, all[c.to].Timestamp/1e6
+			args = append(args, "-st", strconv.FormatInt(lo, 10), "-et", strconv.FormatInt(hi, 10))
+			var in []pcap.Record
+			for _, r := range want {
+				if r.Timestamp >= lo*1e6 && r.Timestamp <= hi*1e6 {
+					in = append(in, r)
+				}
+			}
+			want = in
+		}
+		_, stderr, code := pcapQuery(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, stderr)
+		}
+		if d := sameRecords(want, fileRecords(t, out)); d != "" {
+			t.Errorf("%v: %s", c.args, d)
+		}
+		if !strings.Contains(stderr, fmt.Sprintf("%d packets", len(want))) || strings.Contains(stderr, "\r") {
+			t.Errorf("%v: summary %q", c.args, stderr)
+		}
+		// The same window as dates.
+		if c.from >= 0 {
+			f := "yyyy-MM-dd HH:mm:ss.SSS Z"
+			date := func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000 -0700") }
+			args := append([]string{"fixed", "-bp", src, "-o", out, "-df", f,
+				"-st", date(all[c.from].Timestamp / 1e6), "-et", date(all[c.to].Timestamp / 1e6)}, c.args...)
+			if _, stderr, code := pcapQuery(t, args...); code != 0 {
+				t.Fatalf("-df: exit %d: %s", code, stderr)
+			}
+			if d := sameRecords(want, fileRecords(t, out)); d != "" {
+				t.Errorf("%v with -df: %s", c.args, d)
+			}
+		}
+	}
+}
+
+// queryStore writes a small store: metron-example.pcap's records in three
+// overlapping files, plain, zstd and pcapng.
+func queryStore(t *testing.T) string {
+	t.Helper()
+	recs := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	dir := t.TempDir()
+	part := func(k int) []pcap.Record {
+		var out []pcap.Record
+		for i, r := range recs {
+			if i%3 == k {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	writeCapture(t, dir, "p0.pcap", pcap.FormatPcap, pcap.CompressNone, part(0))
+	writeCapture(t, dir, "p1.pcap.zst", pcap.FormatPcap, pcap.CompressZstd, part(1))
+	writeCapture(t, dir, "p2.pcapng", pcap.FormatPcapNG, pcap.CompressNone, part(2))
+	return dir
+}
+
+// TestQueryOutputs: one file, pages (Metron's two naming schemes), stdout
+// read by tshark, the limits; and the pages put together are the one
+// file.
+func TestQueryOutputs(t *testing.T) {
+	store := queryStore(t)
+	dir := t.TempDir()
+	single := filepath.Join(dir, "all.pcap")
+	if _, stderr, code := pcapQuery(t, "expr", "tcp", store, "-o", single); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	whole := fileRecords(t, single)
+	if len(whole) < 500 {
+		t.Fatalf("%d tcp packets", len(whole))
+	}
+	for i := 1; i < len(whole); i++ {
+		if whole[i].Timestamp < whole[i-1].Timestamp {
+			t.Fatalf("out of time order at %d", i)
+		}
+	}
+
+	pages := filepath.Join(dir, "pages")
+	if _, stderr, code := pcapQuery(t, "expr", "tcp", "-bp", store, "-rpf", "100", "-o", pages); code != 0 {
+		t.Fatalf("pages: exit %d: %s", code, stderr)
+	}
+	var joined []pcap.Record
+	n := (len(whole) + 99) / 100
+	for i := 1; i <= n; i++ {
+		recs := fileRecords(t, filepath.Join(pages, fmt.Sprintf("page-%d.pcap", i)))
+		if i < n && len(recs) != 100 {
+			t.Errorf("page %d: %d packets", i, len(recs))
+		}
+		joined = append(joined, recs...)
+	}
+	if exists(filepath.Join(pages, fmt.Sprintf("page-%d.pcap", n+1))) {
+		t.Errorf("page %d written", n+1)
+	}
+	if d := sameRecords(whole, joined); d != "" {
+		t.Errorf("pages: %s", d)
+	}
+	// Metron's command-line names; and no page overwritten.
+	if _, stderr, code := pcapQuery(t, "expr", "tcp", store, "-rpf", "1000", "-pre", "run1", "-o", pages); code != 0 {
+		t.Fatalf("prefix: exit %d: %s", code, stderr)
+	}
+	if !exists(filepath.Join(pages, "pcap-data-run1+0001.pcap")) {
+		t.Errorf("no pcap-data-run1+0001.pcap")
+	}
+	if _, stderr, code := pcapQuery(t, "expr", "tcp", store, "-rpf", "100", "-o", pages); code != 2 || !strings.Contains(stderr, "exists") {
+		t.Errorf("pages again: exit %d: %s", code, stderr)
+	}
+
+	// stdout, for tshark.
+	tshark := testenv.RequireTool(t, "tshark")
+	cmd := exec.Command(filepath.Join(bin, "pcapstore"), "query", "expr", "tcp", store, "-o", "-")
+	read := exec.Command(tshark, "-r", "-", "-T", "fields", "-e", "frame.len")
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read.Stdin = pipe
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := read.Output()
+	if werr := cmd.Wait(); werr != nil || err != nil {
+		t.Fatalf("pcapstore %v (%s), tshark %v", werr, stderr.String(), err)
+	}
+	if got := strings.Count(string(lines), "\n"); got != len(whole) {
+		t.Errorf("tshark read %d packets from stdout, want %d", got, len(whole))
+	}
+
+	// Limits stop where they say, and exit 0 saying so.
+	_, errs, code := pcapQuery(t, "expr", "tcp", store, "-o", single, "-max-packets", "7")
+	if got := fileRecords(t, single); code != 0 || sameRecords(whole[:7], got) != "" || !strings.Contains(errs, "stopped at the limit") {
+		t.Errorf("-max-packets: exit %d, %d packets: %s", code, len(got), errs)
+	}
+	var sum int
+	k := 0
+	for ; sum+len(whole[k].Data) <= 50000; k++ {
+		sum += len(whole[k].Data)
+	}
+	_, errs, code = pcapQuery(t, "expr", "tcp", store, "-o", single, "-max-bytes", "50000")
+	if got := fileRecords(t, single); code != 0 || sameRecords(whole[:k], got) != "" {
+		t.Errorf("-max-bytes: exit %d, %d packets, want %d: %s", code, len(got), k, errs)
+	}
+}
+
+// TestQueryBadInput: clear errors and exit statuses for bad usage, a
+// directory without captures, and corrupt or cut-short captures among
+// good ones (whose packets are still all written).
+func TestQueryBadInput(t *testing.T) {
+	store := queryStore(t)
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	empty := t.TempDir()
+	writeFile(t, empty, "notes.txt", []byte("not a capture"))
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"expr", "tcp and", store, "-o", out}, 2, "syntax error"},
+		{[]string{"fixed", "-bogus", "1", store, "-o", out}, 2, "-bogus"},
+		{[]string{"fixed", "-sa", "10.0.0.300", store, "-o", out}, 2, "address"},
+		{[]string{"fixed", "-p", "tcpx", store, "-o", out}, 2, "protocol"},
+		{[]string{"expr", "tcp", store}, 2, "-o"},
+		{[]string{"expr", "tcp", "-o", out}, 2, "captures to search"},
+		{[]string{"expr", "tcp", store, "-o", out, "-st", "yesterday"}, 2, "epoch milliseconds"},
+		{[]string{"expr", "tcp", store, "-o", out, "-df", "yyyy-MM-dd", "-st", "2024-02-30"}, 2, "day 30"},
+		{[]string{"expr", "tcp", store, "-o", out, "-pf", "zz"}, 2, "-pf"},
+		{[]string{"expr", "tcp", filepath.Join(store, "nope"), "-o", out}, 2, "no such file"},
+		{[]string{"expr", "tcp", empty, "-o", out}, 1, "no capture files"},
+		{[]string{"lookup"}, 2, "unknown query"},
+	} {
+		_, stderr, code := pcapQuery(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.msg) {
+			t.Errorf("%v: exit %d (want %d): %s", c.args, code, c.code, stderr)
+		}
+		if exists(out) {
+			t.Errorf("%v: an output file was left by a query that did not run", c.args)
+			os.Remove(out)
+		}
+	}
+	// The output never overwrites a capture searched.
+	p0 := filepath.Join(store, "p0.pcap")
+	before, _ := os.ReadFile(p0)
+	if _, stderr, code := pcapQuery(t, "expr", "tcp", store, "-o", p0); code != 2 || !strings.Contains(stderr, "among the captures") {
+		t.Errorf("-o a searched capture: exit %d: %s", code, stderr)
+	}
+	if after, _ := os.ReadFile(p0); !bytes.Equal(before, after) {
+		t.Errorf("a searched capture was overwritten")
+	}
+
+	// Corrupt and cut-short captures among good ones.
+	whole := fileRecords(t, filepath.Join(store, "p0.pcap"))
+	dir := t.TempDir()
+	good := writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, whole)
+	b, _ := os.ReadFile(good)
+	writeFile(t, dir, "cut.pcap", b[:len(b)-7])
+	_, stderr, code := pcapQuery(t, "expr", "", dir, "-o", out)
+	if code != 0 || !strings.Contains(stderr, "warning: "+filepath.Join(dir, "cut.pcap")) {
+		t.Errorf("cut short: exit %d: %s", code, stderr)
+	}
+	bad := append([]byte(nil), b...)
+	copy(bad[24+8:], []byte{0xff, 0xff, 0xff, 0x7f}) // first record: 2 GB long
+	writeFile(t, dir, "corrupt.pcap", bad)
+	_, stderr, code = pcapQuery(t, "expr", "", dir, "-o", out)
+	if code != 1 || !strings.Contains(stderr, "FAILED "+filepath.Join(dir, "corrupt.pcap")) || !strings.Contains(stderr, "incomplete") {
+		t.Errorf("corrupt: exit %d: %s", code, stderr)
+	}
+	if got := len(fileRecords(t, out)); got != 2*len(whole)-1 {
+		t.Errorf("corrupt: %d packets written, want %d (good, and cut but its last)", got, 2*len(whole)-1)
+	}
+}
+
+// TestQueryIndexPrunes: with sidecar indexes beside the captures, a
+// fixed query for a host only one file holds opens only that file, and
+// writes what it writes without the indexes.
+func TestQueryIndexPrunes(t *testing.T) {
+	recs := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	dir := t.TempDir()
+	// Five files of consecutive records: the DNS server 192.168.138.2
+	// talks in some and not in others.
+	for k := range 5 {
+		lo, hi := k*len(recs)/5, (k+1)*len(recs)/5
+		p := writeCapture(t, dir, fmt.Sprintf("f%d.pcap", k), pcap.FormatPcap, pcap.CompressNone, recs[lo:hi])
+		ix, err := index.BuildFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Save(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, plain := filepath.Join(t.TempDir(), "a.pcap"), filepath.Join(t.TempDir(), "b.pcap")
+	_, stderr, code := pcapQuery(t, "fixed", "-sa", "192.168.138.2", "-ir", dir, "-o", out)
+	if code != 0 || !strings.Contains(stderr, "pruned") {
+		t.Errorf("with indexes: exit %d: %s", code, stderr)
+	}
+	_, stderr2, code := pcapQuery(t, "fixed", "-sa", "192.168.138.2", "-ir", dir, "-o", plain, "-no-index")
+	if code != 0 || strings.Contains(stderr2, "pruned") {
+		t.Errorf("without: exit %d: %s", code, stderr2)
+	}
+	if d := sameRecords(fileRecords(t, plain), fileRecords(t, out)); d != "" || len(fileRecords(t, out)) == 0 {
+		t.Errorf("pruned query differs: %s", d)
+	}
+	t.Logf("%s", strings.TrimSpace(stderr))
+}
+
+// TestQueryPayloadPattern: -pf keeps, of the packets the fixed query
+// keeps, those whose bytes hold the pattern ("GET /" in hex).
+func TestQueryPayloadPattern(t *testing.T) {
+	src := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	dir := t.TempDir()
+	all, some := filepath.Join(dir, "all.pcap"), filepath.Join(dir, "some.pcap")
+	if _, stderr, code := pcapQuery(t, "fixed", "-dp", "80", src, "-o", all); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := pcapQuery(t, "fixed", "-dp", "80", "-pf", "47 45 54 20 2f", src, "-o", some); code != 0 {
+		t.Fatalf("-pf: exit %d: %s", code, stderr)
+	}
+	var want []pcap.Record
+	for _, r := range fileRecords(t, all) {
+		if bytes.Contains(r.Data, []byte("GET /")) {
+			want = append(want, r)
+		}
+	}
+	if d := sameRecords(want, fileRecords(t, some)); d != "" || len(want) == 0 {
+		t.Errorf("-pf: %s (%d GETs)", d, len(want))
+	}
+}
