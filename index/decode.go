@@ -1,6 +1,9 @@
 package index
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // The layers an index covers. Builder (what a file holds) and
 // Constraints.Match (what a packet holds) read a frame through the same
@@ -103,6 +106,68 @@ type headers struct {
 	nPorts  int
 	protos  [4]uint64 // bit p: IP protocol p
 	dropped bool      // an array was full: a bug (the tests check it)
+
+	// layers, when wantLayers (LayersOf), gets each whole IP header the
+	// walk passes, but not those quoted by ICMP errors (quote > 0); cur
+	// is the one whose transport header comes next, or -1.
+	layers     [MaxLayers]Layer
+	nLayers    int
+	wantLayers bool
+	cur        int
+	quote      int
+}
+
+// Layer is one IP header of a packet, as Layers finds it.
+type Layer struct {
+	Src, Dst netip.Addr
+	// Proto is the header's own protocol field: IPv4's protocol, IPv6's
+	// next header (an extension header's number when one follows, as
+	// tcpdump's "ip6 proto" reads it).
+	Proto uint8
+	// Ports says SrcPort and DstPort were read: Proto is TCP, UDP,
+	// UDP-Lite or SCTP, its header directly behind the IP header, in a
+	// whole packet or first fragment.
+	Ports            bool
+	SrcPort, DstPort uint16
+}
+
+// MaxLayers bounds the IP headers of one packet LayersOf reports: one a
+// level.
+const MaxLayers = levels
+
+// LayersOf returns the IP headers of a record of linkType (a LINKTYPE_
+// value: 1 for Ethernet), outermost first, in layers[:n]: the outer
+// header, then those inside VLAN tags, MPLS and PPPoE and every tunnel
+// the walk enters (IP in IP, GRE, VXLAN, Geneve, GTP-U, ...; see the list
+// above), never the packets ICMP errors quote. An IPv4 header needs its
+// 20 bytes, an IPv6 header its 40. It does not allocate.
+func LayersOf(linkType uint32, frame []byte) (layers [MaxLayers]Layer, n int) {
+	h := headers{wantLayers: true, cur: -1}
+	h.link(linkType, frame)
+	return h.layers, h.nLayers
+}
+
+// layer starts a Layer at an IP header: the walk's next transport
+// header is its.
+func (h *headers) layer(src, dst netip.Addr, proto uint8) {
+	if !h.wantLayers || h.quote > 0 || h.nLayers == len(h.layers) {
+		h.cur = -1
+		return
+	}
+	h.layers[h.nLayers] = Layer{Src: src, Dst: dst, Proto: proto}
+	h.cur = h.nLayers
+	h.nLayers++
+}
+
+// layerPorts gives the current Layer its ports, if its protocol is p:
+// the transport header is directly behind the IP header.
+func (h *headers) layerPorts(p uint8, b []byte) {
+	if h.cur < 0 || len(b) < 4 || h.layers[h.cur].Proto != p {
+		return
+	}
+	l := &h.layers[h.cur]
+	l.Ports, l.SrcPort, l.DstPort = true, be16(b), be16(b[2:])
+	h.cur = -1
 }
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
@@ -298,6 +363,7 @@ func (h *headers) ip4(b []byte, depth int) {
 		h.ip6(b, depth)
 		return
 	}
+	h.layer(netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])), b[9])
 	ihl := int(b[0]&0x0f) * 4
 	if ihl < 20 {
 		// tcpdump's "port" still reads ports where the header length
@@ -306,6 +372,7 @@ func (h *headers) ip4(b []byte, depth int) {
 			switch b[9] {
 			case 6, 17, 132:
 				h.portPair(b[ihl:])
+				h.layerPorts(b[9], b[ihl:])
 			}
 		}
 		return
@@ -336,6 +403,7 @@ func (h *headers) ip6(b []byte, depth int) {
 		return
 	}
 	h.addr(key6(b[24:]))
+	h.layer(netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40])), b[6])
 	if n := int(be16(b[4:])); n != 0 && n < len(b)-40 {
 		b = b[:40+n]
 	}
@@ -381,8 +449,10 @@ func (h *headers) transport(p uint8, b []byte, depth int) {
 	switch p {
 	case 6, 132, 136: // TCP, SCTP, UDP-Lite
 		h.portPair(b)
+		h.layerPorts(p, b)
 	case 17:
 		h.portPair(b)
+		h.layerPorts(p, b)
 		if len(b) >= 8 && depth < maxDepth {
 			h.udpTunnel(be16(b), be16(b[2:]), b[8:], depth+1)
 		}
@@ -402,12 +472,16 @@ func (h *headers) transport(p uint8, b []byte, depth int) {
 		if len(b) >= 8 {
 			switch b[0] {
 			case 3, 4, 5, 11, 12:
+				h.quote++
 				h.ip4(b[8:], depth+1)
+				h.quote--
 			}
 		}
 	case 58: // ICMPv6 errors quote an IPv6 header
 		if len(b) >= 8 && b[0] >= 1 && b[0] <= 4 {
+			h.quote++
 			h.ip6(b[8:], depth+1)
+			h.quote--
 		}
 	case 4:
 		h.ip4(b, depth+1)

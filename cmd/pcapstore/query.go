@@ -41,6 +41,8 @@ fixed query (Metron's pcap_query fixed; long names work with - or --):
   -dp, -ip_dst_port PORT    destination port (TCP or UDP)
   -p,  -protocol PROTO      IP protocol: a number, or tcp udp icmp icmp6 sctp gre esp ah igmp
   -ir, -include_reverse     also the packets with source and destination swapped
+  -tunnels                  test every IP header, inside IP-in-IP, GRE, VXLAN, Geneve, GTP-U too
+                            (all fields on one header; -vlan is then moot)
   -vlan                     match inside one or two VLAN tags (default true for fixed)
 both:
   -bp, -base_path PATH      a capture file or directory to search (repeatable)
@@ -81,6 +83,7 @@ type queryOpts struct {
 	// fixed
 	srcAddr, dstAddr, srcPort, dstPort, protocol string
 	reverse                                      bool
+	tunnels                                      bool
 }
 
 // flags defines the options on fs, each under Metron's short and long
@@ -123,6 +126,7 @@ func (o *queryOpts) flags(fs *flag.FlagSet, fixed bool) {
 		str(&o.protocol, "p", "protocol")
 		fs.BoolVar(&o.reverse, "ir", false, "")
 		fs.BoolVar(&o.reverse, "include_reverse", false, "")
+		fs.BoolVar(&o.tunnels, "tunnels", false, "")
 	}
 }
 
@@ -230,6 +234,11 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 		}
 		f.IncludeReverse = o.reverse
 		spec.Filter = f.Expr()
+		if o.tunnels {
+			// Every IP header, tunnels' included: matched in Go, not
+			// by a tcpdump expression (query.Tunnels).
+			spec.Filter = ""
+		}
 		fixed = &f
 	}
 	paths = append(paths, pos...)
@@ -252,6 +261,14 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 	if o.payload != "" {
 		if spec.Payload, err = compilePattern(o.payload); err != nil {
 			return spec, nil, usagef("-pf %q: %v", o.payload, err)
+		}
+	}
+	if o.tunnels {
+		tun := query.Tunnels{Fixed: *fixed}
+		if spec.Payload != nil {
+			spec.Payload = query.AllOf{tun, spec.Payload}
+		} else {
+			spec.Payload = tun
 		}
 	}
 	if o.maxPackets < 0 || o.maxBytes < 0 || o.workers < 0 || o.perFile < 0 {
