@@ -59,7 +59,8 @@ both:
   -max-bytes N              stop before the packets' captured bytes pass N
   -vlan                     (expr) match inside VLAN tags too (default false for expr)
   -workers N                files scanned at once (default: the number of CPUs)
-  -no-index                 do not prune files by their sidecar index
+  -no-index                 do not prune files by their sidecar index, nor by FMADIO
+                            names ({start}-{end}.pcap) that end before -st
   -nr -ft -yq -bop -ps      Metron's Hadoop options: accepted, no effect
 
 Skipped: hidden files (the sink's temporaries), *.jsonl, *.idx, files that are
@@ -276,7 +277,7 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 	}
 	spec.MaxPackets, spec.MaxBytes, spec.Workers = o.maxPackets, o.maxBytes, o.workers
 	if !o.noIndex {
-		spec.Prune = indexPruner(spec, fixed)
+		spec.Prune = query.NamePruner(spec.Start, indexPruner(spec, fixed))
 	}
 	if err := spec.Validate(); err != nil {
 		return spec, nil, err
