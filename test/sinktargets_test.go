@@ -26,7 +26,10 @@ import (
 // pcap.OpenFile, hold exactly the packets tcpdump keeps from the same
 // records for the target's expression (for a VLAN-matching target, the
 // tcpdump expression filter.VLANExpr documents), in order, byte-exact;
-// and the metrics count the packets each filter left out.
+// and the metrics count the packets each filter left out. pcapstore query
+// with the same expression over the "all" target's files and over the
+// target's own (pcapng, compressed, microsecond; all indexed by the sink)
+// returns the same packets too.
 func TestSinkTargets(t *testing.T) {
 	tcpdump := testenv.RequireTool(t, "tcpdump")
 	var recs []pcap.Record
@@ -127,7 +130,7 @@ func TestSinkTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want []pcap.Record
+		var want, wantNS []pcap.Record
 		for {
 			rec, err := r.NextCopy()
 			if err == io.EOF {
@@ -136,10 +139,41 @@ func TestSinkTargets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			wantNS = append(wantNS, rec)
 			if tg.name == "udp53" {
 				rec.Timestamp -= rec.Timestamp % 1000
 			}
 			want = append(want, rec)
+		}
+		// pcapstore query over the files the sink wrote, with their
+		// sidecar indexes, keeps what tcpdump keeps from the records.
+		for _, from := range []string{"all", tg.name} {
+			args := []string{"query", "expr", tg.filter, "-o", filepath.Join(t.TempDir(), "q.pcap"), dirs[from]}
+			if tg.vlan {
+				args = append(args[:2], append([]string{"-vlan"}, args[2:]...)...)
+			}
+			out, err := exec.Command(filepath.Join(bin, "pcapstore"), args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("pcapstore %v: %v\n%s", args, err, out)
+			}
+			_, q, err := pcap.ReadFile(args[len(args)-2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := wantNS
+			if from == "udp53" {
+				ref = want // a microsecond target
+			}
+			if len(q) != len(ref) {
+				t.Errorf("query %q over target %s: %d packets, tcpdump keeps %d", tg.filter, from, len(q), len(ref))
+				continue
+			}
+			for i := range ref {
+				if q[i].Timestamp != ref[i].Timestamp || !bytes.Equal(q[i].Data, ref[i].Data) {
+					t.Errorf("query %q over target %s: packet %d differs from tcpdump's", tg.filter, from, i)
+					break
+				}
+			}
 		}
 		got := readTarget(t, dirs[tg.name], tg.suffix)
 		t.Logf("%s: %q keeps %d of %d; files hold %d", tg.name, expr, len(want), len(recs), len(got))
