@@ -24,21 +24,9 @@ import (
 // fixed queries made of the frames' own fields.
 func TestTunnelsAgreeWithExpr(t *testing.T) {
 	var frames []pcap.Record
-	for _, p := range testenv.AllPcaps(t) {
-		c, err := pcap.OpenFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			r, err := c.NextCopy()
-			if err != nil {
-				break
-			}
-			if r.LinkType == pcap.LinkTypeEthernet {
-				frames = append(frames, r, tagged(r, 0x8100, 7), tagged(r, 0x88a8, 8, 0x8100, 9))
-			}
-		}
-		c.Close()
+	recs, _ := ethernetFrames(t)
+	for _, r := range recs {
+		frames = append(frames, r, tagged(r, 0x8100, 7), tagged(r, 0x88a8, 8, 0x8100, 9))
 	}
 	var one []pcap.Record
 	var layers []index.Layer
@@ -207,25 +195,7 @@ func TestTunnelsAgainstTshark(t *testing.T) {
 	tshark := testenv.RequireTool(t, "tshark")
 	// Every Ethernet frame of the shared captures in one file, so that
 	// tshark starts once.
-	var recs []pcap.Record
-	var from []string
-	for _, p := range testenv.AllPcaps(t) {
-		c, err := pcap.OpenFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			r, err := c.NextCopy()
-			if err != nil {
-				break
-			}
-			if r.LinkType == pcap.LinkTypeEthernet {
-				recs = append(recs, r)
-				from = append(from, filepath.Base(p))
-			}
-		}
-		c.Close()
-	}
+	recs, from := ethernetFrames(t)
 	all := filepath.Join(t.TempDir(), "all.pcap")
 	f, err := os.Create(all)
 	if err != nil {
@@ -298,4 +268,27 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// ethernetFrames are the Ethernet records of every shared capture, each
+// with the base name of its file.
+func ethernetFrames(t *testing.T) (recs []pcap.Record, from []string) {
+	for _, p := range testenv.AllPcaps(t) {
+		c, err := pcap.OpenFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			r, err := c.NextCopy()
+			if err != nil {
+				break
+			}
+			if r.LinkType == pcap.LinkTypeEthernet {
+				recs = append(recs, r)
+				from = append(from, filepath.Base(p))
+			}
+		}
+		c.Close()
+	}
+	return recs, from
 }
