@@ -30,33 +30,7 @@ import (
 
 // TestMain fails the run if the tests leave a file descriptor open:
 // local files, connections to the server.
-func TestMain(m *testing.M) {
-	// Start the runtime's poller (exec and pipes need it) before counting.
-	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
-	}
-	before, ok := openFDs()
-	code := m.Run()
-	if after, _ := openFDs(); ok && code == 0 && len(after) > len(before) {
-		fmt.Fprintf(os.Stderr, "file descriptors leaked: %d open before the tests, %d after: %v\n", len(before), len(after), after)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func openFDs() ([]string, bool) {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil, false
-	}
-	var out []string
-	for _, e := range ents {
-		target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		out = append(out, e.Name()+"->"+target)
-	}
-	return out, true
-}
+func TestMain(m *testing.M) { testenv.RunCheckingFDs(m) }
 
 // logBuffer keeps an Uploader's log lines and copies them to the test
 // log.
