@@ -26,15 +26,7 @@ func writeCapture(t *testing.T, path string, format pcap.Format, comp pcap.Compr
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w interface {
-		Write(pcap.Record) error
-		Flush() error
-	}
-	if format == pcap.FormatPcapNG {
-		w, err = pcap.NewNGWriter(c, true, pcap.MaxSnapLen)
-	} else {
-		w, err = pcap.NewWriter(c, true, pcap.MaxSnapLen)
-	}
+	w, err := pcap.NewFormatWriter(c, format, true, pcap.MaxSnapLen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -584,15 +584,7 @@ func encode(t testing.TB, format Format, comp Compression, recs []Record) ([]byt
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	var w interface {
-		Write(Record) error
-		Flush() error
-	}
-	if format == FormatPcapNG {
-		w, err = NewNGWriter(&buf, true, MaxSnapLen)
-	} else {
-		w, err = NewWriter(&buf, true, MaxSnapLen)
-	}
+	w, err := NewFormatWriter(&buf, format, true, MaxSnapLen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,28 +716,36 @@ func FuzzNGReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewNGReader(bytes.NewReader(data))
-		if err != nil {
-			if !errors.Is(err, ErrFormat) {
-				t.Fatalf("error %v is not ErrFormat", err)
-			}
-			return
-		}
-		for range 10000 {
-			rec, err := r.Next()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				if !errors.Is(err, ErrFormat) {
-					t.Fatalf("error %v is not ErrFormat", err)
-				}
-				return
-			}
-			if len(rec.Data) > MaxSnapLen || rec.Interface >= len(r.Interfaces()) {
-				t.Fatalf("record of %d bytes on interface %d", len(rec.Data), rec.Interface)
-			}
+		if checkFuzzErr(t, err) {
+			checkFuzzRecords(t, r.Next, r.Interfaces)
 		}
 	})
+}
+
+// checkFuzzErr fails unless err is nil or ErrFormat; it reports whether
+// err is nil.
+func checkFuzzErr(t *testing.T, err error) bool {
+	t.Helper()
+	if err != nil && !errors.Is(err, ErrFormat) {
+		t.Fatalf("error %v is not ErrFormat", err)
+	}
+	return err == nil
+}
+
+// checkFuzzRecords reads up to 10000 records: each must fit MaxSnapLen
+// and name a known interface, and reading may end only with io.EOF or
+// ErrFormat.
+func checkFuzzRecords(t *testing.T, next func() (Record, error), ifaces func() []Interface) {
+	t.Helper()
+	for range 10000 {
+		rec, err := next()
+		if err == io.EOF || !checkFuzzErr(t, err) {
+			return
+		}
+		if len(rec.Data) > MaxSnapLen || rec.Interface >= len(ifaces()) {
+			t.Fatalf("record of %d bytes on interface %d", len(rec.Data), rec.Interface)
+		}
+	}
 }
 
 // ngSeeds are small pcapng files: the hand-made mixed one, and some

@@ -44,6 +44,21 @@ func (f Format) RecordLen(n int) int {
 	return 16 + n
 }
 
+// RecordWriter is a Writer or an NGWriter.
+type RecordWriter interface {
+	Write(Record) error
+	Flush() error
+}
+
+// NewFormatWriter writes format f's header to w and returns its writer:
+// NewWriter or NewNGWriter.
+func NewFormatWriter(w io.Writer, f Format, nanos bool, snapLen uint32) (RecordWriter, error) {
+	if f == FormatPcapNG {
+		return NewNGWriter(w, nanos, snapLen)
+	}
+	return NewWriter(w, nanos, snapLen)
+}
+
 // ParseFormat parses "pcap" (or "") or "pcapng".
 func ParseFormat(s string) (Format, error) {
 	switch s {

@@ -180,27 +180,9 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Open(bytes.NewReader(data))
-		if err != nil {
-			if !errors.Is(err, ErrFormat) {
-				t.Fatalf("error %v is not ErrFormat", err)
-			}
-			return
-		}
-		defer c.Close()
-		for range 10000 {
-			rec, err := c.Next()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				if !errors.Is(err, ErrFormat) {
-					t.Fatalf("error %v is not ErrFormat", err)
-				}
-				return
-			}
-			if len(rec.Data) > MaxSnapLen || rec.Interface >= len(c.Interfaces()) {
-				t.Fatalf("record of %d bytes on interface %d", len(rec.Data), rec.Interface)
-			}
+		if checkFuzzErr(t, err) {
+			defer c.Close()
+			checkFuzzRecords(t, c.Next, c.Interfaces)
 		}
 	})
 }

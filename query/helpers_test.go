@@ -39,16 +39,11 @@ func writeCapture(t testing.TB, path string, recs []pcap.Record, o fileOpts) []p
 	if err != nil {
 		t.Fatal(err)
 	}
-	type writer interface {
-		Write(pcap.Record) error
-		Flush() error
-	}
-	var w writer
+	format := pcap.FormatPcap
 	if o.ng {
-		w, err = pcap.NewNGWriter(cw, !o.micro, pcap.MaxSnapLen)
-	} else {
-		w, err = pcap.NewWriter(cw, !o.micro, pcap.MaxSnapLen)
+		format = pcap.FormatPcapNG
 	}
+	w, err := pcap.NewFormatWriter(cw, format, !o.micro, pcap.MaxSnapLen)
 	if err != nil {
 		t.Fatal(err)
 	}

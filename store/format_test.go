@@ -95,7 +95,7 @@ func encodeFile(t testing.TB, format pcap.Format, comp pcap.Compression, nanos b
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := newRecordWriter(cw, format, nanos, pcap.MaxSnapLen)
+	pw, err := pcap.NewFormatWriter(cw, format, nanos, pcap.MaxSnapLen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -286,7 +286,7 @@ func rewrite(c *pcap.Capture, p string) (stats, error) {
 		out  *os.File
 		buf  *bufio.Writer
 		comp pcap.Compressor
-		pw   recordWriter
+		pw   pcap.RecordWriter
 	)
 	fail := func(err error) (stats, error) {
 		if out != nil {
@@ -307,7 +307,7 @@ func rewrite(c *pcap.Capture, p string) (stats, error) {
 			if comp, err = pcap.NewCompressor(buf, c.Compression(), 0); err != nil {
 				return err
 			}
-			if pw, err = newRecordWriter(comp, c.Format(), nanos, in.SnapLen); err != nil {
+			if pw, err = pcap.NewFormatWriter(comp, c.Format(), nanos, in.SnapLen); err != nil {
 				return err
 			}
 		}

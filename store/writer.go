@@ -64,7 +64,7 @@ type Writer struct {
 	// the open file; tmp == "" when none. Records go pw → [comp → fbuf]
 	// or [pipe] → f.
 	f       *os.File
-	pw      recordWriter
+	pw      pcap.RecordWriter
 	pipe    *pipe  // the PipeCmd, or nil
 	dir     string // directory of the temporary and final names
 	base    string // final base name, {end} unresolved
@@ -111,20 +111,6 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 		return nil, fmt.Errorf("create Dir: %w", err)
 	}
 	return &Writer{spec: spec, tmpl: tmpl, vars: vars, now: time.Now, suffix: spec.suffix(), pipeWait: pipeWait}, nil
-}
-
-// recordWriter is pcap.Writer or pcap.NGWriter.
-type recordWriter interface {
-	Write(pcap.Record) error
-	Flush() error
-}
-
-// newRecordWriter writes a format's header to out.
-func newRecordWriter(out io.Writer, format pcap.Format, nanos bool, snapLen uint32) (recordWriter, error) {
-	if format == pcap.FormatPcapNG {
-		return pcap.NewNGWriter(out, nanos, snapLen)
-	}
-	return pcap.NewWriter(out, nanos, snapLen)
 }
 
 // Write appends one record. data is copied: the caller may reuse it when
@@ -279,7 +265,7 @@ func (w *Writer) layers() error {
 		}
 		out = w.comp
 	}
-	w.pw, err = newRecordWriter(out, w.spec.Format, w.spec.Nanos, w.spec.SnapLen)
+	w.pw, err = pcap.NewFormatWriter(out, w.spec.Format, w.spec.Nanos, w.spec.SnapLen)
 	return err // buffered: cannot fail
 }
 

@@ -40,15 +40,7 @@ func writeCapture(t *testing.T, dir, name string, format pcap.Format, comp pcap.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w interface {
-		Write(pcap.Record) error
-		Flush() error
-	}
-	if format == pcap.FormatPcapNG {
-		w, err = pcap.NewNGWriter(cw, true, pcap.MaxSnapLen)
-	} else {
-		w, err = pcap.NewWriter(cw, true, pcap.MaxSnapLen)
-	}
+	w, err := pcap.NewFormatWriter(cw, format, true, pcap.MaxSnapLen)
 	if err != nil {
 		t.Fatal(err)
 	}
