@@ -191,15 +191,17 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// fieldError is a *FieldError, its message formatted.
+func fieldError(field, format string, a ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
 // Validate fills per-port defaults and checks every field. It returns the
 // first problem as a *FieldError.
 func (c *Config) Validate() error {
-	bad := func(field, format string, a ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
-	}
 	lcores, err := ParseLcores(c.EAL.Lcores)
 	if err != nil {
-		return bad("eal.lcores", "%v: give a list such as \"0,1\" or \"0-3\"", err)
+		return fieldError("eal.lcores", "%v: give a list such as \"0,1\" or \"0-3\"", err)
 	}
 	inLcores := func(l int) bool {
 		for _, x := range lcores {
@@ -210,24 +212,24 @@ func (c *Config) Validate() error {
 		return false
 	}
 	if m := c.EAL.MainLcore; m != nil && !inLcores(*m) {
-		return bad("eal.main_lcore", "%d is not in eal.lcores %q", *m, c.EAL.Lcores)
+		return fieldError("eal.main_lcore", "%d is not in eal.lcores %q", *m, c.EAL.Lcores)
 	}
 	for i, l := range c.Capture.RxLcores {
 		if !inLcores(l) {
-			return bad(fmt.Sprintf("capture.rx_lcores[%d]", i), "%d is not in eal.lcores %q", l, c.EAL.Lcores)
+			return fieldError(fmt.Sprintf("capture.rx_lcores[%d]", i), "%d is not in eal.lcores %q", l, c.EAL.Lcores)
 		}
 	}
 	if c.EAL.MemoryMB < 0 {
-		return bad("eal.memory_mb", "%d is negative", c.EAL.MemoryMB)
+		return fieldError("eal.memory_mb", "%d is negative", c.EAL.MemoryMB)
 	}
 	if c.EAL.InMemory && c.EAL.HugePages != nil && !*c.EAL.HugePages {
-		return bad("eal.in_memory", "DPDK cannot run --in-memory without hugepages (--no-huge implies legacy memory): drop one")
+		return fieldError("eal.in_memory", "DPDK cannot run --in-memory without hugepages (--no-huge implies legacy memory): drop one")
 	}
 	if c.EAL.FilePrefix == "" && !c.EAL.InMemory {
-		return bad("eal.file_prefix", "empty: name it (e.g. fastcapa) or set in_memory: true")
+		return fieldError("eal.file_prefix", "empty: name it (e.g. fastcapa) or set in_memory: true")
 	}
 	if len(c.Ports) == 0 {
-		return bad("ports", "none: name at least one port by PCI address or vdev name (--port)")
+		return fieldError("ports", "none: name at least one port by PCI address or vdev name (--port)")
 	}
 	seen := map[string]bool{}
 	for i := range c.Ports {
@@ -236,82 +238,82 @@ func (c *Config) Validate() error {
 		f := fmt.Sprintf("ports[%d]", i)
 		switch {
 		case p.Name == "":
-			return bad(f+".name", "empty: give a PCI address (0000:01:00.0) or a vdev name (net_pcap0)")
+			return fieldError(f+".name", "empty: give a PCI address (0000:01:00.0) or a vdev name (net_pcap0)")
 		case seen[p.Name]:
-			return bad(f+".name", "%q is listed twice", p.Name)
+			return fieldError(f+".name", "%q is listed twice", p.Name)
 		case p.RxQueues < 1 || p.RxQueues > 1024:
-			return bad(f+".rx_queues", "%d: use 1 to 1024", p.RxQueues)
+			return fieldError(f+".rx_queues", "%d: use 1 to 1024", p.RxQueues)
 		case p.RxDescriptors < 32 || p.RxDescriptors > 32768:
-			return bad(f+".rx_descriptors", "%d: use 32 to 32768", p.RxDescriptors)
+			return fieldError(f+".rx_descriptors", "%d: use 32 to 32768", p.RxDescriptors)
 		case p.MTU < 0 || p.MTU > 65535:
-			return bad(f+".mtu", "%d: use 0 (device default) to 65535", p.MTU)
+			return fieldError(f+".mtu", "%d: use 0 (device default) to 65535", p.MTU)
 		}
 		switch p.Timestamp {
 		case "auto", "tsc", "device":
 		default:
-			return bad(f+".timestamp", "%q: use auto, tsc or device", p.Timestamp)
+			return fieldError(f+".timestamp", "%q: use auto, tsc or device", p.Timestamp)
 		}
 		seen[p.Name] = true
 	}
 	cp := c.Capture
 	switch {
 	case cp.Burst < 1 || cp.Burst > MaxBurst:
-		return bad("capture.burst", "%d: use 1 to %d", cp.Burst, MaxBurst)
+		return fieldError("capture.burst", "%d: use 1 to %d", cp.Burst, MaxBurst)
 	case cp.WorkerBurst < 0 || cp.WorkerBurst > MaxBurst:
-		return bad("capture.worker_burst", "%d: use 0 (same as burst) to %d", cp.WorkerBurst, MaxBurst)
+		return fieldError("capture.worker_burst", "%d: use 0 (same as burst) to %d", cp.WorkerBurst, MaxBurst)
 	case cp.RingSize < 64 || cp.RingSize > 1<<28 || cp.RingSize&(cp.RingSize-1) != 0:
-		return bad("capture.ring_size", "%d is not a power of two from 64 to 2^28: use e.g. 65536", cp.RingSize)
+		return fieldError("capture.ring_size", "%d is not a power of two from 64 to 2^28: use e.g. 65536", cp.RingSize)
 	case cp.WorkersPerRing < 1 || cp.WorkersPerRing > 64:
-		return bad("capture.workers_per_ring", "%d: use 1 to 64", cp.WorkersPerRing)
+		return fieldError("capture.workers_per_ring", "%d: use 1 to 64", cp.WorkersPerRing)
 	case cp.Mbufs < 1024 || cp.Mbufs > 1<<28:
-		return bad("capture.mbufs", "%d: use 1024 to 2^28", cp.Mbufs)
+		return fieldError("capture.mbufs", "%d: use 1024 to 2^28", cp.Mbufs)
 	case cp.MbufCache < 0 || cp.MbufCache > 512:
-		return bad("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
+		return fieldError("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
-		return bad("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
+		return fieldError("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
 	}
 	if need := c.mbufsNeeded(len(lcores)); cp.Mbufs < need {
-		return bad("capture.mbufs", "%d cannot hold full rings (%d x %d), every rx descriptor and the lcore caches: "+
+		return fieldError("capture.mbufs", "%d cannot hold full rings (%d x %d), every rx descriptor and the lcore caches: "+
 			"that needs %d; raise mbufs or lower capture.ring_size or rx_descriptors", cp.Mbufs, c.rings(len(lcores)),
 			cp.RingSize-1, need)
 	}
 	k := c.Kafka
 	if k.Topic == "" {
-		return bad("kafka.topic", "empty: name the topic (--topic)")
+		return fieldError("kafka.topic", "empty: name the topic (--topic)")
 	}
 	if _, err := ParseKeyUnit(k.KeyUnit); err != nil {
-		return bad("kafka.key_unit", "%v", err)
+		return fieldError("kafka.key_unit", "%v", err)
 	}
 	if strings.TrimSpace(k.Properties["bootstrap.servers"]) == "" {
-		return bad("kafka.properties.bootstrap.servers", "not set: give the broker list, e.g. 127.0.0.1:9092 (--brokers)")
+		return fieldError("kafka.properties.bootstrap.servers", "not set: give the broker list, e.g. 127.0.0.1:9092 (--brokers)")
 	}
 	for key := range k.Properties {
 		if strings.HasPrefix(key, "go.") {
-			return bad("kafka.properties."+key, "Go client settings are fixed by fastcapa; remove it")
+			return fieldError("kafka.properties."+key, "Go client settings are fixed by fastcapa; remove it")
 		}
 	}
 	if k.QueueFullTimeout < 0 {
-		return bad("kafka.queue_full_timeout", "%v is negative", k.QueueFullTimeout)
+		return fieldError("kafka.queue_full_timeout", "%v is negative", k.QueueFullTimeout)
 	}
 	if c.Shutdown.FlushTimeout <= 0 {
-		return bad("shutdown.flush_timeout", "%v: give a positive duration such as 30s", c.Shutdown.FlushTimeout)
+		return fieldError("shutdown.flush_timeout", "%v: give a positive duration such as 30s", c.Shutdown.FlushTimeout)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return bad("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+		return fieldError("log.level", "%q: use debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return bad("log.format", "%q: use text or json", c.Log.Format)
+		return fieldError("log.format", "%q: use text or json", c.Log.Format)
 	}
 	if c.Log.StatsInterval < 0 {
-		return bad("log.stats_interval", "%v is negative", c.Log.StatsInterval)
+		return fieldError("log.stats_interval", "%v is negative", c.Log.StatsInterval)
 	}
 	if l := c.Metrics.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
-			return bad("metrics.listen", "%q is not host:port: use e.g. 127.0.0.1:9470, or \"\" to turn metrics off", l)
+			return fieldError("metrics.listen", "%q is not host:port: use e.g. 127.0.0.1:9470, or \"\" to turn metrics off", l)
 		}
 	}
 	return nil

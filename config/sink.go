@@ -202,22 +202,19 @@ func yamlError(err error) error {
 // Spec checks c and makes the sink's Spec (Logger unset). Errors name
 // the field and the fix, as *FieldError.
 func (c *Sink) Spec() (sink.Spec, error) {
-	bad := func(field, format string, a ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
-	}
 	var sp sink.Spec
 	if c.Brokers == "" {
-		return sp, bad("brokers", "not set: give the broker list, e.g. 127.0.0.1:9092")
+		return sp, fieldError("brokers", "not set: give the broker list, e.g. 127.0.0.1:9092")
 	}
 	if c.Topic == "" {
-		return sp, bad("topic", "empty: name the packet topic")
+		return sp, fieldError("topic", "empty: name the packet topic")
 	}
 	if c.Group == "" {
-		return sp, bad("group", "empty: name the consumer group")
+		return sp, fieldError("group", "empty: name the consumer group")
 	}
 	unit, err := ParseKeyUnit(c.KeyUnit)
 	if err != nil {
-		return sp, bad("key_unit", "%v", err)
+		return sp, fieldError("key_unit", "%v", err)
 	}
 	dec := sink.Decoder{KeyUnit: int64(unit), Window: c.SanityWindow}
 	switch c.Format {
@@ -226,21 +223,21 @@ func (c *Sink) Spec() (sink.Spec, error) {
 	case "value":
 		dec.Format = sink.FromValue
 	default:
-		return sp, bad("format", "%q: use key (Metron FROM_KEY) or value (Metron FROM_VALUE)", c.Format)
+		return sp, fieldError("format", "%q: use key (Metron FROM_KEY) or value (Metron FROM_VALUE)", c.Format)
 	}
 	if c.SanityWindow < 0 {
-		return sp, bad("sanity_window", "%v is negative: use 0 to accept any time", c.SanityWindow)
+		return sp, fieldError("sanity_window", "%v is negative: use 0 to accept any time", c.SanityWindow)
 	}
 	if c.ResumeFree < 0 {
-		return sp, bad("resume_free_bytes", "%d is negative", c.ResumeFree)
+		return sp, fieldError("resume_free_bytes", "%d is negative", c.ResumeFree)
 	}
 	if len(c.Targets) == 0 {
-		return sp, bad("targets", "none: give at least one target with a dir")
+		return sp, fieldError("targets", "none: give at least one target with a dir")
 	}
 	props := map[string]string{"bootstrap.servers": c.Brokers}
 	for k, v := range c.Kafka {
 		if k == "bootstrap.servers" || k == "group.id" || k == "enable.auto.commit" || k == "enable.auto.offset.store" {
-			return sp, bad("kafka."+k, "set by the sink itself (brokers, group, manual commits): remove it")
+			return sp, fieldError("kafka."+k, "set by the sink itself (brokers, group, manual commits): remove it")
 		}
 		props[k] = v
 	}
@@ -250,7 +247,7 @@ func (c *Sink) Spec() (sink.Spec, error) {
 		field := fmt.Sprintf("targets[%d].", i)
 		if o3, ok := c.ObjStore(i); ok {
 			if err := o3.Validate(); err != nil {
-				return sp, bad(field+"s3", "%v", err)
+				return sp, fieldError(field+"s3", "%v", err)
 			}
 		}
 		ts, err := t.target()
@@ -267,37 +264,34 @@ func (c *Sink) Spec() (sink.Spec, error) {
 }
 
 func (t *SinkTarget) target() (sink.Target, error) {
-	bad := func(field, format string, a ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
-	}
 	var nanos bool
 	switch t.Timestamps {
 	case "ns":
 		nanos = true
 	case "us":
 	default:
-		return sink.Target{}, bad("timestamps", "%q: use ns (nanosecond pcap) or us (microsecond pcap)", t.Timestamps)
+		return sink.Target{}, fieldError("timestamps", "%q: use ns (nanosecond pcap) or us (microsecond pcap)", t.Timestamps)
 	}
 	loc := time.UTC
 	if t.TimeZone != "" {
 		var err error
 		if loc, err = time.LoadLocation(t.TimeZone); err != nil {
-			return sink.Target{}, bad("time_zone", "%v: give an IANA name such as Europe/London, or Local", err)
+			return sink.Target{}, fieldError("time_zone", "%v: give an IANA name such as Europe/London, or Local", err)
 		}
 	}
 	if t.Retain.FreePct < 0 || t.Retain.FreePct >= 100 {
-		return sink.Target{}, bad("retain.free_pct", "%v: give a percentage from 0 (off) to below 100", t.Retain.FreePct)
+		return sink.Target{}, fieldError("retain.free_pct", "%v: give a percentage from 0 (off) to below 100", t.Retain.FreePct)
 	}
 	if t.Retain.Bytes < 0 || t.Retain.Age < 0 {
-		return sink.Target{}, bad("retain", "negative bound: use 0 for off")
+		return sink.Target{}, fieldError("retain", "negative bound: use 0 for off")
 	}
 	format, err := pcap.ParseFormat(t.FileFormat)
 	if err != nil {
-		return sink.Target{}, bad("file_format", "%v", err)
+		return sink.Target{}, fieldError("file_format", "%v", err)
 	}
 	comp, err := pcap.ParseCompression(t.Compression)
 	if err != nil {
-		return sink.Target{}, bad("compression", "%v", err)
+		return sink.Target{}, fieldError("compression", "%v", err)
 	}
 	tmpl := t.Template
 	if format == pcap.FormatPcapNG && tmpl == DefaultSinkTemplate {

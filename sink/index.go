@@ -20,8 +20,10 @@ func (s *Sink) saveIndex(o *output, f store.Finalized) {
 	ix := o.ix.Index()
 	n := o.ix.Packets()
 	o.ix.Reset()
-	err := fmt.Errorf("indexed %d packets of its %d", n, f.Packets)
-	if n == f.Packets {
+	var err error
+	if n != f.Packets {
+		err = fmt.Errorf("indexed %d packets of its %d", n, f.Packets)
+	} else {
 		ix.First, ix.Last = f.First, f.Last // the stored times
 		err = ix.Save(f.Path)
 	}
