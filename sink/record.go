@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/fastcapa-go/fastcapa/store"
 )
 
 // Format is how a Kafka record carries a packet.
@@ -35,15 +37,18 @@ type Decoder struct {
 	Now     func() time.Time
 }
 
-// Errors a record can fail with; each is a dead-letter reason.
+// Errors a record can fail with; each is a dead-letter reason. A time
+// the capture files cannot hold is also one: store.ErrTimestamp.
 var (
 	ErrShortKey  = errors.New("key is not 8 bytes")
-	ErrEmpty     = errors.New("empty value")
 	ErrBadHeader = errors.New("value does not start with a pcap record header")
-	ErrTimestamp = errors.New("timestamp outside the sanity window")
+	ErrWindow    = errors.New("timestamp outside the sanity window")
 )
 
-// Decode decodes one record. data aliases value.
+// Decode decodes one record. data aliases value. A packet it returns can
+// be stored by every target: its time is within the range of the capture
+// formats (store.CheckTimestamp), and its data may be empty (a 0-byte
+// capture record, as libpcap writes). What it refuses is dead-lettered.
 func (d *Decoder) Decode(key, value []byte) (Packet, error) {
 	var p Packet
 	switch d.Format {
@@ -51,18 +56,13 @@ func (d *Decoder) Decode(key, value []byte) (Packet, error) {
 		if len(key) != 8 {
 			return p, fmt.Errorf("%w (%d bytes)", ErrShortKey, len(key))
 		}
-		if len(value) == 0 {
-			return p, ErrEmpty
-		}
-		unit := d.KeyUnit
-		if unit == 0 {
-			unit = 1
-		}
+		unit := uint64(max(d.KeyUnit, 1))
 		k := binary.BigEndian.Uint64(key)
-		if k > uint64(1<<63-1)/uint64(unit) {
-			return p, fmt.Errorf("%w: key %d overflows", ErrTimestamp, k)
+		if k > uint64(store.MaxTimestamp)/unit {
+			return p, fmt.Errorf("%w: key %#016x is %d s after the epoch, past %s", store.ErrTimestamp, k, k/(1e9/unit),
+				time.Unix(0, store.MaxTimestamp).UTC().Format(time.RFC3339Nano))
 		}
-		p = Packet{Timestamp: int64(k) * unit, OrigLen: uint32(len(value)), Data: value}
+		p = Packet{Timestamp: int64(k * unit), OrigLen: uint32(len(value)), Data: value}
 	case FromValue:
 		v := value
 		if len(v) >= 24 && (binary.LittleEndian.Uint32(v) == 0xa1b2c3d4) {
@@ -73,12 +73,10 @@ func (d *Decoder) Decode(key, value []byte) (Packet, error) {
 		}
 		sec, usec := binary.LittleEndian.Uint32(v), binary.LittleEndian.Uint32(v[4:])
 		incl, orig := binary.LittleEndian.Uint32(v[8:]), binary.LittleEndian.Uint32(v[12:])
-		if usec >= 1e6 || int(incl) != len(v)-16 || orig < incl {
+		if usec >= 1e6 || int64(incl) != int64(len(v)-16) || orig < incl {
 			return p, fmt.Errorf("%w (caplen %d, %d bytes follow)", ErrBadHeader, incl, len(v)-16)
 		}
-		if incl == 0 {
-			return p, ErrEmpty
-		}
+		// 32-bit seconds and microseconds: always within the range.
 		p = Packet{Timestamp: int64(sec)*1e9 + int64(usec)*1e3, OrigLen: orig, Data: v[16:]}
 	}
 	if d.Window > 0 {
@@ -87,7 +85,7 @@ func (d *Decoder) Decode(key, value []byte) (Packet, error) {
 			now = d.Now()
 		}
 		if t := time.Unix(0, p.Timestamp); t.Before(now.Add(-d.Window)) || t.After(now.Add(d.Window)) {
-			return Packet{}, fmt.Errorf("%w: %s", ErrTimestamp, t.UTC().Format(time.RFC3339Nano))
+			return Packet{}, fmt.Errorf("%w: %s", ErrWindow, t.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return p, nil

@@ -29,8 +29,8 @@ type Spec struct {
 	// Targets are the streams of files written, each record offered to
 	// every one; at least one.
 	Targets []Target
-	// DeadLetter is the file undecodable records are appended to, one
-	// JSON object a line (partition, offset, reason, key and value in
+	// DeadLetter is the file records Decoder refuses are appended to,
+	// one JSON object a line (partition, offset, reason, key and value in
 	// base64). Default: the first target's Dir/deadletter.jsonl.
 	DeadLetter string
 	// ResumeFree: after a disk-full stop, consuming resumes once every
@@ -135,6 +135,20 @@ func (st *partition) durable() int64 {
 // New recovers leftover temporary files under the targets' directories
 // and joins the consumer group.
 func New(spec Spec) (*Sink, error) {
+	s, err := newSink(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.subscribe(); err != nil {
+		s.dead.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSink makes a Sink with its targets and dead-letter file, after
+// recovering their directories: everything but the consumer.
+func newSink(spec Spec) (*Sink, error) {
 	if spec.Logger == nil {
 		spec.Logger = slog.Default()
 	}
@@ -174,6 +188,12 @@ func New(spec Spec) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter file: %w", err)
 	}
+	return s, nil
+}
+
+// subscribe makes the consumer and joins the group.
+func (s *Sink) subscribe() error {
+	spec := &s.spec
 	cm := ck.ConfigMap{
 		"group.id":                 spec.Group,
 		"enable.auto.commit":       false,
@@ -183,17 +203,16 @@ func New(spec Spec) (*Sink, error) {
 	for k, v := range spec.Properties {
 		cm[k] = v
 	}
+	var err error
 	s.c, err = ck.NewConsumer(&cm)
 	if err != nil {
-		s.dead.Close()
-		return nil, fmt.Errorf("kafka consumer: %w", err)
+		return fmt.Errorf("kafka consumer: %w", err)
 	}
 	if err := s.c.SubscribeTopics([]string{spec.Topic}, s.rebalance); err != nil {
 		s.c.Close()
-		s.dead.Close()
-		return nil, fmt.Errorf("subscribe %s: %w", spec.Topic, err)
+		return fmt.Errorf("subscribe %s: %w", spec.Topic, err)
 	}
-	return s, nil
+	return nil
 }
 
 // Counters reads the counts; safe from any goroutine.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os/exec"
 	"strings"
 	"time"
@@ -138,8 +139,8 @@ var (
 	// ErrSpec means a Spec field or a Vars value is invalid.
 	ErrSpec = errors.New("invalid store spec")
 	// ErrTimestamp means a record's timestamp cannot be stored in a pcap
-	// file: negative, or past 2106 (32-bit seconds). pcapng files keep
-	// the same range, so that either format takes the same records.
+	// file: negative, or past MaxTimestamp (32-bit seconds). pcapng files
+	// keep the same range, so that either format takes the same records.
 	ErrTimestamp = errors.New("timestamp out of the pcap range")
 	// ErrExists means no free final name was found for a file: its name
 	// and all its numbered variants exist.
@@ -148,6 +149,20 @@ var (
 	// killed, or stopped reading its stdin.
 	ErrPipe = errors.New("pipe command failed")
 )
+
+// MaxTimestamp is the latest time a file stores, in ns since the epoch:
+// the last nanosecond of classic pcap's unsigned 32-bit seconds
+// (2106-02-07T06:28:15.999999999Z). The earliest is 0.
+const MaxTimestamp int64 = math.MaxUint32*1e9 + 999999999
+
+// CheckTimestamp returns an error wrapping ErrTimestamp if a record at
+// tsNanos cannot be stored: before 0 or after MaxTimestamp.
+func CheckTimestamp(tsNanos int64) error {
+	if tsNanos < 0 || tsNanos > MaxTimestamp {
+		return fmt.Errorf("record at %d ns: %w", tsNanos, ErrTimestamp)
+	}
+	return nil
+}
 
 // minBytes is the smallest file of a format: its header and one empty
 // record (classic pcap: 24 + 16).

@@ -53,7 +53,13 @@ type rec struct {
 	orig uint32 // 0: the frame's size
 }
 
-func (r rec) data(i int) []byte { return frame(i, r.size) }
+// data is record i's frame; size 0 makes a 0-byte record.
+func (r rec) data(i int) []byte {
+	if r.size == 0 {
+		return nil
+	}
+	return frame(i, r.size)
+}
 
 // writeAll writes recs and finalizes the last file. A Write returns at
 // most the file before its record.

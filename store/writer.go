@@ -97,7 +97,7 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 	}
 	// Names at their longest (largest numbers, a 36-character UUID) must
 	// be valid, so that no file fails later for its name.
-	maxTS := int64(math.MaxUint32)*1e9 + 999999999
+	maxTS := MaxTimestamp
 	longest := tmpl.expand(&nameVars{
 		topic: vars.Topic, partition: vars.Partition, uuid: newUUID(),
 		seq: math.MaxInt64, first: maxTS, local: time.Unix(0, maxTS).In(spec.Location),
@@ -134,8 +134,8 @@ func (w *Writer) Write(tsNanos int64, data []byte, origLen uint32) (rotated []Fi
 	if w.err != nil {
 		return nil, w.err
 	}
-	if tsNanos < 0 || tsNanos/1e9 > math.MaxUint32 {
-		return nil, fmt.Errorf("record at %d ns: %w", tsNanos, ErrTimestamp)
+	if err := CheckTimestamp(tsNanos); err != nil {
+		return nil, err
 	}
 	if !w.spec.Nanos {
 		tsNanos -= tsNanos % 1000
