@@ -84,8 +84,26 @@ var fixedProperties = map[string]any{
 	// Delivery reports carry only the partition and error: no payload is
 	// copied back into Go.
 	"go.delivery.report.fields": "none",
-	// librdkafka's log lines come to us, to go out through slog.
-	"go.logs.channel.enable": true,
+	RouteLogs:                   true,
+}
+
+// RouteLogs is the client property that sends librdkafka's log lines to
+// the client's Logs channel, not to stderr; ForwardLogs passes them on to
+// slog. Every client we make, producer or consumer, sets it.
+const RouteLogs = "go.logs.channel.enable"
+
+// ForwardLogs logs each of librdkafka's log lines from a client's Logs
+// channel through log until the channel is closed (by the client's
+// Close). Errors also arrive as error events, which the client's owner
+// logs, so lines go out at debug unless critical.
+func ForwardLogs(logs <-chan ck.LogEvent, log *slog.Logger) {
+	for l := range logs {
+		lv := slog.LevelDebug
+		if l.Level <= 2 {
+			lv = slog.LevelError
+		}
+		log.Log(context.Background(), lv, l.Message, "source", "librdkafka", "facility", l.Tag)
+	}
 }
 
 // ConfigMap builds the client configuration from librdkafka properties.
@@ -152,18 +170,11 @@ func NewProducer(spec ProducerSpec) (*Producer, error) {
 	return pr, nil
 }
 
-// handleLogs passes librdkafka's log lines to slog. Errors also arrive
-// as error events, which handleEvents logs once a second at most, so log
-// lines go out at debug unless critical.
+// handleLogs passes librdkafka's log lines to slog; handleEvents logs
+// errors, once a second at most.
 func (p *Producer) handleLogs() {
 	defer p.events.Done()
-	for l := range p.p.Logs() {
-		lv := slog.LevelDebug
-		if l.Level <= 2 {
-			lv = slog.LevelError
-		}
-		p.log.Log(context.Background(), lv, l.Message, "source", "librdkafka", "facility", l.Tag)
-	}
+	ForwardLogs(p.p.Logs(), p.log)
 }
 
 // handleEvents counts delivery reports and logs client errors.

@@ -17,6 +17,7 @@ import (
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -77,6 +78,10 @@ type Sink struct {
 	targets []*target
 	parts   map[int32]*partition
 	dead    *os.File
+
+	// logsDone is closed when the consumer's log lines are all logged
+	// (after its Close).
+	logsDone chan struct{}
 
 	consumed, deadLettered, commits, recovered, diskFull atomic.Uint64
 	stopped                                              atomic.Bool
@@ -203,11 +208,17 @@ func (s *Sink) subscribe() error {
 	for k, v := range spec.Properties {
 		cm[k] = v
 	}
+	cm[kafka.RouteLogs] = true
 	var err error
 	s.c, err = ck.NewConsumer(&cm)
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
 	}
+	s.logsDone = make(chan struct{})
+	go func() {
+		defer close(s.logsDone)
+		kafka.ForwardLogs(s.c.Logs(), s.log)
+	}()
 	if err := s.c.SubscribeTopics([]string{spec.Topic}, s.rebalance); err != nil {
 		s.c.Close()
 		return fmt.Errorf("subscribe %s: %w", spec.Topic, err)
@@ -552,6 +563,7 @@ func (s *Sink) shutdown(cause error) error {
 	if err := s.c.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close consumer: %w", err))
 	}
+	<-s.logsDone
 	if err := s.dead.Close(); err != nil {
 		errs = append(errs, err)
 	}
