@@ -2,5 +2,7 @@
 // confluent-kafka-go (librdkafka): one message per packet, the key an
 // 8-byte big-endian timestamp, the value the whole frame. It counts every
 // message's fate (handed over, queue-dropped, delivered, failed) and never
-// copies a payload back out of librdkafka.
+// copies a payload back out of librdkafka. It also owns how librdkafka's
+// log reaches slog (RouteLogs, ForwardLogs), for every client we make, the
+// sink's consumer too.
 package kafka
