@@ -173,6 +173,16 @@ func targetRecords(t *testing.T, dir string) []pcap.Record {
 	if err != nil || ix.Packets != int64(len(recs)) {
 		t.Fatalf("%s: sidecar index (%v) of a file of %d records", files[0], err, len(recs))
 	}
+	// The sink indexes what it stored: a record cut to the snapshot
+	// length is indexed as cut, its time at the file's precision.
+	built, err := index.BuildFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := built.MarshalBinary()
+	if got, _ := ix.MarshalBinary(); !bytes.Equal(got, want) {
+		t.Fatalf("%s: sidecar index differs from one built from the file", files[0])
+	}
 	return recs
 }
 

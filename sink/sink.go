@@ -380,11 +380,7 @@ func (s *Sink) handle(m *ck.Message) error {
 			o.durable, o.open = off, true
 		}
 		if t.queue == nil {
-			ts := pk.Timestamp
-			if !t.spec.Store.Nanos {
-				ts -= ts % 1000 // as stored
-			}
-			o.ix.Add(ts, pk.Data)
+			o.ix.Add(o.w.Stored(pk.Timestamp, pk.Data))
 		}
 	}
 	st.next = off + 1

@@ -113,6 +113,18 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 	return &Writer{spec: spec, tmpl: tmpl, vars: vars, now: time.Now, suffix: spec.suffix(), pipeWait: pipeWait}, nil
 }
 
+// Stored is the time and the bytes Write stores for a record: the time
+// cut to microseconds unless Nanos, the data cut to SnapLen.
+func (w *Writer) Stored(tsNanos int64, data []byte) (int64, []byte) {
+	if !w.spec.Nanos {
+		tsNanos -= tsNanos % 1000
+	}
+	if len(data) > int(w.spec.SnapLen) {
+		data = data[:w.spec.SnapLen]
+	}
+	return tsNanos, data
+}
+
 // Write appends one record. data is copied: the caller may reuse it when
 // Write returns. Data longer than SnapLen is cut to it; origLen, the
 // length on the wire, is kept (raised to len(data) if below).
@@ -137,15 +149,10 @@ func (w *Writer) Write(tsNanos int64, data []byte, origLen uint32) (rotated []Fi
 	if err := CheckTimestamp(tsNanos); err != nil {
 		return nil, err
 	}
-	if !w.spec.Nanos {
-		tsNanos -= tsNanos % 1000
-	}
 	if n := uint64(len(data)); n > uint64(origLen) {
 		origLen = uint32(min(n, math.MaxUint32))
 	}
-	if len(data) > int(w.spec.SnapLen) {
-		data = data[:w.spec.SnapLen]
-	}
+	tsNanos, data = w.Stored(tsNanos, data)
 	size := int64(w.spec.Format.RecordLen(len(data)))
 	if w.tmp != "" && w.breaks(tsNanos, size) {
 		fin, err := w.Finalize()

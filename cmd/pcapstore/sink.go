@@ -61,7 +61,7 @@ func runSink(args []string) int {
 	fs.StringVar(&c.Format, "format", c.Format, "record format: key (key = timestamp, value = frame; Metron FROM_KEY) or value (Metron FROM_VALUE)")
 	fs.StringVar(&c.KeyUnit, "key-unit", c.KeyUnit, "unit of the key's timestamp: ns, us or ms")
 	fs.DurationVar(&c.SanityWindow, "sanity-window", 0, "dead-letter records whose time is further than this from now (0: accept any)")
-	fs.StringVar(&c.DeadLetter, "dead-letter", "", "file for undecodable records (default DIR/deadletter.jsonl)")
+	fs.StringVar(&c.DeadLetter, "dead-letter", "", "file for records no capture file can hold, with the reason (default DIR/deadletter.jsonl)")
 	fs.Int64Var(&c.ResumeFree, "resume-free", c.ResumeFree, "after a disk-full stop, resume when the disk has this many bytes free")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "host:port for /metrics, /healthz, /readyz (\"\": none)")
 	fs.StringVar(&t.Dir, "dir", "", "directory to write capture files under")
