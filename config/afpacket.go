@@ -60,7 +60,7 @@ func (c *Config) completeVdev(vdev string) (string, []VdevChoice) {
 		for _, p := range c.Ports {
 			if p.Name == name && p.RxQueues > 1 {
 				choices = append(choices, VdevChoice{Vdev: name, Added: fmt.Sprintf("qpairs=%d", p.RxQueues),
-					Why: fmt.Sprintf("ports %s asks for rx_queues %d: one packet socket per queue", name, p.RxQueues)})
+					Why: fmt.Sprintf("port %s asks for rx_queues %d: one packet socket per queue", name, p.RxQueues)})
 			}
 		}
 	}
