@@ -448,7 +448,8 @@ func splitTop(s string) []string {
 	return append(out, s[start:])
 }
 
-// EALArgs builds rte_eal_init's arguments.
+// EALArgs builds rte_eal_init's arguments, with the vdev arguments
+// fastcapa adds (VdevChoices).
 func (c *Config) EALArgs() []string {
 	e := c.EAL
 	args := []string{"-l", e.Lcores}
@@ -481,11 +482,15 @@ func (c *Config) EALArgs() []string {
 	for _, a := range e.Allow {
 		args = append(args, "-a", a)
 	}
-	for _, v := range e.Vdevs {
+	vdevs, extra := c.eachVdev(func(v string) string {
+		v, _ = c.completeVdev(v)
+		return v
+	})
+	for _, v := range vdevs {
 		args = append(args, "--vdev", v)
 	}
 	if !e.Telemetry {
 		args = append(args, "--no-telemetry")
 	}
-	return append(args, e.Args...)
+	return append(args, extra...)
 }

@@ -37,6 +37,23 @@ static int fc_port_configure(uint16_t port, uint16_t nb_rxq, uint16_t mtu, uint6
 	return rte_eth_dev_configure(port, nb_rxq, 0, &conf);
 }
 
+// Receives and frees whatever the port's queues hold, up to limit packets;
+// adds the packets and their bytes to *n and *bytes.
+static void fc_rx_discard(uint16_t port, uint16_t nb_q, uint64_t limit, uint64_t *n, uint64_t *bytes)
+{
+	struct rte_mbuf *b[64];
+	uint16_t q, k, i;
+
+	for (q = 0; q < nb_q; q++) {
+		while (*n < limit && (k = rte_eth_rx_burst(port, q, b, 64)) > 0) {
+			for (i = 0; i < k; i++)
+				*bytes += b[i]->pkt_len;
+			rte_pktmbuf_free_bulk(b, k);
+			*n += k;
+		}
+	}
+}
+
 static int fc_rxq_setup(uint16_t port, uint16_t q, uint16_t nb_desc, int socket,
 		uint64_t offloads, struct rte_mempool *mp)
 {
@@ -113,6 +130,11 @@ type Port struct {
 	tsMode  C.uint8_t
 	clock   *C.struct_fc_clock
 	stopped bool
+	// sockets are a net_af_packet port's kernel packet sockets, nil for
+	// other drivers or when they could not be found (then a Note says so).
+	sockets *packetSockets
+	// discarded: packets and bytes DiscardQueued took, left out of Stats.
+	discarded, discardedBytes uint64
 }
 
 // PortNames lists the ports DPDK probed, by name.
@@ -251,8 +273,27 @@ func openPort(spec PortSpec) (*Port, error) {
 		// nominal 1 GHz until then (most NICs count nanoseconds).
 		C.fc_clock_init(p.clock, ticks, ns, 1000000000)
 	}
+	if info.Driver == "net_af_packet" {
+		p.findSockets(int(di.if_index))
+	}
 	C.fc_devts_lookup()
 	return p, nil
+}
+
+// findSockets finds the kernel packet sockets of a net_af_packet port,
+// whose drops the driver does not report. Without them the port still
+// captures, and a Note says its kernel drops are not counted.
+func (p *Port) findSockets(ifindex int) {
+	s, err := findPacketSockets(ifindex)
+	if err != nil {
+		p.Info.Notes = append(p.Info.Notes, fmt.Sprintf("the kernel's drops on this port are NOT counted: interface index %d: %v", ifindex, err))
+		return
+	}
+	if len(s.fds) != int(p.Info.MaxRxQueues) {
+		p.Info.Notes = append(p.Info.Notes, fmt.Sprintf("%d packet sockets on interface index %d for %d queues: "+
+			"another net_af_packet port on the same interface? its kernel drops are counted here", len(s.fds), ifindex, p.Info.MaxRxQueues))
+	}
+	p.sockets = s
 }
 
 // portID finds a port by name, or by its DPDK port id when the name is a
@@ -310,6 +351,30 @@ func (p *Port) LinkUp() bool {
 	return C.fc_link_up(&l) != 0
 }
 
+// DiscardQueued empties a net_af_packet port's packet rings of the frames
+// that arrived before capture starts, and starts the kernel's counts from
+// now. It returns the frames it discarded; for other drivers it does
+// nothing. Call it once, after Start-up and before any RX lcore polls the
+// port.
+//
+// The driver opens and sets up its sockets before binding them to the
+// interface, so frames of every interface of the host can be in the
+// rings; and what arrived before the capture began, ring overflow
+// included, is not the capture's to deliver or lose.
+func (p *Port) DiscardQueued() uint64 {
+	if p.Info.Driver != "net_af_packet" {
+		return 0
+	}
+	var n, bytes C.uint64_t
+	C.fc_rx_discard(C.uint16_t(p.Info.ID), C.uint16_t(p.Info.RxQueues), 1<<20, &n, &bytes)
+	p.discarded += uint64(n)
+	p.discardedBytes += uint64(bytes)
+	if p.sockets != nil {
+		p.sockets.reset()
+	}
+	return uint64(n)
+}
+
 // PortStats are the device's own counters.
 type PortStats struct {
 	Packets uint64 // ipackets
@@ -317,6 +382,12 @@ type PortStats struct {
 	Missed  uint64 // imissed: dropped by the device, no descriptor free
 	Errors  uint64 // ierrors
 	NoMbuf  uint64 // rx_nombuf: mbuf allocation failures
+	// The kernel's counts on a net_af_packet port's packet sockets (0
+	// elsewhere), from the probe until the port stopped: frames that
+	// reached the sockets, and of those the ones dropped because the
+	// socket's ring was full.
+	KernelPackets uint64
+	KernelDrops   uint64
 }
 
 // Stats reads the device's counters.
@@ -325,17 +396,27 @@ func (p *Port) Stats() (PortStats, error) {
 	if err := rc(C.rte_eth_stats_get(C.uint16_t(p.Info.ID), &s)); err != nil {
 		return PortStats{}, fmt.Errorf("port %s: stats: %w", p.Info.Name, err)
 	}
-	return PortStats{Packets: uint64(s.ipackets), Bytes: uint64(s.ibytes), Missed: uint64(s.imissed),
-		Errors: uint64(s.ierrors), NoMbuf: uint64(s.rx_nombuf)}, nil
+	st := PortStats{Packets: uint64(s.ipackets) - p.discarded, Bytes: uint64(s.ibytes) - p.discardedBytes, Missed: uint64(s.imissed),
+		Errors: uint64(s.ierrors), NoMbuf: uint64(s.rx_nombuf)}
+	if p.sockets != nil {
+		var err error
+		if st.KernelPackets, st.KernelDrops, err = p.sockets.read(); err != nil {
+			return st, fmt.Errorf("port %s: %w", p.Info.Name, err)
+		}
+	}
+	return st, nil
 }
 
 // Stop stops the device; mbufs it still holds for receive are released on
-// Close. Stats stay readable.
+// Close. Stats stay readable, and from then on do not change.
 func (p *Port) Stop() error {
 	if p.stopped {
 		return nil
 	}
 	p.stopped = true
+	if p.sockets != nil {
+		p.sockets.close() // net_af_packet's dev_stop closes them
+	}
 	return rc(C.rte_eth_dev_stop(C.uint16_t(p.Info.ID)))
 }
 

@@ -45,7 +45,7 @@ type Collector struct {
 	rxPackets, rxBytes, ringDropped metric
 	ringPackets, ringCapacity       metric
 
-	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf metric
+	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf, nicKernelDropped metric
 
 	workerPackets, malformed                          metric
 	produced, producedBytes, queueDropped, queueWaits metric
@@ -73,6 +73,8 @@ func NewCollector(src Source) *Collector {
 		nicMissed:  newMetric("nic_missed_packets_total", "Packets the device dropped for lack of a free descriptor (imissed).", c, "port"),
 		nicErrors:  newMetric("nic_errors_total", "Erroneous packets the device received (ierrors).", c, "port"),
 		nicNoMbuf:  newMetric("nic_mbuf_allocation_failures_total", "Receive mbuf allocation failures (rx_nombuf).", c, "port"),
+		nicKernelDropped: newMetric("nic_kernel_dropped_packets_total",
+			"Frames the kernel dropped on a net_af_packet port's packet sockets, their ring being full (PACKET_STATISTICS tp_drops).", c, "port"),
 
 		workerPackets: newMetric("worker_packets_total", "Packets a worker took from its ring.", c, "worker", "lcore"),
 		malformed:     newMetric("malformed_packets_total", "Packets not sent: mbuf segments shorter than the frame.", c, "worker", "lcore"),
@@ -95,7 +97,7 @@ func NewCollector(src Source) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.ringPackets, c.ringCapacity,
-		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.workerPackets, c.malformed,
+		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
 		c.produced, c.producedBytes, c.queueDropped, c.queueWaits, c.delivered, c.failed, c.queued,
 		c.rttAvg, c.rttP99, c.queueLatencyAvg, c.queueLatencyP99, c.ready} {
 		ch <- m.desc
@@ -126,6 +128,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.nicMissed, float64(p.Missed), p.Name)
 		emit(c.nicErrors, float64(p.Errors), p.Name)
 		emit(c.nicNoMbuf, float64(p.NoMbuf), p.Name)
+		emit(c.nicKernelDropped, float64(p.KernelDrops), p.Name)
 	}
 	for _, w := range r.WorkerStats {
 		id := strconv.Itoa(w.ID)

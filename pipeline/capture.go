@@ -81,6 +81,9 @@ func (c *Capture) start() (err error) {
 		stats = kafka.NewLockedWriter(f)
 	}
 
+	for _, ch := range cfg.VdevChoices() {
+		log.Info("vdev arguments added", "vdev", ch.Vdev, "added", ch.Added, "why", ch.Why)
+	}
 	c.eal, err = dpdk.Init(cfg.EALArgs())
 	if err != nil {
 		return startupErr(err)
@@ -184,6 +187,13 @@ func (c *Capture) start() (err error) {
 				c.workErr <- fmt.Errorf("worker %d: %w", w.spec.ID, err)
 			}
 		}(w)
+	}
+	// The capture starts now: what net_af_packet rings hold from before
+	// is not part of it.
+	for _, p := range c.ports {
+		if n := p.DiscardQueued(); n > 0 {
+			log.Info("discarded frames queued before capture started", "port", p.Info.Name, "frames", n)
+		}
 	}
 	for _, rx := range c.rx {
 		if err := rx.Launch(); err != nil {
@@ -330,6 +340,11 @@ func (c *Capture) Stop() Report {
 	for _, rx := range c.rx {
 		rx.Stop()
 	}
+	// Nothing polls the ports any more: stop them now, so that what
+	// arrives during the drain is not counted as the device's loss.
+	for _, p := range c.ports {
+		p.Stop()
+	}
 	close(c.rxStop)
 	c.log.Info("rx stopped, draining rings")
 	c.wg.Wait()
@@ -341,9 +356,6 @@ func (c *Capture) Stop() Report {
 			left = 0
 		}
 		unflushed += p.Close(left)
-	}
-	for _, p := range c.ports {
-		p.Stop()
 	}
 	r := c.Report()
 	r.Unflushed = unflushed

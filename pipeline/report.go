@@ -76,10 +76,11 @@ func (r Report) RingDropped() (n uint64) {
 	return n
 }
 
-// NICDropped is the device-side loss: imissed + ierrors + rx_nombuf.
+// NICDropped is the device-side loss: imissed + ierrors + rx_nombuf, and
+// on net_af_packet ports the kernel's drops on the packet sockets.
 func (r Report) NICDropped() (n uint64) {
 	for _, p := range r.Ports {
-		n += p.Missed + p.Errors + p.NoMbuf
+		n += p.Missed + p.Errors + p.NoMbuf + p.KernelDrops
 	}
 	return n
 }
@@ -199,7 +200,7 @@ func (r Report) attrs() []any {
 // Table writes the summary fastcapa users know: per stage, packets in,
 // queued in it now, out to the next stage, and dropped there.
 //
-//	[nic] the devices: in = ipackets, out = taken by RX lcores, drops = imissed + ierrors + rx_nombuf
+//	[nic] the devices: in = ipackets, out = taken by RX lcores, drops = imissed + ierrors + rx_nombuf + kernel drops (net_af_packet)
 //	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, drops = ring full
 //	[tx]  workers: queued = in their bursts, out = handed to librdkafka, drops = malformed + queue-dropped
 //	[kaf] librdkafka: queued = not yet acknowledged, out = delivered, drops = failed
@@ -228,9 +229,10 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-24s %12d %14d %12d %12d\n", fmt.Sprintf("%s/%d (lcore %d)", q.Port, q.Queue, q.Lcore),
 			q.Packets, q.Bytes, q.Enqueued, q.RingDropped)
 	}
-	fmt.Fprintf(w, "%-24s %12s %12s %12s %12s\n", "port (device counters)", "ipackets", "imissed", "ierrors", "rx_nombuf")
+	fmt.Fprintf(w, "%-24s %12s %12s %12s %12s %12s\n", "port (device counters)", "ipackets", "imissed", "ierrors", "rx_nombuf",
+		"kernel drops")
 	for _, p := range r.Ports {
-		fmt.Fprintf(w, "%-24s %12d %12d %12d %12d\n", p.Name, p.Packets, p.Missed, p.Errors, p.NoMbuf)
+		fmt.Fprintf(w, "%-24s %12d %12d %12d %12d %12d\n", p.Name, p.Packets, p.Missed, p.Errors, p.NoMbuf, p.KernelDrops)
 	}
 	fmt.Fprintf(w, "kafka: produced %d, delivered %d, queue-dropped %d, failed %d (of which unflushed at exit %d)\n",
 		r.Kafka.Produced, r.Kafka.Delivered, r.Kafka.QueueDropped, r.Kafka.Failed, r.Unflushed)
