@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -113,20 +114,60 @@ func CheckProperties(props map[string]string) error {
 	return nil
 }
 
-// LockedWriter serialises whole writes to w, so producers can share one
-// statistics file line by line.
-type LockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// StatsFile is a statistics file producers share: each Write (one JSON
+// line) goes out whole, and Reopen moves writing to a new file at the same
+// path, so one that logrotate moved away is created again.
+type StatsFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
 }
 
-// NewLockedWriter wraps w.
-func NewLockedWriter(w io.Writer) *LockedWriter { return &LockedWriter{w: w} }
+// OpenStatsFile opens path for appending, creating it if need be.
+func OpenStatsFile(path string) (*StatsFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &StatsFile{path: path, f: f}, nil
+}
 
-func (l *LockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (s *StatsFile) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return 0, os.ErrClosed
+	}
+	return s.f.Write(p)
+}
+
+// Reopen opens the path again and writes there from now on. If it
+// cannot, writing goes on to the file it had.
+func (s *StatsFile) Reopen() error {
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	old := s.f
+	s.f = f
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// Close closes the file; later writes fail.
+func (s *StatsFile) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
 }
 
 // NewProducer creates a producer. It does not wait for a broker: one that

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -43,7 +42,7 @@ type Capture struct {
 	workErr chan error
 	stopped bool
 
-	statsFile *os.File // kafka.stats_file; closed after the producers
+	statsFile *kafka.StatsFile // kafka.stats_file; closed after the producers
 }
 
 func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) }
@@ -73,12 +72,11 @@ func (c *Capture) start() (err error) {
 	}
 	var stats io.Writer
 	if path := cfg.Kafka.StatsFile; path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		f, err := kafka.OpenStatsFile(path)
 		if err != nil {
 			return startupErr(fmt.Errorf("kafka.stats_file: %w", err))
 		}
-		c.statsFile = f
-		stats = kafka.NewLockedWriter(f)
+		c.statsFile, stats = f, f
 	}
 
 	c.eal, err = dpdk.Init(cfg.EALArgs())
@@ -270,6 +268,18 @@ func (c *Capture) Ready() error {
 		}
 	}
 	return nil
+}
+
+// Reopen reopens the files the capture appends to (kafka.stats_file),
+// so one moved away (logrotate) is created again; the daemon reopens on
+// SIGHUP. It does nothing once the capture stopped.
+func (c *Capture) Reopen() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.statsFile == nil {
+		return nil
+	}
+	return c.statsFile.Reopen()
 }
 
 // RunHooks are what the caller's main loop does besides the pipeline's
