@@ -74,8 +74,9 @@ type Producer struct {
 	closeMu      sync.RWMutex // Close waits for InFlight callers
 	closed       bool
 	brokers      atomic.Value // []BrokerStats
-	ready        atomic.Bool
-	askMu        sync.Mutex // guards lastAsk
+	ready        atomic.Bool  // see Ready
+	downSince    atomic.Int64 // unix ns of librdkafka's "all brokers down"; 0 since one answered
+	askMu        sync.Mutex   // guards lastAsk
 	lastAsk      time.Time
 	lastErr      atomic.Value // string
 }
@@ -219,8 +220,13 @@ func (p *Producer) handleEvents() {
 				p.lastErr.Store(e.TopicPartition.Error.Error())
 			} else {
 				p.delivered.Add(1)
+				p.markUp()
 			}
 		case ck.Error:
+			if e.Code() == ck.ErrAllBrokersDown {
+				p.downSince.CompareAndSwap(0, time.Now().UnixNano())
+				p.ready.Store(false)
+			}
 			// "all brokers down" and friends: librdkafka retries;
 			// say so at most once a second.
 			if time.Since(lastLog) > time.Second {
@@ -288,30 +294,43 @@ func (p *Producer) Brokers() []BrokerStats {
 	return b
 }
 
-// Ready reports whether a broker has answered a metadata request for the
-// topic. Until one has, it asks (with a short timeout) at most once a
-// second; after, it answers from memory.
-func (p *Producer) Ready() bool {
+// Ready says whether packets can be delivered now: nil from the first
+// answer of a broker (to a metadata request for the topic) until
+// librdkafka reports every broker down (its ErrAllBrokersDown event),
+// then nil again from the next successful delivery or broker answer.
+// While not ready it asks a broker (with a short timeout) at most once a
+// second; while ready it answers from memory.
+func (p *Producer) Ready() error {
 	if p.ready.Load() {
-		return true
+		return nil
 	}
-	if !p.askMu.TryLock() { // someone is asking now
-		return false
-	}
-	defer p.askMu.Unlock()
-	p.closeMu.RLock()
-	defer p.closeMu.RUnlock()
-	if p.closed || time.Since(p.lastAsk) < time.Second {
-		return false
-	}
-	p.lastAsk = time.Now()
-	md, err := p.p.GetMetadata(&p.topic, false, 500)
-	if err == nil && len(md.Brokers) > 0 {
-		if t, ok := md.Topics[p.topic]; ok && t.Error.Code() == ck.ErrNoError {
-			p.ready.Store(true)
+	if p.askMu.TryLock() { // else someone is asking now
+		defer p.askMu.Unlock()
+		p.closeMu.RLock()
+		defer p.closeMu.RUnlock()
+		if !p.closed && time.Since(p.lastAsk) >= time.Second {
+			p.lastAsk = time.Now()
+			md, err := p.p.GetMetadata(&p.topic, false, 500)
+			if err == nil && len(md.Brokers) > 0 {
+				if t, ok := md.Topics[p.topic]; ok && t.Error.Code() == ck.ErrNoError {
+					p.markUp()
+				}
+			}
 		}
 	}
-	return p.ready.Load()
+	if p.ready.Load() {
+		return nil
+	}
+	if since := p.downSince.Load(); since != 0 {
+		return fmt.Errorf("all brokers down for %v", time.Since(time.Unix(0, since)).Round(100*time.Millisecond))
+	}
+	return errors.New("no broker has answered yet")
+}
+
+// markUp records that a broker answered.
+func (p *Producer) markUp() {
+	p.downSince.Store(0)
+	p.ready.Store(true)
 }
 
 // Produce hands one packet to librdkafka, which copies key and value

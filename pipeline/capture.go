@@ -249,8 +249,9 @@ func (c *Capture) poolFor(socket int) (*dpdk.Mempool, error) {
 	return p, nil
 }
 
-// Ready says why the capture is not ready yet, or nil once every port's
-// link is up and every producer has had an answer from a broker.
+// Ready says why the capture cannot deliver packets now, or nil when
+// every port's link is up and every producer can reach a broker
+// (kafka.Producer.Ready).
 func (c *Capture) Ready() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -263,8 +264,8 @@ func (c *Capture) Ready() error {
 		}
 	}
 	for i, p := range c.prods {
-		if !p.Ready() {
-			return fmt.Errorf("worker %d: no broker has answered yet (%s)", i, c.cfg.Kafka.Properties["bootstrap.servers"])
+		if err := p.Ready(); err != nil {
+			return fmt.Errorf("worker %d: %w (%s)", i, err, c.cfg.Kafka.Properties["bootstrap.servers"])
 		}
 	}
 	return nil
