@@ -8,10 +8,15 @@ package dpdk
 #include <rte_cycles.h>
 #include "fc.h"
 
-static int fc_eal_init(int argc, char **argv)
+// fc_eal_init returns rte_eal_init's result and, apart, rte_errno: some
+// of EAL's failures (a second primary process on one runtime directory)
+// return -1 without setting it.
+static int fc_eal_init(int argc, char **argv, int *err)
 {
+	rte_errno = 0;
 	int rc = rte_eal_init(argc, argv);
-	return rc < 0 ? -rte_errno : rc;
+	*err = rc < 0 ? rte_errno : 0;
+	return rc;
 }
 
 static int fc_thread_register(void)
@@ -72,9 +77,9 @@ func Init(args []string) (EALInfo, error) {
 		argv = append(argv, nil)
 		cargv := (**C.char)(C.calloc(C.size_t(len(argv)), C.size_t(unsafe.Sizeof(argv[0]))))
 		copy(unsafe.Slice(cargv, len(argv)), argv)
-		code := C.fc_eal_init(C.int(len(argv)-1), cargv)
-		if code < 0 {
-			started <- flushLogErr(Errno(-code))
+		var errno C.int
+		if C.fc_eal_init(C.int(len(argv)-1), cargv, &errno) < 0 {
+			started <- ealInitError(Errno(errno), C.GoString(C.rte_eal_get_runtime_dir()))
 			return
 		}
 		started <- nil

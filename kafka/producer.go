@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -73,8 +74,9 @@ type Producer struct {
 	closeMu      sync.RWMutex // Close waits for InFlight callers
 	closed       bool
 	brokers      atomic.Value // []BrokerStats
-	ready        atomic.Bool
-	askMu        sync.Mutex // guards lastAsk
+	ready        atomic.Bool  // see Ready
+	downSince    atomic.Int64 // unix ns of librdkafka's "all brokers down"; 0 since one answered
+	askMu        sync.Mutex   // guards lastAsk
 	lastAsk      time.Time
 	lastErr      atomic.Value // string
 }
@@ -131,20 +133,60 @@ func CheckProperties(props map[string]string) error {
 	return nil
 }
 
-// LockedWriter serialises whole writes to w, so producers can share one
-// statistics file line by line.
-type LockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// StatsFile is a statistics file producers share: each Write (one JSON
+// line) goes out whole, and Reopen moves writing to a new file at the same
+// path, so one that logrotate moved away is created again.
+type StatsFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
 }
 
-// NewLockedWriter wraps w.
-func NewLockedWriter(w io.Writer) *LockedWriter { return &LockedWriter{w: w} }
+// OpenStatsFile opens path for appending, creating it if need be.
+func OpenStatsFile(path string) (*StatsFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &StatsFile{path: path, f: f}, nil
+}
 
-func (l *LockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (s *StatsFile) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return 0, os.ErrClosed
+	}
+	return s.f.Write(p)
+}
+
+// Reopen opens the path again and writes there from now on. If it
+// cannot, writing goes on to the file it had.
+func (s *StatsFile) Reopen() error {
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	old := s.f
+	s.f = f
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// Close closes the file; later writes fail.
+func (s *StatsFile) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
 }
 
 // NewProducer creates a producer. It does not wait for a broker: one that
@@ -189,8 +231,13 @@ func (p *Producer) handleEvents() {
 				p.lastErr.Store(e.TopicPartition.Error.Error())
 			} else {
 				p.delivered.Add(1)
+				p.markUp()
 			}
 		case ck.Error:
+			if e.Code() == ck.ErrAllBrokersDown {
+				p.downSince.CompareAndSwap(0, time.Now().UnixNano())
+				p.ready.Store(false)
+			}
 			// "all brokers down" and friends: librdkafka retries;
 			// say so at most once a second.
 			if time.Since(lastLog) > time.Second {
@@ -258,30 +305,43 @@ func (p *Producer) Brokers() []BrokerStats {
 	return b
 }
 
-// Ready reports whether a broker has answered a metadata request for the
-// topic. Until one has, it asks (with a short timeout) at most once a
-// second; after, it answers from memory.
-func (p *Producer) Ready() bool {
+// Ready says whether packets can be delivered now: nil from the first
+// answer of a broker (to a metadata request for the topic) until
+// librdkafka reports every broker down (its ErrAllBrokersDown event),
+// then nil again from the next successful delivery or broker answer.
+// While not ready it asks a broker (with a short timeout) at most once a
+// second; while ready it answers from memory.
+func (p *Producer) Ready() error {
 	if p.ready.Load() {
-		return true
+		return nil
 	}
-	if !p.askMu.TryLock() { // someone is asking now
-		return false
-	}
-	defer p.askMu.Unlock()
-	p.closeMu.RLock()
-	defer p.closeMu.RUnlock()
-	if p.closed || time.Since(p.lastAsk) < time.Second {
-		return false
-	}
-	p.lastAsk = time.Now()
-	md, err := p.p.GetMetadata(&p.topic, false, 500)
-	if err == nil && len(md.Brokers) > 0 {
-		if t, ok := md.Topics[p.topic]; ok && t.Error.Code() == ck.ErrNoError {
-			p.ready.Store(true)
+	if p.askMu.TryLock() { // else someone is asking now
+		defer p.askMu.Unlock()
+		p.closeMu.RLock()
+		defer p.closeMu.RUnlock()
+		if !p.closed && time.Since(p.lastAsk) >= time.Second {
+			p.lastAsk = time.Now()
+			md, err := p.p.GetMetadata(&p.topic, false, 500)
+			if err == nil && len(md.Brokers) > 0 {
+				if t, ok := md.Topics[p.topic]; ok && t.Error.Code() == ck.ErrNoError {
+					p.markUp()
+				}
+			}
 		}
 	}
-	return p.ready.Load()
+	if p.ready.Load() {
+		return nil
+	}
+	if since := p.downSince.Load(); since != 0 {
+		return fmt.Errorf("all brokers down for %v", time.Since(time.Unix(0, since)).Round(100*time.Millisecond))
+	}
+	return errors.New("no broker has answered yet")
+}
+
+// markUp records that a broker answered.
+func (p *Producer) markUp() {
+	p.downSince.Store(0)
+	p.ready.Store(true)
 }
 
 // Produce hands one packet to librdkafka, which copies key and value

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -342,4 +344,51 @@ func BenchmarkProduce(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestReadyFollowsBroker: Ready is nil while a broker can take messages,
+// an error within seconds of the only broker going away (librdkafka's
+// "all brokers down"), and nil again once one is back on the address.
+func TestReadyFollowsBroker(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.ListenAddrs()[0]
+	p := newProducer(t, ProducerSpec{Properties: map[string]string{"bootstrap.servers": addr,
+		"reconnect.backoff.max.ms": "500"}})
+	defer p.Close(0)
+	waitReady := func(want bool, limit time.Duration) error {
+		deadline := time.Now().Add(limit)
+		for {
+			err := p.Ready()
+			if (err == nil) == want || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := waitReady(true, 10*time.Second); err != nil {
+		t.Fatalf("not ready with the broker up: %v", err)
+	}
+	c.Close()
+	down := time.Now()
+	err = waitReady(false, 5*time.Second)
+	if err == nil {
+		t.Fatal("still ready 5 s after the only broker went away")
+	}
+	t.Logf("%v after the broker went away: %v", time.Since(down).Round(time.Millisecond), err)
+
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	c2, err := kfake.NewCluster(kfake.Ports(n), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	up := time.Now()
+	if err := waitReady(true, 15*time.Second); err != nil {
+		t.Fatalf("not ready 15 s after the broker came back: %v", err)
+	}
+	t.Logf("ready %v after the broker came back", time.Since(up).Round(time.Millisecond))
 }

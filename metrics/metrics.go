@@ -90,7 +90,7 @@ func NewCollector(src Source) *Collector {
 		rttP99:          newMetric("kafka_broker_rtt_p99_seconds", "Produce request round trip, window 99th percentile.", g, "worker", "broker"),
 		queueLatencyAvg: newMetric("kafka_queue_latency_average_seconds", "Time a message waits in librdkafka before it is sent, window average.", g, "worker", "broker"),
 		queueLatencyP99: newMetric("kafka_queue_latency_p99_seconds", "Time a message waits in librdkafka before it is sent, 99th percentile.", g, "worker", "broker"),
-		ready:           newMetric("ready", "1 when every port's link is up and a broker has answered, else 0.", g),
+		ready:           newMetric("ready", "1 when packets can be delivered now (every port's link up, every producer reaching a broker; as /readyz), else 0.", g),
 	}
 }
 

@@ -66,7 +66,7 @@ fastcapa_ring_dropped_packets_total{lcore="2",port="net_pcap0",queue="1"} 2
 # TYPE fastcapa_kafka_broker_rtt_p99_seconds gauge
 fastcapa_kafka_broker_rtt_p99_seconds{broker="127.0.0.1:9092/0",worker="0"} 0.003
 fastcapa_kafka_broker_rtt_p99_seconds{broker="127.0.0.1:9092/0",worker="1"} 0.003
-# HELP fastcapa_ready 1 when every port's link is up and a broker has answered, else 0.
+# HELP fastcapa_ready 1 when packets can be delivered now (every port's link up, every producer reaching a broker; as /readyz), else 0.
 # TYPE fastcapa_ready gauge
 fastcapa_ready 0
 `

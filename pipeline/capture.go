@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -43,7 +42,7 @@ type Capture struct {
 	workErr chan error
 	stopped bool
 
-	statsFile *os.File // kafka.stats_file; closed after the producers
+	statsFile *kafka.StatsFile // kafka.stats_file; closed after the producers
 }
 
 func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) }
@@ -73,12 +72,11 @@ func (c *Capture) start() (err error) {
 	}
 	var stats io.Writer
 	if path := cfg.Kafka.StatsFile; path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		f, err := kafka.OpenStatsFile(path)
 		if err != nil {
 			return startupErr(fmt.Errorf("kafka.stats_file: %w", err))
 		}
-		c.statsFile = f
-		stats = kafka.NewLockedWriter(f)
+		c.statsFile, stats = f, f
 	}
 
 	for _, ch := range cfg.VdevChoices() {
@@ -261,8 +259,9 @@ func (c *Capture) poolFor(socket int) (*dpdk.Mempool, error) {
 	return p, nil
 }
 
-// Ready says why the capture is not ready yet, or nil once every port's
-// link is up and every producer has had an answer from a broker.
+// Ready says why the capture cannot deliver packets now, or nil when
+// every port's link is up and every producer can reach a broker
+// (kafka.Producer.Ready).
 func (c *Capture) Ready() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -275,11 +274,23 @@ func (c *Capture) Ready() error {
 		}
 	}
 	for i, p := range c.prods {
-		if !p.Ready() {
-			return fmt.Errorf("worker %d: no broker has answered yet (%s)", i, c.cfg.Kafka.Properties["bootstrap.servers"])
+		if err := p.Ready(); err != nil {
+			return fmt.Errorf("worker %d: %w (%s)", i, err, c.cfg.Kafka.Properties["bootstrap.servers"])
 		}
 	}
 	return nil
+}
+
+// Reopen reopens the files the capture appends to (kafka.stats_file),
+// so one moved away (logrotate) is created again; the daemon reopens on
+// SIGHUP. It does nothing once the capture stopped.
+func (c *Capture) Reopen() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.statsFile == nil {
+		return nil
+	}
+	return c.statsFile.Reopen()
 }
 
 // RunHooks are what the caller's main loop does besides the pipeline's

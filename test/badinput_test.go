@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,8 +49,8 @@ func TestBadInput(t *testing.T) {
 
 // expectStartupError runs fastcapa with args and wants exit status 2, one
 // "fastcapa: " line containing want, and no process left whose command
-// line holds mark (its EAL file prefix).
-func expectStartupError(t *testing.T, env, args []string, mark, want string) {
+// line holds mark (its EAL file prefix). It returns that line.
+func expectStartupError(t *testing.T, env, args []string, mark, want string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "fastcapa"), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -80,5 +81,81 @@ func expectStartupError(t *testing.T, env, args []string, mark, want string) {
 	}
 	if ps, _ := exec.Command("pgrep", "-f", mark).Output(); len(ps) > 0 {
 		t.Errorf("processes left running: %s", ps)
+	}
+	if len(errLines) == 0 {
+		return ""
+	}
+	return errLines[len(errLines)-1]
+}
+
+// TestEALInitNamesTheCause: when rte_eal_init fails, the one error line
+// names EAL's own reason and what is wrong on the host, and no later
+// start-up step runs (a second primary once went on to fail registering
+// the timestamp dynfield, "No space left on device").
+func TestEALInitNamesTheCause(t *testing.T) {
+	testenv.RequireRoot(t)
+	metron := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	b := startBroker(t, 0, "pcap", "")
+
+	t.Run("file prefix in use", func(t *testing.T) {
+		args := append(ealArgs(t), "-vdev", "net_pcap0,rx_pcap="+metron, "-port", "net_pcap0", "-brokers", b.Addr)
+		first := startDaemon(t, nil, args...)
+		waitLog(t, first, "capturing", 30*time.Second)
+		mark := fmt.Sprintf("second-%d", time.Now().UnixNano())
+		line := expectStartupError(t, nil, append(args, "-topic", mark), mark,
+			fmt.Sprintf("file prefix %s is in use by process %d", args[5], first.cmd.Process.Pid))
+		for _, w := range []string{"(EAL: Cannot create lock on", "--file-prefix"} {
+			if !strings.Contains(line, w) {
+				t.Errorf("error line lacks %q: %s", w, line)
+			}
+		}
+		if code := first.stop(t); code != 0 {
+			t.Errorf("the first fastcapa exited %d", code)
+		}
+		first.final(t).check(t)
+	})
+
+	t.Run("no hugepages", func(t *testing.T) {
+		zeroHugepages(t)
+		prefix := uniquePrefix(t, "fce2e")
+		args := []string{"-no-pci", "-file-prefix", prefix, "-log-format", "json", "-metrics-listen", "127.0.0.1:0",
+			"-vdev", "net_pcap0,rx_pcap=" + metron, "-port", "net_pcap0", "-brokers", b.Addr}
+		line := expectStartupError(t, nil, args, prefix, "no hugepages are reserved")
+		for _, w := range []string{"Permission denied (EAL: Cannot get hugepage information.)",
+			"echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "--no-huge"} {
+			if !strings.Contains(line, w) {
+				t.Errorf("error line lacks %q: %s", w, line)
+			}
+		}
+	})
+}
+
+// zeroHugepages makes sure no hugepage is reserved for the test, and
+// puts back any count it changed.
+func zeroHugepages(t *testing.T) {
+	t.Helper()
+	counts, _ := filepath.Glob("/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages")
+	if len(counts) == 0 {
+		t.Fatal("no /sys/kernel/mm/hugepages: kernel without hugetlb support")
+	}
+	for _, p := range counts {
+		old, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(string(old)) == "0" {
+			continue
+		}
+		t.Cleanup(func() {
+			if err := os.WriteFile(p, old, 0o644); err != nil {
+				t.Errorf("restore %s: %v", p, err)
+			}
+		})
+		if err := os.WriteFile(p, []byte("0"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := os.ReadFile(p); strings.TrimSpace(string(now)) != "0" {
+			t.Fatalf("%s: %s pages still reserved (in use?)", p, now)
+		}
 	}
 }

@@ -139,8 +139,18 @@ func uniquePrefix(t *testing.T, base string) string {
 // startDaemon runs fastcapa with args; stop it with stop().
 func startDaemon(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonTo(t, nil, env, args...)
+}
+
+// startDaemonTo is startDaemon with fastcapa's stdout on out (nil: into
+// d.stdout).
+func startDaemonTo(t *testing.T, out *os.File, env []string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{cmd: exec.Command(filepath.Join(bin, "fastcapa"), args...), done: make(chan struct{})}
 	d.cmd.Stdout = &d.stdout
+	if out != nil {
+		d.cmd.Stdout = out
+	}
 	d.cmd.Stderr = &d.stderr
 	d.cmd.Env = append(os.Environ(), env...)
 	if err := d.cmd.Start(); err != nil {

@@ -157,3 +157,57 @@ func logField(t *testing.T, d *daemon, msg, field string) string {
 	t.Fatalf("no %q line with %s", msg, field)
 	return ""
 }
+
+// TestReadinessFollowsBroker: /readyz says whether packets can be
+// delivered now. With the only broker up it is 200; killed (SIGKILL), 503
+// within a few seconds, naming the broker; restarted on its port, 200
+// again. fastcapa_ready follows it.
+func TestReadinessFollowsBroker(t *testing.T) {
+	testenv.RequireRoot(t)
+	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	port := freePort(t)
+	b := startBroker(t, port, "pcap", "")
+	d := startDaemon(t, nil, append(ealArgs(t), "-vdev", "net_pcap0,rx_pcap="+file, "-port", "net_pcap0",
+		"-brokers", b.Addr, "-X", "reconnect.backoff.max.ms=1000")...)
+	addr := logField(t, d, "metrics", "listen")
+	waitReady(t, addr)
+	if got := waitRecords(t, b.Addr, "pcap", 761, 30*time.Second); got < 761 {
+		t.Fatalf("topic has %d records, want 761", got)
+	}
+
+	b.kill()
+	killed := time.Now()
+	for {
+		code, body := get(t, "http://"+addr+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			t.Logf("%v after the kill: %d %s", time.Since(killed).Round(time.Millisecond), code, strings.TrimSpace(body))
+			if !strings.Contains(body, b.Addr) {
+				t.Errorf("/readyz does not name the broker %s: %s", b.Addr, body)
+			}
+			break
+		}
+		if time.Since(killed) > 5*time.Second {
+			t.Fatalf("/readyz still %d %s 5 s after its only broker was killed", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m := parseMetrics(t, func() string { _, s := get(t, "http://"+addr+"/metrics"); return s }()); m["fastcapa_ready"] != 0 {
+		t.Errorf("fastcapa_ready = %v with the broker down, want 0", m["fastcapa_ready"])
+	}
+	time.Sleep(2 * time.Second)
+	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz back to %d %s while the broker is still down", code, body)
+	}
+
+	startBroker(t, port, "pcap", "")
+	up := time.Now()
+	waitReady(t, addr)
+	t.Logf("ready again %v after the restart", time.Since(up).Round(time.Millisecond))
+	if m := parseMetrics(t, func() string { _, s := get(t, "http://"+addr+"/metrics"); return s }()); m["fastcapa_ready"] != 1 {
+		t.Errorf("fastcapa_ready = %v with the broker up, want 1", m["fastcapa_ready"])
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	d.final(t).check(t)
+}

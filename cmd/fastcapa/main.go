@@ -5,30 +5,33 @@
 //	fastcapa -vdev net_pcap0,rx_pcap=example.pcap -port net_pcap0 -brokers 127.0.0.1:9092 -no-huge
 //
 // Exit status: 0 when every packet was delivered, 1 when any was lost or
-// left unflushed, 2 on a configuration or start-up error.
+// left unflushed, 2 on a configuration or start-up error. Signals are
+// internal/daemonsig's: SIGINT, SIGTERM and SIGQUIT drain and report,
+// SIGHUP reopens kafka.stats_file, SIGPIPE never kills it.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
+	"github.com/fastcapa-go/fastcapa/internal/daemonsig"
 	"github.com/fastcapa-go/fastcapa/internal/sdnotify"
 	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
 func main() {
+	daemonsig.IgnorePipe()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -179,12 +182,12 @@ func serve(cfg config.Config) int {
 	}
 	// Signals are caught from here on: one during start-up ends the
 	// capture as soon as it runs.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	src := &lazySource{}
+	ctx, stop := daemonsig.Notify(log, func() { reopen(src.c.Load(), cfg, log) })
 	defer stop()
 
 	// The metrics address is bound before the capture starts, so a bad
 	// one fails fast; it answers "starting" until then.
-	src := &lazySource{}
 	if cfg.Metrics.Listen != "" {
 		srv, err := metrics.Listen(cfg.Metrics.Listen, src, log)
 		if err != nil {
@@ -205,6 +208,7 @@ func serve(cfg config.Config) int {
 
 	watchdog := sdnotify.WatchdogInterval()
 	var lastPing time.Time
+	out := &stdout{log: log}
 	runErr := capture.Run(ctx, pipeline.RunHooks{
 		Tick: func() {
 			if watchdog > 0 && time.Since(lastPing) >= watchdog {
@@ -213,8 +217,10 @@ func serve(cfg config.Config) int {
 			}
 		},
 		Stats: func(r pipeline.Report) {
-			fmt.Printf("\nfastcapa %s\n", time.Now().UTC().Format(time.RFC3339))
-			r.Table(os.Stdout)
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "\nfastcapa %s\n", time.Now().UTC().Format(time.RFC3339))
+			r.Table(&b)
+			out.print(b.Bytes())
 		},
 	})
 	if runErr != nil {
@@ -223,12 +229,49 @@ func serve(cfg config.Config) int {
 	sdnotify.Notify("STOPPING=1")
 	log.Info("shutting down: draining rings and flushing Kafka", "flush_timeout", cfg.Shutdown.FlushTimeout)
 	report := capture.Stop()
-	report.Print(os.Stdout)
+	var b bytes.Buffer
+	report.Print(&b)
+	out.print(b.Bytes())
 	report.Log(log, "final counters")
 	if runErr != nil || !report.Clean() {
 		return 1
 	}
 	return 0
+}
+
+// stdout prints the stats tables. Once a write fails (the reader went
+// away: "fastcapa | head"), it says so once and prints no more; the
+// figures stay in the log.
+type stdout struct {
+	log    *slog.Logger
+	closed bool
+}
+
+func (o *stdout) print(b []byte) {
+	if o.closed {
+		return
+	}
+	if _, err := os.Stdout.Write(b); err != nil {
+		o.closed = true
+		o.log.Warn("stdout closed: stats tables no longer printed; the log keeps the counters", "error", err)
+	}
+}
+
+// reopen reopens kafka.stats_file, on SIGHUP.
+func reopen(c *pipeline.Capture, cfg config.Config, log *slog.Logger) {
+	path := cfg.Kafka.StatsFile
+	switch {
+	case path == "":
+		log.Info("nothing to reopen: no kafka.stats_file, and logs go to stderr")
+	case c == nil:
+		log.Info("nothing to reopen yet: starting")
+	default:
+		if err := c.Reopen(); err != nil {
+			log.Error("kafka.stats_file", "error", err)
+			return
+		}
+		log.Info("reopened", "kafka.stats_file", path)
+	}
 }
 
 // lazySource is the metrics source before and after the capture exists.

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 
 	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
+	"github.com/fastcapa-go/fastcapa/internal/daemonsig"
 	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/objstore"
 	"github.com/fastcapa-go/fastcapa/sink"
@@ -42,6 +41,7 @@ func compileFilter(expr string, vlan bool) (sink.Matcher, error) {
 const sinkGCPercent = 400
 
 func runSink(args []string) int {
+	daemonsig.IgnorePipe()
 	sink.CompileFilter = compileFilter
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(sinkGCPercent)
@@ -143,6 +143,10 @@ func runSink(args []string) int {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	spec.Logger = log
+	// Signals from here on, as fastcapa's (internal/daemonsig); the sink appends to no
+	// log file (it logs to stderr), so SIGHUP has nothing to reopen.
+	ctx, stop := daemonsig.Notify(log, nil)
+	defer stop()
 	for i := range spec.Targets {
 		os3, ok := c.ObjStore(i)
 		if !ok {
@@ -183,8 +187,6 @@ func runSink(args []string) int {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	for _, tg := range spec.Targets {
 		log.Info("target", "name", tg.Name, "dir", tg.Store.Dir, "template", tg.Store.Template, "filter", tg.Filter)
 	}
