@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
@@ -390,4 +392,61 @@ func TestQueryPayloadPattern(t *testing.T) {
 	if d := sameRecords(want, fileRecords(t, some)); d != "" || len(want) == 0 {
 		t.Errorf("-pf: %s (%d GETs)", d, len(want))
 	}
+}
+
+// TestQueryStdoutNotTerminal: -o - writes to stdout unless stdout is a
+// terminal. /dev/null is a character device but not a terminal: the query
+// runs (exit 0); the slave side of a pseudo-terminal is refused (exit 2).
+func TestQueryStdoutNotTerminal(t *testing.T) {
+	store := queryStore(t)
+	run := func(stdout *os.File) (string, int) {
+		t.Helper()
+		var stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(bin, "pcapstore"), "query", "expr", "tcp", store, "-o", "-")
+		cmd.Stdout, cmd.Stderr = stdout, &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return stderr.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return stderr.String(), 0
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if stderr, code := run(null); code != 0 || !strings.Contains(stderr, "→ stdout") {
+		t.Errorf("-o - > /dev/null: exit %d: %s", code, stderr)
+	}
+
+	pty := openPTY(t)
+	if stderr, code := run(pty); code != 2 || !strings.Contains(stderr, "stdout is a terminal") {
+		t.Errorf("-o - on a terminal: exit %d: %s", code, stderr)
+	}
+}
+
+// openPTY opens a new pseudo-terminal and returns its slave side (a real
+// terminal); both sides are closed at the end of the test.
+func openPTY(t *testing.T) *os.File {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty slave: %v", err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return slave
 }

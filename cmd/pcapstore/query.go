@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
@@ -463,9 +465,11 @@ func (out *output) where() string {
 	return "stdout"
 }
 
+// isTerminal reports whether f is a terminal: a descriptor the terminal
+// ioctl answers on, not any character device (/dev/null is one too).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // execQuery runs the query into the output and reports on stderr.
