@@ -181,6 +181,16 @@ func (c *Capture) Next() (Record, error) {
 	return c.classic.Next()
 }
 
+// Offset is where the next record or block starts in the capture (after
+// decompression): the length of what was read in whole records and
+// blocks, as they are in the stream.
+func (c *Capture) Offset() int64 {
+	if c.ng != nil {
+		return c.ng.Offset()
+	}
+	return c.classic.Offset()
+}
+
 // NextCopy is Next with a Data slice the caller owns.
 func (c *Capture) NextCopy() (Record, error) {
 	if c.ng != nil {

@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -449,4 +451,114 @@ func openPTY(t *testing.T) *os.File {
 	}
 	t.Cleanup(func() { slave.Close() })
 	return slave
+}
+
+// overSnapLen lists the shared captures holding a record longer than the
+// file's snapshot length, read from their bytes (not through package
+// pcap): classic pcap, either byte order.
+func overSnapLen(t *testing.T) []string {
+	t.Helper()
+	var found []string
+	for _, p := range testenv.AllPcaps(t) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 24 {
+			continue
+		}
+		var order binary.ByteOrder = binary.LittleEndian
+		if b[0] == 0xa1 {
+			order = binary.BigEndian
+		}
+		snap := order.Uint32(b[16:])
+		for off := 24; off+16 <= len(b); off += 16 + int(order.Uint32(b[off+8:])) {
+			if c := order.Uint32(b[off+8:]); c > snap && snap != 0 {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// TestQueryRecordsOverSnapLen: the shared captures with records longer
+// than their snapshot length are answered as tcpdump -r answers them
+// (those records cut to the snapshot length, libpcap's read rule), for
+// several filters, and pcapstore inspect describes the records tcpdump
+// writes. A pcapng file with a record longer than its interface's
+// snapshot length is corrupt to libpcap: tcpdump and the query fail on
+// it after the same packets, and the query names it (exit 1).
+func TestQueryRecordsOverSnapLen(t *testing.T) {
+	files := overSnapLen(t)
+	if len(files) < 10 {
+		t.Fatalf("%d shared captures with records over their snapshot length, expected 12", len(files))
+	}
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	compared := 0
+	for _, f := range files {
+		for _, expr := range []string{"", "tcp", "udp", "ip6", "icmp or icmp6", "len > 100", "ip[2:2] > 60"} {
+			want := tcpdumpKeeps(t, f, expr)
+			_, stderr, code := pcapQuery(t, "expr", expr, f, "-o", out)
+			if code != 0 {
+				t.Fatalf("%s %q: exit %d: %s", f, expr, code, stderr)
+			}
+			if d := sameRecords(want, fileRecords(t, out)); d != "" {
+				t.Errorf("%s %q: %s", filepath.Base(f), expr, d)
+			}
+			compared += len(want)
+		}
+		var lines strings.Builder
+		for _, r := range tcpdumpKeeps(t, f, "") {
+			fmt.Fprintf(&lines, "%d %d %s\n", r.Timestamp, r.OrigLen, packet.Decode(r.Data))
+		}
+		if got, errs, code := inspect(t, f); code != 0 || got != lines.String() {
+			t.Errorf("inspect %s: exit %d %s:\n%s\nwant (from tcpdump's records):\n%s", filepath.Base(f), code, errs, got, lines.String())
+		}
+	}
+	t.Logf("%d captures, %d packets compared with tcpdump", len(files), compared)
+
+	// pcapng: a record over its interface's snapshot length (64).
+	dir := t.TempDir()
+	le := binary.LittleEndian
+	block := func(b []byte, typ uint32, body []byte) []byte {
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+		b = le.AppendUint32(b, typ)
+		b = le.AppendUint32(b, uint32(12+len(body)))
+		b = append(b, body...)
+		return le.AppendUint32(b, uint32(12+len(body)))
+	}
+	ng := block(nil, 0x0a0d0d0a, []byte{0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	ng = block(ng, 1, le.AppendUint32(le.AppendUint32(nil, 1), 64))
+	metron := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	for i, r := range metron[:4] {
+		data := r.Data[:min(len(r.Data), 64)]
+		if i == 2 {
+			data = r.Data[:65] // over the snapshot length
+		}
+		us := uint64(r.Timestamp / 1000)
+		epb := le.AppendUint32(nil, 0)
+		epb = le.AppendUint32(epb, uint32(us>>32))
+		epb = le.AppendUint32(epb, uint32(us))
+		epb = le.AppendUint32(epb, uint32(len(data)))
+		epb = le.AppendUint32(epb, r.OrigLen)
+		ng = block(ng, 6, append(epb, data...))
+	}
+	bad := writeFile(t, dir, "over.pcapng", ng)
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	cmd := exec.Command(tcpdump, "--time-stamp-precision=nano", "-r", bad, "-w", "-")
+	tdOut, err := cmd.Output()
+	if err == nil {
+		t.Fatalf("tcpdump reads %s without an error", bad)
+	}
+	want := captureRecords(t, bytes.NewReader(tdOut))
+	_, stderr, code := pcapQuery(t, "expr", "", bad, "-o", out)
+	if code != 1 || !strings.Contains(stderr, "FAILED "+bad) || !strings.Contains(stderr, "snapshot length") {
+		t.Errorf("pcapng over its snapshot length: exit %d: %s", code, stderr)
+	}
+	if d := sameRecords(want, fileRecords(t, out)); d != "" || len(want) != 2 {
+		t.Errorf("pcapng over its snapshot length: %s (tcpdump wrote %d)", d, len(want))
+	}
 }
