@@ -100,7 +100,8 @@ type Reader struct {
 func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var h [24]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
+	n, err := io.ReadFull(br, h[:])
+	if err != nil && n < 4 {
 		return nil, readError("read pcap header", err)
 	}
 	rd := &Reader{r: br, off: int64(len(h))}
@@ -115,6 +116,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 		rd.order, rd.hdr.BigEndian, rd.hdr.Nanos = binary.BigEndian, true, true
 	default:
 		return nil, fmt.Errorf("magic %#x: %w", h[:4], ErrFormat)
+	}
+	if err != nil { // a pcap magic, then the header cut short
+		return nil, readError("read pcap header", err)
 	}
 	rd.hdr.SnapLen = rd.order.Uint32(h[16:])
 	rd.hdr.LinkType = rd.order.Uint32(h[20:]) & 0x0fffffff

@@ -23,23 +23,31 @@ import (
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
+// pcapstore runs pcapstore with args, its stdout into stdout, and
+// returns its stderr and exit status.
+func pcapstore(t *testing.T, stdout io.Writer, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pcapstore"), args...)
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return stderr.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stderr.String(), 0
+}
+
 // pcapQuery runs pcapstore query and returns stdout, stderr and the exit
 // status.
 func pcapQuery(t *testing.T, args ...string) ([]byte, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pcapstore"), append([]string{"query"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.Bytes(), stderr.String(), code
+	var stdout bytes.Buffer
+	stderr, code := pcapstore(t, &stdout, append([]string{"query"}, args...)...)
+	return stdout.Bytes(), stderr, code
 }
 
 // captureRecords reads a capture file (or bytes) with package pcap.
@@ -274,7 +282,8 @@ func TestQueryOutputs(t *testing.T) {
 
 // TestQueryBadInput: clear errors and exit statuses for bad usage, a
 // directory without captures, and corrupt or cut-short captures among
-// good ones (whose packets are still all written).
+// good ones (whose packets are still all written; the answer is
+// incomplete).
 func TestQueryBadInput(t *testing.T) {
 	store := queryStore(t)
 	out := filepath.Join(t.TempDir(), "out.pcap")
@@ -323,8 +332,9 @@ func TestQueryBadInput(t *testing.T) {
 	good := writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, whole)
 	b, _ := os.ReadFile(good)
 	writeFile(t, dir, "cut.pcap", b[:len(b)-7])
+	// Cut short: the answer lacks the cut record, as tcpdump -r exits 1.
 	_, stderr, code := pcapQuery(t, "expr", "", dir, "-o", out)
-	if code != 0 || !strings.Contains(stderr, "warning: "+filepath.Join(dir, "cut.pcap")) {
+	if code != 1 || !strings.Contains(stderr, "CUT SHORT "+filepath.Join(dir, "cut.pcap")) || !strings.Contains(stderr, "incomplete") {
 		t.Errorf("cut short: exit %d: %s", code, stderr)
 	}
 	bad := append([]byte(nil), b...)
@@ -403,16 +413,7 @@ func TestQueryStdoutNotTerminal(t *testing.T) {
 	store := queryStore(t)
 	run := func(stdout *os.File) (string, int) {
 		t.Helper()
-		var stderr bytes.Buffer
-		cmd := exec.Command(filepath.Join(bin, "pcapstore"), "query", "expr", "tcp", store, "-o", "-")
-		cmd.Stdout, cmd.Stderr = stdout, &stderr
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return stderr.String(), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return stderr.String(), 0
+		return pcapstore(t, stdout, "query", "expr", "tcp", store, "-o", "-")
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
@@ -560,5 +561,86 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 	}
 	if d := sameRecords(want, fileRecords(t, out)); d != "" || len(want) != 2 {
 		t.Errorf("pcapng over its snapshot length: %s (tcpdump wrote %d)", d, len(want))
+	}
+}
+
+// TestQueryUnreadableCaptures: among good captures, a pcap whose first 4
+// bytes are corrupt, a .pcap.gz that is not gzip, a capture cut in its
+// last record and a file named like a capture in a format nothing here
+// reads are each named on stderr, and the answer is marked incomplete
+// (exit 1) with every good packet written — as tcpdump -r exits 1 and
+// mergecap 2 on each of them. Files that are clearly not captures (a
+// README, dead letters, the sink's hidden temporary files, sidecar
+// indexes) are not. pcapstore index counts the same files as failed and
+// skips the same ones.
+func TestQueryUnreadableCaptures(t *testing.T) {
+	src := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	metron := fileRecords(t, src)
+	dir := t.TempDir()
+	writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, metron[:400])
+	writeCapture(t, dir, "good2.pcapng.zst", pcap.FormatPcapNG, pcap.CompressZstd, metron[400:])
+	whole, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad4 := append([]byte{0, 0, 0, 0}, whole[4:]...)
+	unreadable := map[string][]byte{
+		"bad4.pcap":           bad4,
+		"notgz.pcap.gz":       []byte("this is not gzip\n"),
+		"cut.pcap":            whole[:100000],
+		"sub/archive.pcap.xz": {0xfd, '7', 'z', 'X', 'Z', 0},
+	}
+	for name, b := range unreadable {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		writeFile(t, dir, name, b)
+	}
+	writeFile(t, dir, "README.txt", []byte("captures of the lab network\n"))
+	writeFile(t, dir, "deadletter.jsonl", []byte("{}\n"))
+	writeFile(t, dir, ".good.pcap.0123456789abcdef.inprogress", whole[:1000])
+
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	mergecap := testenv.RequireTool(t, "mergecap")
+	for name := range unreadable {
+		p := filepath.Join(dir, name)
+		if exec.Command(tcpdump, "-r", p, "-w", os.DevNull).Run() == nil || exec.Command(mergecap, "-w", os.DevNull, p).Run() == nil {
+			t.Fatalf("tcpdump or mergecap reads %s without an error", name)
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	_, stderr, code := pcapQuery(t, "expr", "", dir, "-o", out)
+	if code != 1 || !strings.Contains(stderr, "incomplete") {
+		t.Errorf("exit %d, want 1 (incomplete): %s", code, stderr)
+	}
+	for name := range unreadable {
+		if !strings.Contains(stderr, filepath.Join(dir, name)+":") {
+			t.Errorf("%s not named: %s", name, stderr)
+		}
+	}
+	for _, name := range []string{"README.txt", "deadletter.jsonl", ".good.pcap.0123456789abcdef.inprogress"} {
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, name) && (strings.Contains(l, "FAILED") || strings.Contains(l, "CUT")) {
+				t.Errorf("%s named as a failure: %s", name, l)
+			}
+		}
+	}
+	got := fileRecords(t, out)
+	// Every good packet, and the cut file's whole records (120 of them).
+	if len(got) != len(metron)+120 {
+		t.Errorf("%d packets written, want the %d good ones and the cut file's 120 whole ones", len(got), len(metron))
+	}
+
+	// pcapstore index agrees: the same four fail, the README is skipped.
+	stderr, code = pcapstore(t, nil, "index", dir)
+	if code != 1 || !strings.Contains(stderr, "2 built") || !strings.Contains(stderr, "4 failed") {
+		t.Errorf("index: exit %d: %s", code, stderr)
+	}
+	for name := range unreadable {
+		if !strings.Contains(stderr, filepath.Join(dir, name)) {
+			t.Errorf("index: %s not named: %s", name, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "1 not a capture") || strings.Contains(stderr, "index "+filepath.Join(dir, "README.txt")) {
+		t.Errorf("index: README.txt not skipped as not a capture: %s", stderr)
 	}
 }
