@@ -43,7 +43,9 @@ type progressCounters struct {
 //	mergecap -w - FILES | tcpdump -r - -w - FILTER
 //
 // writes, with FILES in reverse of Run's order (mergecap gives a tie to
-// the file named last).
+// the file named last), and each file read as tcpdump -r reads it: a
+// classic record longer than its file's snapshot length cut to it
+// (package pcap's rule), where mergecap would keep it whole.
 //
 // How: Run probes every file (the Pruner, then the first record), sorts
 // them, and starts a reader goroutine per file as the merge approaches it
