@@ -32,7 +32,6 @@ func BuildFile(path string) (*Index, error) {
 	}
 	defer c.Close()
 	var b Builder
-	off := int64(24) // of the next record, in classic pcap
 	for {
 		rec, err := c.Next()
 		if err == io.EOF {
@@ -41,14 +40,13 @@ func BuildFile(path string) (*Index, error) {
 		if err != nil {
 			where := ""
 			if c.Format() == pcap.FormatPcap {
-				where = fmt.Sprintf(", at byte %d", off)
+				where = fmt.Sprintf(", at byte %d", c.Offset())
 				if c.Compression() != pcap.CompressNone {
 					where += " of the decompressed capture"
 				}
 			}
 			return nil, fmt.Errorf("index %s: after %d packets%s: %w", path, b.Packets(), where, err)
 		}
-		off += 16 + int64(len(rec.Data))
 		b.AddRecord(rec)
 	}
 	after, err := f.Stat()

@@ -34,7 +34,7 @@ const maxBlockLen = 16 << 20
 // or the header of a classic pcap file.
 type Interface struct {
 	LinkType uint32
-	SnapLen  uint32 // 0: no limit
+	SnapLen  uint32 // as the file gives it; RecordLimit says what it allows
 	Name     string // if_name, if given
 	// TSResol is if_tsresol: timestamps count units of 10^-TSResol
 	// seconds, or of 2^-(TSResol&0x7f) seconds when the top bit is set.
@@ -125,6 +125,10 @@ type NGReader struct {
 	blocks    int   // blocks read
 	off       int64 // offset of the next block
 }
+
+// Offset is where the next block starts in the stream: the length of the
+// whole blocks read.
+func (r *NGReader) Offset() int64 { return r.off }
 
 // NewNGReader reads the first Section Header Block from r.
 func NewNGReader(r io.Reader) (*NGReader, error) {
@@ -306,8 +310,8 @@ func (r *NGReader) packet(length, fixed, id, caplen, origLen uint32, ts uint64, 
 		return Record{}, r.errAt("interface %d of %d in this section", id, len(r.ifaces))
 	}
 	in := &r.ifaces[id]
-	if caplen > MaxSnapLen {
-		return Record{}, r.errAt("captured length %d over %d", caplen, MaxSnapLen)
+	if lim := RecordLimit(in.SnapLen); caplen > lim {
+		return Record{}, r.errAt("captured length %d over the interface's snapshot length %d", caplen, lim)
 	}
 	rest := length - 12 - fixed
 	if (uint64(caplen)+3)&^3 > uint64(rest) {
@@ -339,6 +343,9 @@ func (r *NGReader) packet(length, fixed, id, caplen, origLen uint32, ts uint64, 
 // Next returns the next packet, io.EOF at the end. Record.Data is valid
 // until the next call; NextCopy returns an owned copy. A Simple Packet
 // Block has no timestamp: its record's Timestamp is 0.
+//
+// A packet longer than its interface's snapshot length (RecordLimit) is
+// corrupt, as libpcap reads pcapng: an error wrapping ErrFormat.
 //
 // A block cut short is an error wrapping ErrFormat and
 // io.ErrUnexpectedEOF; an error of the underlying reader is returned
@@ -395,10 +402,7 @@ func (r *NGReader) Next() (Record, error) {
 			// The captured length is what the block implies: the
 			// original length, cut to the interface's snapshot length.
 			origLen := r.order.Uint32(r.hdr[8:])
-			caplen := origLen
-			if s := r.ifaces[0].SnapLen; s != 0 && caplen > s {
-				caplen = s
-			}
+			caplen := min(origLen, RecordLimit(r.ifaces[0].SnapLen))
 			return r.packet(length, 4, 0, caplen, origLen, 0, false)
 		default:
 			length, err := r.length(12)
@@ -429,6 +433,7 @@ func (r *NGReader) NextCopy() (Record, error) {
 type NGWriter struct {
 	w     *bufio.Writer
 	nanos bool
+	limit uint32 // RecordLimit of the interface's snapshot length
 	hdr   [28]byte
 	tail  [8]byte // padding, then the trailing length
 }
@@ -471,7 +476,7 @@ func NewNGWriter(w io.Writer, nanos bool, snapLen uint32) (*NGWriter, error) {
 	if _, err := bw.Write(b[:n]); err != nil {
 		return nil, err
 	}
-	return &NGWriter{w: bw, nanos: nanos}, nil
+	return &NGWriter{w: bw, nanos: nanos, limit: RecordLimit(snapLen)}, nil
 }
 
 // ngRecordLen is the length of an Enhanced Packet Block of n bytes of
@@ -479,18 +484,24 @@ func NewNGWriter(w io.Writer, nanos bool, snapLen uint32) (*NGWriter, error) {
 func ngRecordLen(n int) int { return 32 + (n+3)&^3 }
 
 // Write appends one record as an Enhanced Packet Block on interface 0.
-// Its timestamp is truncated to the file's precision.
+// Its timestamp is truncated to the file's precision; its data is cut to
+// the interface's snapshot length (RecordLimit), its original length
+// kept (raised to len(rec.Data) if below).
 func (w *NGWriter) Write(rec Record) error {
 	le := binary.LittleEndian
-	n := len(rec.Data)
+	data := rec.Data
+	if len(data) > int(w.limit) {
+		data = data[:w.limit]
+	}
+	n := len(data)
 	total := uint32(ngRecordLen(n))
 	units := uint64(rec.Timestamp)
 	if !w.nanos {
 		units = uint64(rec.Timestamp / 1e3)
 	}
 	orig := rec.OrigLen
-	if orig < uint32(n) {
-		orig = uint32(n)
+	if m := uint64(len(rec.Data)); uint64(orig) < m {
+		orig = uint32(min(m, math.MaxUint32))
 	}
 	le.PutUint32(w.hdr[0:], blockEPB)
 	le.PutUint32(w.hdr[4:], total)
@@ -502,7 +513,7 @@ func (w *NGWriter) Write(rec Record) error {
 	if _, err := w.w.Write(w.hdr[:]); err != nil {
 		return err
 	}
-	if _, err := w.w.Write(rec.Data); err != nil {
+	if _, err := w.w.Write(data); err != nil {
 		return err
 	}
 	pad := int(total) - 32 - n

@@ -116,6 +116,11 @@ func nanoCopy(t *testing.T, recs []Record) (string, []Record) {
 // Each capture is also copied to a nanosecond pcap (sub-microsecond
 // digits added) and converted, which makes if_tsresol 9 (editcap 4.0 has
 // no option for the resolution: it keeps the input's).
+//
+// editcap copies a record longer than the original's snapshot length
+// whole (Reader cuts it, as libpcap does): in pcapng that record is
+// corrupt, so NGReader stops there with ErrFormat after the same records
+// as Reader, and tcpdump fails on the converted file too.
 func TestNGMatchesEditcap(t *testing.T) {
 	testenv.RequireTool(t, "editcap")
 	for _, f := range testenv.AllPcaps(t) {
@@ -136,7 +141,15 @@ func TestNGMatchesEditcap(t *testing.T) {
 				run(t, "editcap", "-F", "pcapng", c.src, out)
 				r, got, err := readNGFile(t, out)
 				if err != nil {
-					t.Fatalf("%s: %v", c.name, err)
+					if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "snapshot length") || len(got) >= len(c.want) {
+						t.Fatalf("%s: %v", c.name, err)
+					}
+					tcpdump := testenv.RequireTool(t, "tcpdump")
+					if exec.Command(tcpdump, "-r", out, "-w", os.DevNull).Run() == nil {
+						t.Errorf("%s: %v, but tcpdump reads the file", c.name, err)
+					}
+					sameRecords(t, c.name, got, c.want[:len(got)])
+					continue
 				}
 				sameRecords(t, c.name, got, c.want)
 				ifs := r.Interfaces()
@@ -303,7 +316,7 @@ func TestNGRoundTrip(t *testing.T) {
 		_, recs, _ := ReadFile(f)
 		for _, nanos := range []bool{true, false} {
 			var buf bytes.Buffer
-			w, _ := NewNGWriter(&buf, nanos, 65535)
+			w, _ := NewNGWriter(&buf, nanos, MaxSnapLen)
 			for _, r := range recs {
 				if err := w.Write(r); err != nil {
 					t.Fatal(err)
@@ -708,16 +721,19 @@ func TestReaderIOError(t *testing.T) {
 	}
 }
 
-// FuzzNGReader: no input makes NGReader panic, return a record over
-// MaxSnapLen, or fail with anything but ErrFormat.
+// FuzzNGReader: no input makes NGReader panic, return a record longer
+// than its interface's snapshot length allows (RecordLimit), or fail
+// with anything but ErrFormat.
 func FuzzNGReader(f *testing.F) {
 	for _, b := range ngSeeds(f) {
 		f.Add(b)
 	}
+	f.Add(ngSnapFile(binary.LittleEndian, 64, []int{30, 64, 65}, []int{100}))
+	f.Add(ngSnapFile(binary.BigEndian, 0, []int{MaxSnapLen + 1}, []int{300000}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewNGReader(bytes.NewReader(data))
 		if checkFuzzErr(t, err) {
-			checkFuzzRecords(t, r.Next, r.Interfaces)
+			checkFuzzRecords(t, r.Next, r.Interfaces, r.Offset)
 		}
 	})
 }
@@ -732,19 +748,28 @@ func checkFuzzErr(t *testing.T, err error) bool {
 	return err == nil
 }
 
-// checkFuzzRecords reads up to 10000 records: each must fit MaxSnapLen
-// and name a known interface, and reading may end only with io.EOF or
-// ErrFormat.
-func checkFuzzRecords(t *testing.T, next func() (Record, error), ifaces func() []Interface) {
+// checkFuzzRecords reads up to 10000 records: each must name a known
+// interface and be no longer than its snapshot length allows
+// (RecordLimit, at most MaxSnapLen), each must move offset on, and
+// reading may end only with io.EOF or ErrFormat.
+func checkFuzzRecords(t *testing.T, next func() (Record, error), ifaces func() []Interface, offset func() int64) {
 	t.Helper()
+	last := offset()
 	for range 10000 {
 		rec, err := next()
 		if err == io.EOF || !checkFuzzErr(t, err) {
 			return
 		}
-		if len(rec.Data) > MaxSnapLen || rec.Interface >= len(ifaces()) {
-			t.Fatalf("record of %d bytes on interface %d", len(rec.Data), rec.Interface)
+		if rec.Interface >= len(ifaces()) {
+			t.Fatalf("record on interface %d of %d", rec.Interface, len(ifaces()))
 		}
+		if snap := ifaces()[rec.Interface].SnapLen; len(rec.Data) > int(RecordLimit(snap)) {
+			t.Fatalf("record of %d bytes on an interface of snapshot length %d", len(rec.Data), snap)
+		}
+		if o := offset(); o < last+int64(len(rec.Data)) {
+			t.Fatalf("offset %d after a record of %d bytes from %d", o, len(rec.Data), last)
+		}
+		last = offset()
 	}
 }
 

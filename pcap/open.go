@@ -2,10 +2,14 @@ package pcap
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // Format is a capture file's format.
@@ -100,12 +104,7 @@ func Open(r io.Reader) (*Capture, error) {
 	if comp != CompressNone {
 		br = bufio.NewReaderSize(dec, 1<<16)
 	}
-	c.format, err = sniff(br, func(b []byte) Format {
-		if len(b) >= 4 && b[0] == 0x0a && b[1] == 0x0d && b[2] == 0x0d && b[3] == 0x0a {
-			return FormatPcapNG
-		}
-		return FormatPcap
-	})
+	c.format, err = sniff(br, sniffFormat)
 	if err == nil {
 		if c.format == FormatPcapNG {
 			c.ng, err = NewNGReader(br)
@@ -137,6 +136,53 @@ func sniff[T any](br *bufio.Reader, fn func([]byte) T) (T, error) {
 		return zero, fmt.Errorf("read capture: %w", err)
 	}
 	return fn(b), nil
+}
+
+// sniffFormat is the format of a capture starting with b: pcapng for its
+// section header's block type, else classic pcap (whose magic NewReader
+// checks).
+func sniffFormat(b []byte) Format {
+	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == blockSHB {
+		return FormatPcapNG
+	}
+	return FormatPcap
+}
+
+// HasMagic reports whether b, a file's first bytes (4 are enough), starts
+// like something Open reads: classic pcap (either byte order, µs or ns),
+// pcapng, or a gzip, zstd or lz4 stream.
+func HasMagic(b []byte) bool {
+	if sniffCompression(b) != CompressNone {
+		return true
+	}
+	if len(b) < 4 {
+		return false
+	}
+	if sniffFormat(b) == FormatPcapNG {
+		return true
+	}
+	switch binary.LittleEndian.Uint32(b) {
+	case magicMicros, magicNanos, bits.ReverseBytes32(magicMicros), bits.ReverseBytes32(magicNanos):
+		return true
+	}
+	return false
+}
+
+// HasCaptureName reports whether a file's name is a capture's by its
+// extension: .pcap, .pcapng or .cap (in any case), alone or before one
+// more extension, a compression's (x.pcap.gz, x.pcap.zst, x.pcap.lz4, or
+// one Open does not read, such as x.pcap.xz).
+func HasCaptureName(name string) bool {
+	isCapture := func(ext string) bool {
+		switch strings.ToLower(ext) {
+		case ".pcap", ".pcapng", ".cap":
+			return true
+		}
+		return false
+	}
+	name = filepath.Base(name)
+	ext := filepath.Ext(name)
+	return isCapture(ext) || ext != "" && isCapture(filepath.Ext(strings.TrimSuffix(name, ext)))
 }
 
 // OpenFile opens the file at path with Open; Close closes it.
@@ -179,6 +225,16 @@ func (c *Capture) Next() (Record, error) {
 		return c.ng.Next()
 	}
 	return c.classic.Next()
+}
+
+// Offset is where the next record or block starts in the capture (after
+// decompression): the length of what was read in whole records and
+// blocks, as they are in the stream.
+func (c *Capture) Offset() int64 {
+	if c.ng != nil {
+		return c.ng.Offset()
+	}
+	return c.classic.Offset()
 }
 
 // NextCopy is Next with a Data slice the caller owns.

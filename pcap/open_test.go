@@ -163,7 +163,8 @@ func TestCompressionNames(t *testing.T) {
 }
 
 // FuzzOpen: no input makes Open or its reader panic, return a record
-// over MaxSnapLen, or fail with anything but ErrFormat.
+// longer than its snapshot length allows (RecordLimit), or fail with
+// anything but ErrFormat.
 func FuzzOpen(f *testing.F) {
 	seeds := ngSeeds(f)
 	files, _ := filepath.Glob(filepath.Join(testenv.Pcaps(f), "tcpdump-tests", "*.pcap"))
@@ -182,7 +183,7 @@ func FuzzOpen(f *testing.F) {
 		c, err := Open(bytes.NewReader(data))
 		if checkFuzzErr(t, err) {
 			defer c.Close()
-			checkFuzzRecords(t, c.Next, c.Interfaces)
+			checkFuzzRecords(t, c.Next, c.Interfaces, c.Offset)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -19,8 +20,26 @@ const (
 // LinkTypeEthernet is DLT_EN10MB.
 const LinkTypeEthernet = 1
 
-// MaxSnapLen bounds a record's captured length, as libpcap does.
+// MaxSnapLen bounds a record's captured length, as libpcap does
+// (MAXIMUM_SNAPLEN): a longer record is corrupt.
 const MaxSnapLen = 262144
+
+// RecordLimit is the most captured bytes a record has, as the readers
+// return it and the writers write it, in a classic pcap file or on a
+// pcapng interface of snapshot length snapLen: snapLen itself, or
+// MaxSnapLen when snapLen is 0 or over it (libpcap takes 0 and lengths
+// over 2^31-1 for its maximum, and refuses records over the maximum).
+//
+// This is libpcap 1.10's read rule: in classic pcap a record longer than
+// the snapshot length is cut to it (its extra bytes skipped, its
+// original length kept); in pcapng it is corrupt (the format says a
+// record's captured length is at most its interface's snapshot length).
+func RecordLimit(snapLen uint32) uint32 {
+	if snapLen == 0 || snapLen > MaxSnapLen {
+		return MaxSnapLen
+	}
+	return snapLen
+}
 
 // ErrFormat means the bytes are not a capture file (classic pcap or
 // pcapng), or a record or block in it is corrupt or cut short. A record
@@ -70,19 +89,22 @@ type Reader struct {
 	r      *bufio.Reader
 	hdr    Header
 	order  binary.ByteOrder
+	limit  uint32 // RecordLimit(hdr.SnapLen)
 	rechdr [16]byte
 	buf    []byte
-	n      int // records read
+	n      int   // records read
+	off    int64 // bytes of the header and the records read
 }
 
 // NewReader reads the global header from r.
 func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var h [24]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
+	n, err := io.ReadFull(br, h[:])
+	if err != nil && n < 4 {
 		return nil, readError("read pcap header", err)
 	}
-	rd := &Reader{r: br}
+	rd := &Reader{r: br, off: int64(len(h))}
 	switch {
 	case binary.LittleEndian.Uint32(h[:]) == magicMicros:
 		rd.order = binary.LittleEndian
@@ -95,8 +117,12 @@ func NewReader(r io.Reader) (*Reader, error) {
 	default:
 		return nil, fmt.Errorf("magic %#x: %w", h[:4], ErrFormat)
 	}
+	if err != nil { // a pcap magic, then the header cut short
+		return nil, readError("read pcap header", err)
+	}
 	rd.hdr.SnapLen = rd.order.Uint32(h[16:])
 	rd.hdr.LinkType = rd.order.Uint32(h[20:]) & 0x0fffffff
+	rd.limit = RecordLimit(rd.hdr.SnapLen)
 	return rd, nil
 }
 
@@ -115,7 +141,9 @@ func (r *Reader) iface() Interface {
 // Next returns the next record, io.EOF at the end. Record.Data is valid
 // until the next call; NextCopy returns an owned copy.
 //
-// A record cut short is an error wrapping ErrFormat and
+// A record longer than the file's snapshot length is cut to it, as
+// libpcap reads it (RecordLimit); one over MaxSnapLen is corrupt. A
+// record cut short is an error wrapping ErrFormat and
 // io.ErrUnexpectedEOF; an error of the underlying reader is returned
 // wrapped as itself (see ErrFormat).
 func (r *Reader) Next() (Record, error) {
@@ -132,14 +160,19 @@ func (r *Reader) Next() (Record, error) {
 	if capLen > MaxSnapLen {
 		return Record{}, fmt.Errorf("record %d: captured length %d over %d: %w", r.n+1, capLen, MaxSnapLen, ErrFormat)
 	}
-	if cap(r.buf) < int(capLen) {
-		r.buf = make([]byte, capLen)
+	keep := min(capLen, r.limit)
+	if cap(r.buf) < int(keep) {
+		r.buf = make([]byte, keep)
 	}
-	r.buf = r.buf[:capLen]
+	r.buf = r.buf[:keep]
 	if _, err := io.ReadFull(r.r, r.buf); err != nil {
 		return Record{}, readError(fmt.Sprintf("record %d: data", r.n+1), err)
 	}
+	if _, err := r.r.Discard(int(capLen - keep)); err != nil {
+		return Record{}, readError(fmt.Sprintf("record %d: data past the snapshot length", r.n+1), err)
+	}
 	r.n++
+	r.off += int64(len(r.rechdr)) + int64(capLen)
 	ts := sec * 1e9
 	if r.hdr.Nanos {
 		ts += frac
@@ -148,6 +181,11 @@ func (r *Reader) Next() (Record, error) {
 	}
 	return Record{Timestamp: ts, OrigLen: origLen, Data: r.buf, LinkType: r.hdr.LinkType}, nil
 }
+
+// Offset is where the next record starts in the stream: the length of
+// the header and the whole records read (as they are in the stream,
+// before any cut to the snapshot length).
+func (r *Reader) Offset() int64 { return r.off }
 
 // NextCopy is Next with a Data slice the caller owns.
 func (r *Reader) NextCopy() (Record, error) {
@@ -187,10 +225,12 @@ func ReadFile(path string) (Header, []Record, error) {
 type Writer struct {
 	w     *bufio.Writer
 	nanos bool
+	limit uint32 // RecordLimit of the header's snapshot length
 	hdr   [16]byte
 }
 
-// NewWriter writes the global header for an Ethernet capture.
+// NewWriter writes the global header for an Ethernet capture of snapshot
+// length snapLen (0: MaxSnapLen, see RecordLimit).
 func NewWriter(w io.Writer, nanos bool, snapLen uint32) (*Writer, error) {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var h [24]byte
@@ -206,11 +246,13 @@ func NewWriter(w io.Writer, nanos bool, snapLen uint32) (*Writer, error) {
 	if _, err := bw.Write(h[:]); err != nil {
 		return nil, err
 	}
-	return &Writer{w: bw, nanos: nanos}, nil
+	return &Writer{w: bw, nanos: nanos, limit: RecordLimit(snapLen)}, nil
 }
 
 // Write appends one record. Its timestamp is truncated to the file's
-// precision.
+// precision; its data is cut to the snapshot length (RecordLimit), its
+// original length kept (raised to len(rec.Data) if below), so that the
+// file never holds a record longer than its header says.
 func (w *Writer) Write(rec Record) error {
 	sec, frac := rec.Timestamp/1e9, rec.Timestamp%1e9
 	if !w.nanos {
@@ -218,16 +260,20 @@ func (w *Writer) Write(rec Record) error {
 	}
 	binary.LittleEndian.PutUint32(w.hdr[0:], uint32(sec))
 	binary.LittleEndian.PutUint32(w.hdr[4:], uint32(frac))
-	binary.LittleEndian.PutUint32(w.hdr[8:], uint32(len(rec.Data)))
+	data := rec.Data
+	if len(data) > int(w.limit) {
+		data = data[:w.limit]
+	}
+	binary.LittleEndian.PutUint32(w.hdr[8:], uint32(len(data)))
 	orig := rec.OrigLen
-	if orig < uint32(len(rec.Data)) {
-		orig = uint32(len(rec.Data))
+	if n := uint64(len(rec.Data)); uint64(orig) < n {
+		orig = uint32(min(n, math.MaxUint32))
 	}
 	binary.LittleEndian.PutUint32(w.hdr[12:], orig)
 	if _, err := w.w.Write(w.hdr[:]); err != nil {
 		return err
 	}
-	_, err := w.w.Write(rec.Data)
+	_, err := w.w.Write(data)
 	return err
 }
 

@@ -2,6 +2,7 @@ package pcap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,8 +51,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzReader: no input makes the reader panic or return a record longer
-// than MaxSnapLen.
+// FuzzReader: no input makes the reader panic, return a record longer
+// than the file's snapshot length allows (RecordLimit, at most
+// MaxSnapLen), or fail with anything but ErrFormat.
 func FuzzReader(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(os.Getenv("FASTCAPA_PCAPS"), "tcpdump-tests", "*.pcap"))
 	for i, p := range files {
@@ -63,19 +65,13 @@ func FuzzReader(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1})
+	f.Add(classicFile(binary.LittleEndian, false, 41, []int{30, 41, 54}))
+	f.Add(classicFile(binary.BigEndian, true, 0, []int{60, MaxSnapLen + 1}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		for range 10000 {
-			rec, err := r.Next()
-			if err != nil {
-				return
-			}
-			if len(rec.Data) > MaxSnapLen {
-				t.Fatalf("record of %d bytes", len(rec.Data))
-			}
+		if checkFuzzErr(t, err) {
+			iface := []Interface{r.iface()}
+			checkFuzzRecords(t, r.Next, func() []Interface { return iface }, r.Offset)
 		}
 	})
 }

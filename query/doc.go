@@ -17,9 +17,11 @@
 // ParseTime reads Metron's start and end times.
 //
 // Every file is accounted for in Stats: scanned, pruned (by a Pruner,
-// such as a sidecar index), skipped (hidden, sidecars, not a capture,
-// with the reason), failed (could not be opened, or corrupt part way:
-// Run then returns ErrIncomplete) or cut short at its end (a capture
-// being written: a warning). The package never writes or deletes files,
-// never decodes packets itself and never logs.
+// such as a sidecar index), skipped (hidden, sidecars, clearly not a
+// capture, with the reason), failed (a capture that could not be opened,
+// or is corrupt part way) or cut short at its end; either of the last
+// two makes the answer incomplete (ErrIncomplete), as tcpdump -r exits 1
+// on such a file. Walk and Sniff are the rule for which files are
+// captures; pcapstore index follows it too. The package never writes or
+// deletes files, never decodes packets itself and never logs.
 package query

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +11,13 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // file is one capture a query reads.
 type file struct {
-	path  string
-	size  int64
+	Found
 	first int64 // first record's timestamp
 	order int   // position in the merge order: ties go to the lower
 
@@ -35,12 +34,28 @@ type file struct {
 	complete      bool // read to its end or error
 }
 
-// walk lists the files under paths in a stable order (the paths in turn,
-// each directory in lexical order), recording skips. A path that does not
-// exist, or cannot be listed, is an error; an entry under it that cannot
-// be (a dangling link, a directory without permission) is a file with
-// its error.
-func walk(paths, exclude []string, st *Stats) ([]*file, error) {
+// Found is a file Walk found: one to read, if Sniff says it is a
+// capture, or an entry that could not be listed or followed (Err).
+type Found struct {
+	Path  string
+	Size  int64
+	Named bool  // named in the paths, not found in a directory
+	Err   error // a directory that cannot be listed, a dangling link
+}
+
+// Walk lists the files under paths in a stable order (the paths in turn,
+// each directory in lexical order), and the files it skips with the
+// reason: hidden files and directories (the sink's temporary files),
+// *.idx (sidecar indexes, hidden or not), *.jsonl (dead letters), what
+// is not a regular file (a link to a directory is not followed: no
+// loops), the paths in exclude, and a file reached twice. A file named in
+// paths is listed even if hidden. A path that does not exist, or cannot
+// be listed, is an error; an entry under it that cannot be (a dangling
+// link, a directory without permission) is listed with its error.
+//
+// Walk and Sniff are the one rule for which files queries and pcapstore
+// index read, and which of them failing makes an answer incomplete.
+func Walk(paths, exclude []string) ([]Found, []Skip, error) {
 	excluded := map[string]bool{}
 	for _, p := range exclude {
 		if a, err := filepath.Abs(p); err == nil {
@@ -48,31 +63,32 @@ func walk(paths, exclude []string, st *Stats) ([]*file, error) {
 		}
 	}
 	seen := map[string]bool{}
-	var files []*file
-	add := func(path string, fi fs.FileInfo) {
+	var files []Found
+	var skipped []Skip
+	add := func(path string, fi fs.FileInfo, named bool) {
 		abs, err := filepath.Abs(path)
 		if err != nil {
 			abs = path
 		}
 		switch {
 		case excluded[abs]:
-			st.Skipped = append(st.Skipped, Skip{path, SkipExcluded})
+			skipped = append(skipped, Skip{path, SkipExcluded})
 		case seen[abs]:
-			st.Skipped = append(st.Skipped, Skip{path, SkipDuplicate})
+			skipped = append(skipped, Skip{path, SkipDuplicate})
 		case !fi.Mode().IsRegular():
-			st.Skipped = append(st.Skipped, Skip{path, SkipIrregular})
+			skipped = append(skipped, Skip{path, SkipIrregular})
 		default:
 			seen[abs] = true
-			files = append(files, &file{path: path, size: fi.Size()})
+			files = append(files, Found{Path: path, Size: fi.Size(), Named: named})
 		}
 	}
 	for _, root := range paths {
 		fi, err := os.Stat(root)
 		if err != nil {
-			return nil, err
+			return nil, skipped, err
 		}
 		if !fi.IsDir() {
-			add(root, fi)
+			add(root, fi, true)
 			continue
 		}
 		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -81,8 +97,8 @@ func walk(paths, exclude []string, st *Stats) ([]*file, error) {
 					return err
 				}
 				// A directory that cannot be listed: its files are
-				// not searched, which Stats.Failed says.
-				files = append(files, &file{path: path, err: err})
+				// not searched, which the caller reports.
+				files = append(files, Found{Path: path, Err: err})
 				return nil
 			}
 			if path == root {
@@ -92,56 +108,89 @@ func walk(paths, exclude []string, st *Stats) ([]*file, error) {
 			hidden := strings.HasPrefix(name, ".")
 			switch {
 			case d.IsDir() && hidden:
-				st.Skipped = append(st.Skipped, Skip{path, SkipHidden})
+				skipped = append(skipped, Skip{path, SkipHidden})
 				return filepath.SkipDir
 			case d.IsDir():
 				return nil
 			case filepath.Ext(name) == ".idx": // index sidecars, hidden or not
-				st.Skipped = append(st.Skipped, Skip{path, SkipIndex})
+				skipped = append(skipped, Skip{path, SkipIndex})
 				return nil
 			case hidden:
-				st.Skipped = append(st.Skipped, Skip{path, SkipHidden})
+				skipped = append(skipped, Skip{path, SkipHidden})
 				return nil
 			case filepath.Ext(name) == ".jsonl":
-				st.Skipped = append(st.Skipped, Skip{path, SkipSidecar})
+				skipped = append(skipped, Skip{path, SkipSidecar})
 				return nil
 			}
 			// Follow a link to a file, not one to a directory (WalkDir
 			// does not descend into it: no loops).
 			fi, err := os.Stat(path)
 			if err != nil {
-				files = append(files, &file{path: path, err: err}) // a dangling link
+				files = append(files, Found{Path: path, Err: err}) // a dangling link
 				return nil
 			}
-			add(path, fi)
+			add(path, fi, false)
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("walk %s: %w", root, err)
+			return nil, skipped, fmt.Errorf("walk %s: %w", root, err)
 		}
+	}
+	return files, skipped, nil
+}
+
+// walk is Walk, recording the skips in st.
+func walk(paths, exclude []string, st *Stats) ([]*file, error) {
+	found, skipped, err := Walk(paths, exclude)
+	st.Skipped = append(st.Skipped, skipped...)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]*file, len(found))
+	for i, f := range found {
+		files[i] = &file{Found: f, err: f.Err}
 	}
 	return files, nil
 }
 
-// isCapture reports whether b, a file's first bytes, starts like a
-// capture package pcap reads: classic pcap (either byte order, µs or ns),
-// pcapng, or a gzip, zstd or lz4 stream.
-func isCapture(b []byte) bool {
-	magics := [][]byte{
-		{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, // pcap µs
-		{0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d}, // pcap ns
-		{0x0a, 0x0d, 0x0d, 0x0a}, // pcapng
-		{0x1f, 0x8b},             // gzip
-		{0x28, 0xb5, 0x2f, 0xfd}, // zstd
-		{0x04, 0x22, 0x4d, 0x18}, // lz4 frame
+// ErrNotCapture is a file that is clearly not a capture (Sniff).
+var ErrNotCapture = errors.New("not a capture")
+
+// Sniff reads the first bytes of a file Walk found and returns
+// ErrNotCapture if it is clearly not a capture: not named in the paths,
+// not named like one (pcap.HasCaptureName), without a sidecar index
+// (index.SidecarPath), and not starting like one (pcap.HasMagic). Such a
+// file is skipped, and said so. Any other file is a capture: one that
+// cannot be read whole — a corrupt header, a compression other than its
+// name says, a format package pcap does not read, a record cut short —
+// is a failure, and the answer incomplete. Sniff returns nil for a
+// capture, or the error opening it (f.Err if set).
+func Sniff(f Found) error {
+	if f.Err != nil {
+		return f.Err
 	}
-	for _, m := range magics {
-		if bytes.HasPrefix(b, m) {
-			return true
-		}
+	fd, err := os.Open(f.Path)
+	if err != nil {
+		return err
 	}
-	// zstd skippable frames: 0x184D2A50 to 0x184D2A5F, little-endian.
-	return len(b) >= 4 && b[0]&0xf0 == 0x50 && b[1] == 0x2a && b[2] == 0x4d && b[3] == 0x18
+	defer fd.Close()
+	return sniff(fd, f)
+}
+
+// sniff reads fd's first bytes and applies Sniff's rule.
+func sniff(fd *os.File, f Found) error {
+	var magic [4]byte
+	k, err := io.ReadFull(fd, magic[:])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return err
+	}
+	if f.Named || pcap.HasMagic(magic[:k]) || pcap.HasCaptureName(f.Path) {
+		return nil
+	}
+	if _, err := os.Lstat(index.SidecarPath(f.Path)); err == nil {
+		return nil
+	}
+	return ErrNotCapture
 }
 
 // countingFile counts the bytes read from a file into a shared counter,
@@ -160,21 +209,16 @@ func (c *countingFile) Read(p []byte) (int, error) {
 }
 
 // openCapture opens a capture, counting the bytes read into n (may be
-// nil). It returns errNotCapture for a file that does not start like one.
-func openCapture(path string, n *atomic.Int64) (*pcap.Capture, *os.File, error) {
-	f, err := os.Open(path)
+// nil). It returns ErrNotCapture for a file that is clearly not one
+// (Sniff).
+func openCapture(found Found, n *atomic.Int64) (*pcap.Capture, *os.File, error) {
+	f, err := os.Open(found.Path)
 	if err != nil {
 		return nil, nil, err
 	}
-	var magic [4]byte
-	k, err := io.ReadFull(f, magic[:])
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+	if err := sniff(f, found); err != nil {
 		f.Close()
 		return nil, nil, err
-	}
-	if !isCapture(magic[:k]) {
-		f.Close()
-		return nil, nil, errNotCapture
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
@@ -188,8 +232,6 @@ func openCapture(path string, n *atomic.Int64) (*pcap.Capture, *os.File, error) 
 	return c, f, nil
 }
 
-var errNotCapture = errors.New("not a capture")
-
 // probe asks the Pruner, then opens the capture and reads its first
 // record's time.
 func (f *file) probe(prune Pruner) {
@@ -197,13 +239,13 @@ func (f *file) probe(prune Pruner) {
 		return
 	}
 	if prune != nil {
-		if may, known := prune(f.path); known && !may {
+		if may, known := prune(f.Path); known && !may {
 			f.pruned = true
 			return
 		}
 	}
-	c, fd, err := openCapture(f.path, nil)
-	if err == errNotCapture {
+	c, fd, err := openCapture(f.Found, nil)
+	if err == ErrNotCapture {
 		f.skip = SkipNotCapture
 		return
 	}

@@ -43,7 +43,9 @@ type progressCounters struct {
 //	mergecap -w - FILES | tcpdump -r - -w - FILTER
 //
 // writes, with FILES in reverse of Run's order (mergecap gives a tie to
-// the file named last).
+// the file named last), and each file read as tcpdump -r reads it: a
+// classic record longer than its file's snapshot length cut to it
+// (package pcap's rule), where mergecap would keep it whole.
 //
 // How: Run probes every file (the Pruner, then the first record), sorts
 // them, and starts a reader goroutine per file as the merge approaches it
@@ -63,8 +65,8 @@ type progressCounters struct {
 // Errors: a Spec that is invalid (ErrSpec, or filter's errors), a path
 // that does not exist, paths without any capture (ErrNoCaptures), emit's
 // error, the context's error, or, once every other file was searched,
-// ErrIncomplete when some captures could not be read. Stats is filled in
-// every case.
+// ErrIncomplete when some captures could not be read whole (Stats.Failed
+// and Stats.Truncated). Stats is filled in every case.
 func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, error) {
 	var st Stats
 	c, err := spec.compile()
@@ -81,7 +83,7 @@ func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, e
 	for _, f := range files {
 		switch {
 		case f.skip != "":
-			st.Skipped = append(st.Skipped, Skip{f.path, f.skip})
+			st.Skipped = append(st.Skipped, Skip{f.Path, f.skip})
 			continue
 		case f.pruned:
 			st.Pruned++
@@ -93,7 +95,7 @@ func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, e
 			st.Empty++
 		default:
 			todo = append(todo, f)
-			total += f.size
+			total += f.Size
 		}
 		st.Captures++
 	}
@@ -123,19 +125,19 @@ func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, e
 	if runErr != nil {
 		return st, runErr
 	}
-	if len(st.Failed) > 0 {
-		return st, fmt.Errorf("%w: %d of %d", ErrIncomplete, len(st.Failed), st.Captures)
+	if n := len(st.Failed) + len(st.Truncated); n > 0 {
+		return st, fmt.Errorf("%w: %d of %d", ErrIncomplete, n, st.Captures)
 	}
 	return st, nil
 }
 
-// fileError records a capture's failure, or a warning when the capture
-// was only cut short at its end.
+// fileError records a capture's failure: cut short at its end, or any
+// other.
 func (st *Stats) fileError(f *file, err error) {
 	if truncated(err) {
-		st.Truncated = append(st.Truncated, FileError{f.path, err})
+		st.Truncated = append(st.Truncated, FileError{f.Path, err})
 	} else {
-		st.Failed = append(st.Failed, FileError{f.path, err})
+		st.Failed = append(st.Failed, FileError{f.Path, err})
 	}
 }
 

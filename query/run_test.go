@@ -287,3 +287,86 @@ func TestHooks(t *testing.T) {
 		t.Errorf("read %d bytes of %d", st.FileBytes, last.Bytes)
 	}
 }
+
+// TestUnreadableCapturesNamed: a file that is a capture by its name, its
+// sidecar index or its first bytes, and cannot be read whole, is a
+// failure (or cut short) and the answer is incomplete: a pcap whose first
+// 4 bytes are corrupt, a .pcap.gz that is not gzip, a .pcap.xz, an
+// unnamed file with a sidecar. A file that is clearly none of these is
+// skipped as not a capture, and so are dead letters, sidecars and hidden
+// files. Every good record is emitted.
+func TestUnreadableCapturesNamed(t *testing.T) {
+	checkNoLeaks(t)
+	dir := t.TempDir()
+	good := writeCapture(t, filepath.Join(dir, "good.pcap"), synth(100, 1e18, 1000, 1), fileOpts{})
+	good = append(good, writeCapture(t, filepath.Join(dir, "good.pcapng.zst"), synth(50, 1e18+7, 1000, 2), fileOpts{ng: true, comp: pcap.CompressZstd})...)
+	b, _ := os.ReadFile(filepath.Join(dir, "good.pcap"))
+	bad4 := append([]byte{0, 0, 0, 0}, b[4:]...)
+	files := map[string][]byte{
+		"bad4.pcap":                           bad4,
+		"upper/BAD.PCAP":                      bad4,
+		"notgz.pcap.gz":                       []byte("not gzip at all\n"),
+		"old.pcap.xz":                         {0xfd, '7', 'z', 'X', 'Z', 0},
+		"indexed.bin":                         []byte("garbage with a sidecar"),
+		".indexed.bin.idx":                    []byte("x"),
+		"cut.cap":                             b[:len(b)-9],
+		"README.txt":                          []byte("lab captures\n"),
+		"store.pcap.txt.notes":                []byte("notes\n"),
+		"deadletter.jsonl":                    []byte("{}\n"),
+		".x.pcap.0123456789abcdef.inprogress": bad4,
+	}
+	for name, data := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, st, err := collect(context.Background(), Spec{Paths: []string{dir}})
+	if !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("err %v, want ErrIncomplete", err)
+	}
+	got := map[string]string{}
+	for _, f := range st.Failed {
+		got[f.Path] = "failed"
+	}
+	for _, f := range st.Truncated {
+		got[f.Path] = "cut"
+	}
+	for _, s := range st.Skipped {
+		got[s.Path] = s.Reason
+	}
+	want := map[string]string{
+		"bad4.pcap": "failed", "upper/BAD.PCAP": "failed", "notgz.pcap.gz": "failed", "old.pcap.xz": "failed",
+		"indexed.bin": "failed", "cut.cap": "cut",
+		"README.txt": SkipNotCapture, "store.pcap.txt.notes": SkipNotCapture, "deadletter.jsonl": SkipSidecar,
+		".indexed.bin.idx": SkipIndex, ".x.pcap.0123456789abcdef.inprogress": SkipHidden,
+	}
+	for name, w := range want {
+		if g := got[filepath.Join(dir, name)]; g != w {
+			t.Errorf("%s: %q, want %q", name, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("accounted for %v, want %v", got, want)
+	}
+	if n := len(recs) - (len(good) + 99); n != 0 {
+		t.Errorf("%d records emitted, want every good one and the cut file's 99 whole ones", len(recs))
+	}
+
+	// Walk and Sniff, as pcapstore index uses them, say the same.
+	found, _, err := Walk([]string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		rel, _ := filepath.Rel(dir, f.Path)
+		err := Sniff(f)
+		if notCapture := errors.Is(err, ErrNotCapture); notCapture != (want[rel] == SkipNotCapture) || err != nil && !notCapture {
+			t.Errorf("Sniff %s: %v", rel, err)
+		}
+	}
+	// A file named in the paths is a capture, whatever it holds.
+	if _, _, err := collect(context.Background(), Spec{Paths: []string{filepath.Join(dir, "README.txt")}}); !errors.Is(err, ErrIncomplete) {
+		t.Errorf("README.txt named: %v, want ErrIncomplete", err)
+	}
+}

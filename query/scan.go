@@ -117,9 +117,9 @@ func (s *scanner) scan(f *file) {
 	defer s.wg.Done()
 	defer close(f.ch)
 	defer s.read.filesDone.Add(1)
-	c, fd, err := openCapture(f.path, &s.read.bytes)
+	c, fd, err := openCapture(f.Found, &s.read.bytes)
 	if err != nil {
-		if err == errNotCapture { // changed since the probe
+		if err == ErrNotCapture { // changed since the probe
 			err = pcap.ErrFormat
 		}
 		f.complete = true

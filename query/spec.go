@@ -19,10 +19,10 @@ var (
 	// ErrNoCaptures: the paths hold no capture file (Stats.Skipped says
 	// what they hold).
 	ErrNoCaptures = errors.New("no capture files")
-	// ErrIncomplete: some files could not be read, or were corrupt part
-	// way (Stats.Failed names them with their errors). Every other file
-	// was searched, and a failed file's records before the failure were
-	// emitted.
+	// ErrIncomplete: some captures could not be read, were corrupt part
+	// way, or were cut short (Stats.Failed and Stats.Truncated name them
+	// with their errors). Every other file was searched, and a failed
+	// file's records before the failure were emitted.
 	ErrIncomplete = errors.New("some captures could not be read")
 )
 
@@ -40,12 +40,15 @@ type Pruner func(path string) (mayMatch, known bool)
 
 // Spec describes a query.
 type Spec struct {
-	// Paths are capture files and directories. Directories are walked:
-	// hidden files and directories (the sink's temporary files start
-	// with '.'), *.jsonl (dead letters) and *.idx (indexes) are skipped,
-	// and so is any file that is not a capture (by its first bytes). A
-	// file named here is read even if hidden. Each skip is in
-	// Stats.Skipped. A path that does not exist is an error.
+	// Paths are capture files and directories. Directories are walked
+	// (Walk): hidden files and directories (the sink's temporary files
+	// start with '.'), *.jsonl (dead letters) and *.idx (indexes) are
+	// skipped, and so is any file that is clearly not a capture (Sniff:
+	// neither named nor indexed like one, nor starting like one). A file
+	// named here is read even if hidden, and is a capture. Each skip is
+	// in Stats.Skipped; a capture that cannot be read whole is in
+	// Stats.Failed or Stats.Truncated. A path that does not exist is an
+	// error.
 	Paths []string
 	// Exclude names files never to read (the query's own output), each
 	// counted as skipped.

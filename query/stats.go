@@ -10,7 +10,7 @@ const (
 	SkipHidden     = "hidden"               // a hidden file or directory (the sink's temporary files)
 	SkipSidecar    = "dead letters"         // *.jsonl
 	SkipIndex      = "index"                // *.idx
-	SkipNotCapture = "not a capture"        // no capture or compression magic
+	SkipNotCapture = "not a capture"        // clearly not one (Sniff): no capture name, sidecar or magic
 	SkipIrregular  = "not a regular file"   // a device, socket, pipe, or a link to a directory
 	SkipExcluded   = "excluded"             // in Spec.Exclude (the query's output)
 	SkipDuplicate  = "named more than once" // reached again through another path
@@ -45,8 +45,11 @@ type Stats struct {
 	// were searched. When a limit stops the query, a corruption the merge
 	// had not reached (so after every record emitted) is not reported.
 	Failed []FileError
-	// Truncated: captures whose last record is cut short, as one being
-	// written is; the records before it were searched. A warning.
+	// Truncated: captures whose last record is cut short (a capture
+	// still being written by another tool, or torn: the sink publishes
+	// only whole files, so in its store this is damage). The records
+	// before the cut were searched; the answer is incomplete, as
+	// tcpdump -r says (it exits 1): Run returns ErrIncomplete.
 	Truncated []FileError
 
 	Packets       int64 // records read

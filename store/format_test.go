@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -619,6 +620,67 @@ func TestWholeRecordsIOError(t *testing.T) {
 					t.Errorf("%s/%s cut, then %v: %d records, %v", format, comp, end, n, err)
 				}
 			}
+		}
+	}
+}
+
+// TestRecoverLongerThanSnapLen: a plain temporary file whose records are
+// longer than its header's snapshot length (which no Writer makes, but a
+// damaged header can) is truncated after its last whole record as it is
+// in the file — not where the records, read cut to the snapshot length
+// as libpcap reads them, would end — and tcpdump reads what is published
+// without an error.
+func TestRecoverLongerThanSnapLen(t *testing.T) {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, 0xa1b23c4d)
+	b = le.AppendUint16(b, 2)
+	b = le.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = le.AppendUint32(b, 64) // snapshot length
+	b = le.AppendUint32(b, pcap.LinkTypeEthernet)
+	lens := []int{100, 60, 300}
+	for i, n := range lens {
+		b = le.AppendUint32(b, uint32(t0/1e9)+uint32(i))
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, uint32(n))
+		b = le.AppendUint32(b, uint32(n))
+		b = append(b, bytes.Repeat([]byte{byte(i + 1)}, n)...)
+	}
+	whole := len(b)
+	b = append(b, 1, 2, 3, 4, 5, 6, 7, 8, 9) // a torn record header
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, tempBase("x.pcap", "0123456789abcdef", false))
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := RecoverWithReasons(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Packets != int64(len(lens)) || got[0].Bytes != int64(whole) {
+		t.Fatalf("recovered %+v, want %d packets in %d bytes", got, len(lens), whole)
+	}
+	data, err := os.ReadFile(got[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, b[:whole]) {
+		t.Fatalf("published %d bytes, want the %d whole ones", len(data), whole)
+	}
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	out, err := exec.Command(tcpdump, "-r", got[0].Path, "-w", "-").Output()
+	if err != nil {
+		t.Fatalf("tcpdump on the recovered file: %v", err)
+	}
+	c, err := pcap.Open(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, n := range lens {
+		rec, err := c.Next()
+		if err != nil || len(rec.Data) != min(n, 64) || rec.OrigLen != uint32(n) {
+			t.Fatalf("tcpdump's record %d: %d of %d bytes (%v), want %d of %d", i, len(rec.Data), rec.OrigLen, err, min(n, 64), n)
 		}
 	}
 }

@@ -162,8 +162,11 @@ func recoverFile(p, base string, piped bool) (fin *Finalized, reason string, err
 	case plain:
 		st, err = count(c)
 		if err == nil && st.Packets > 0 {
-			err = truncate(f, st.CaptureBytes)
-			st.Bytes = st.CaptureBytes
+			// Where the last whole record ends in the file: a record
+			// longer than the snapshot length is read cut, but kept.
+			size := c.Offset()
+			err = truncate(f, size)
+			st.Bytes, st.CaptureBytes = size, size
 		}
 	case linked(f):
 		// Published already, hence complete: only the removal is left.

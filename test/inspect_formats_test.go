@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,17 +18,9 @@ import (
 // status.
 func inspect(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(bin, "pcapstore"), append([]string{"inspect"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	var stdout bytes.Buffer
+	stderr, code := pcapstore(t, &stdout, append([]string{"inspect"}, args...)...)
+	return stdout.String(), stderr, code
 }
 
 // writeCapture writes recs in a format and compression to dir/name.

@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -13,29 +14,40 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
+
+// pcapstore runs pcapstore with args, its stdout into stdout, and
+// returns its stderr and exit status.
+func pcapstore(t *testing.T, stdout io.Writer, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pcapstore"), args...)
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return stderr.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stderr.String(), 0
+}
 
 // pcapQuery runs pcapstore query and returns stdout, stderr and the exit
 // status.
 func pcapQuery(t *testing.T, args ...string) ([]byte, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pcapstore"), append([]string{"query"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.Bytes(), stderr.String(), code
+	var stdout bytes.Buffer
+	stderr, code := pcapstore(t, &stdout, append([]string{"query"}, args...)...)
+	return stdout.Bytes(), stderr, code
 }
 
 // captureRecords reads a capture file (or bytes) with package pcap.
@@ -270,7 +282,8 @@ func TestQueryOutputs(t *testing.T) {
 
 // TestQueryBadInput: clear errors and exit statuses for bad usage, a
 // directory without captures, and corrupt or cut-short captures among
-// good ones (whose packets are still all written).
+// good ones (whose packets are still all written; the answer is
+// incomplete).
 func TestQueryBadInput(t *testing.T) {
 	store := queryStore(t)
 	out := filepath.Join(t.TempDir(), "out.pcap")
@@ -319,8 +332,9 @@ func TestQueryBadInput(t *testing.T) {
 	good := writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, whole)
 	b, _ := os.ReadFile(good)
 	writeFile(t, dir, "cut.pcap", b[:len(b)-7])
+	// Cut short: the answer lacks the cut record, as tcpdump -r exits 1.
 	_, stderr, code := pcapQuery(t, "expr", "", dir, "-o", out)
-	if code != 0 || !strings.Contains(stderr, "warning: "+filepath.Join(dir, "cut.pcap")) {
+	if code != 1 || !strings.Contains(stderr, "CUT SHORT "+filepath.Join(dir, "cut.pcap")) || !strings.Contains(stderr, "incomplete") {
 		t.Errorf("cut short: exit %d: %s", code, stderr)
 	}
 	bad := append([]byte(nil), b...)
@@ -389,5 +403,244 @@ func TestQueryPayloadPattern(t *testing.T) {
 	}
 	if d := sameRecords(want, fileRecords(t, some)); d != "" || len(want) == 0 {
 		t.Errorf("-pf: %s (%d GETs)", d, len(want))
+	}
+}
+
+// TestQueryStdoutNotTerminal: -o - writes to stdout unless stdout is a
+// terminal. /dev/null is a character device but not a terminal: the query
+// runs (exit 0); the slave side of a pseudo-terminal is refused (exit 2).
+func TestQueryStdoutNotTerminal(t *testing.T) {
+	store := queryStore(t)
+	run := func(stdout *os.File) (string, int) {
+		t.Helper()
+		return pcapstore(t, stdout, "query", "expr", "tcp", store, "-o", "-")
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if stderr, code := run(null); code != 0 || !strings.Contains(stderr, "→ stdout") {
+		t.Errorf("-o - > /dev/null: exit %d: %s", code, stderr)
+	}
+
+	pty := openPTY(t)
+	if stderr, code := run(pty); code != 2 || !strings.Contains(stderr, "stdout is a terminal") {
+		t.Errorf("-o - on a terminal: exit %d: %s", code, stderr)
+	}
+}
+
+// openPTY opens a new pseudo-terminal and returns its slave side (a real
+// terminal); both sides are closed at the end of the test.
+func openPTY(t *testing.T) *os.File {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty slave: %v", err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return slave
+}
+
+// overSnapLen lists the shared captures holding a record longer than the
+// file's snapshot length, read from their bytes (not through package
+// pcap): classic pcap, either byte order.
+func overSnapLen(t *testing.T) []string {
+	t.Helper()
+	var found []string
+	for _, p := range testenv.AllPcaps(t) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 24 {
+			continue
+		}
+		var order binary.ByteOrder = binary.LittleEndian
+		if b[0] == 0xa1 {
+			order = binary.BigEndian
+		}
+		snap := order.Uint32(b[16:])
+		for off := 24; off+16 <= len(b); off += 16 + int(order.Uint32(b[off+8:])) {
+			if c := order.Uint32(b[off+8:]); c > snap && snap != 0 {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// TestQueryRecordsOverSnapLen: the shared captures with records longer
+// than their snapshot length are answered as tcpdump -r answers them
+// (those records cut to the snapshot length, libpcap's read rule), for
+// several filters, and pcapstore inspect describes the records tcpdump
+// writes. A pcapng file with a record longer than its interface's
+// snapshot length is corrupt to libpcap: tcpdump and the query fail on
+// it after the same packets, and the query names it (exit 1).
+func TestQueryRecordsOverSnapLen(t *testing.T) {
+	files := overSnapLen(t)
+	if len(files) < 10 {
+		t.Fatalf("%d shared captures with records over their snapshot length, expected 12", len(files))
+	}
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	compared := 0
+	for _, f := range files {
+		for _, expr := range []string{"", "tcp", "udp", "ip6", "icmp or icmp6", "len > 100", "ip[2:2] > 60"} {
+			want := tcpdumpKeeps(t, f, expr)
+			_, stderr, code := pcapQuery(t, "expr", expr, f, "-o", out)
+			if code != 0 {
+				t.Fatalf("%s %q: exit %d: %s", f, expr, code, stderr)
+			}
+			if d := sameRecords(want, fileRecords(t, out)); d != "" {
+				t.Errorf("%s %q: %s", filepath.Base(f), expr, d)
+			}
+			compared += len(want)
+		}
+		var lines strings.Builder
+		for _, r := range tcpdumpKeeps(t, f, "") {
+			fmt.Fprintf(&lines, "%d %d %s\n", r.Timestamp, r.OrigLen, packet.Decode(r.Data))
+		}
+		if got, errs, code := inspect(t, f); code != 0 || got != lines.String() {
+			t.Errorf("inspect %s: exit %d %s:\n%s\nwant (from tcpdump's records):\n%s", filepath.Base(f), code, errs, got, lines.String())
+		}
+	}
+	t.Logf("%d captures, %d packets compared with tcpdump", len(files), compared)
+
+	// pcapng: a record over its interface's snapshot length (64).
+	dir := t.TempDir()
+	le := binary.LittleEndian
+	block := func(b []byte, typ uint32, body []byte) []byte {
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+		b = le.AppendUint32(b, typ)
+		b = le.AppendUint32(b, uint32(12+len(body)))
+		b = append(b, body...)
+		return le.AppendUint32(b, uint32(12+len(body)))
+	}
+	ng := block(nil, 0x0a0d0d0a, []byte{0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	ng = block(ng, 1, le.AppendUint32(le.AppendUint32(nil, 1), 64))
+	metron := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	for i, r := range metron[:4] {
+		data := r.Data[:min(len(r.Data), 64)]
+		if i == 2 {
+			data = r.Data[:65] // over the snapshot length
+		}
+		us := uint64(r.Timestamp / 1000)
+		epb := le.AppendUint32(nil, 0)
+		epb = le.AppendUint32(epb, uint32(us>>32))
+		epb = le.AppendUint32(epb, uint32(us))
+		epb = le.AppendUint32(epb, uint32(len(data)))
+		epb = le.AppendUint32(epb, r.OrigLen)
+		ng = block(ng, 6, append(epb, data...))
+	}
+	bad := writeFile(t, dir, "over.pcapng", ng)
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	cmd := exec.Command(tcpdump, "--time-stamp-precision=nano", "-r", bad, "-w", "-")
+	tdOut, err := cmd.Output()
+	if err == nil {
+		t.Fatalf("tcpdump reads %s without an error", bad)
+	}
+	want := captureRecords(t, bytes.NewReader(tdOut))
+	_, stderr, code := pcapQuery(t, "expr", "", bad, "-o", out)
+	if code != 1 || !strings.Contains(stderr, "FAILED "+bad) || !strings.Contains(stderr, "snapshot length") {
+		t.Errorf("pcapng over its snapshot length: exit %d: %s", code, stderr)
+	}
+	if d := sameRecords(want, fileRecords(t, out)); d != "" || len(want) != 2 {
+		t.Errorf("pcapng over its snapshot length: %s (tcpdump wrote %d)", d, len(want))
+	}
+}
+
+// TestQueryUnreadableCaptures: among good captures, a pcap whose first 4
+// bytes are corrupt, a .pcap.gz that is not gzip, a capture cut in its
+// last record and a file named like a capture in a format nothing here
+// reads are each named on stderr, and the answer is marked incomplete
+// (exit 1) with every good packet written — as tcpdump -r exits 1 and
+// mergecap 2 on each of them. Files that are clearly not captures (a
+// README, dead letters, the sink's hidden temporary files, sidecar
+// indexes) are not. pcapstore index counts the same files as failed and
+// skips the same ones.
+func TestQueryUnreadableCaptures(t *testing.T) {
+	src := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	metron := fileRecords(t, src)
+	dir := t.TempDir()
+	writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, metron[:400])
+	writeCapture(t, dir, "good2.pcapng.zst", pcap.FormatPcapNG, pcap.CompressZstd, metron[400:])
+	whole, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad4 := append([]byte{0, 0, 0, 0}, whole[4:]...)
+	unreadable := map[string][]byte{
+		"bad4.pcap":           bad4,
+		"notgz.pcap.gz":       []byte("this is not gzip\n"),
+		"cut.pcap":            whole[:100000],
+		"sub/archive.pcap.xz": {0xfd, '7', 'z', 'X', 'Z', 0},
+	}
+	for name, b := range unreadable {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		writeFile(t, dir, name, b)
+	}
+	writeFile(t, dir, "README.txt", []byte("captures of the lab network\n"))
+	writeFile(t, dir, "deadletter.jsonl", []byte("{}\n"))
+	writeFile(t, dir, ".good.pcap.0123456789abcdef.inprogress", whole[:1000])
+
+	tcpdump := testenv.RequireTool(t, "tcpdump")
+	mergecap := testenv.RequireTool(t, "mergecap")
+	for name := range unreadable {
+		p := filepath.Join(dir, name)
+		if exec.Command(tcpdump, "-r", p, "-w", os.DevNull).Run() == nil || exec.Command(mergecap, "-w", os.DevNull, p).Run() == nil {
+			t.Fatalf("tcpdump or mergecap reads %s without an error", name)
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	_, stderr, code := pcapQuery(t, "expr", "", dir, "-o", out)
+	if code != 1 || !strings.Contains(stderr, "incomplete") {
+		t.Errorf("exit %d, want 1 (incomplete): %s", code, stderr)
+	}
+	for name := range unreadable {
+		if !strings.Contains(stderr, filepath.Join(dir, name)+":") {
+			t.Errorf("%s not named: %s", name, stderr)
+		}
+	}
+	for _, name := range []string{"README.txt", "deadletter.jsonl", ".good.pcap.0123456789abcdef.inprogress"} {
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, name) && (strings.Contains(l, "FAILED") || strings.Contains(l, "CUT")) {
+				t.Errorf("%s named as a failure: %s", name, l)
+			}
+		}
+	}
+	got := fileRecords(t, out)
+	// Every good packet, and the cut file's whole records (120 of them).
+	if len(got) != len(metron)+120 {
+		t.Errorf("%d packets written, want the %d good ones and the cut file's 120 whole ones", len(got), len(metron))
+	}
+
+	// pcapstore index agrees: the same four fail, the README is skipped.
+	stderr, code = pcapstore(t, nil, "index", dir)
+	if code != 1 || !strings.Contains(stderr, "2 built") || !strings.Contains(stderr, "4 failed") {
+		t.Errorf("index: exit %d: %s", code, stderr)
+	}
+	for name := range unreadable {
+		if !strings.Contains(stderr, filepath.Join(dir, name)) {
+			t.Errorf("index: %s not named: %s", name, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "1 not a capture") || strings.Contains(stderr, "index "+filepath.Join(dir, "README.txt")) {
+		t.Errorf("index: README.txt not skipped as not a capture: %s", stderr)
 	}
 }

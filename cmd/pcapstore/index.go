@@ -4,18 +4,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/query"
 )
 
 // runIndex builds the sidecar index of every capture under the given
 // directories that lacks one (or whose index is stale or corrupt), so
 // that pcapstore query can prune files written before indexing, or by
-// other tools; then it removes sidecars whose capture is gone.
+// other tools; then it removes sidecars whose capture is gone. Which
+// files are captures, and which of them failing is an error, is the
+// query's rule (query.Walk, query.Sniff): a capture the query would
+// name as unreadable fails here too (exit 1).
 func runIndex(args []string) int {
 	flags := flag.NewFlagSet("pcapstore index", flag.ContinueOnError)
 	force := flags.Bool("force", false, "rebuild every index, even those up to date")
@@ -33,44 +34,45 @@ func runIndex(args []string) int {
 		flags.Usage()
 		return 2
 	}
-	var built, current, failed, cleaned int
+	var built, current, failed, notCapture, cleaned int
 	for _, dir := range flags.Args() {
 		fi, err := os.Stat(dir)
 		if err != nil || !fi.IsDir() {
 			fmt.Fprintf(os.Stderr, "pcapstore index: %s: not a directory\n", dir)
 			return 2
 		}
-		walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "pcapstore index: %v\n", err)
+		// The files a query reads, by the query's own rule.
+		found, _, err := query.Walk([]string{dir}, nil)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pcapstore index: %v\n", err)
+			failed++
+		}
+		for _, f := range found {
+			if err := query.Sniff(f); errors.Is(err, query.ErrNotCapture) {
+				fmt.Fprintf(os.Stderr, "pcapstore index: skipped %s: %v\n", f.Path, err)
+				notCapture++
+				continue
+			} else if err != nil {
+				fmt.Fprintf(os.Stderr, "pcapstore index: %s: %v\n", f.Path, err)
 				failed++
-				return nil
-			}
-			name := d.Name()
-			if d.IsDir() || !d.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".jsonl") {
-				return nil
+				continue
 			}
 			if !*force {
-				if _, err := index.Load(p); err == nil {
+				if _, err := index.Load(f.Path); err == nil {
 					current++
-					return nil
+					continue
 				}
 			}
-			ix, err := index.BuildFile(p)
+			ix, err := index.BuildFile(f.Path)
 			if err == nil {
-				err = ix.Save(p)
+				err = ix.Save(f.Path)
 			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "pcapstore index: %v\n", err)
 				failed++
-				return nil
+				continue
 			}
 			built++
-			return nil
-		})
-		if walkErr != nil {
-			fmt.Fprintf(os.Stderr, "pcapstore index: %v\n", walkErr)
-			failed++
 		}
 		removed, err := index.Clean(dir)
 		if err != nil {
@@ -79,8 +81,8 @@ func runIndex(args []string) int {
 		}
 		cleaned += len(removed)
 	}
-	fmt.Fprintf(os.Stderr, "pcapstore index: %d built, %d up to date, %d failed, %d stale sidecars removed\n",
-		built, current, failed, cleaned)
+	fmt.Fprintf(os.Stderr, "pcapstore index: %d built, %d up to date, %d failed, %d not a capture, %d stale sidecars removed\n",
+		built, current, failed, notCapture, cleaned)
 	if failed > 0 {
 		return 1
 	}

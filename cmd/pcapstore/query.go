@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
@@ -63,10 +65,13 @@ both:
                             names ({start}-{end}.pcap) that end before -st
   -nr -ft -yq -bop -ps      Metron's Hadoop options: accepted, no effect
 
-Skipped: hidden files (the sink's temporaries), *.jsonl, *.idx, files that are
-not captures. A progress line shows on a terminal; a summary ends on stderr.
-Exit status: 0 done (also when a limit stopped it), 1 some captures could not be
-read or the output failed (the summary names them), 2 bad usage.
+Skipped: hidden files (the sink's temporaries), *.jsonl, *.idx, and files that
+are clearly not captures (not named .pcap/.pcapng/.cap[.gz|.zst|.lz4|…], not
+indexed, not starting like one). Any other file is a capture: one that cannot be
+read whole (corrupt, not the compression its name says, cut short) is named and
+the answer is incomplete. A progress line shows on a terminal; a summary ends on
+stderr. Exit status: 0 done (also when a limit stopped it), 1 the answer is
+incomplete (the summary names the captures) or the output failed, 2 bad usage.
 `
 
 // queryOpts are pcapstore query's flags.
@@ -463,9 +468,11 @@ func (out *output) where() string {
 	return "stdout"
 }
 
+// isTerminal reports whether f is a terminal: a descriptor the terminal
+// ioctl answers on, not any character device (/dev/null is one too).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // execQuery runs the query into the output and reports on stderr.
@@ -509,7 +516,7 @@ func execQuery(spec query.Spec, out *output) int {
 		fmt.Fprintln(os.Stderr, "pcapstore query: interrupted: the output holds the packets found so far")
 		return 1
 	case errors.Is(err, query.ErrIncomplete):
-		fmt.Fprintf(os.Stderr, "pcapstore query: incomplete: %d captures could not be read (named above); the other captures were searched\n", len(st.Failed))
+		fmt.Fprintf(os.Stderr, "pcapstore query: incomplete: %d captures could not be read whole (named above); the other captures were searched\n", len(st.Failed)+len(st.Truncated))
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "pcapstore query: %v\n", err)
@@ -562,7 +569,7 @@ func summarize(w io.Writer, st query.Stats, spec query.Spec, out *output, took t
 		fmt.Fprintf(w, "pcapstore query: FAILED %s: %v\n", f.Path, f.Err)
 	}
 	for _, f := range st.Truncated {
-		fmt.Fprintf(w, "pcapstore query: warning: %s ends in a cut record (being written?): %v\n", f.Path, f.Err)
+		fmt.Fprintf(w, "pcapstore query: CUT SHORT %s: ends in a cut record (still being written, or torn; its records before the cut were searched): %v\n", f.Path, f.Err)
 	}
 	for _, s := range st.Skipped {
 		switch s.Reason {
