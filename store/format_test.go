@@ -418,8 +418,16 @@ func TestPipeFails(t *testing.T) {
 			t.Fatal(err)
 		}
 		noChildren(t)
-		if err := syscall.Kill(-pgid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("process group %d still there: %v", pgid, err)
+		// Abort waits for the shell it started; the shell's own child,
+		// killed by the same SIGKILL to the group, is reaped by init, which
+		// on a loaded machine can take a moment.
+		err = syscall.Kill(-pgid, 0)
+		for deadline := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			err = syscall.Kill(-pgid, 0)
+		}
+		if !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process group %d still there 5 s after Abort: %v", pgid, err)
 		}
 		if files := listFiles(t, spec.Dir); len(files) != 0 {
 			t.Errorf("files after Abort: %q", files)
