@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,19 +48,26 @@ func newVethPair(t *testing.T) vethPair {
 func (v vethPair) replay(t *testing.T, file string, pps, loops int) {
 	t.Helper()
 	testenv.RequireTool(t, "tcpreplay")
-	if err := v.send(file, pps, loops); err != nil {
+	if _, err := v.send(file, pps, loops); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// send is replay for use off the test goroutine.
-func (v vethPair) send(file string, pps, loops int) error {
+// send is replay for use off the test goroutine. It returns how many
+// packets tcpreplay says the interface took ("Successful packets").
+func (v vethPair) send(file string, pps, loops int) (int, error) {
 	cmd := exec.Command("ip", "netns", "exec", v.netns, "tcpreplay", "-q", "-i", v.inject,
 		fmt.Sprintf("--pps=%d", pps), fmt.Sprintf("--loop=%d", loops), file)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("tcpreplay: %v: %s", err, out)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("tcpreplay: %v: %s", err, out)
 	}
-	return nil
+	for _, line := range strings.Split(string(out), "\n") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(line), "Successful packets:"); ok {
+			return strconv.Atoi(strings.TrimSpace(n))
+		}
+	}
+	return 0, fmt.Errorf("tcpreplay: no count of packets sent in its report: %s", out)
 }
 
 // vdev is the net_af_packet device on the capture end.
