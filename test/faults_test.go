@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -37,8 +41,11 @@ const (
 // carries a sequence number, and the end is checked frame by frame: each
 // frame is on disk or missing, the missing are as many as fastcapa's drop
 // counters say, and a frame is on disk more often than the broker holds
-// it only by the sink's recovery of a crashed temp file (counted as
-// recovered). Stored frames keep the order they were sent in.
+// it only where a sink run, which starts at the offset last committed,
+// writes again what earlier runs stored after that commit: the records
+// of a temp file the restart recovered (counted as recovered) or of files
+// finalized whose commit had not been accepted. Stored frames keep the
+// order they were sent in.
 func TestPipelineFaults(t *testing.T) {
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("FASTCAPA_FAULT_SEED"); s != "" {
@@ -131,7 +138,7 @@ func TestPipelineFaults(t *testing.T) {
 			inTopic[seq]++
 		}
 	}
-	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}}
+	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
 	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		if !s.running() {
 			s.start() // it ended by itself: recorded in s.exits, reported below
@@ -146,26 +153,27 @@ func TestPipelineFaults(t *testing.T) {
 	st.read(t, dir)
 
 	// Frame by frame.
-	recovered, recoveredPaths := s.recovered()
-	fig := st.analyse(recoveredPaths)
+	recovered, recoveredAt := s.recovered()
+	fig := st.analyse()
 	drops := f.RingDropped + f.QueueDropped + f.Failed + f.Malformed + f.NICDropped
-	// A frame's copies on disk beyond those in the broker are the
-	// sink's duplicates; those beyond the broker's count outside the
-	// files the sink recovered are explained by nothing documented.
-	producerDups, sinkDups, unexplained := 0, 0, 0
-	for seq, c := range fig.onDisk {
-		tc := inTopic[seq]
-		producerDups += max(tc-1, 0)
-		sinkDups += max(c-max(tc, 1), 0)
-		unexplained += max(fig.outsideRecovered[seq]-max(tc, 1), 0)
+	producerDups := 0
+	for seq := range fig.onDisk {
+		producerDups += max(inTopic[seq]-1, 0)
 	}
+	dup := st.duplicates(recoveredAt, inTopic, s.starts)
 	topicDups := len(topic) - len(inTopic) - fig.foreignTopic(topic)
 	t.Logf("offered %d (tcpreplay); fastcapa received %d, delivered %d; drops: ring %d, queue %d, failed %d, malformed %d, nic %d (sum %d); exit %d",
 		r.n, f.Received, f.Delivered, f.RingDropped, f.QueueDropped, f.Failed, f.Malformed, f.NICDropped, drops, code)
 	t.Logf("broker: %d records, %d distinct frames, %d duplicates (producer retries)", len(topic), len(inTopic), topicDups)
-	t.Logf("disk: %d records, %d distinct frames, %d files; missing %d; duplicates %d: %d as in the broker, %d by the sink, of them %d outside recovered files",
-		fig.records, len(fig.onDisk), len(st.files), n-len(fig.onDisk), fig.records-len(fig.onDisk), producerDups, sinkDups, unexplained)
-	t.Logf("sink: %d kills, recovered %d packets in %d files, %d exits not caused by the test", s.kills, recovered, len(recoveredPaths), len(s.exits))
+	t.Logf("disk: %d records, %d distinct frames, %d files; missing %d; duplicates %d: %d as in the broker, "+
+		"%d consumed again after a restart (%d of a recovered file, %d of finalized files not committed), %d unexplained",
+		fig.records, len(fig.onDisk), len(st.files), n-len(fig.onDisk), fig.records-len(fig.onDisk), producerDups,
+		dup.ofRecovered+dup.ofFinalized, dup.ofRecovered, dup.ofFinalized, dup.stray)
+	logs := s.logs.String()
+	t.Logf("sink: %d runs, %d kills, %d exits not caused by the test; recovered %d packets in %d files; "+
+		"%d commits refused, %d partitions given up uncommitted, %d back with records on disk skipped",
+		len(s.starts), s.kills, len(s.exits), recovered, len(recoveredAt), strings.Count(logs, `"msg":"offset commit refused`),
+		strings.Count(logs, `"msg":"finalize revoked partition"`), strings.Count(logs, `"msg":"partition back`))
 
 	if r.n != n {
 		t.Errorf("tcpreplay offered %d frames of the %d in the file", r.n, n)
@@ -193,14 +201,12 @@ func TestPipelineFaults(t *testing.T) {
 	if uint64(len(inTopic)) != f.Delivered {
 		t.Errorf("the broker holds %d distinct frames, fastcapa counted %d delivered", len(inTopic), f.Delivered)
 	}
-	if unexplained > 0 {
-		whole, part := st.repeats(recoveredPaths, inTopic)
-		t.Errorf("%d copies of frames are in files the sink did not recover, beyond the broker's count: duplicates no recovery explains "+
-			"(%d files repeat earlier ones whole, %d in part; the sink was killed %d times and ended by itself %d times)",
-			unexplained, whole, part, s.kills, len(s.exits))
+	if dup.stray > 0 {
+		t.Errorf("%d copies of frames on disk beyond the broker's count were not consumed again at a restart: duplicates nothing explains", dup.stray)
 	}
-	if uint64(sinkDups) > recovered {
-		t.Errorf("the sink stored %d frames twice, more than the %d packets it recovered", sinkDups, recovered)
+	if uint64(dup.inRecovered) > recovered || uint64(dup.ofRecovered) > recovered {
+		t.Errorf("%d copies in recovered files and %d consumed again after them, more than the %d packets the sink recovered",
+			dup.inRecovered, dup.ofRecovered, recovered)
 	}
 	if fig.outOfOrder > 0 {
 		t.Errorf("%d frames on disk come after a frame sent later (first copies, files in name order)", fig.outOfOrder)
@@ -223,8 +229,114 @@ func TestPipelineFaults(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("pcapstore sink log:\n%s", s.logs.String())
-		t.Logf("files (name order): first frame..last frame, records, recovered:\n%s", st.table(recoveredPaths))
+		t.Logf("files (name order): first frame..last frame, records, recovered:\n%s", st.table(recoveredAt))
 	}
+}
+
+// TestSinkBrokerRestart: the broker killed (SIGKILL) and restarted on its
+// data directory under a running sink. Its group comes back empty, so the
+// sink's next commit is refused until it joins again; the sink goes on,
+// and stores every record exactly once.
+func TestSinkBrokerRestart(t *testing.T) {
+	port := freePort(t)
+	data := t.TempDir()
+	b := startBroker(t, port, "restart", data)
+	nonce, n := uint64(time.Now().UnixNano()), 12000
+	t0 := time.Now().Add(-time.Minute).UnixNano()
+	produce := func(from, to int) {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("restart"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			k := make([]byte, 8)
+			binary.BigEndian.PutUint64(k, uint64(t0+int64(i)*1000))
+			recs = append(recs, &kgo.Record{Key: k, Value: faultFrame(nonce, i)})
+		}
+		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, n/2)
+
+	dir := t.TempDir()
+	s := &sinkProc{t: t, args: []string{"sink", "-brokers", b.Addr, "-topic", "restart", "-group", "g", "-dir", dir,
+		"-max-packets", "1000", "-max-span", "1s", "-log-json", "-metrics-listen", "127.0.0.1:0",
+		// Heartbeats far apart: the first commit after the restart
+		// comes before a heartbeat tells the sink to join again.
+		"-X", "session.timeout.ms=30000", "-X", "heartbeat.interval.ms=10000", "-X", "reconnect.backoff.max.ms=200"}}
+	s.start()
+	t.Cleanup(s.kill)
+	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	wait := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && s.running(); time.Sleep(100 * time.Millisecond) {
+			if len(st.read(t, dir).analyse().onDisk) >= want {
+				return
+			}
+		}
+	}
+	wait(n / 2) // six files finalized, and committed
+	b.kill()
+	time.Sleep(time.Second)
+	b = startBroker(t, port, "restart", data)
+	produce(n/2, n)
+	wait(n) // Tick closes the last file a second after it opened
+	// The sink commits what it stored once it is a member again.
+	committed := int64(-1)
+	for deadline := time.Now().Add(30 * time.Second); committed < int64(n) && time.Now().Before(deadline) && s.running(); time.Sleep(200 * time.Millisecond) {
+		committed = committedOffset(t, b.Addr, "g", "restart")
+	}
+	running := s.running()
+	if c := s.stop(); c != 0 && running {
+		t.Errorf("pcapstore sink exited %d at SIGTERM", c)
+	}
+	if running && committed != int64(n) {
+		t.Errorf("committed offset %d, want %d", committed, n)
+	}
+	if running && !strings.Contains(s.logs.String(), "offset commit refused") {
+		t.Errorf("no commit was refused after the restart: the case this test is for did not happen:\n%s", s.logs.String())
+	}
+	fig := st.read(t, dir).analyse()
+	t.Logf("%d records, %d on disk, %d distinct; the sink's commits and assignments:", n, fig.records, len(fig.onDisk))
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "commit") || strings.Contains(line, "assigned") || strings.Contains(line, "revoked") {
+			t.Log(line)
+		}
+	}
+	for _, e := range s.exits {
+		t.Errorf("pcapstore sink ended by itself: %s", e)
+	}
+	if len(fig.onDisk) != n || fig.records != n || fig.foreign > 0 || fig.outOfOrder > 0 {
+		t.Errorf("on disk: %d records, %d distinct of %d, %d foreign, %d out of order; want each record once, in order",
+			fig.records, len(fig.onDisk), n, fig.foreign, fig.outOfOrder)
+	}
+}
+
+// committedOffset is group's committed offset of partition 0 of topic (-1:
+// none), as the broker answers an OffsetFetch.
+func committedOffset(t *testing.T, addr, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return -1
+	}
+	return resp.Topics[0].Partitions[0].Offset
 }
 
 // faultFrame is frame seq of a run: a UDP frame of 64 to 319 bytes whose
@@ -334,6 +446,7 @@ type sinkProc struct {
 	ending bool // the test is ending this run
 	exits  []string
 	kills  int
+	starts []time.Time // of each run
 }
 
 func (s *sinkProc) start() {
@@ -347,6 +460,7 @@ func (s *sinkProc) start() {
 	}
 	done := make(chan struct{})
 	s.cmd, s.done, s.ending = cmd, done, false
+	s.starts = append(s.starts, time.Now())
 	go func() {
 		err := cmd.Wait()
 		s.mu.Lock()
@@ -402,19 +516,20 @@ func (s *sinkProc) kill() {
 func (s *sinkProc) stop() int { return s.end(syscall.SIGTERM) }
 
 // recovered sums the packets the sink's runs said they recovered from
-// crashed temp files, and names those files.
-func (s *sinkProc) recovered() (uint64, map[string]bool) {
+// crashed temp files, and says when each file was recovered.
+func (s *sinkProc) recovered() (uint64, map[string]time.Time) {
 	var n uint64
-	paths := map[string]bool{}
+	paths := map[string]time.Time{}
 	for _, line := range strings.Split(s.logs.String(), "\n") {
 		var v struct {
+			Time    time.Time
 			Msg     string
 			Path    string
 			Packets uint64
 		}
 		if json.Unmarshal([]byte(line), &v) == nil && strings.HasPrefix(v.Msg, "recovered a file left open by a crash") {
 			n += v.Packets
-			paths[v.Path] = true
+			paths[v.Path] = v.Time
 		}
 	}
 	return n, paths
@@ -431,6 +546,7 @@ type faultStore struct {
 	nonce uint64
 	n     int
 	files map[string][]pcap.Record
+	mtime map[string]time.Time
 }
 
 func (st *faultStore) read(t *testing.T, dir string) *faultStore {
@@ -439,21 +555,25 @@ func (st *faultStore) read(t *testing.T, dir string) *faultStore {
 		if _, ok := st.files[p]; ok {
 			continue
 		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, recs, err := pcap.ReadFile(p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		st.files[p] = recs
+		st.files[p], st.mtime[p] = recs, fi.ModTime()
 	}
 	return st
 }
 
 // paths are the files read, in name order (the first packet's time),
 // but those in leave.
-func (st *faultStore) paths(leave map[string]bool) []string {
+func (st *faultStore) paths(leave map[string]time.Time) []string {
 	paths := make([]string, 0, len(st.files))
 	for p := range st.files {
-		if !leave[p] {
+		if _, ok := leave[p]; !ok {
 			paths = append(paths, p)
 		}
 	}
@@ -463,7 +583,7 @@ func (st *faultStore) paths(leave map[string]bool) []string {
 
 // table is one line a file, in name order: its first and last frame,
 // records, and whether the sink recovered it.
-func (st *faultStore) table(recovered map[string]bool) string {
+func (st *faultStore) table(recovered map[string]time.Time) string {
 	paths := st.paths(nil)
 	var b strings.Builder
 	for _, p := range paths {
@@ -477,35 +597,66 @@ func (st *faultStore) table(recovered map[string]bool) string {
 				last = int64(seq)
 			}
 		}
-		fmt.Fprintf(&b, "%s %d..%d %d %v\n", filepath.Base(p), first, last, len(recs), recovered[p])
+		_, rec := recovered[p]
+		fmt.Fprintf(&b, "%s %d..%d %d %v\n", filepath.Base(p), first, last, len(recs), rec)
 	}
 	return b.String()
 }
 
-// repeats counts the files, outside recovered, in name order, whose frames
-// all (whole) or partly (part) repeat copies already seen beyond the
-// broker's count.
-func (st *faultStore) repeats(recovered map[string]bool, inTopic map[uint64]int) (whole, part int) {
-	paths := st.paths(recovered)
-	seen := map[uint64]int{}
-	for _, p := range paths {
-		excess := 0
-		for _, r := range st.files[p] {
-			if seq, ok := faultSeq(st.nonce, st.n, r.Data); ok {
-				if seen[seq] >= max(inTopic[seq], 1) {
-					excess++
+// dupCopies sorts the copies of frames on disk beyond the broker's
+// count. A sink run starts at the offset last committed, so it first
+// writes again what earlier runs stored after that commit: in the temp
+// file a recovery published (ofRecovered) or in files finalized but not
+// committed (ofFinalized). inRecovered are such copies inside recovered
+// files; stray, any other.
+type dupCopies struct{ ofRecovered, ofFinalized, inRecovered, stray int }
+
+// duplicates replays the sink's runs (starts): each run's files, in name
+// order, are those finalized while it ran, then the temp file a later run
+// recovered (recovered: when). A run's copies beyond the broker's count
+// are consumed again if they come before its first new frame.
+func (st *faultStore) duplicates(recovered map[string]time.Time, inTopic map[uint64]int, starts []time.Time) dupCopies {
+	run := func(at time.Time) int { // the last run started by at
+		return sort.Search(len(starts), func(i int) bool { return starts[i].After(at) }) - 1
+	}
+	byRun := make([][]string, len(starts))
+	for _, p := range st.paths(nil) {
+		r := run(st.mtime[p])
+		if at, ok := recovered[p]; ok {
+			r = run(at) - 1 // written by the run before the one that recovered it
+		}
+		byRun[max(r, 0)] = append(byRun[max(r, 0)], p)
+	}
+	var d dupCopies
+	seen, inRec := map[uint64]int{}, map[uint64]bool{}
+	for _, files := range byRun {
+		again := true // still writing again what was stored
+		for _, p := range files {
+			_, isRec := recovered[p]
+			for _, r := range st.files[p] {
+				seq, ok := faultSeq(st.nonce, st.n, r.Data)
+				if !ok {
+					continue
+				}
+				excess := seen[seq] >= max(inTopic[seq], 1)
+				switch {
+				case !excess:
+					again = false
+				case isRec:
+					d.inRecovered++
+				case !again:
+					d.stray++
+				case inRec[seq]:
+					d.ofRecovered++
+				default:
+					d.ofFinalized++
 				}
 				seen[seq]++
+				inRec[seq] = inRec[seq] || isRec
 			}
 		}
-		switch {
-		case excess > 0 && excess == len(st.files[p]):
-			whole++
-		case excess > 0:
-			part++
-		}
 	}
-	return whole, part
+	return d
 }
 
 // covers tells whether every frame in want is in the files.
@@ -535,7 +686,6 @@ func (st *faultStore) coveredBy(want map[uint64]int) int {
 // faultFigures are the frames on disk, counted frame by frame.
 type faultFigures struct {
 	onDisk           map[uint64]int // copies of each frame
-	outsideRecovered map[uint64]int // copies in files the sink did not recover
 	records, foreign int
 	// outOfOrder: first copies (files in name order: the first packet's
 	// time) that come after a later frame's; stampsBack: frames, in the
@@ -545,8 +695,8 @@ type faultFigures struct {
 	n                      int
 }
 
-func (st *faultStore) analyse(recovered map[string]bool) faultFigures {
-	fig := faultFigures{onDisk: map[uint64]int{}, outsideRecovered: map[uint64]int{}, nonce: st.nonce, n: st.n}
+func (st *faultStore) analyse() faultFigures {
+	fig := faultFigures{onDisk: map[uint64]int{}, nonce: st.nonce, n: st.n}
 	paths := st.paths(nil)
 	stamp := map[uint64]int64{}
 	last := int64(-1)
@@ -566,9 +716,6 @@ func (st *faultStore) analyse(recovered map[string]bool) faultFigures {
 				stamp[seq] = r.Timestamp
 			}
 			fig.onDisk[seq]++
-			if !recovered[p] {
-				fig.outsideRecovered[seq]++
-			}
 		}
 	}
 	seqs := make([]uint64, 0, len(stamp))
