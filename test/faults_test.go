@@ -68,8 +68,9 @@ func TestPipelineFaults(t *testing.T) {
 	b := startBroker(t, port, faultTopic, data)
 	// acks=all is librdkafka's default, said here since the test relies
 	// on it: a record is acknowledged once the broker wrote it to its
-	// log (see faultBrokerDurability). Idempotence makes librdkafka keep
-	// the order across the retries a broker kill causes.
+	// log (what the devbroker keeps across SIGKILL: ARCHITECTURE.md,
+	// "Faults, end to end"). Idempotence makes librdkafka keep the order
+	// across the retries a broker kill causes.
 	d := startDaemon(t, nil, append(ealArgs(t), "-vdev", v.vdev(), "-port", "net_af_packet0",
 		"-brokers", addr, "-topic", faultTopic, "-X", "acks=all", "-X", "enable.idempotence=true",
 		"-X", "reconnect.backoff.max.ms=500")...)
