@@ -91,6 +91,10 @@ type Sink struct {
 	// rewind is where each partition resumes after a disk-full stop;
 	// non-nil while stopped.
 	rewind map[int32]int64
+	// stored: for a partition given up while its commit was refused, the
+	// offset before which every record is on disk (or dead-lettered); if
+	// the partition comes back, those records are not written again.
+	stored map[int32]int64
 
 	// uploads (upload.go): results come back on uploaded; inflight
 	// counts those not yet taken.
@@ -120,6 +124,9 @@ type partition struct {
 	// consumed again after a disk-full stop).
 	deadSkip int64
 	dirty    bool // the dead-letter file has records of this partition not yet synced
+	// refused: the last commit was refused; said once until one is
+	// accepted again.
+	refused bool
 }
 
 // durable is the offset up to which every record is in a finalized file
@@ -167,7 +174,7 @@ func newSink(spec Spec) (*Sink, error) {
 	if spec.DeadLetter == "" {
 		spec.DeadLetter = filepath.Join(spec.Targets[0].Store.Dir, "deadletter.jsonl")
 	}
-	s := &Sink{spec: spec, log: spec.Logger, targets: targets, parts: map[int32]*partition{}}
+	s := &Sink{spec: spec, log: spec.Logger, targets: targets, parts: map[int32]*partition{}, stored: map[int32]int64{}}
 	for _, t := range targets {
 		dir := t.spec.Store.Dir
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -315,12 +322,18 @@ func (s *Sink) part(p int32) (*partition, error) {
 		return st, nil
 	}
 	st := &partition{next: -1, committed: -1}
+	skip := s.stored[p] // 0: none
+	if skip > 0 {
+		s.log.Info("partition back: records already on disk are not written again", "partition", p, "before_offset", skip)
+		delete(s.stored, p)
+	}
+	st.deadSkip = skip
 	for _, t := range s.targets {
 		w, err := store.NewWriter(t.spec.Store, store.Vars{Topic: s.spec.Topic, Partition: p})
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
-		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs)})
+		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs), skip: skip})
 	}
 	s.parts[p] = st
 	return st, nil
@@ -385,7 +398,7 @@ func (s *Sink) handle(m *ck.Message) error {
 	}
 	st.next = off + 1
 	if rotated {
-		return s.commit(p, st)
+		return s.tryCommit(p, st)
 	}
 	return nil
 }
@@ -440,6 +453,31 @@ func (s *Sink) commit(p int32, st *partition) error {
 	return nil
 }
 
+// tryCommit is commit for the consuming loop: a commit the broker refuses
+// or cannot take now (a rebalance under way, a restarted coordinator that
+// no longer knows the member) is said once and tried again at each tick,
+// the records staying on disk meanwhile. A fatal client error, or one
+// from the dead-letter file, is returned.
+func (s *Sink) tryCommit(p int32, st *partition) error {
+	err := s.commit(p, st)
+	var kerr ck.Error
+	switch {
+	case err == nil:
+		if st.refused {
+			s.log.Info("offset commit accepted again", "partition", p, "offset", st.committed)
+			st.refused = false
+		}
+		return nil
+	case !errors.As(err, &kerr) || kerr.IsFatal():
+		return err
+	}
+	if !st.refused {
+		s.log.Warn("offset commit refused; trying again every second", "partition", p, "error", err)
+		st.refused = true
+	}
+	return nil
+}
+
 // tick closes files whose time is up and commits them, measures the lag,
 // and applies retention; stopped for a full disk, it checks for space
 // instead.
@@ -472,7 +510,7 @@ func (s *Sink) tick(now time.Time) error {
 				o.open = false
 			}
 		}
-		if err := s.commit(p, st); err != nil {
+		if err := s.tryCommit(p, st); err != nil {
 			return err
 		}
 	}
@@ -535,6 +573,14 @@ func (s *Sink) closePartition(p int32) error {
 	}
 	delete(s.parts, p)
 	if err := s.commit(p, st); err != nil {
+		// Uncommitted, but on disk: not written again if p comes back.
+		stored := st.durable()
+		for _, o := range st.outs {
+			stored = max(stored, o.skip)
+		}
+		if stored > 0 {
+			s.stored[p] = stored
+		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -139,7 +139,7 @@ func (s *Sink) done(u *upload) error {
 	}
 	u.o.pending = u.o.pending[1:]
 	if st, ok := s.parts[u.o.partition]; ok && st.outs[u.o.index] == u.o {
-		return s.commit(u.o.partition, st)
+		return s.tryCommit(u.o.partition, st)
 	}
 	return nil
 }

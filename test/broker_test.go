@@ -33,7 +33,7 @@ func TestBrokerOutages(t *testing.T) {
 	const loops, pps = 4, 500 // about 6 s of traffic
 	testenv.RequireTool(t, "tcpreplay")
 	sent := make(chan error, 1)
-	go func() { sent <- v.send(file, pps, loops) }()
+	go func() { _, err := v.send(file, pps, loops); sent <- err }()
 
 	time.Sleep(1500 * time.Millisecond) // broker down: packets queue in librdkafka
 	b := startBroker(t, port, "outage", data)

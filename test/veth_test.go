@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,19 +48,31 @@ func newVethPair(t *testing.T) vethPair {
 func (v vethPair) replay(t *testing.T, file string, pps, loops int) {
 	t.Helper()
 	testenv.RequireTool(t, "tcpreplay")
-	if err := v.send(file, pps, loops); err != nil {
+	if _, err := v.send(file, pps, loops); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// send is replay for use off the test goroutine.
-func (v vethPair) send(file string, pps, loops int) error {
-	cmd := exec.Command("ip", "netns", "exec", v.netns, "tcpreplay", "-q", "-i", v.inject,
-		fmt.Sprintf("--pps=%d", pps), fmt.Sprintf("--loop=%d", loops), file)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("tcpreplay: %v: %s", err, out)
+// send is replay for use off the test goroutine; pps 0 sends as fast as
+// tcpreplay can (--topspeed). It returns how many packets tcpreplay says
+// the interface took ("Successful packets").
+func (v vethPair) send(file string, pps, loops int) (int, error) {
+	rate := fmt.Sprintf("--pps=%d", pps)
+	if pps <= 0 {
+		rate = "--topspeed"
 	}
-	return nil
+	cmd := exec.Command("ip", "netns", "exec", v.netns, "tcpreplay", "-q", "-i", v.inject,
+		rate, fmt.Sprintf("--loop=%d", loops), file)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("tcpreplay: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(line), "Successful packets:"); ok {
+			return strconv.Atoi(strings.TrimSpace(n))
+		}
+	}
+	return 0, fmt.Errorf("tcpreplay: no count of packets sent in its report: %s", out)
 }
 
 // vdev is the net_af_packet device on the capture end.
