@@ -14,8 +14,7 @@ import (
 
 // Each target keeps a journal of what its files hold, so that the sink
 // never writes again a record a target holds already, whatever became
-// of the offset commit that covers it (refused while a coordinator
-// restarts, or not made before a crash):
+// of the offset commit that covers it:
 //
 //   - the journal is <Dir>/.pcapstore-offsets.json (hidden: retention,
 //     recovery, queries, index.Clean and the spool scan pass it by),
@@ -31,14 +30,18 @@ import (
 //   - when a run takes partition p and consumes its first record, at
 //     offset S, each output with an entry such that Committed <= S <=
 //     Stored skips the records before Stored (output.skip): the records
-//     in [S, Stored) can only have been resent because commits of ours
-//     did not land. S < Committed (the group's offsets were reset), or no
-//     entry (a new group, a new target), skips nothing; either is logged.
+//     in [S, Stored) can only come again because no commit covering
+//     them landed (refused, not made before a crash, or held back by
+//     another target's open file). S < Committed (the group's offsets
+//     were reset), or no entry (a new group, a new target), skips
+//     nothing; either is logged. The dead-letter file skips up to the
+//     least Dead when every target's entry passes.
 //
 // What is left: a crash between a file's link and the journal write after
-// it (an fsync or two) writes that file's records again, and a temp file
+// it (a few fsyncs) writes that file's records again; a temp file
 // recovered at start has its records consumed again (counted as
-// recovered).
+// recovered); an upload target's spooled files not yet uploaded are
+// uploaded and their records written again.
 
 // journalName is a target's journal, in its directory.
 const journalName = ".pcapstore-offsets.json"
