@@ -317,6 +317,18 @@ const (
 // it).
 func (ix *Index) WriteFile(path string) error {
 	data, _ := ix.MarshalBinary()
+	if err := WriteAtomic(path, data); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	return nil
+}
+
+// WriteAtomic writes data to path as WriteFile writes an index: through
+// a temporary file beside it, fsynced, renamed over path, the directory
+// fsynced. After a crash path is the old file or the new one, and a
+// temporary file may be left: Clean removes a sidecar's, RemoveTemps
+// any file's.
+func WriteAtomic(path string, data []byte) error {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -329,7 +341,7 @@ func (ix *Index) WriteFile(path string) error {
 	tmp := filepath.Join(dir, name+"."+hex.EncodeToString(tag[:])+tempSuffix)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("write index: %w", err)
+		return err
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -343,9 +355,29 @@ func (ix *Index) WriteFile(path string) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write index %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return syncDir(dir)
+}
+
+// RemoveTemps removes the temporary files a crash left from WriteAtomic
+// writing path. Run it when nothing writes path.
+func RemoveTemps(path string) error {
+	dir, name := filepath.Split(path)
+	if !strings.HasPrefix(name, ".") {
+		name = "." + name
+	}
+	found, _ := filepath.Glob(filepath.Join(dir, name+".*"+tempSuffix))
+	var errs []error
+	for _, p := range found {
+		if tempBaseOf(filepath.Base(p)) != name {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func syncDir(dir string) error {
@@ -424,17 +456,23 @@ func Load(capture string) (*Index, error) {
 // isTempName reports whether name is a temporary file of WriteFile's
 // for a sidecar: .<name>.idx.<8 hex digits>.tmp.
 func isTempName(name string) bool {
+	base := tempBaseOf(name)
+	return strings.HasSuffix(base, sidecarSuffix) && len(base) > 1+len(sidecarSuffix)
+}
+
+// tempBaseOf returns the hidden name a temporary name of WriteAtomic's
+// stands for ("" if name is none).
+func tempBaseOf(name string) string {
 	s, ok := strings.CutSuffix(name, tempSuffix)
 	if !ok || !strings.HasPrefix(s, ".") || len(s) < tagLen+1 || s[len(s)-tagLen-1] != '.' {
-		return false
+		return ""
 	}
 	for _, c := range []byte(s[len(s)-tagLen:]) {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
+			return ""
 		}
 	}
-	base := s[:len(s)-tagLen-1]
-	return strings.HasSuffix(base, sidecarSuffix) && len(base) > 1+len(sidecarSuffix)
+	return s[:len(s)-tagLen-1]
 }
 
 // captureOf returns the capture name a sidecar name stands for.

@@ -20,6 +20,7 @@ type SinkCollector struct {
 	consumed, deadLettered, commits, recovered, diskFull metric
 	stopped                                              metric
 	written, filtered, files, deleted, uploaded, upErrs  metric // per target
+	skipped                                              metric // per target
 	ixErrs                                               metric // per target
 	lag                                                  metric
 }
@@ -40,6 +41,7 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 		diskFull:     m("disk_full_stops_total", "Times the sink stopped consuming because a target's disk was full.", c),
 		stopped:      m("stopped", "1 while the sink is stopped for a full disk.", g),
 		written:      m("packets_written_total", "Packets written to the target's capture files.", c, "target"),
+		skipped:      m("records_skipped_total", "Records consumed again (after a commit that did not land, or a disk-full stop) that the target holds already in a finalized file: not written again.", c, "target"),
 		filtered:     m("packets_filtered_total", "Packets the target's filter did not keep.", c, "target"),
 		files:        m("files_finalized_total", "Capture files fsynced and renamed to their final name.", c, "target"),
 		deleted:      m("files_deleted_total", "Capture files deleted by retention.", c, "target"),
@@ -53,7 +55,7 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 // Describe sends every metric's description.
 func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
-		c.written, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag} {
+		c.written, c.skipped, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag} {
 		ch <- m.desc
 	}
 }
@@ -76,7 +78,7 @@ func (c *SinkCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, x := range []struct {
 			m metric
 			v uint64
-		}{{c.written, t.Written}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted},
+		}{{c.written, t.Written}, {c.skipped, t.Skipped}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted},
 			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}, {c.ixErrs, t.IndexErrors}} {
 			ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v), t.Name)
 		}

@@ -54,6 +54,7 @@ type Counters struct {
 
 	// Sums over Targets.
 	Written uint64 // packets written to capture files
+	Skipped uint64 // records not written again: their target holds them already
 	Files   uint64 // capture files finalized
 	Deleted uint64 // files deleted by retention
 
@@ -91,10 +92,6 @@ type Sink struct {
 	// rewind is where each partition resumes after a disk-full stop;
 	// non-nil while stopped.
 	rewind map[int32]int64
-	// stored: for a partition given up while its commit was refused, the
-	// offset before which every record is on disk (or dead-lettered); if
-	// the partition comes back, those records are not written again.
-	stored map[int32]int64
 
 	// uploads (upload.go): results come back on uploaded; inflight
 	// counts those not yet taken.
@@ -118,12 +115,16 @@ func (s *Sink) Lag() []PartitionLag {
 type partition struct {
 	outs []*output // one per target, in Spec.Targets order
 	// next is the offset after the last record consumed; committed is
-	// what Kafka has.
-	next, committed int64
+	// the last commit Kafka accepted from this run; start is this run's
+	// first record.
+	next, committed, start int64
 	// deadSkip: records before it were dead-lettered already (they are
 	// consumed again after a disk-full stop).
 	deadSkip int64
 	dirty    bool // the dead-letter file has records of this partition not yet synced
+	// unjournaled: a file was finalized or uploaded since the journals
+	// were last noted.
+	unjournaled bool
 	// refused: the last commit was refused; said once until one is
 	// accepted again.
 	refused bool
@@ -134,12 +135,7 @@ type partition struct {
 func (st *partition) durable() int64 {
 	d := st.next
 	for _, o := range st.outs {
-		if o.open {
-			d = min(d, o.durable)
-		}
-		if len(o.pending) > 0 {
-			d = min(d, o.pending[0].from)
-		}
+		d = min(d, o.stored(st.next))
 	}
 	return d
 }
@@ -174,7 +170,7 @@ func newSink(spec Spec) (*Sink, error) {
 	if spec.DeadLetter == "" {
 		spec.DeadLetter = filepath.Join(spec.Targets[0].Store.Dir, "deadletter.jsonl")
 	}
-	s := &Sink{spec: spec, log: spec.Logger, targets: targets, parts: map[int32]*partition{}, stored: map[int32]int64{}}
+	s := &Sink{spec: spec, log: spec.Logger, targets: targets, parts: map[int32]*partition{}}
 	for _, t := range targets {
 		dir := t.spec.Store.Dir
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -195,6 +191,7 @@ func newSink(spec Spec) (*Sink, error) {
 		if t.spec.Upload == nil {
 			s.indexRecovered(t, rec)
 		}
+		s.loadJournal(t)
 	}
 	s.dead, err = os.OpenFile(spec.DeadLetter, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -241,10 +238,11 @@ func (s *Sink) Counters() Counters {
 		c.FirstRecord, c.LastRecord = time.Unix(0, f), time.Unix(0, s.lastAt.Load())
 	}
 	for _, t := range s.targets {
-		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Filtered: t.filtered.Load(),
+		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Skipped: t.skipped.Load(), Filtered: t.filtered.Load(),
 			Files: t.files.Load(), Deleted: t.deleted.Load(), Uploaded: t.uploadedFiles.Load(),
 			UploadErrors: t.uploadErrors.Load(), IndexErrors: t.indexErrors.Load()}
 		c.Written += tc.Written
+		c.Skipped += tc.Skipped
 		c.Files += tc.Files
 		c.Deleted += tc.Deleted
 		c.Targets = append(c.Targets, tc)
@@ -317,24 +315,21 @@ func (s *Sink) Run(ctx context.Context) error {
 	return s.shutdown(runErr)
 }
 
-func (s *Sink) part(p int32) (*partition, error) {
+// part is partition p's state, made at its first record this run (at
+// offset first).
+func (s *Sink) part(p int32, first int64) (*partition, error) {
 	if st, ok := s.parts[p]; ok {
 		return st, nil
 	}
 	st := &partition{next: -1, committed: -1}
-	skip := s.stored[p] // 0: none
-	if skip > 0 {
-		s.log.Info("partition back: records already on disk are not written again", "partition", p, "before_offset", skip)
-		delete(s.stored, p)
-	}
-	st.deadSkip = skip
 	for _, t := range s.targets {
 		w, err := store.NewWriter(t.spec.Store, store.Vars{Topic: s.spec.Topic, Partition: p})
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
-		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs), skip: skip})
+		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs)})
 	}
+	s.resumeAt(p, st, first)
 	s.parts[p] = st
 	return st, nil
 }
@@ -349,11 +344,11 @@ func (s *Sink) handle(m *ck.Message) error {
 		s.firstAt.Store(now)
 	}
 	p := m.TopicPartition.Partition
-	st, err := s.part(p)
+	off := int64(m.TopicPartition.Offset)
+	st, err := s.part(p, off)
 	if err != nil {
 		return err
 	}
-	off := int64(m.TopicPartition.Offset)
 	// Every record before this one is handled; this one is once the
 	// function returns nil.
 	st.next = off
@@ -370,10 +365,13 @@ func (s *Sink) handle(m *ck.Message) error {
 	}
 	rotated := false
 	for _, o := range st.outs {
+		t := o.t
 		if off < o.skip {
+			if t.match == nil || t.match.Match(pk.Data, pk.OrigLen) {
+				t.skipped.Add(1)
+			}
 			continue
 		}
-		t := o.t
 		if t.match != nil && !t.match.Match(pk.Data, pk.OrigLen) {
 			t.filtered.Add(1)
 			continue
@@ -431,11 +429,10 @@ func (s *Sink) deadLetter(m *ck.Message, reason error) error {
 	return nil
 }
 
-// commit syncs the dead-letter file if it holds this partition's records,
-// then commits the partition's durable offset.
-func (s *Sink) commit(p int32, st *partition) error {
-	durable := st.durable()
-	if durable <= st.committed {
+// journalize syncs the dead-letter file if it holds this partition's
+// records and notes the partition in the journals, if either moved.
+func (s *Sink) journalize(p int32, st *partition) error {
+	if !st.dirty && !st.unjournaled {
 		return nil
 	}
 	if st.dirty {
@@ -443,6 +440,21 @@ func (s *Sink) commit(p int32, st *partition) error {
 			return fmt.Errorf("dead-letter file: %w", err)
 		}
 		st.dirty = false
+	}
+	s.note(p, st)
+	return nil
+}
+
+// commit syncs the dead-letter file if it holds this partition's records,
+// writes the journals, then commits the partition's durable offset.
+func (s *Sink) commit(p int32, st *partition) error {
+	if err := s.journalize(p, st); err != nil {
+		return err
+	}
+	s.saveJournals()
+	durable := st.durable()
+	if durable <= st.committed {
+		return nil
 	}
 	_, err := s.c.CommitOffsets([]ck.TopicPartition{{Topic: &s.spec.Topic, Partition: p, Offset: ck.Offset(durable)}})
 	if err != nil {
@@ -510,6 +522,12 @@ func (s *Sink) tick(now time.Time) error {
 				o.open = false
 			}
 		}
+		// Every partition noted, each journal written once.
+		if err := s.journalize(p, st); err != nil {
+			return err
+		}
+	}
+	for p, st := range s.parts {
 		if err := s.tryCommit(p, st); err != nil {
 			return err
 		}
@@ -572,15 +590,9 @@ func (s *Sink) closePartition(p int32) error {
 		errs = append(errs, fmt.Errorf("partition %d: %w", p, pendingError(n)))
 	}
 	delete(s.parts, p)
+	// Uncommitted, the records stay in the journals: not written again
+	// if p comes back.
 	if err := s.commit(p, st); err != nil {
-		// Uncommitted, but on disk: not written again if p comes back.
-		stored := st.durable()
-		for _, o := range st.outs {
-			stored = max(stored, o.skip)
-		}
-		if stored > 0 {
-			s.stored[p] = stored
-		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -49,8 +49,12 @@ var CompileFilter func(expr string, vlan bool) (Matcher, error)
 
 // TargetCounters are one target's counts.
 type TargetCounters struct {
-	Name     string
-	Written  uint64 // packets written to its capture files
+	Name    string
+	Written uint64 // packets written to its capture files
+	// Skipped counts records consumed again (after a commit that did
+	// not land, or a disk-full stop) that the target holds already in
+	// a finalized file: not written again.
+	Skipped  uint64
 	Filtered uint64 // packets its filter did not keep
 	Files    uint64 // files finalized
 	// IndexErrors counts sidecar indexes that could not be written (the
@@ -67,9 +71,10 @@ type target struct {
 	spec  Target
 	match Matcher // nil: every packet
 
-	queue chan *upload // to the uploader; nil without Upload
+	queue   chan *upload // to the uploader; nil without Upload
+	journal *journal
 
-	written, filtered, files, deleted, uploadedFiles, uploadErrors, indexErrors atomic.Uint64
+	written, skipped, filtered, files, deleted, uploadedFiles, uploadErrors, indexErrors atomic.Uint64
 }
 
 // newTargets validates specs and compiles their filters. Directories
@@ -133,7 +138,8 @@ type output struct {
 	// keeps is in a finalized file.
 	durable int64
 	// skip: records before it are on disk already (they are consumed
-	// again after a disk-full stop); 0 when nothing is.
+	// again after a disk-full stop, or a commit that did not land); 0
+	// when nothing is.
 	skip int64
 	// pending are finalized files not yet uploaded, oldest first.
 	pending []pending
@@ -142,4 +148,18 @@ type output struct {
 	// partition and index say where the output is: Sink.parts[partition].outs[index].
 	partition int32
 	index     int
+}
+
+// stored is o's durable offset, next the partition's: every record
+// before it that o's target keeps is in a finalized file (for an upload
+// target, an uploaded one).
+func (o *output) stored(next int64) int64 {
+	d := max(next, o.skip)
+	if o.open {
+		d = min(d, o.durable)
+	}
+	if len(o.pending) > 0 {
+		d = min(d, o.pending[0].from)
+	}
+	return d
 }

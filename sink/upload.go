@@ -110,6 +110,9 @@ func (s *Sink) uploader(ctx context.Context, t *target) {
 // from on are in them (from is its durable offset while they were open).
 func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 	o.t.files.Add(uint64(len(fins)))
+	if st, ok := s.parts[o.partition]; ok {
+		st.unjournaled = true
+	}
 	if o.t.queue == nil {
 		for _, f := range fins {
 			s.saveIndex(o, f)
@@ -139,6 +142,7 @@ func (s *Sink) done(u *upload) error {
 	}
 	u.o.pending = u.o.pending[1:]
 	if st, ok := s.parts[u.o.partition]; ok && st.outs[u.o.index] == u.o {
+		st.unjournaled = true
 		return s.tryCommit(u.o.partition, st)
 	}
 	return nil

@@ -42,9 +42,12 @@ const (
 // frame is on disk or missing, the missing are as many as fastcapa's drop
 // counters say, and a frame is on disk more often than the broker holds
 // it only where a sink run, which starts at the offset last committed,
-// writes again what earlier runs stored after that commit: the records
-// of a temp file the restart recovered (counted as recovered) or of files
-// finalized whose commit had not been accepted. Stored frames keep the
+// writes again what an earlier run stored after that commit and its
+// journal does not hold: the records of a temp file the restart
+// recovered (counted as recovered), or of the file a killed run
+// finalized in the moment before its kill, between the file's link and
+// the journal write. Records of any other finalized file are never
+// written again, whatever became of their commit. Stored frames keep the
 // order they were sent in.
 func TestPipelineFaults(t *testing.T) {
 	seed := time.Now().UnixNano()
@@ -161,20 +164,22 @@ func TestPipelineFaults(t *testing.T) {
 	for seq := range fig.onDisk {
 		producerDups += max(inTopic[seq]-1, 0)
 	}
-	dup := st.duplicates(recoveredAt, inTopic, s.starts)
+	dup := st.duplicates(recoveredAt, inTopic, s.starts, s.killed)
 	topicDups := len(topic) - len(inTopic) - fig.foreignTopic(topic)
 	t.Logf("offered %d (tcpreplay); fastcapa received %d, delivered %d; drops: ring %d, queue %d, failed %d, malformed %d, nic %d (sum %d); exit %d",
 		r.n, f.Received, f.Delivered, f.RingDropped, f.QueueDropped, f.Failed, f.Malformed, f.NICDropped, drops, code)
 	t.Logf("broker: %d records, %d distinct frames, %d duplicates (producer retries)", len(topic), len(inTopic), topicDups)
 	t.Logf("disk: %d records, %d distinct frames, %d files; missing %d; duplicates %d: %d as in the broker, "+
-		"%d consumed again after a restart (%d of a recovered file, %d of finalized files not committed), %d unexplained",
+		"%d written again after a restart (%d of a recovered file, %d of a file finalized at a kill before its journal, "+
+		"%d of other finalized files), %d unexplained",
 		fig.records, len(fig.onDisk), len(st.files), n-len(fig.onDisk), fig.records-len(fig.onDisk), producerDups,
-		dup.ofRecovered+dup.ofFinalized, dup.ofRecovered, dup.ofFinalized, dup.stray)
+		dup.ofRecovered+dup.ofUnjournaled+dup.ofFinalized, dup.ofRecovered, dup.ofUnjournaled, dup.ofFinalized, dup.stray)
 	logs := s.logs.String()
 	t.Logf("sink: %d runs, %d kills, %d exits not caused by the test; recovered %d packets in %d files; "+
-		"%d commits refused, %d partitions given up uncommitted, %d back with records on disk skipped",
+		"%d commits refused, %d partitions given up uncommitted; %d resumed with records on disk skipped (%d records)",
 		len(s.starts), s.kills, len(s.exits), recovered, len(recoveredAt), strings.Count(logs, `"msg":"offset commit refused`),
-		strings.Count(logs, `"msg":"finalize revoked partition"`), strings.Count(logs, `"msg":"partition back`))
+		strings.Count(logs, `"msg":"finalize revoked partition"`), strings.Count(logs, `"msg":"journal: records on disk already`),
+		skippedRecords(logs))
 
 	if r.n != n {
 		t.Errorf("tcpreplay offered %d frames of the %d in the file", r.n, n)
@@ -201,6 +206,9 @@ func TestPipelineFaults(t *testing.T) {
 	}
 	if uint64(len(inTopic)) != f.Delivered {
 		t.Errorf("the broker holds %d distinct frames, fastcapa counted %d delivered", len(inTopic), f.Delivered)
+	}
+	if dup.ofFinalized > 0 {
+		t.Errorf("%d copies of frames in finalized files were written again: the journal should have kept them from it", dup.ofFinalized)
 	}
 	if dup.stray > 0 {
 		t.Errorf("%d copies of frames on disk beyond the broker's count were not consumed again at a restart: duplicates nothing explains", dup.stray)
@@ -447,7 +455,8 @@ type sinkProc struct {
 	ending bool // the test is ending this run
 	exits  []string
 	kills  int
-	starts []time.Time // of each run
+	starts []time.Time       // of each run
+	killed map[int]time.Time // when a run (index in starts) was killed
 }
 
 func (s *sinkProc) start() {
@@ -508,7 +517,13 @@ func (s *sinkProc) end(sig os.Signal) int {
 // kill ends the current run with SIGKILL, as a crash would.
 func (s *sinkProc) kill() {
 	if s.running() {
+		s.mu.Lock()
 		s.kills++
+		if s.killed == nil {
+			s.killed = map[int]time.Time{}
+		}
+		s.killed[len(s.starts)-1] = time.Now()
+		s.mu.Unlock()
 	}
 	s.end(syscall.SIGKILL)
 }
@@ -534,6 +549,22 @@ func (s *sinkProc) recovered() (uint64, map[string]time.Time) {
 		}
 	}
 	return n, paths
+}
+
+// skippedRecords sums the records the sink's runs said they skipped as on
+// disk already.
+func skippedRecords(logs string) int64 {
+	var n int64
+	for _, line := range strings.Split(logs, "\n") {
+		var v struct {
+			Msg     string
+			Records int64
+		}
+		if json.Unmarshal([]byte(line), &v) == nil && strings.HasPrefix(v.Msg, "journal: records on disk already") {
+			n += v.Records
+		}
+	}
+	return n
 }
 
 func lastLines(s string, n int) string {
@@ -606,17 +637,27 @@ func (st *faultStore) table(recovered map[string]time.Time) string {
 
 // dupCopies sorts the copies of frames on disk beyond the broker's
 // count. A sink run starts at the offset last committed, so it first
-// writes again what earlier runs stored after that commit: in the temp
-// file a recovery published (ofRecovered) or in files finalized but not
-// committed (ofFinalized). inRecovered are such copies inside recovered
-// files; stray, any other.
-type dupCopies struct{ ofRecovered, ofFinalized, inRecovered, stray int }
+// consumes again what earlier runs stored after that commit; it writes
+// again what is in the temp file a recovery published (ofRecovered), and
+// what is in the file a killed run finalized just before its kill, between
+// the file's link and the journal write after it (ofUnjournaled: the
+// killed run's last file, finalized less than unjournaledWindow before
+// the kill). ofFinalized are copies of any other finalized file: the
+// sink's journal says they are on disk, so they are never written again.
+// inRecovered are copies inside recovered files; stray, any other.
+type dupCopies struct{ ofRecovered, ofUnjournaled, ofFinalized, inRecovered, stray int }
+
+// unjournaledWindow bounds, generously for a loaded machine, the time from
+// a file's last write to the journal write after its link (fsyncs, a
+// link, a sidecar).
+const unjournaledWindow = 2 * time.Second
 
 // duplicates replays the sink's runs (starts): each run's files, in name
 // order, are those finalized while it ran, then the temp file a later run
 // recovered (recovered: when). A run's copies beyond the broker's count
-// are consumed again if they come before its first new frame.
-func (st *faultStore) duplicates(recovered map[string]time.Time, inTopic map[uint64]int, starts []time.Time) dupCopies {
+// are consumed again if they come before its first new frame. killed says
+// when runs were killed.
+func (st *faultStore) duplicates(recovered map[string]time.Time, inTopic map[uint64]int, starts []time.Time, killed map[int]time.Time) dupCopies {
 	run := func(at time.Time) int { // the last run started by at
 		return sort.Search(len(starts), func(i int) bool { return starts[i].After(at) }) - 1
 	}
@@ -628,8 +669,21 @@ func (st *faultStore) duplicates(recovered map[string]time.Time, inTopic map[uin
 		}
 		byRun[max(r, 0)] = append(byRun[max(r, 0)], p)
 	}
+	// The file each killed run finalized last, if within the window of
+	// its kill.
+	unjournaled := map[string]bool{}
+	for r, files := range byRun {
+		at, ok := killed[r]
+		for i := len(files) - 1; ok && i >= 0; i-- {
+			if _, isRec := recovered[files[i]]; !isRec {
+				unjournaled[files[i]] = at.Sub(st.mtime[files[i]]) < unjournaledWindow
+				break
+			}
+		}
+	}
 	var d dupCopies
 	seen, inRec := map[uint64]int{}, map[uint64]bool{}
+	firstIn := map[uint64]string{}
 	for _, files := range byRun {
 		again := true // still writing again what was stored
 		for _, p := range files {
@@ -649,8 +703,13 @@ func (st *faultStore) duplicates(recovered map[string]time.Time, inTopic map[uin
 					d.stray++
 				case inRec[seq]:
 					d.ofRecovered++
+				case unjournaled[firstIn[seq]]:
+					d.ofUnjournaled++
 				default:
 					d.ofFinalized++
+				}
+				if seen[seq] == 0 {
+					firstIn[seq] = p
 				}
 				seen[seq]++
 				inRec[seq] = inRec[seq] || isRec

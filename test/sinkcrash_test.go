@@ -2,8 +2,10 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -126,5 +128,184 @@ func TestSinkCrash(t *testing.T) {
 	if len(temps) > 0 && !strings.Contains(logs.String(), "recovered a file left open by a crash") &&
 		!strings.Contains(logs.String(), "discarded a temporary file left by a crash") {
 		t.Errorf("restart did not report the temp file it found:\n%s", logs.String())
+	}
+}
+
+// TestSinkCrashUncommitted: the sink finalizes a file whose commit cannot
+// land (the broker is down: killed, SIGKILL), and is killed itself
+// before any commit does; both are started again. The restarted sink
+// resumes from the last offset committed, before that file's records,
+// and its journal keeps it from writing them again: every record is on
+// disk once, and the skipped ones are counted.
+func TestSinkCrashUncommitted(t *testing.T) {
+	port := freePort(t)
+	data := t.TempDir()
+	b := startBroker(t, port, "uncommitted", data)
+	nonce, n := uint64(time.Now().UnixNano()), 5500
+	t0 := time.Now().Add(-time.Minute).UnixNano()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("uncommitted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(t0+int64(i)*1000)), Value: faultFrame(nonce, i)})
+	}
+	err = cl.ProduceSync(context.Background(), recs...).FirstErr()
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Five files of 1000 are finalized (and committed) at once; the last
+	// 500 wait in the open file until Tick closes it, 3 s after it opened.
+	dir := t.TempDir()
+	s := &sinkProc{t: t, args: []string{"sink", "-brokers", b.Addr, "-topic", "uncommitted", "-group", "g", "-dir", dir,
+		"-max-packets", "1000", "-max-span", "3s", "-log-json", "-metrics-listen", "127.0.0.1:0",
+		"-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "-X", "reconnect.backoff.max.ms=200"}}
+	s.start()
+	t.Cleanup(s.kill)
+	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	committed := int64(-1)
+	for deadline := time.Now().Add(30 * time.Second); committed < 5000 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		committed = committedOffset(t, b.Addr, "g", "uncommitted")
+	}
+	if committed != 5000 || len(st.read(t, dir).analyse().onDisk) != 5000 {
+		t.Fatalf("before the broker's kill: offset %d committed, %d records on disk; want 5000 of each",
+			committed, len(st.read(t, dir).analyse().onDisk))
+	}
+	b.kill()
+	// The open file is finalized by time; its commit cannot reach the
+	// broker. The journal is written before the commit is tried: give it
+	// a moment, then kill the sink.
+	for deadline := time.Now().Add(30 * time.Second); len(st.read(t, dir).analyse().onDisk) < n && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	time.Sleep(500 * time.Millisecond)
+	s.kill()
+	if got := len(st.read(t, dir).analyse().onDisk); got != n {
+		t.Fatalf("the sink was killed with %d records on disk, want %d", got, n)
+	}
+
+	b = startBroker(t, port, "uncommitted", data)
+	if c := committedOffset(t, b.Addr, "g", "uncommitted"); c != 5000 {
+		t.Fatalf("after the restart, offset %d is committed; the case this test is for needs 5000", c)
+	}
+	s.start()
+	committed = -1
+	for deadline := time.Now().Add(30 * time.Second); committed < int64(n) && time.Now().Before(deadline) && s.running(); time.Sleep(200 * time.Millisecond) {
+		committed = committedOffset(t, b.Addr, "g", "uncommitted")
+	}
+	_, text := get(t, "http://"+jsonLogField(s.logs.String(), "metrics", "listen")+"/metrics")
+	m := parseMetrics(t, text)
+	if c := s.stop(); c != 0 {
+		t.Errorf("pcapstore sink exited %d at SIGTERM", c)
+	}
+	fig := st.read(t, dir).analyse()
+	recovered, _ := s.recovered()
+	t.Logf("%d records, %d on disk, %d distinct; recovered %d, skipped %v; committed %d", n, fig.records, len(fig.onDisk),
+		recovered, m["pcapstore_records_skipped_total"], committed)
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "journal") || strings.Contains(line, "commit") {
+			t.Log(line)
+		}
+	}
+	if committed != int64(n) {
+		t.Errorf("committed offset %d, want %d", committed, n)
+	}
+	if len(fig.onDisk) != n || fig.records != n || fig.foreign > 0 || fig.outOfOrder > 0 || recovered != 0 {
+		t.Errorf("on disk: %d records, %d distinct of %d, %d foreign, %d out of order, %d recovered; want each record once, in order",
+			fig.records, len(fig.onDisk), n, fig.foreign, fig.outOfOrder, recovered)
+	}
+	if m["pcapstore_records_skipped_total"] != float64(n-5000) {
+		t.Errorf("pcapstore_records_skipped_total %v, want %d", m["pcapstore_records_skipped_total"], n-5000)
+	}
+}
+
+// TestSinkCrashTargets: two targets, one rotating every 1000 records
+// (and after a second), the other holding all in one open file, so
+// nothing past that file's first record can be committed. The sink is
+// killed (SIGKILL) and started again: the slow target's temp file is
+// recovered and its records consumed again (duplicates, counted as
+// recovered), but the fast target's journal keeps its finalized files'
+// records from being written again: it holds every record once.
+func TestSinkCrashTargets(t *testing.T) {
+	b := startBroker(t, 0, "targets", "")
+	nonce, n := uint64(time.Now().UnixNano()), 5500
+	t0 := time.Now().Add(-time.Minute).UnixNano()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("targets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(t0+int64(i)*1000)), Value: faultFrame(nonce, i)})
+	}
+	err = cl.ProduceSync(context.Background(), recs...).FirstErr()
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, slow := t.TempDir(), t.TempDir()
+	yml := "brokers: " + b.Addr + "\ntopic: targets\ngroup: g\nmetrics_listen: 127.0.0.1:0\n" +
+		"kafka:\n  session.timeout.ms: \"6000\"\n  heartbeat.interval.ms: \"500\"\ntargets:\n" +
+		"  - name: fast\n    dir: " + fast + "\n    max_packets: 1000\n    max_span: 1s\n" +
+		"  - name: slow\n    dir: " + slow + "\n    max_packets: 1000000\n    max_span: 1h\n"
+	cfg := filepath.Join(t.TempDir(), "sink.yaml")
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &sinkProc{t: t, args: []string{"sink", "-config", cfg, "-log-json"}}
+	s.start()
+	t.Cleanup(s.kill)
+	fastSt := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	slowSt := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	waitFast := func() {
+		for deadline := time.Now().Add(30 * time.Second); len(fastSt.read(t, fast).analyse().onDisk) < n && time.Now().Before(deadline) && s.running(); time.Sleep(10 * time.Millisecond) {
+		}
+	}
+	waitFast()
+	time.Sleep(time.Second) // the journal is written, the commit tried
+	s.kill()
+	if got, c := len(fastSt.read(t, fast).analyse().onDisk), committedOffset(t, b.Addr, "g", "targets"); got != n || c > 0 {
+		t.Fatalf("killed with %d records in the fast target's files and offset %d committed; the case needs %d and 0:\n%s", got, c, n, s.logs.String())
+	}
+
+	s.start()
+	// The killed member holds the partition until its session times
+	// out; then the whole partition is consumed again.
+	var m map[string]float64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && s.running(); time.Sleep(200 * time.Millisecond) {
+		if addr := jsonLogField(s.logs.String(), "metrics", "listen"); addr != "" && s.starts[1].Before(time.Now().Add(-time.Second)) {
+			_, text := get(t, "http://"+addr+"/metrics")
+			if m = parseMetrics(t, text); m["pcapstore_records_consumed_total"] >= float64(n) {
+				break
+			}
+		}
+	}
+	skipped := m["pcapstore_records_skipped_total"]
+	if c := s.stop(); c != 0 {
+		t.Errorf("pcapstore sink exited %d at SIGTERM", c)
+	}
+	committed := committedOffset(t, b.Addr, "g", "targets")
+	recovered, _ := s.recovered()
+	f, sl := fastSt.read(t, fast).analyse(), slowSt.read(t, slow).analyse()
+	t.Logf("fast: %d records, %d distinct; slow: %d records, %d distinct; recovered %d, skipped %v, committed %d",
+		f.records, len(f.onDisk), sl.records, len(sl.onDisk), recovered, skipped, committed)
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "journal") || strings.Contains(line, "recovered") {
+			t.Log(line)
+		}
+	}
+	if f.records != n || len(f.onDisk) != n || f.outOfOrder > 0 {
+		t.Errorf("fast target: %d records, %d distinct, %d out of order; want each of %d once, in order", f.records, len(f.onDisk), f.outOfOrder, n)
+	}
+	if len(sl.onDisk) != n || uint64(sl.records-n) > recovered {
+		t.Errorf("slow target: %d records, %d distinct of %d, recovered %d: duplicates beyond the recovered file", sl.records, len(sl.onDisk), n, recovered)
+	}
+	if skipped != float64(n) {
+		t.Errorf("pcapstore_records_skipped_total %v, want %d (the fast target's finalized files)", skipped, n)
+	}
+	if committed != int64(n) {
+		t.Errorf("committed offset %d, want %d", committed, n)
 	}
 }

@@ -166,8 +166,9 @@ targets:
 			}
 		}
 	}
-	if left, _ := os.ReadDir(dir); len(left) != 1 { // deadletter.jsonl
-		t.Errorf("left in the store: %v", left)
+	left, _ := os.ReadDir(dir)
+	if len(left) != 2 || left[0].Name() != ".pcapstore-offsets.json" || left[1].Name() != "deadletter.jsonl" {
+		t.Errorf("left in the store: %v; want the journal and the dead-letter file", left)
 	}
 }
 

@@ -193,11 +193,11 @@ func runSink(args []string) int {
 	log.Info("sinking", "topic", c.Topic, "group", c.Group, "targets", len(spec.Targets))
 	runErr := s.Run(ctx)
 	k := s.Counters()
-	log.Info("final counters", "consumed", k.Consumed, "written", k.Written, "dead_lettered", k.DeadLettered,
+	log.Info("final counters", "consumed", k.Consumed, "written", k.Written, "dead_lettered", k.DeadLettered, "skipped", k.Skipped,
 		"files", k.Files, "commits", k.Commits, "recovered", k.Recovered, "deleted", k.Deleted, "disk_full_stops", k.DiskFull,
 		"first_record_ns", k.FirstRecord.UnixNano(), "last_record_ns", k.LastRecord.UnixNano())
 	for _, tc := range k.Targets {
-		log.Info("target counters", "name", tc.Name, "written", tc.Written, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted)
+		log.Info("target counters", "name", tc.Name, "written", tc.Written, "skipped", tc.Skipped, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted)
 	}
 	if runErr != nil {
 		log.Error("sink stopped", "error", runErr)

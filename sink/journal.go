@@ -1,0 +1,192 @@
+package sink
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/fastcapa-go/fastcapa/index"
+)
+
+// Each target keeps a journal of what its files hold, so that the sink
+// never writes again a record a target holds already, whatever became
+// of the offset commit that covers it:
+//
+//   - the journal is <Dir>/.pcapstore-offsets.json (hidden: retention,
+//     recovery, queries, index.Clean and the spool scan pass it by),
+//     one entry per group, topic and partition: Stored, the output's own
+//     durable offset (every record before it that the target keeps is in
+//     a finalized file, and for an upload target an uploaded one); Dead,
+//     the offset before which every record the sink dead-lettered is in
+//     the dead-letter file, synced; Committed, the offset the broker last
+//     resumed the group from or accepted from it;
+//   - it is rewritten (index.WriteAtomic) after a finalize or an upload
+//     moved an output's durable offset, or after dead letters, before the
+//     commit that follows: file published → journal → commit;
+//   - when a run takes partition p and consumes its first record, at
+//     offset S, each output with an entry such that Committed <= S <=
+//     Stored skips the records before Stored (output.skip): the records
+//     in [S, Stored) can only come again because no commit covering
+//     them landed (refused, not made before a crash, or held back by
+//     another target's open file). S < Committed (the group's offsets
+//     were reset), or no entry (a new group, a new target), skips
+//     nothing; either is logged. The dead-letter file skips up to the
+//     least Dead when every target's entry passes.
+//
+// What is left: a crash between a file's link and the journal write after
+// it (a few fsyncs) writes that file's records again; a temp file
+// recovered at start has its records consumed again (counted as
+// recovered); an upload target's spooled files not yet uploaded are
+// uploaded and their records written again.
+
+// journalName is a target's journal, in its directory.
+const journalName = ".pcapstore-offsets.json"
+
+// journalEntry is what a target holds of one partition.
+type journalEntry struct {
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Stored    int64  `json:"stored"`
+	Dead      int64  `json:"dead"`
+	Committed int64  `json:"committed"`
+}
+
+type journalKey struct {
+	group, topic string
+	partition    int32
+}
+
+// journal is a target's journal in memory; dirty: not yet written.
+type journal struct {
+	path    string
+	entries map[journalKey]journalEntry
+	dirty   bool
+	failing bool // the last write failed (said once)
+}
+
+// loadJournal reads a target's journal. One missing or unreadable starts
+// empty: records are then written again, never lost.
+func (s *Sink) loadJournal(t *target) {
+	j := &journal{path: filepath.Join(t.spec.Store.Dir, journalName), entries: map[journalKey]journalEntry{}}
+	t.journal = j
+	if err := index.RemoveTemps(j.path); err != nil {
+		s.log.Warn("journal: temporary file left by a crash", "target", t.spec.Name, "error", err)
+	}
+	b, err := os.ReadFile(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var file struct {
+		Partitions []journalEntry `json:"partitions"`
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &file)
+	}
+	if err != nil {
+		s.log.Warn("journal unreadable: records already on disk may be written again", "target", t.spec.Name, "path", j.path, "error", err)
+		return
+	}
+	for _, e := range file.Partitions {
+		j.entries[journalKey{e.Group, e.Topic, e.Partition}] = e
+	}
+}
+
+// note puts partition p's figures in every target's journal; the
+// journals are written by saveJournals.
+func (s *Sink) note(p int32, st *partition) {
+	if st.next < 0 {
+		return
+	}
+	committed := st.committed
+	if committed < 0 {
+		committed = st.start
+	}
+	dead := max(st.next, st.deadSkip)
+	for _, o := range st.outs {
+		j := o.t.journal
+		k := journalKey{s.spec.Group, s.spec.Topic, p}
+		e := journalEntry{Group: k.group, Topic: k.topic, Partition: p, Stored: o.stored(st.next), Dead: dead, Committed: committed}
+		if j.entries[k] != e {
+			j.entries[k], j.dirty = e, true
+		}
+	}
+	st.unjournaled = false
+}
+
+// saveJournals writes the journals noted since they were last written. A
+// journal that cannot be written is said once, until one can: the
+// commit goes on, and a crash meanwhile writes records again.
+func (s *Sink) saveJournals() {
+	for _, t := range s.targets {
+		j := t.journal
+		if !j.dirty {
+			continue
+		}
+		es := make([]journalEntry, 0, len(j.entries))
+		for _, e := range j.entries {
+			es = append(es, e)
+		}
+		sort.Slice(es, func(a, b int) bool {
+			x, y := es[a], es[b]
+			if x.Group != y.Group {
+				return x.Group < y.Group
+			}
+			if x.Topic != y.Topic {
+				return x.Topic < y.Topic
+			}
+			return x.Partition < y.Partition
+		})
+		data, _ := json.MarshalIndent(struct {
+			Partitions []journalEntry `json:"partitions"`
+		}{es}, "", "  ")
+		err := index.WriteAtomic(j.path, append(data, '\n'))
+		switch {
+		case err == nil:
+			j.dirty = false
+			if j.failing {
+				s.log.Info("journal written again", "target", t.spec.Name)
+			}
+			j.failing = false
+		case !j.failing:
+			s.log.Warn("journal not written: after a crash, records already on disk may be written again", "target", t.spec.Name, "error", err)
+			j.failing = true
+		}
+	}
+}
+
+// resumeAt sets, for a partition whose first record this run is at
+// offset start, what each output and the dead-letter file hold already
+// (see the journal's rules above).
+func (s *Sink) resumeAt(p int32, st *partition, start int64) {
+	st.start = start
+	k := journalKey{s.spec.Group, s.spec.Topic, p}
+	dead, deadKnown := int64(math.MaxInt64), true // the least over targets
+	for _, o := range st.outs {
+		e, ok := o.t.journal.entries[k]
+		switch {
+		case !ok:
+			s.log.Info("journal: no entry for this partition; nothing skipped", "target", o.t.spec.Name, "partition", p, "start", start)
+			deadKnown = false
+			continue
+		case start < e.Committed:
+			s.log.Warn("journal: partition starts before the last commit accepted (offsets reset?); nothing skipped",
+				"target", o.t.spec.Name, "partition", p, "start", start, "committed", e.Committed, "stored", e.Stored)
+			deadKnown = false
+			continue
+		}
+		dead = min(dead, e.Dead)
+		if start < e.Stored {
+			s.log.Info("journal: records on disk already are not written again", "target", o.t.spec.Name, "partition", p,
+				"start", start, "committed", e.Committed, "stored", e.Stored, "records", e.Stored-start)
+			o.skip = max(o.skip, e.Stored)
+		}
+	}
+	if deadKnown && dead > start {
+		st.deadSkip = max(st.deadSkip, dead)
+	}
+}
