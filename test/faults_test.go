@@ -252,24 +252,7 @@ func TestSinkBrokerRestart(t *testing.T) {
 	b := startBroker(t, port, "restart", data)
 	nonce, n := uint64(time.Now().UnixNano()), 12000
 	t0 := time.Now().Add(-time.Minute).UnixNano()
-	produce := func(from, to int) {
-		t.Helper()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("restart"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		var recs []*kgo.Record
-		for i := from; i < to; i++ {
-			k := make([]byte, 8)
-			binary.BigEndian.PutUint64(k, uint64(t0+int64(i)*1000))
-			recs = append(recs, &kgo.Record{Key: k, Value: faultFrame(nonce, i)})
-		}
-		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	produce(0, n/2)
+	produce(t, b.Addr, "restart", faultRecords(nonce, t0, 0, n/2))
 
 	dir := t.TempDir()
 	s := &sinkProc{t: t, args: []string{"sink", "-brokers", b.Addr, "-topic", "restart", "-group", "g", "-dir", dir,
@@ -292,7 +275,7 @@ func TestSinkBrokerRestart(t *testing.T) {
 	b.kill()
 	time.Sleep(time.Second)
 	b = startBroker(t, port, "restart", data)
-	produce(n/2, n)
+	produce(t, b.Addr, "restart", faultRecords(nonce, t0, n/2, n))
 	wait(n) // Tick closes the last file a second after it opened
 	// The sink commits what it stored once it is a member again.
 	committed := int64(-1)
@@ -350,6 +333,16 @@ func committedOffset(t *testing.T, addr, group, topic string) int64 {
 
 // faultFrame is frame seq of a run: a UDP frame of 64 to 319 bytes whose
 // payload starts with the run's nonce and seq, big-endian.
+// faultRecords are records from to to (not included) of a fault test's
+// sequence: faultFrame(nonce, i), keyed t0 + i µs in ns.
+func faultRecords(nonce uint64, t0 int64, from, to int) []*kgo.Record {
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(t0+int64(i)*1000)), Value: faultFrame(nonce, i)})
+	}
+	return recs
+}
+
 func faultFrame(nonce uint64, seq int) []byte {
 	f := packet.UDPFrame(64+seq%256, uint16(1024+seq%50000), 9)
 	binary.BigEndian.PutUint64(f[42:], nonce)

@@ -243,6 +243,20 @@ func waitRecords(t *testing.T, addr, topic string, want int, limit time.Duration
 	return readTopic(t, addr, topic, want, limit, nil)
 }
 
+// produce writes recs to topic on the broker at addr and returns once
+// each is acknowledged; opts are the client's further options.
+func produce(t *testing.T, addr, topic string, recs []*kgo.Record, opts ...kgo.Opt) {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // readTopic reads the topic from the start with franz-go, handing each
 // record to fn (if not nil), until want records or the limit; it returns
 // how many it read.

@@ -3,7 +3,6 @@ package test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -247,10 +246,6 @@ func TestClosedStderrCWrite(t *testing.T) {
 func TestSinkSignals(t *testing.T) {
 	const n = 500
 	b := startBroker(t, 0, "sig", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	var recs []*kgo.Record
 	for i := 0; i < n; i++ {
@@ -258,10 +253,7 @@ func TestSinkSignals(t *testing.T) {
 		binary.BigEndian.PutUint64(k[:], uint64(now.Add(time.Duration(i)*time.Microsecond).UnixNano()))
 		recs = append(recs, &kgo.Record{Key: k[:], Value: bytes.Repeat([]byte{byte(i)}, 60+i%40)})
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
+	produce(t, b.Addr, "sig", recs)
 
 	for _, c := range []struct {
 		name         string
@@ -282,10 +274,11 @@ func TestSinkSignals(t *testing.T) {
 			s.Stderr = &logs
 			var w *os.File
 			if c.closedStderr {
-				var r *os.File
-				if r, w, err = os.Pipe(); err != nil {
+				r, pw, err := os.Pipe()
+				if err != nil {
 					t.Fatal(err)
 				}
+				w = pw
 				r.Close()
 				s.Stdout, s.Stderr = w, w
 			}

@@ -3,7 +3,6 @@ package test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -31,11 +30,6 @@ import (
 // committed.
 func TestSinkDeadLetters(t *testing.T) {
 	b := startBroker(t, 0, "bad", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("bad"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	now := time.Now()
 	key := func(ts time.Time) []byte {
 		var k [8]byte
@@ -51,9 +45,7 @@ func TestSinkDeadLetters(t *testing.T) {
 		{Key: key(now.Add(-48 * time.Hour)), Value: frame},    // outside a 24 h window
 		{Key: key(now.Add(3 * time.Millisecond)), Value: frame},
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "bad", recs)
 
 	dir := t.TempDir()
 	args := []string{"sink", "-brokers", b.Addr, "-topic", "bad", "-group", "g", "-dir", dir,
@@ -129,12 +121,6 @@ type hostile struct {
 // pcapstore query and inspect read it back.
 func TestSinkHostileRecords(t *testing.T) {
 	b := startBroker(t, 0, "hostile", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("hostile"),
-		kgo.ProducerBatchMaxBytes(1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ns := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 	now := uint64(time.Now().UnixNano())
 	frame := func(i int) []byte {
@@ -180,9 +166,7 @@ func TestSinkHostileRecords(t *testing.T) {
 	for _, r := range recs {
 		krecs = append(krecs, &kgo.Record{Key: r.key, Value: r.value})
 	}
-	if err := cl.ProduceSync(context.Background(), krecs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "hostile", krecs, kgo.ProducerBatchMaxBytes(1<<20))
 
 	// One sink, a target of each format, each record offered to all.
 	type target struct {

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -143,19 +142,7 @@ func TestSinkCrashUncommitted(t *testing.T) {
 	b := startBroker(t, port, "uncommitted", data)
 	nonce, n := uint64(time.Now().UnixNano()), 5500
 	t0 := time.Now().Add(-time.Minute).UnixNano()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("uncommitted"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []*kgo.Record
-	for i := range n {
-		recs = append(recs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(t0+int64(i)*1000)), Value: faultFrame(nonce, i)})
-	}
-	err = cl.ProduceSync(context.Background(), recs...).FirstErr()
-	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "uncommitted", faultRecords(nonce, t0, 0, n))
 
 	// Five files of 1000 are finalized (and committed) at once; the last
 	// 500 wait in the open file until Tick closes it, 3 s after it opened.
@@ -232,19 +219,7 @@ func TestSinkCrashTargets(t *testing.T) {
 	b := startBroker(t, 0, "targets", "")
 	nonce, n := uint64(time.Now().UnixNano()), 5500
 	t0 := time.Now().Add(-time.Minute).UnixNano()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("targets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []*kgo.Record
-	for i := range n {
-		recs = append(recs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(t0+int64(i)*1000)), Value: faultFrame(nonce, i)})
-	}
-	err = cl.ProduceSync(context.Background(), recs...).FirstErr()
-	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "targets", faultRecords(nonce, t0, 0, n))
 	fast, slow := t.TempDir(), t.TempDir()
 	yml := "brokers: " + b.Addr + "\ntopic: targets\ngroup: g\nmetrics_listen: 127.0.0.1:0\n" +
 		"kafka:\n  session.timeout.ms: \"6000\"\n  heartbeat.interval.ms: \"500\"\ntargets:\n" +

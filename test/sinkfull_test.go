@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"os"
@@ -31,11 +30,6 @@ func TestSinkDiskFull(t *testing.T) {
 	testenv.RequireRoot(t)
 	const n, size = 7000, 1000 // 7 MB of frames: three or more stops
 	b := startBroker(t, 0, "full", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("full"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	t0 := time.Now().Add(-time.Hour).UnixNano()
 	frame := func(i int) []byte {
 		f := bytes.Repeat([]byte{byte(i)}, size)
@@ -48,9 +42,7 @@ func TestSinkDiskFull(t *testing.T) {
 		binary.BigEndian.PutUint64(k, uint64(t0+int64(i)*1000))
 		recs = append(recs, &kgo.Record{Key: k, Value: frame(i)})
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "full", recs)
 
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "fcfull", dir).CombinedOutput(); err != nil {

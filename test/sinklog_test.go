@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"strings"
@@ -16,18 +15,11 @@ import (
 // (source "librdkafka"), not raw to stderr.
 func TestSinkLogJSON(t *testing.T) {
 	b := startBroker(t, 0, "logjson", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("logjson"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var recs []*kgo.Record
 	for i := range 3 {
 		recs = append(recs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()+int64(i))), Value: make([]byte, 60)})
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "logjson", recs)
 	// librdkafka's consumer-group debug lines make sure it has
 	// something to say.
 	logs := sinkUntil(t, len(recs), "sink", "-brokers", b.Addr, "-topic", "logjson", "-group", "g", "-dir", t.TempDir(),

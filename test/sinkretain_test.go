@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"os"
 	"os/exec"
@@ -22,11 +21,6 @@ import (
 // dead-letter file, and counts the deletions.
 func TestSinkRetention(t *testing.T) {
 	b := startBroker(t, 0, "keep", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("keep"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	now := time.Now()
 	var recs []*kgo.Record
 	for i := range 1000 {
@@ -35,9 +29,7 @@ func TestSinkRetention(t *testing.T) {
 		recs = append(recs, &kgo.Record{Key: k[:], Value: bytes.Repeat([]byte{byte(i)}, 600)})
 	}
 	recs = append(recs, &kgo.Record{Key: []byte{1}, Value: []byte{2}}) // one dead letter
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "keep", recs)
 	dir := t.TempDir()
 	// 100 packets a file: 24 + 100 × (16 + 600) = 61 624 B. Keep 3 files.
 	const fileSize, keep = 61624, 3

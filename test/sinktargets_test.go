@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"io"
 	"os"
@@ -62,14 +61,7 @@ func TestSinkTargets(t *testing.T) {
 	f.Close()
 
 	b := startBroker(t, 0, "targets", "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.DefaultProduceTopic("targets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(context.Background(), krecs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, b.Addr, "targets", krecs)
 
 	targets := []struct {
 		name, filter string
