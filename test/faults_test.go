@@ -142,7 +142,7 @@ func TestPipelineFaults(t *testing.T) {
 			inTopic[seq]++
 		}
 	}
-	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	st := newFaultStore(nonce, n)
 	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		if !s.running() {
 			s.start() // it ended by itself: recorded in s.exits, reported below
@@ -262,7 +262,7 @@ func TestSinkBrokerRestart(t *testing.T) {
 		"-X", "session.timeout.ms=30000", "-X", "heartbeat.interval.ms=10000", "-X", "reconnect.backoff.max.ms=200"}}
 	s.start()
 	t.Cleanup(s.kill)
-	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	st := newFaultStore(nonce, n)
 	wait := func(want int) {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && s.running(); time.Sleep(100 * time.Millisecond) {
@@ -572,6 +572,12 @@ type faultStore struct {
 	n     int
 	files map[string][]pcap.Record
 	mtime map[string]time.Time
+}
+
+// newFaultStore reads the frames of a fault test's sequence of n under
+// nonce out of a sink's files.
+func newFaultStore(nonce uint64, n int) *faultStore {
+	return &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
 }
 
 func (st *faultStore) read(t *testing.T, dir string) *faultStore {

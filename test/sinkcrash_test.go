@@ -152,7 +152,7 @@ func TestSinkCrashUncommitted(t *testing.T) {
 		"-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "-X", "reconnect.backoff.max.ms=200"}}
 	s.start()
 	t.Cleanup(s.kill)
-	st := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	st := newFaultStore(nonce, n)
 	committed := int64(-1)
 	for deadline := time.Now().Add(30 * time.Second); committed < 5000 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		committed = committedOffset(t, b.Addr, "g", "uncommitted")
@@ -232,8 +232,8 @@ func TestSinkCrashTargets(t *testing.T) {
 	s := &sinkProc{t: t, args: []string{"sink", "-config", cfg, "-log-json"}}
 	s.start()
 	t.Cleanup(s.kill)
-	fastSt := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
-	slowSt := &faultStore{nonce: nonce, n: n, files: map[string][]pcap.Record{}, mtime: map[string]time.Time{}}
+	fastSt := newFaultStore(nonce, n)
+	slowSt := newFaultStore(nonce, n)
 	waitFast := func() {
 		for deadline := time.Now().Add(30 * time.Second); len(fastSt.read(t, fast).analyse().onDisk) < n && time.Now().Before(deadline) && s.running(); time.Sleep(10 * time.Millisecond) {
 		}
