@@ -74,10 +74,7 @@ type Producer struct {
 	closeMu      sync.RWMutex // Close waits for InFlight callers
 	closed       bool
 	brokers      atomic.Value // []BrokerStats
-	ready        atomic.Bool  // see Ready
-	downSince    atomic.Int64 // unix ns of librdkafka's "all brokers down"; 0 since one answered
-	askMu        sync.Mutex   // guards lastAsk
-	lastAsk      time.Time
+	reach        Reach        // see Ready
 	lastErr      atomic.Value // string
 }
 
@@ -231,13 +228,10 @@ func (p *Producer) handleEvents() {
 				p.lastErr.Store(e.TopicPartition.Error.Error())
 			} else {
 				p.delivered.Add(1)
-				p.markUp()
+				p.reach.Up()
 			}
 		case ck.Error:
-			if e.Code() == ck.ErrAllBrokersDown {
-				p.downSince.CompareAndSwap(0, time.Now().UnixNano())
-				p.ready.Store(false)
-			}
+			p.reach.Event(e)
 			// "all brokers down" and friends: librdkafka retries;
 			// say so at most once a second.
 			if time.Since(lastLog) > time.Second {
@@ -312,36 +306,14 @@ func (p *Producer) Brokers() []BrokerStats {
 // While not ready it asks a broker (with a short timeout) at most once a
 // second; while ready it answers from memory.
 func (p *Producer) Ready() error {
-	if p.ready.Load() {
-		return nil
-	}
-	if p.askMu.TryLock() { // else someone is asking now
-		defer p.askMu.Unlock()
+	return p.reach.Check(p.topic, func(topic *string) (*ck.Metadata, error) {
 		p.closeMu.RLock()
 		defer p.closeMu.RUnlock()
-		if !p.closed && time.Since(p.lastAsk) >= time.Second {
-			p.lastAsk = time.Now()
-			md, err := p.p.GetMetadata(&p.topic, false, 500)
-			if err == nil && len(md.Brokers) > 0 {
-				if t, ok := md.Topics[p.topic]; ok && t.Error.Code() == ck.ErrNoError {
-					p.markUp()
-				}
-			}
+		if p.closed {
+			return nil, errors.New("closed")
 		}
-	}
-	if p.ready.Load() {
-		return nil
-	}
-	if since := p.downSince.Load(); since != 0 {
-		return fmt.Errorf("all brokers down for %v", time.Since(time.Unix(0, since)).Round(100*time.Millisecond))
-	}
-	return errors.New("no broker has answered yet")
-}
-
-// markUp records that a broker answered.
-func (p *Producer) markUp() {
-	p.downSince.Store(0)
-	p.ready.Store(true)
+		return p.p.GetMetadata(topic, false, 500)
+	})
 }
 
 // Produce hands one packet to librdkafka, which copies key and value

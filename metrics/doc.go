@@ -12,5 +12,7 @@
 // broker going away), and again from the next successful delivery or
 // metadata answer; while it does not, each check asks a broker, at most
 // once a second and for at most 500 ms (pipeline.Capture.Ready,
-// kafka.Producer.Ready). pcapstore sink's /readyz is always 200.
+// kafka.Producer.Ready, both through kafka.Reach). pcapstore sink's
+// /readyz is 503 while it is stopped for a full disk and while its
+// consumer reaches no broker, by the same rule (sink.Sink.Ready).
 package metrics

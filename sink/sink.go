@@ -86,6 +86,9 @@ type Sink struct {
 
 	consumed, deadLettered, commits, recovered, diskFull atomic.Uint64
 	stopped                                              atomic.Bool
+	reach                                                kafka.Reach  // see Ready
+	closeMu                                              sync.RWMutex // Ready's metadata requests vs the consumer's Close
+	closed                                               bool
 	firstAt, lastAt                                      atomic.Int64 // unix ns
 	lag                                                  atomic.Value // []PartitionLag, updated every second
 
@@ -230,6 +233,29 @@ func (s *Sink) subscribe() error {
 	return nil
 }
 
+// Ready says whether the sink stores records now: not while stopped for a
+// full disk, nor while librdkafka reports every broker down (until an
+// assignment or a broker's answer to a metadata request, asked at most
+// once a second, says otherwise: kafka.Reach; records are not looked at,
+// to keep the per-record path as it is). Safe from any goroutine.
+func (s *Sink) Ready() error {
+	if s.stopped.Load() {
+		return errors.New("stopped: disk full, resuming when every target has space")
+	}
+	err := s.reach.Check(s.spec.Topic, func(topic *string) (*ck.Metadata, error) {
+		s.closeMu.RLock()
+		defer s.closeMu.RUnlock()
+		if s.closed {
+			return nil, errors.New("closed")
+		}
+		return s.c.GetMetadata(topic, false, 500)
+	})
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, s.spec.Properties["bootstrap.servers"])
+	}
+	return nil
+}
+
 // Counters reads the counts; safe from any goroutine.
 func (s *Sink) Counters() Counters {
 	c := Counters{Consumed: s.consumed.Load(), DeadLettered: s.deadLettered.Load(), Commits: s.commits.Load(),
@@ -261,6 +287,7 @@ func (s *Sink) rebalance(c *ck.Consumer, ev ck.Event) error {
 			}
 		}
 	case ck.AssignedPartitions:
+		s.reach.Up() // the group's coordinator answered
 		for _, tp := range e.Partitions {
 			s.log.Info("partition assigned", "topic", *tp.Topic, "partition", tp.Partition)
 		}
@@ -305,6 +332,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		case nil:
 			n = -1 // look at the channels next
 		case ck.Error:
+			s.reach.Event(e)
 			if e.IsFatal() {
 				runErr = fmt.Errorf("kafka: %w", e)
 			} else {
@@ -614,6 +642,9 @@ func (s *Sink) shutdown(cause error) error {
 		}
 	}
 	s.stopUploads()
+	s.closeMu.Lock()
+	s.closed = true
+	s.closeMu.Unlock()
 	if err := s.c.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close consumer: %w", err))
 	}

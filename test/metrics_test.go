@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestMetricsAndHealth scrapes a running daemon: /healthz answers, /readyz
@@ -210,4 +212,54 @@ func TestReadinessFollowsBroker(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 	d.final(t).check(t)
+}
+
+// TestSinkReadinessFollowsBroker: pcapstore sink's /readyz is 200 while
+// it reaches a broker, 503 naming the brokers within seconds of its only
+// broker's kill and for as long as it is down, and 200 again once it is
+// back.
+func TestSinkReadinessFollowsBroker(t *testing.T) {
+	port := freePort(t)
+	b := startBroker(t, port, "ready", "")
+	produce(t, b.Addr, "ready", []*kgo.Record{{Key: binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())), Value: make([]byte, 60)}})
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := &sinkProc{t: t, args: []string{"sink", "-brokers", b.Addr, "-topic", "ready", "-group", "g", "-dir", t.TempDir(),
+		"-log-json", "-metrics-listen", addr, "-X", "reconnect.backoff.max.ms=1000"}}
+	s.start()
+	t.Cleanup(s.kill)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.logs.String(), `"msg":"metrics"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) || !s.running() {
+			t.Fatalf("the sink does not serve metrics:\n%s", lastLines(s.logs.String(), 20))
+		}
+	}
+	waitReady(t, addr)
+
+	b.kill()
+	killed := time.Now()
+	for {
+		code, body := get(t, "http://"+addr+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			t.Logf("%v after the kill: %d %s", time.Since(killed).Round(time.Millisecond), code, strings.TrimSpace(body))
+			if !strings.Contains(body, b.Addr) {
+				t.Errorf("/readyz does not name the broker %s: %s", b.Addr, body)
+			}
+			break
+		}
+		if time.Since(killed) > 5*time.Second {
+			t.Fatalf("/readyz still %d %s 5 s after the only broker was killed", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz back to %d %s while the broker is still down", code, body)
+	}
+
+	startBroker(t, port, "ready", "")
+	up := time.Now()
+	waitReady(t, addr)
+	t.Logf("ready again %v after the restart", time.Since(up).Round(time.Millisecond))
+	if code := s.stop(); code != 0 {
+		t.Errorf("sink exit status %d\n%s", code, lastLines(s.logs.String(), 20))
+	}
 }

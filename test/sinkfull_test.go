@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,9 @@ targets:
 			if m2 := scrape(); len(sinkFiles(t, dir)) != files || m2["pcapstore_offset_commits_total"] != commits {
 				t.Fatalf("stopped, yet files %d → %d, commits %v → %v", files, len(sinkFiles(t, dir)),
 					commits, m2["pcapstore_offset_commits_total"])
+			}
+			if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "disk full") {
+				t.Errorf("stopped for a full disk, yet /readyz %d %s", code, strings.TrimSpace(body))
 			}
 			moveFiles()
 		}

@@ -172,7 +172,7 @@ func runSink(args []string) int {
 		return fail("%v", err)
 	}
 	if c.MetricsListen != "" {
-		srv, err := metrics.Serve(c.MetricsListen, metrics.NewSinkCollector(s), func() error { return nil }, log)
+		srv, err := metrics.Serve(c.MetricsListen, metrics.NewSinkCollector(s), s.Ready, log)
 		if err != nil {
 			return fail("%v", err)
 		}
