@@ -177,29 +177,11 @@ func TestReadinessFollowsBroker(t *testing.T) {
 		t.Fatalf("topic has %d records, want 761", got)
 	}
 
-	b.kill()
-	killed := time.Now()
-	for {
-		code, body := get(t, "http://"+addr+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			t.Logf("%v after the kill: %d %s", time.Since(killed).Round(time.Millisecond), code, strings.TrimSpace(body))
-			if !strings.Contains(body, b.Addr) {
-				t.Errorf("/readyz does not name the broker %s: %s", b.Addr, body)
-			}
-			break
-		}
-		if time.Since(killed) > 5*time.Second {
-			t.Fatalf("/readyz still %d %s 5 s after its only broker was killed", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	killBrokerUnready(t, b, addr)
 	if m := parseMetrics(t, func() string { _, s := get(t, "http://"+addr+"/metrics"); return s }()); m["fastcapa_ready"] != 0 {
 		t.Errorf("fastcapa_ready = %v with the broker down, want 0", m["fastcapa_ready"])
 	}
-	time.Sleep(2 * time.Second)
-	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz back to %d %s while the broker is still down", code, body)
-	}
+	stillUnready(t, addr)
 
 	startBroker(t, port, "pcap", "")
 	up := time.Now()
@@ -212,6 +194,39 @@ func TestReadinessFollowsBroker(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 	d.final(t).check(t)
+}
+
+// killBrokerUnready kills b, the only broker of the daemon serving
+// metrics at addr, and waits (5 s at most) for its /readyz to say 503,
+// naming the broker.
+func killBrokerUnready(t *testing.T, b *broker, addr string) {
+	t.Helper()
+	b.kill()
+	killed := time.Now()
+	for {
+		code, body := get(t, "http://"+addr+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			t.Logf("%v after the kill: %d %s", time.Since(killed).Round(time.Millisecond), code, strings.TrimSpace(body))
+			if !strings.Contains(body, b.Addr) {
+				t.Errorf("/readyz does not name the broker %s: %s", b.Addr, body)
+			}
+			return
+		}
+		if time.Since(killed) > 5*time.Second {
+			t.Fatalf("/readyz still %d %s 5 s after the only broker was killed", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stillUnready checks /readyz at addr is still 503 two seconds on, the
+// broker still down.
+func stillUnready(t *testing.T, addr string) {
+	t.Helper()
+	time.Sleep(2 * time.Second)
+	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz back to %d %s while the broker is still down", code, body)
+	}
 }
 
 // TestSinkReadinessFollowsBroker: pcapstore sink's /readyz is 200 while
@@ -234,26 +249,8 @@ func TestSinkReadinessFollowsBroker(t *testing.T) {
 	}
 	waitReady(t, addr)
 
-	b.kill()
-	killed := time.Now()
-	for {
-		code, body := get(t, "http://"+addr+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			t.Logf("%v after the kill: %d %s", time.Since(killed).Round(time.Millisecond), code, strings.TrimSpace(body))
-			if !strings.Contains(body, b.Addr) {
-				t.Errorf("/readyz does not name the broker %s: %s", b.Addr, body)
-			}
-			break
-		}
-		if time.Since(killed) > 5*time.Second {
-			t.Fatalf("/readyz still %d %s 5 s after the only broker was killed", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second)
-	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz back to %d %s while the broker is still down", code, body)
-	}
+	killBrokerUnready(t, b, addr)
+	stillUnready(t, addr)
 
 	startBroker(t, port, "ready", "")
 	up := time.Now()
