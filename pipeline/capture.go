@@ -426,3 +426,7 @@ func (c *Capture) teardown() {
 		c.statsFile = nil
 	}
 }
+
+// config.MaxBurst validates bursts that the C side holds in arrays of
+// FC_MAX_BURST (dpdk.MaxBurst): the build fails if the two differ.
+const _ = uint(config.MaxBurst-dpdk.MaxBurst) + uint(dpdk.MaxBurst-config.MaxBurst)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -70,10 +71,7 @@ func BenchmarkQuery(b *testing.B) {
 }
 
 func BenchmarkTcpdump(b *testing.B) {
-	bin, err := exec.LookPath("tcpdump")
-	if err != nil {
-		b.Skip("tcpdump not on PATH")
-	}
+	bin := testenv.RequireTool(b, "tcpdump")
 	_, files, records, size := benchStore(b)
 	for _, q := range benchQueries {
 		b.Run(q.name, func(b *testing.B) {
