@@ -21,6 +21,23 @@
 // taken as done (Object.Existed), one that holds another object gets a
 // numbered key, and the write is conditional (If-None-Match: *).
 //
+// Upload reads the file twice: once for the MD5 of each part, then to
+// send it, each request streamed from the file with its length, never
+// buffered whole. A file of up to PartSize bytes is sent in one PUT, a
+// larger one as a multipart upload, one part after the other. Every
+// request carries its body's MD5 (Content-MD5), so the server refuses
+// bytes that are not the file's. Upload then checks the ETag the server
+// answered and, with a HEAD, the object's size and ETag, against the
+// file's MD5 (one PUT) or the MD5 of its parts' MD5s (multipart).
+//
+// Each request is tried up to Spec.Attempts times on a transient
+// failure, with growing waits; a multipart upload resumes at the part
+// that failed. An Upload that fails (after its attempts, on a refusal,
+// or on ctx's end) aborts its multipart upload, if any. If the abort
+// fails too (the server gone), the parts stay on the server, invisible,
+// until a lifecycle rule (AbortIncompleteMultipartUpload) removes them,
+// and a Logger line says so.
+//
 // The credentials need s3:ListBucket on the bucket (New's check, and so
 // that a missing key answers 404 rather than 403), and s3:GetObject,
 // s3:PutObject and s3:AbortMultipartUpload on its objects.

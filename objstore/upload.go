@@ -151,7 +151,8 @@ const maxSuffix = 1000
 
 // Upload puts the regular file at localPath into the bucket as
 // Spec.Prefix joined to key, and returns once the server has confirmed
-// the object; the local file is left as it is.
+// the object (size and ETag are the file's); the local file is left as
+// it is.
 //
 // key is a relative slash path of visible names ("20261122/a.pcap"): no
 // leading, trailing or double '/', no element starting with '.', valid
@@ -159,34 +160,13 @@ const maxSuffix = 1000
 // prefix. The sink passes a finalized file's path relative to its spool
 // directory.
 //
-// The file is read twice: once for the MD5 of each part, then to send
-// it, each request streamed from the file with its length, never
-// buffered whole. A file of up to PartSize bytes is sent in one PUT, a
-// larger one as a multipart upload, one part after the other. Every
-// request carries its body's MD5 (Content-MD5), so the server refuses
-// bytes that are not the file's. Upload then checks the ETag the server
-// answered and, with a HEAD, the object's size and ETag, against the
-// file's MD5 (one PUT) or the MD5 of its parts' MD5s (multipart). An
-// object is visible only once it is complete: a PUT or a
-// CompleteMultipartUpload is atomic in S3, the object-store form of the
-// local hidden temporary file and its link to the final name.
-//
-// Upload never overwrites an object. It first looks (HEAD): if the key
-// already holds this file, it returns it with Existed; if it holds
-// another object, it tries the key with ".1", ".2", … (see Object.Key).
-// The write itself is conditional (If-None-Match: *), so an object
-// written at the same moment by someone else is not replaced either.
-//
-// Each request is tried up to Spec.Attempts times on a transient
-// failure, with growing waits; a multipart upload resumes at the part
-// that failed. An Upload that fails (after its attempts, on a refusal,
-// or on ctx's end) aborts its multipart upload, if any. It has then
-// made no object visible, unless the server stored the file and its
-// answer, or the HEAD after it, was lost: calling Upload again finds
-// the object (Existed), so the caller simply tries again later. If the
-// abort fails too (the server gone), the parts stay on the server,
-// invisible, until a lifecycle rule (AbortIncompleteMultipartUpload)
-// removes them, and a Logger line says so.
+// Upload never overwrites an object: a key that already holds this file
+// is returned with Existed, one that holds another object is tried with
+// ".1", ".2", … (see Object.Key). An Upload that fails has made no object
+// visible, unless the server stored it and its answer was lost; calling
+// Upload again then finds it (Existed), so the caller simply tries again
+// later. How requests are sent, checked, retried and aborted is in the
+// package documentation.
 //
 // Errors match ErrKey, ErrNoBucket, ErrAuth, ErrTLS, ErrUnavailable,
 // ErrVerify, ErrExists, ErrClosed, ctx's error, or an fs error of the
