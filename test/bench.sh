@@ -19,6 +19,10 @@
 # its "final counters" line (drain and flush included), as the ceiling's
 # is delivered messages from the first Produce to the last report.
 # BENCH_FASTCAPA_ARGS adds flags to fastcapa, e.g. "-ring-size 16384".
+# BENCH_BASE_BIN names another fastcapa build (the one before a change):
+# each round then runs it too, right after this tree's, and the summary
+# gives this build's median over the base's, before/after in one run:
+#   BENCH_BASE_BIN=/tmp/fastcapa.before test/bench.sh
 #
 # Speed is reported, never asserted. Exit status: 0 when every run ended
 # with nothing unaccounted (fastcapa's unaccounted and in_flight both 0
@@ -33,6 +37,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 PCAPS=${FASTCAPA_PCAPS:-$(cd .. && pwd)/shared/pcaps}
 EXTRA=${BENCH_FASTCAPA_ARGS:-}
+BASE=${BENCH_BASE_BIN:-}
 
 if [ "$(id -u)" != 0 ]; then
 	if [ "${CI:-}" = true ]; then
@@ -42,7 +47,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench.sh: skipped: needs root (DPDK EAL)"
 	exit 0
 fi
-for b in bin/fastcapa bin/devbroker bin/fcbench; do
+for b in bin/fastcapa bin/devbroker bin/fcbench $BASE; do
 	[ -x "$b" ] || { echo "bench.sh: $b missing: run make build" >&2; exit 1; }
 done
 [ -f "$PCAPS/metron-example.pcap" ] || { echo "bench.sh: $PCAPS/metron-example.pcap missing (set FASTCAPA_PCAPS)" >&2; exit 1; }
@@ -117,13 +122,14 @@ ceiling() {
 	stop_broker
 }
 
-# pipeline PCAP TOPIC: runs fastcapa for SECONDS_PER_RUN, then SIGINT, and
-# sets the R_* variables from its final counters.
+# pipeline PCAP TOPIC [BINARY]: runs fastcapa (bin/fastcapa unless
+# BINARY) for SECONDS_PER_RUN, then SIGINT, and sets the R_* variables
+# from its final counters.
 pipeline() {
-	local pcap=$1 topic=$2 log="$work/$2.log" out="$work/$2.out" rc
+	local pcap=$1 topic=$2 bin=${3:-bin/fastcapa} log="$work/$2.log" out="$work/$2.out" rc
 	start_broker
 	# shellcheck disable=SC2086 # EXTRA is a list of flags
-	bin/fastcapa -vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -port net_pcap0 -no-huge -no-pci \
+	"$bin" -vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -port net_pcap0 -no-huge -no-pci \
 		-file-prefix "fcbench$$" -brokers "$ADDR" -topic "$topic" -log-format json -stats-interval 1s $EXTRA \
 		>"$out" 2>"$log" &
 	fc_pid=$!
@@ -216,12 +222,13 @@ metron_size=$(printf '%.0f' "$metron_mean")
 echo "# bench.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $ROUNDS rounds of ${SECONDS_PER_RUN} s runs, fastcapa extra args: '${EXTRA}'"
 status=0
 summary=()
+bsummary=()
 n=0
 for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	size=${spec%%:*}
 	pcap=${spec#*:}
 	echo "## frames of ${size} B ($(basename "$pcap"))"
-	raw_w=() raw_s=() kafka_w=() kafka_s=() pipe_w=() pipe_s=() ring=0 queue=0 cqueue=0 unacc=0 mean=$size
+	raw_w=() raw_s=() kafka_w=() kafka_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 cqueue=0 unacc=0 mean=$size
 	for round in $(seq "$ROUNDS"); do
 		n=$((n + 1))
 		run="bench$$-$n"
@@ -260,7 +267,26 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 			echo "bench.sh: $run: unaccounted $R_UNACC, in flight after shutdown $R_INFLIGHT, mbufs leaked $R_LEAKED" >&2
 			status=1
 		fi
+		if [ -n "$BASE" ]; then
+			mark
+			pipeline "$pcap" "$run-base" "$BASE"
+			other_cpu
+			pps=$(awk -v d="$R_DELIVERED" -v s="$R_SECONDS" 'BEGIN{printf "%.0f", d/s}')
+			echo "round $round  pipeline  mode=base received=$R_RECEIVED delivered=$R_DELIVERED" \
+				"ring_dropped=$R_RING queue_dropped=$R_QUEUE unaccounted=$R_UNACC in_flight=$R_INFLIGHT" \
+				"mbufs_leaked=$R_LEAKED exit=$R_RC seconds=$R_SECONDS msgs_per_s=$pps steady_msgs_per_s=$R_STEADY other_cpu=$OTHER"
+			base_w+=("$pps")
+			base_s+=("$R_STEADY")
+		fi
 	done
+	if [ -n "$BASE" ]; then
+		for m in steady whole; do
+			if [ $m = steady ]; then a=("${pipe_s[@]}") b=("${base_s[@]}"); else a=("${pipe_w[@]}") b=("${base_w[@]}"); fi
+			bsummary+=("$(printf '%-5s %-6s this %8s [%s]  base %8s [%s]  this/base %s%%' "$size" "$m" \
+				"$(median "${a[@]}")" "$(range "${a[@]}")" "$(median "${b[@]}")" "$(range "${b[@]}")" \
+				"$(pct "$(median "${a[@]}")" "$(median "${b[@]}")")")")
+		done
+	fi
 	for m in steady whole; do
 		if [ $m = steady ]; then
 			a=("${raw_s[@]}") b=("${kafka_s[@]}") c=("${pipe_s[@]}")
@@ -285,4 +311,8 @@ echo "## (frame bytes); steady: from 1 s in to the last Produce/stats line; whol
 echo "## load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "size  rate   ceiling_raw             ceiling_kafka           pipeline                /raw   /kafka  MB/s"
 printf '%s\n' "${summary[@]}"
+if [ -n "$BASE" ]; then
+	echo "## before/after: this build's pipeline over $BASE's, same rounds, same machine"
+	printf '%s\n' "${bsummary[@]}"
+fi
 exit $status
