@@ -302,8 +302,7 @@ func (o *queryOpts) output(searched []string) (*output, error) {
 	}
 	if fi, err := os.Stat(o.out); err == nil && fi.IsDir() {
 		return nil, usagef("-o %s is a directory: give -rpf N to write pages into it, or a file name", o.out)
-	}
-	if fi, err := os.Stat(o.out); err == nil && fi.Mode().IsRegular() {
+	} else if err == nil && fi.Mode().IsRegular() {
 		for _, p := range searched {
 			if within(o.out, p) {
 				return nil, usagef("-o %s is among the captures searched (%s): write the output elsewhere", o.out, p)
