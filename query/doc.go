@@ -14,7 +14,13 @@
 //
 // Fixed is Metron's fixed query (addresses, ports, protocol,
 // include-reverse), written out as the tcpdump expression it means;
-// ParseTime reads Metron's start and end times.
+// ParseFixed reads it from Metron's fields and ParseTime Metron's start
+// and end times. Fixed.Matchers makes a Spec's filter and payload
+// matcher of it (Tunnels to test every IP header, and Metron's byte
+// pattern with it), IndexPruner the Pruner that asks each capture's
+// sidecar index for its time range, addresses, ports and protocol, and
+// NamePruner the one that reads FMADIO names. Output writes the answer
+// as Metron does: one pcap, or pages named by PageName.
 //
 // Every file is accounted for in Stats: scanned, pruned (by a Pruner,
 // such as a sidecar index), skipped (hidden, sidecars, clearly not a
@@ -22,6 +28,7 @@
 // or is corrupt part way) or cut short at its end; either of the last
 // two makes the answer incomplete (ErrIncomplete), as tcpdump -r exits 1
 // on such a file. Walk and Sniff are the rule for which files are
-// captures; pcapstore index follows it too. The package never writes or
-// deletes files, never decodes packets itself and never logs.
+// captures; pcapstore index follows it too. The package writes no file
+// but an Output's pages (never over an existing file), deletes none,
+// never decodes packets itself and never logs.
 package query

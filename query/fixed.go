@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -104,6 +105,59 @@ func (f Fixed) Validate() error {
 		}
 	}
 	return nil
+}
+
+// FixedFields are Metron's fixed query as its command line gives them
+// (pcap_query fixed -sa -da -sp -dp -p -ir): each field as text, ""
+// for any.
+type FixedFields struct {
+	SrcAddr, DstAddr, SrcPort, DstPort, Protocol string
+	IncludeReverse                               bool
+}
+
+// ParseFixed reads Metron's fields into a Fixed with ParseAddr,
+// ParsePort and ParseProtocol. The error, wrapping ErrSpec, is that of
+// the first field in FixedFields' order that cannot be read.
+func ParseFixed(ff FixedFields) (Fixed, error) {
+	f := Fixed{IncludeReverse: ff.IncludeReverse}
+	if err := cmp.Or(
+		parseField(&f.SrcAddr, ff.SrcAddr, ParseAddr),
+		parseField(&f.DstAddr, ff.DstAddr, ParseAddr),
+		parseField(&f.SrcPort, ff.SrcPort, ParsePort),
+		parseField(&f.DstPort, ff.DstPort, ParsePort),
+		parseField(&f.Protocol, ff.Protocol, ParseProtocol),
+	); err != nil {
+		return Fixed{}, err
+	}
+	return f, nil
+}
+
+// parseField sets *v to parse(s), unless s is "".
+func parseField[T any](v *T, s string, parse func(string) (T, error)) error {
+	if s == "" {
+		return nil
+	}
+	x, err := parse(s)
+	if err != nil {
+		return err
+	}
+	*v = x
+	return nil
+}
+
+// Matchers are a Spec's Filter and Payload for the fixed query f and
+// Metron's packet filter pattern (nil: none). Without tunnels, filter is
+// f.Expr(), matched on the outer IP header, and payload is pattern.
+// With tunnels, f is tested on every IP header (Tunnels) as part of
+// payload, together with pattern (AllOf), and filter is "".
+func (f Fixed) Matchers(tunnels bool, pattern PayloadMatcher) (filter string, payload PayloadMatcher) {
+	if !tunnels {
+		return f.Expr(), pattern
+	}
+	if pattern == nil {
+		return "", Tunnels{Fixed: f}
+	}
+	return "", AllOf{Tunnels{Fixed: f}, pattern}
 }
 
 // protocolNames are the names ParseProtocol takes besides numbers.

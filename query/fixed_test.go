@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,6 +220,113 @@ func TestParseFields(t *testing.T) {
 	for _, s := range []string{"10.0.0.256", "fe80::1%eth0", "host", "10.0.0.0/8"} {
 		if _, err := ParseAddr(s); !errors.Is(err, ErrSpec) {
 			t.Errorf("address %q accepted", s)
+		}
+	}
+}
+
+// TestParseFixed: Metron's fields as text become a Fixed; the first
+// field that cannot be read, in FixedFields' order, is the error.
+func TestParseFixed(t *testing.T) {
+	for _, c := range []struct {
+		ff      FixedFields
+		want    Fixed
+		wantErr string // a part of the error; "" for none
+	}{
+		{FixedFields{}, Fixed{}, ""},
+		{FixedFields{IncludeReverse: true}, Fixed{IncludeReverse: true}, ""},
+		{FixedFields{SrcAddr: "10.0.0.1", DstAddr: "2001:db8::1", SrcPort: "53", DstPort: "443", Protocol: "udp", IncludeReverse: true},
+			Fixed{SrcAddr: addr("10.0.0.1"), DstAddr: addr("2001:db8::1"), SrcPort: 53, DstPort: 443, Protocol: 17, IncludeReverse: true}, ""},
+		{FixedFields{DstAddr: "::ffff:10.0.0.1", Protocol: "47"}, Fixed{DstAddr: addr("::ffff:10.0.0.1"), Protocol: 47}, ""},
+		{FixedFields{SrcAddr: "10.0.0.300"}, Fixed{}, `address "10.0.0.300"`},
+		{FixedFields{DstAddr: "fe80::1%eth0"}, Fixed{}, `address "fe80::1%eth0"`},
+		{FixedFields{SrcPort: "0"}, Fixed{}, `port "0"`},
+		{FixedFields{DstPort: "http"}, Fixed{}, `port "http"`},
+		{FixedFields{Protocol: "tcpx"}, Fixed{}, `protocol "tcpx"`},
+		// Several bad fields: the first in FixedFields' order is named.
+		{FixedFields{SrcAddr: "a", DstAddr: "b", SrcPort: "c", DstPort: "d", Protocol: "e"}, Fixed{}, `address "a"`},
+		{FixedFields{DstAddr: "b", SrcPort: "c", DstPort: "d", Protocol: "e"}, Fixed{}, `address "b"`},
+		{FixedFields{DstPort: "d", Protocol: "e"}, Fixed{}, `port "d"`},
+		{FixedFields{SrcAddr: "10.0.0.1", Protocol: "e"}, Fixed{}, `protocol "e"`},
+	} {
+		got, err := ParseFixed(c.ff)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%+v: %v", c.ff, err)
+		case c.wantErr != "" && (!errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%+v: error %v, want ErrSpec naming %s", c.ff, err, c.wantErr)
+		case got != c.want:
+			t.Errorf("%+v: %+v, want %+v", c.ff, got, c.want)
+		}
+	}
+}
+
+// TestFixedMatchers: without tunnels the fixed query is its tcpdump
+// expression and the pattern the payload matcher; with tunnels it is a
+// Tunnels matcher (and the pattern with it), with no expression. Each
+// pair keeps, of frames with one IP header, what the expression and
+// the pattern keep together.
+func TestFixedMatchers(t *testing.T) {
+	// Frames from port 53 but every third; the marker the pattern looks
+	// for in every second.
+	pat := fakeMatcher{sub: []byte("DNSX")}
+	var frames []pcap.Record
+	for i := range 200 {
+		src := uint16(53)
+		if i%3 == 0 {
+			src = uint16(5000 + i)
+		}
+		f := packet.UDPFrame(60, src, 9000)
+		if i%2 == 0 {
+			copy(f[44:], "DNSX")
+		}
+		frames = append(frames, pcap.Record{OrigLen: uint32(len(f)), Data: f})
+	}
+	dns := Fixed{DstPort: 53, Protocol: 17, IncludeReverse: true}
+	for _, c := range []struct {
+		f           Fixed
+		tunnels     bool
+		pattern     PayloadMatcher
+		wantFilter  string
+		wantPayload PayloadMatcher
+	}{
+		{Fixed{}, false, nil, "", nil},
+		{dns, false, nil, dns.Expr(), nil},
+		{dns, false, pat, dns.Expr(), pat},
+		{Fixed{}, true, nil, "", Tunnels{}},
+		{dns, true, nil, "", Tunnels{Fixed: dns}},
+		{dns, true, pat, "", AllOf{Tunnels{Fixed: dns}, pat}},
+	} {
+		filt, payload := c.f.Matchers(c.tunnels, c.pattern)
+		if filt != c.wantFilter || !reflect.DeepEqual(payload, c.wantPayload) {
+			t.Errorf("%+v tunnels %v pattern %v: %q %#v, want %q %#v", c.f, c.tunnels, c.pattern, filt, payload, c.wantFilter, c.wantPayload)
+			continue
+		}
+		// What the pair keeps, against the expression (libpcap) and
+		// the pattern on the same frames.
+		want, err := filter.New(filter.Spec{Expr: c.f.Expr(), LinkType: filter.LinkTypeEthernet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *filter.Filter
+		if filt != "" {
+			if got, err = filter.New(filter.Spec{Expr: filt, LinkType: filter.LinkTypeEthernet}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kept := 0
+		for i, r := range frames {
+			wantKeep := want.Match(r.Data, r.OrigLen) && (c.pattern == nil || c.pattern.Match(r.Data))
+			gotKeep := (got == nil || got.Match(r.Data, r.OrigLen)) && (payload == nil || payload.Match(r.Data))
+			if gotKeep != wantKeep {
+				t.Errorf("%+v tunnels %v pattern %v: frame %d kept %v, want %v", c.f, c.tunnels, c.pattern, i, gotKeep, wantKeep)
+				break
+			}
+			if gotKeep {
+				kept++
+			}
+		}
+		if want := map[bool]int{false: 133, true: 66}[c.pattern != nil]; c.f != (Fixed{}) && kept != want {
+			t.Errorf("%+v tunnels %v pattern %v: kept %d of 200, want %d", c.f, c.tunnels, c.pattern, kept, want)
 		}
 	}
 }

@@ -27,40 +27,19 @@ type progressCounters struct {
 // time from the calling goroutine. The record's Data is valid only until
 // emit returns. An error from emit stops the query and is returned.
 //
-// Order: records come in the order a chronological merge of the files
-// gives, as `mergecap` (Wireshark's) merges them, with the files in the
-// order Run sorts them to (by their first record's time, ties by the
-// order Paths lists them and directories in lexical order): the record
-// emitted next is the earliest of the files' next records, a tie going
-// to the file first in that order. When every file is in time order, as
-// capture files are, the output is in time order. A file whose records go
-// back in time keeps its own order, as mergecap keeps it, and makes
-// Stats.OutOfOrder. Run is exact about that even where the filter drops
-// records: each record is placed by the greatest timestamp of its file up
-// to it (a merge of the files' heads and a merge by these keys emit the
-// same sequence), so Run emits exactly what
+// Order: Run sorts the captures by their first record's time, ties by
+// the order Paths lists them and directories in lexical order, and emits
+// exactly what
 //
 //	mergecap -w - FILES | tcpdump -r - -w - FILTER
 //
 // writes, with FILES in reverse of Run's order (mergecap gives a tie to
-// the file named last), and each file read as tcpdump -r reads it: a
-// classic record longer than its file's snapshot length cut to it
-// (package pcap's rule), where mergecap would keep it whole.
-//
-// How: Run probes every file (the Pruner, then the first record), sorts
-// them, and starts a reader goroutine per file as the merge approaches it
-// (the files the merge holds, and up to 2×Workers ahead). A reader matches
-// records in chunks under a CPU token (Workers tokens), and sends batches
-// of matches on a channel of two; it gives its token back before it waits
-// to send. The merger keeps a heap of the files under way and adds the
-// next file in the sorted order before it emits any record placed later
-// than that file's first record. So memory is bounded by the files
-// overlapping in time and the readers ahead, never by the result size:
-// four batches and a read buffer a file (plus a decompressor's window),
-// for the files whose time ranges overlap at any one time (a store of P
-// partitions: about P) and 2×Workers more. Batches share a 64 MiB budget
-// (256 KiB each while a few dozen files overlap, down to 16 KiB), so
-// hundreds of files overlapping cost about 150 KiB each.
+// the file named last), and each file read as tcpdump -r reads it
+// (package pcap's read rule). So when every file is in time order, as
+// capture files are, the output is in time order; a file whose records
+// go back in time keeps its own order and makes Stats.OutOfOrder. Memory
+// is bounded by the files that overlap in time, never by the result
+// size (docs/ARCHITECTURE.md, "Merge order and memory", says how).
 //
 // Errors: a Spec that is invalid (ErrSpec, or filter's errors), a path
 // that does not exist, paths without any capture (ErrNoCaptures), emit's

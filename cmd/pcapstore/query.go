@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,10 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fastcapa-go/fastcapa/filter"
-	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/pattern"
-	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/query"
 )
 
@@ -211,39 +208,12 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 		spec.Filter = pos[0]
 		pos = pos[1:]
 	} else {
-		var f query.Fixed
-		var err error
-		if o.srcAddr != "" {
-			if f.SrcAddr, err = query.ParseAddr(o.srcAddr); err != nil {
-				return spec, nil, err
-			}
-		}
-		if o.dstAddr != "" {
-			if f.DstAddr, err = query.ParseAddr(o.dstAddr); err != nil {
-				return spec, nil, err
-			}
-		}
-		if o.srcPort != "" {
-			if f.SrcPort, err = query.ParsePort(o.srcPort); err != nil {
-				return spec, nil, err
-			}
-		}
-		if o.dstPort != "" {
-			if f.DstPort, err = query.ParsePort(o.dstPort); err != nil {
-				return spec, nil, err
-			}
-		}
-		if o.protocol != "" {
-			if f.Protocol, err = query.ParseProtocol(o.protocol); err != nil {
-				return spec, nil, err
-			}
-		}
-		f.IncludeReverse = o.reverse
-		spec.Filter = f.Expr()
-		if o.tunnels {
-			// Every IP header, tunnels' included: matched in Go, not
-			// by a tcpdump expression (query.Tunnels).
-			spec.Filter = ""
+		f, err := query.ParseFixed(query.FixedFields{
+			SrcAddr: o.srcAddr, DstAddr: o.dstAddr, SrcPort: o.srcPort, DstPort: o.dstPort,
+			Protocol: o.protocol, IncludeReverse: o.reverse,
+		})
+		if err != nil {
+			return spec, nil, err
 		}
 		fixed = &f
 	}
@@ -265,24 +235,21 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 		}
 	}
 	if o.payload != "" {
-		if spec.Payload, err = compilePattern(o.payload); err != nil {
+		p, err := pattern.Compile(o.payload)
+		if err != nil {
 			return spec, nil, usagef("-pf %q: %v", o.payload, err)
 		}
+		spec.Payload = p
 	}
-	if o.tunnels {
-		tun := query.Tunnels{Fixed: *fixed}
-		if spec.Payload != nil {
-			spec.Payload = query.AllOf{tun, spec.Payload}
-		} else {
-			spec.Payload = tun
-		}
+	if fixed != nil {
+		spec.Filter, spec.Payload = fixed.Matchers(o.tunnels, spec.Payload)
 	}
 	if o.maxPackets < 0 || o.maxBytes < 0 || o.workers < 0 || o.perFile < 0 {
 		return spec, nil, usagef("-max-packets, -max-bytes, -workers and -rpf take a number ≥ 0")
 	}
 	spec.MaxPackets, spec.MaxBytes, spec.Workers = o.maxPackets, o.maxBytes, o.workers
 	if !o.noIndex {
-		spec.Prune = query.NamePruner(spec.Start, indexPruner(spec, fixed))
+		spec.Prune = query.NamePruner(spec.Start, query.IndexPruner(spec.Start, spec.End, fixed))
 	}
 	if err := spec.Validate(); err != nil {
 		return spec, nil, err
@@ -297,19 +264,13 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 	return spec, out, nil
 }
 
-// output is where the packets go: one pcap file or stdout, or pages of
-// perFile packets in dir.
+// output is where the packets go (query.Output): one pcap file or
+// stdout, or pages in dir.
 type output struct {
-	path    string // the file; "" for stdout or pages
-	dir     string // pages
-	perFile int
-	prefix  string
-
-	f       *os.File
-	w       *pcap.Writer
-	n       int // records in the current page
-	pages   []string
-	records int64
+	*query.Output
+	path string   // the file; "" for stdout or pages
+	f    *os.File // the file, created before the search
+	dir  string   // pages
 }
 
 // output checks -o, -rpf and -pre before anything is read, and creates
@@ -324,40 +285,35 @@ func (o *queryOpts) output(searched []string) (*output, error) {
 	case o.perFile > 0 && o.out == "-":
 		return nil, usagef("pages (-rpf) go to a directory: give -o DIR")
 	}
-	out := &output{perFile: o.perFile, prefix: o.prefix}
 	if o.perFile > 0 {
-		out.dir = o.out
-		if err := os.MkdirAll(out.dir, 0o755); err != nil {
-			return nil, usagef("-o %s: %v", out.dir, err)
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return nil, usagef("-o %s: %v", o.out, err)
 		}
-		if first := filepath.Join(out.dir, out.pageName(1)); exists(first) {
+		if first := filepath.Join(o.out, query.PageName(o.prefix, 1)); exists(first) {
 			return nil, usagef("%s exists: give another -o DIR, or -pre", first)
 		}
-		return out, nil
+		return &output{Output: query.NewPages(o.out, o.perFile, o.prefix), dir: o.out}, nil
 	}
 	if o.out == "-" {
 		if isTerminal(os.Stdout) {
 			return nil, usagef("-o -: stdout is a terminal; pipe it (| tshark -r -) or give -o FILE")
 		}
-		return out, nil
+		return &output{Output: query.NewOutput(os.Stdout)}, nil
 	}
 	if fi, err := os.Stat(o.out); err == nil && fi.IsDir() {
 		return nil, usagef("-o %s is a directory: give -rpf N to write pages into it, or a file name", o.out)
-	}
-	if fi, err := os.Stat(o.out); err == nil && fi.Mode().IsRegular() {
+	} else if err == nil && fi.Mode().IsRegular() {
 		for _, p := range searched {
 			if within(o.out, p) {
 				return nil, usagef("-o %s is among the captures searched (%s): write the output elsewhere", o.out, p)
 			}
 		}
 	}
-	out.path = o.out
-	f, err := os.Create(out.path)
+	f, err := os.Create(o.out)
 	if err != nil {
 		return nil, usagef("-o: %v", err)
 	}
-	out.f = f
-	return out, nil
+	return &output{Output: query.NewOutput(f), path: o.out, f: f}, nil
 }
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
@@ -373,80 +329,11 @@ func within(file, root string) bool {
 	return err == nil && (rel == "." || !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != "..")
 }
 
-// pageName is Metron's: page-N.pcap as its REST finalizer names pages, or
-// pcap-data-PREFIX+NNNN.pcap as its command line's (PcapCliFinalizer).
-func (out *output) pageName(n int) string {
-	if out.prefix != "" {
-		return fmt.Sprintf("pcap-data-%s+%04d.pcap", out.prefix, n)
-	}
-	return fmt.Sprintf("page-%d.pcap", n)
-}
-
-// start makes the writer of the single output, or of the next page.
-func (out *output) start() error {
-	var err error
-	switch {
-	case out.dir != "":
-		name := filepath.Join(out.dir, out.pageName(len(out.pages)+1))
-		if out.f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
-			return err
-		}
-		out.pages = append(out.pages, name)
-		out.n = 0
-	case out.f == nil:
-		out.f = os.Stdout
-	}
-	out.w, err = pcap.NewWriter(out.f, true, pcap.MaxSnapLen)
-	return err
-}
-
-// write is the query's emit.
-func (out *output) write(r pcap.Record) error {
-	if out.w == nil {
-		if err := out.start(); err != nil {
-			return err
-		}
-	}
-	if err := out.w.Write(r); err != nil {
-		return err
-	}
-	out.records++
-	if out.dir != "" {
-		if out.n++; out.n == out.perFile {
-			if err := out.endPage(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// endPage flushes and closes the page being written.
-func (out *output) endPage() error {
-	err := out.w.Flush()
-	if cerr := out.f.Close(); err == nil {
-		err = cerr
-	}
-	out.w, out.f = nil, nil
-	return err
-}
-
-// finish writes what is buffered: an empty capture when nothing matched
-// (one file or stdout; no page at all), and closes the file.
+// finish writes what is buffered (an empty capture when nothing matched,
+// to one file or stdout; no page at all) and closes the file.
 func (out *output) finish() error {
-	if out.dir != "" {
-		if out.w != nil {
-			return out.endPage()
-		}
-		return nil
-	}
-	if out.w == nil {
-		if err := out.start(); err != nil {
-			return err
-		}
-	}
-	err := out.w.Flush()
-	if out.f != os.Stdout {
+	err := out.Close()
+	if out.f != nil {
 		if cerr := out.f.Close(); err == nil {
 			err = cerr
 		}
@@ -458,10 +345,10 @@ func (out *output) finish() error {
 func (out *output) where() string {
 	switch {
 	case out.dir != "":
-		if len(out.pages) == 0 {
+		if len(out.Pages()) == 0 {
 			return "no page written"
 		}
-		return fmt.Sprintf("%d pages in %s", len(out.pages), out.dir)
+		return fmt.Sprintf("%d pages in %s", len(out.Pages()), out.dir)
 	case out.path != "":
 		return out.path
 	}
@@ -489,7 +376,7 @@ func execQuery(spec query.Spec, out *output) int {
 		}
 	}
 	began := time.Now()
-	st, err := query.Run(ctx, spec, out.write)
+	st, err := query.Run(ctx, spec, out.Write)
 	if shown {
 		fmt.Fprint(os.Stderr, "\r\x1b[K")
 	}
@@ -585,72 +472,6 @@ func summarize(w io.Writer, st query.Stats, spec query.Spec, out *output, took t
 	}
 	if st.OtherLinkType > 0 {
 		fmt.Fprintf(w, "pcapstore query: note: %d packets of other link types than Ethernet were not searched\n", st.OtherLinkType)
-	}
-}
-
-// compilePattern compiles Metron's byte pattern (package pattern). It is
-// matched on the captured frame: Metron searched its stored record, a
-// 40-byte pcap header and then the frame, so only a pattern that can
-// match within or across those 40 bytes finds other packets than Metron.
-func compilePattern(expr string) (query.PayloadMatcher, error) {
-	p, err := pattern.Compile(expr)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// indexPruner prunes by each capture's sidecar index (package index): a
-// capture whose index says no packet of it can match is not opened. What
-// the index knows: the time range, and for a fixed query its addresses,
-// ports and protocol (a packet the fixed query keeps carries each of
-// them; an expression's are not read out of it). A missing, invalid or
-// stale index leaves the capture to be scanned. nil when the query
-// constrains nothing the index knows.
-func indexPruner(spec query.Spec, f *query.Fixed) query.Pruner {
-	base := index.Constraints{From: spec.Start, To: spec.End}
-	var addrs []netip.Addr
-	var ports []uint16
-	if f != nil {
-		if f.Protocol != 0 {
-			base.Protocols = []uint8{f.Protocol}
-		}
-		addrs, ports = []netip.Addr{f.SrcAddr, f.DstAddr}, []uint16{f.SrcPort, f.DstPort}
-	}
-	// Each given address and each given port is in every matching
-	// packet: one Constraints each, all of which must be met.
-	var all []index.Constraints
-	for _, a := range addrs {
-		if a.IsValid() {
-			c := base
-			c.Hosts = []netip.Addr{a}
-			all = append(all, c)
-		}
-	}
-	for _, p := range ports {
-		if p != 0 {
-			c := base
-			c.Ports = []uint16{p}
-			all = append(all, c)
-		}
-	}
-	if len(all) == 0 {
-		if base.From.IsZero() && base.To.IsZero() && len(base.Protocols) == 0 {
-			return nil
-		}
-		all = append(all, base)
-	}
-	return func(path string) (bool, bool) {
-		ix, err := index.Load(path)
-		if err != nil {
-			return false, false
-		}
-		for _, c := range all {
-			if !ix.MayMatch(c) {
-				return false, true
-			}
-		}
-		return true, true
 	}
 }
 
