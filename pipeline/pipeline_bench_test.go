@@ -238,6 +238,7 @@ func openRig(c benchCapture) (r *benchRig, err error) {
 	if err := r.prod.Produce(uint64(time.Now().UnixNano()), recs[0].Data); err != nil {
 		return r, fmt.Errorf("warm-up produce: %w", err)
 	}
+	r.prod.Publish()
 	if !waitUntil(30*time.Second, func() bool { k := r.prod.Counters(); return k.Delivered+k.Failed == 1 }) ||
 		r.prod.Counters().Delivered != 1 {
 		return r, fmt.Errorf("warm-up message not delivered to %s: %q", bench.broker.ListenAddrs()[0], r.prod.LastError())
