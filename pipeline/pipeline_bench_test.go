@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"errors"
@@ -18,6 +18,7 @@ import (
 	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
+	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
 // One EAL per process, and a vdev port cannot be opened again once
@@ -320,7 +321,7 @@ func (r *benchRig) run(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := NewWorker(WorkerSpec{Ring: r.ring, Burst: d.Capture.Burst, Producer: r.prod, Register: true})
+	w := pipeline.NewWorker(pipeline.WorkerSpec{Ring: r.ring, Burst: d.Capture.Burst, Producer: r.prod, Register: true})
 	base := r.prod.Counters()
 	rxStopped := make(chan struct{})
 	done := make(chan error, 1)
