@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
 // The packet ring fastcapa gives each queue of a net_af_packet vdev that
@@ -18,13 +20,6 @@ const (
 	AFPacketFrameCount = 32768
 )
 
-// VdevChoice is what fastcapa added to a vdev's arguments, and why.
-type VdevChoice struct {
-	Vdev  string // the vdev's name, e.g. net_af_packet0
-	Added string // the arguments added, e.g. "framecnt=32768"
-	Why   string
-}
-
 // isAFPacket reports whether a vdev's name is one of net_af_packet's (its
 // alias eth_af_packet included): EAL matches drivers by name prefix.
 func isAFPacket(name string) bool {
@@ -37,7 +32,7 @@ func isAFPacket(name string) bool {
 // given, and qpairs = the port's rx_queues when qpairs is not given and
 // the port asks for more than one queue (else the driver offers one, and
 // rx_queues is clamped to it).
-func (c *Config) completeVdev(vdev string) (string, []VdevChoice) {
+func (c *Config) completeVdev(vdev string) (string, []pipeline.VdevChoice) {
 	parts := strings.Split(vdev, ",")
 	name := strings.TrimSpace(parts[0])
 	if !isAFPacket(name) {
@@ -48,10 +43,10 @@ func (c *Config) completeVdev(vdev string) (string, []VdevChoice) {
 		k, _, _ := strings.Cut(kv, "=")
 		given[strings.TrimSpace(k)] = true
 	}
-	var choices []VdevChoice
+	var choices []pipeline.VdevChoice
 	if !given["blocksz"] && !given["framesz"] && !given["framecnt"] {
 		add := fmt.Sprintf("blocksz=%d,framesz=%d,framecnt=%d", AFPacketBlockSize, AFPacketFrameSize, AFPacketFrameCount)
-		choices = append(choices, VdevChoice{Vdev: name, Added: add,
+		choices = append(choices, pipeline.VdevChoice{Vdev: name, Added: add,
 			Why: fmt.Sprintf("no ring geometry given: a ring of %d frames per queue holds a burst of 100,000 small frames "+
 				"where DPDK's default of 512 drops them in the kernel; set blocksz, framesz or framecnt to choose your own",
 				AFPacketFrameCount)})
@@ -59,7 +54,7 @@ func (c *Config) completeVdev(vdev string) (string, []VdevChoice) {
 	if !given["qpairs"] {
 		for _, p := range c.Ports {
 			if p.Name == name && p.RxQueues > 1 {
-				choices = append(choices, VdevChoice{Vdev: name, Added: fmt.Sprintf("qpairs=%d", p.RxQueues),
+				choices = append(choices, pipeline.VdevChoice{Vdev: name, Added: fmt.Sprintf("qpairs=%d", p.RxQueues),
 					Why: fmt.Sprintf("port %s asks for rx_queues %d: one packet socket per queue", name, p.RxQueues)})
 			}
 		}
@@ -72,8 +67,8 @@ func (c *Config) completeVdev(vdev string) (string, []VdevChoice) {
 
 // VdevChoices are the arguments fastcapa adds to the vdevs (eal.vdevs and
 // --vdev in eal.args), for the log. EALArgs includes them.
-func (c *Config) VdevChoices() []VdevChoice {
-	var all []VdevChoice
+func (c *Config) VdevChoices() []pipeline.VdevChoice {
+	var all []pipeline.VdevChoice
 	c.eachVdev(func(v string) string {
 		v, ch := c.completeVdev(v)
 		all = append(all, ch...)

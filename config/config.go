@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fastcapa-go/fastcapa/dpdk"
 )
 
 // Config is the whole daemon configuration. See fastcapa.example.yaml for
@@ -248,10 +250,8 @@ func (c *Config) Validate() error {
 		case p.MTU < 0 || p.MTU > 65535:
 			return fieldError(f+".mtu", "%d: use 0 (device default) to 65535", p.MTU)
 		}
-		switch p.Timestamp {
-		case "auto", "tsc", "device":
-		default:
-			return fieldError(f+".timestamp", "%q: use auto, tsc or device", p.Timestamp)
+		if _, err := dpdk.ParseTimestampMode(p.Timestamp); err != nil {
+			return fieldError(f+".timestamp", "%v", err)
 		}
 		seen[p.Name] = true
 	}
@@ -319,9 +319,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// MaxBurst is the largest burst an RX lcore or a worker moves at once
-// (FC_MAX_BURST in dpdk/fc.h).
-const MaxBurst = 1024
+// MaxBurst is the largest burst an RX lcore or a worker moves at once.
+const MaxBurst = dpdk.MaxBurst
 
 // WorkerBurstOrDefault is the packets a worker dequeues at once.
 func (c Capture) WorkerBurstOrDefault() int {

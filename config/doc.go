@@ -1,6 +1,7 @@
 // Package config holds the capture daemon's configuration: its YAML form,
 // decoded strictly, the defaults, and one Validate that names each bad
-// field and how to fix it; and (metron.go) Metron fastcapa's command line
-// and .ini Kafka file, mapped onto the same Config. It starts nothing and
-// touches no device.
+// field and how to fix it; the typed pipeline.Spec built from a Config
+// (spec.go), every string parsed; and (metron.go) Metron fastcapa's
+// command line and .ini Kafka file, mapped onto the same Config. It starts
+// nothing and touches no device.
 package config

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 			"--vdev", "net_pcap_big,rx_pcap=" + filepath.Join(pcaps, "tcpdump-tests", "bigtcp-ipv6.pcap"),
 			"--vdev", "net_pcap_jumbo,rx_pcap=" + filepath.Join(pcaps, "tcpdump-tests", "dns_fwdptr.pcap"),
 			"--vdev", "net_pcap_poison,rx_pcap=" + filepath.Join(pcaps, "metron-example.pcap"),
+			// For openPort's failures (port_test.go).
+			"--vdev", "net_null_nopool",
+			"--vdev", "net_null_tiny",
 		})
 	}
 	code := m.Run()

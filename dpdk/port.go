@@ -158,106 +158,107 @@ func OpenPort(spec PortSpec) (*Port, error) {
 	return p, nil
 }
 
+// The DPDK flags planPort decides with, as Go constants.
+const (
+	rxOffloadScatter   = uint64(C.RTE_ETH_RX_OFFLOAD_SCATTER)
+	rxOffloadTimestamp = uint64(C.RTE_ETH_RX_OFFLOAD_TIMESTAMP)
+	rssHashWanted      = uint64(C.RTE_ETH_RSS_IP | C.RTE_ETH_RSS_TCP | C.RTE_ETH_RSS_UDP)
+	tsTSC              = uint8(C.FC_TS_TSC)
+	tsDevUS            = uint8(C.FC_TS_DEV_US)
+	tsDevClock         = uint8(C.FC_TS_DEV_CLOCK)
+)
+
+// openPort reads the device, plans (planPort), gets the pool, then
+// applies the plan. The pool comes before the device is touched, so a
+// pool that cannot be made leaves the device as it was.
 func openPort(spec PortSpec) (*Port, error) {
 	takeLastErr()
-	id, err := portID(spec.Name)
+	dev, err := readDevice(spec.Name)
 	if err != nil {
 		return nil, err
 	}
+	plan, err := planPort(spec, dev)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := spec.PoolFor(plan.Info.Socket)
+	if err != nil {
+		return nil, err
+	}
+	// Not started yet: Close then only closes.
+	p := &Port{Info: plan.Info, tsMode: C.uint8_t(plan.TSMode), stopped: true}
+	id := C.uint16_t(p.Info.ID)
+	if err := rc(C.fc_port_configure(id, C.uint16_t(p.Info.RxQueues), C.uint16_t(p.Info.MTU), C.uint64_t(plan.Offloads),
+		C.uint64_t(plan.RSSHash))); err != nil {
+		// rte_eth_dev_configure puts back the device's configuration
+		// when it fails: nothing to undo.
+		return nil, fmt.Errorf("configure %d rx queues: %w", p.Info.RxQueues, flushLogErr(err))
+	}
+	// From here on the device holds this configuration: on any error,
+	// Close undoes what was done (stop if started, close, free the
+	// clock).
+	if err := p.bringUp(spec, plan, pool); err != nil {
+		if cerr := p.Close(); cerr != nil {
+			err = fmt.Errorf("%w (closing the port: %v)", err, cerr)
+		}
+		return nil, err
+	}
+	if plan.PacketSockets {
+		p.findSockets(dev.IfIndex)
+	}
+	C.fc_devts_lookup()
+	return p, nil
+}
+
+// readDevice finds a port by name and reads what it offers.
+func readDevice(name string) (portDevice, error) {
+	id, err := portID(name)
+	if err != nil {
+		return portDevice{}, err
+	}
 	var di C.struct_rte_eth_dev_info
 	if err := rc(C.rte_eth_dev_info_get(id, &di)); err != nil {
-		return nil, fmt.Errorf("device info: %w", err)
+		return portDevice{}, fmt.Errorf("device info: %w", err)
 	}
-	info := PortInfo{
-		ID:          uint16(id),
-		Name:        portName(id, spec.Name),
-		Driver:      C.GoString(di.driver_name),
-		Socket:      int(C.rte_eth_dev_socket_id(id)),
-		MaxRxQueues: uint16(di.max_rx_queues),
-		RxQueues:    spec.RxQueues,
-	}
-	if info.Socket < 0 {
-		info.Socket = 0
-	}
-	if info.RxQueues > info.MaxRxQueues {
-		info.Notes = append(info.Notes, fmt.Sprintf("rx_queues clamped from %d to the device maximum %d", spec.RxQueues, info.MaxRxQueues))
-		info.RxQueues = info.MaxRxQueues
-	}
-	if info.RxQueues == 0 {
-		return nil, fmt.Errorf("device has no rx queues")
-	}
+	return portDevice{
+		ID:            uint16(id),
+		Name:          portName(id, name),
+		Driver:        C.GoString(di.driver_name),
+		Socket:        int(C.rte_eth_dev_socket_id(id)),
+		MaxRxQueues:   uint16(di.max_rx_queues),
+		MaxMTU:        uint16(di.max_mtu),
+		RxOffloadCapa: uint64(di.rx_offload_capa),
+		FlowTypeRSS:   uint64(di.flow_type_rss_offloads),
+		IfIndex:       int(di.if_index),
+	}, nil
+}
 
-	var offloads C.uint64_t
-	info.MTU = spec.MTU
-	if spec.MTU != 0 {
-		if max := uint16(di.max_mtu); max != 0 && spec.MTU > max {
-			info.Notes = append(info.Notes, fmt.Sprintf("mtu clamped from %d to the device maximum %d", spec.MTU, max))
-			info.MTU = max
-		}
-		if di.rx_offload_capa&C.RTE_ETH_RX_OFFLOAD_SCATTER != 0 {
-			offloads |= C.RTE_ETH_RX_OFFLOAD_SCATTER
-			info.Scatter = true
-		}
-	}
-
-	var rssHF C.uint64_t
-	if spec.RSS && info.RxQueues > 1 {
-		rssHF = (C.RTE_ETH_RSS_IP | C.RTE_ETH_RSS_TCP | C.RTE_ETH_RSS_UDP) & di.flow_type_rss_offloads
-		if rssHF == 0 {
-			info.Notes = append(info.Notes, "device offers no RSS hash; its queues are filled as the driver decides")
-		}
-	}
-	info.RSSHashes = uint64(rssHF)
-
-	p := &Port{Info: info}
-	switch {
-	case spec.Timestamp == TimestampDevice:
-		if di.rx_offload_capa&C.RTE_ETH_RX_OFFLOAD_TIMESTAMP == 0 {
-			return nil, fmt.Errorf("timestamp: device: the %s driver has no RX timestamp offload (use tsc)", info.Driver)
-		}
-		offloads |= C.RTE_ETH_RX_OFFLOAD_TIMESTAMP
-		p.tsMode = C.FC_TS_DEV_CLOCK
-		p.Info.Timestamps = "device-clock"
-	case spec.Timestamp == TimestampAuto && info.Driver == "net_pcap":
-		// net_pcap fills the RX timestamp dynfield with the file's
-		// epoch microseconds without advertising the offload.
-		p.tsMode = C.FC_TS_DEV_US
-		p.Info.Timestamps = "device-us"
-	default:
-		p.tsMode = C.FC_TS_TSC
-		p.Info.Timestamps = "tsc"
-	}
-
-	if err := rc(C.fc_port_configure(id, C.uint16_t(info.RxQueues), C.uint16_t(info.MTU), offloads, rssHF)); err != nil {
-		return nil, fmt.Errorf("configure %d rx queues: %w", info.RxQueues, flushLogErr(err))
-	}
+// bringUp applies the rest of a plan to a configured device: descriptors,
+// queues, start, promiscuous mode, the device clock. On error the caller
+// closes the port.
+func (p *Port) bringUp(spec PortSpec, plan portPlan, pool *Mempool) error {
+	id := C.uint16_t(p.Info.ID)
 	nbDesc := C.uint16_t(spec.RxDescriptors)
 	var nbTx C.uint16_t
 	if err := rc(C.rte_eth_dev_adjust_nb_rx_tx_desc(id, &nbDesc, &nbTx)); err != nil {
-		return nil, fmt.Errorf("adjust descriptors: %w", err)
+		return fmt.Errorf("adjust descriptors: %w", err)
 	}
 	p.Info.RxDescriptors = uint16(nbDesc)
 	if p.Info.RxDescriptors != spec.RxDescriptors {
 		p.Info.Notes = append(p.Info.Notes, fmt.Sprintf("rx_descriptors adjusted from %d to %d by the device", spec.RxDescriptors, nbDesc))
 	}
-	pool, err := spec.PoolFor(info.Socket)
-	if err != nil {
-		return nil, err
-	}
-	for q := C.uint16_t(0); q < C.uint16_t(info.RxQueues); q++ {
-		if err := rc(C.fc_rxq_setup(id, q, nbDesc, C.int(info.Socket), offloads, pool.mp)); err != nil {
-			C.rte_eth_dev_close(id)
-			return nil, fmt.Errorf("set up rx queue %d: %w", q, flushLogErr(err))
+	for q := C.uint16_t(0); q < C.uint16_t(p.Info.RxQueues); q++ {
+		if err := rc(C.fc_rxq_setup(id, q, nbDesc, C.int(p.Info.Socket), C.uint64_t(plan.Offloads), pool.mp)); err != nil {
+			return fmt.Errorf("set up rx queue %d: %w", q, flushLogErr(err))
 		}
 	}
 	if err := rc(C.rte_eth_dev_start(id)); err != nil {
-		C.rte_eth_dev_close(id)
-		return nil, fmt.Errorf("start: %w", flushLogErr(err))
+		return fmt.Errorf("start: %w", flushLogErr(err))
 	}
+	p.stopped = false
 	if spec.Promiscuous {
 		if err := rc(C.rte_eth_promiscuous_enable(id)); err != nil && !isNotSup(err) {
-			p.Close()
-			return nil, fmt.Errorf("enable promiscuous mode: %w", err)
+			return fmt.Errorf("enable promiscuous mode: %w", err)
 		} else if err != nil {
 			p.Info.Notes = append(p.Info.Notes, "promiscuous mode not supported by the driver")
 		}
@@ -266,18 +267,13 @@ func openPort(spec PortSpec) (*Port, error) {
 		p.clock = (*C.struct_fc_clock)(C.calloc(1, C.sizeof_struct_fc_clock))
 		var ticks, ns C.uint64_t
 		if err := rc(C.fc_dev_sample(id, &ticks, &ns)); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("timestamp: device: read device clock: %w", err)
+			return fmt.Errorf("timestamp: device: read device clock: %w", err)
 		}
 		// The device clock's rate is learnt from the second anchor on;
 		// nominal 1 GHz until then (most NICs count nanoseconds).
 		C.fc_clock_init(p.clock, ticks, ns, 1000000000)
 	}
-	if info.Driver == "net_af_packet" {
-		p.findSockets(int(di.if_index))
-	}
-	C.fc_devts_lookup()
-	return p, nil
+	return nil
 }
 
 // findSockets finds the kernel packet sockets of a net_af_packet port,

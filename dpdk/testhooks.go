@@ -2,6 +2,15 @@ package dpdk
 
 /*
 #include <rte_mbuf.h>
+#include <rte_ethdev.h>
+
+static int fc_test_mtu(uint16_t port)
+{
+	uint16_t mtu;
+	int rc = rte_eth_dev_get_mtu(port, &mtu);
+
+	return rc != 0 ? rc : mtu;
+}
 
 static int fc_test_double_free(struct rte_mempool *mp)
 {
@@ -15,7 +24,10 @@ static int fc_test_double_free(struct rte_mempool *mp)
 */
 import "C"
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // doubleFreeForTest frees one mbuf twice, the bug the original fastcapa
 // had, so a test can show Audit catches it. It corrupts the pool.
@@ -24,4 +36,17 @@ func doubleFreeForTest(m *Mempool) error {
 		return errors.New("alloc failed")
 	}
 	return nil
+}
+
+// portMTU is a port's MTU now, which rte_eth_dev_configure sets.
+func portMTU(name string) (int, error) {
+	id, err := portID(name)
+	if err != nil {
+		return 0, err
+	}
+	n := int(C.fc_test_mtu(id))
+	if n < 0 {
+		return 0, fmt.Errorf("device info: %w", Errno(-n))
+	}
+	return n, nil
 }

@@ -50,8 +50,8 @@ type Counters struct {
 // whole QueueFullTimeout.
 var ErrQueueFull = errors.New("librdkafka queue full")
 
-// Producer sends packets to one topic. Produce is for one goroutine at a
-// time; Counters may be read from any.
+// Producer sends packets to one topic. Produce and Publish are for one
+// goroutine at a time; Counters may be read from any.
 type Producer struct {
 	spec ProducerSpec
 	p    *ck.Producer
@@ -65,17 +65,21 @@ type Producer struct {
 	topic    string
 	events   sync.WaitGroup
 
-	produced     atomic.Uint64
-	queueDropped atomic.Uint64
-	delivered    atomic.Uint64
-	failed       atomic.Uint64
-	bytes        atomic.Uint64
-	queueWaits   atomic.Uint64
-	closeMu      sync.RWMutex // Close waits for InFlight callers
-	closed       bool
-	brokers      atomic.Value // []BrokerStats
-	reach        Reach        // see Ready
-	lastErr      atomic.Value // string
+	// counts are Produce's own, plain; Publish copies them to published
+	// for Counters.
+	counts struct {
+		produced, queueDropped, bytes, queueWaits uint64
+	}
+	published struct {
+		produced, queueDropped, bytes, queueWaits atomic.Uint64
+	}
+	delivered atomic.Uint64
+	failed    atomic.Uint64
+	closeMu   sync.RWMutex // Close waits for InFlight callers
+	closed    bool
+	brokers   atomic.Value // []BrokerStats
+	reach     Reach        // see Ready
+	lastErr   atomic.Value // string
 }
 
 // fixedProperties are the Go client's own settings, not librdkafka's.
@@ -320,24 +324,25 @@ func (p *Producer) Ready() error {
 // before it returns: value may be freed right after. While the queue is
 // full it waits, up to QueueFullTimeout, so the ring before it absorbs a
 // burst; once a wait has run out it drops (queue-dropped) without waiting
-// until librdkafka accepts a message again.
+// until librdkafka accepts a message again. What it counts reaches
+// Counters at the next Publish.
 func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 	binary.BigEndian.PutUint64(p.key[:], tsNanos/p.spec.KeyDivisor)
 	p.msg.Key = p.key[:]
 	p.msg.Value = value
 	err := p.p.Produce(&p.msg, nil)
 	if err == nil {
-		p.produced.Add(1)
-		p.bytes.Add(uint64(len(value)))
+		p.counts.produced++
+		p.counts.bytes += uint64(len(value))
 		p.shedding = false
 		return nil
 	}
 	if isQueueFull(err) && p.shedding {
-		p.queueDropped.Add(1)
+		p.counts.queueDropped++
 		return ErrQueueFull
 	}
 	if isQueueFull(err) {
-		p.queueWaits.Add(1)
+		p.counts.queueWaits++
 		deadline := time.Now().Add(p.spec.QueueFullTimeout)
 		for wait := 50 * time.Microsecond; isQueueFull(err) && time.Now().Before(deadline); {
 			time.Sleep(wait)
@@ -347,8 +352,8 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 			err = p.p.Produce(&p.msg, nil)
 		}
 		if err == nil {
-			p.produced.Add(1)
-			p.bytes.Add(uint64(len(value)))
+			p.counts.produced++
+			p.counts.bytes += uint64(len(value))
 			return nil
 		}
 		if isQueueFull(err) {
@@ -358,8 +363,18 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 				"in_flight", p.p.Len())
 		}
 	}
-	p.queueDropped.Add(1)
+	p.counts.queueDropped++
 	return err
+}
+
+// Publish makes what Produce counted so far visible to Counters. The
+// goroutine that calls Produce calls it, once per burst: no atomic per
+// packet. Close publishes too.
+func (p *Producer) Publish() {
+	p.published.produced.Store(p.counts.produced)
+	p.published.queueDropped.Store(p.counts.queueDropped)
+	p.published.bytes.Store(p.counts.bytes)
+	p.published.queueWaits.Store(p.counts.queueWaits)
 }
 
 func isQueueFull(err error) bool {
@@ -377,25 +392,28 @@ func (p *Producer) InFlight() int {
 	return p.p.Len()
 }
 
-// Counters reads the producer's counts.
+// Counters reads the producer's counts: Delivered and Failed as they
+// are, Produce's own as of the last Publish (or Close).
 func (p *Producer) Counters() Counters {
 	return Counters{
-		Produced:     p.produced.Load(),
-		QueueDropped: p.queueDropped.Load(),
+		Produced:     p.published.produced.Load(),
+		QueueDropped: p.published.queueDropped.Load(),
 		Delivered:    p.delivered.Load(),
 		Failed:       p.failed.Load(),
-		Bytes:        p.bytes.Load(),
-		QueueWaits:   p.queueWaits.Load(),
+		Bytes:        p.published.bytes.Load(),
+		QueueWaits:   p.published.queueWaits.Load(),
 	}
 }
 
 // LastError is the last delivery error seen, or "".
 func (p *Producer) LastError() string { return p.lastErr.Load().(string) }
 
-// Close flushes for up to timeout, purges what is left (those messages
-// count as failed), and closes the client. It returns how many messages
-// were purged unflushed.
+// Close publishes Produce's counts, flushes for up to timeout, purges
+// what is left (those messages count as failed), and closes the client.
+// It returns how many messages were purged unflushed. Call it once
+// nothing calls Produce any more.
 func (p *Producer) Close(timeout time.Duration) (unflushed int) {
+	p.Publish()
 	left := p.p.Flush(int(timeout / time.Millisecond))
 	if left > 0 {
 		unflushed = left

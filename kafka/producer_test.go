@@ -296,6 +296,10 @@ func TestProduceQueueFull(t *testing.T) {
 			dropped++
 		}
 	}
+	if c := p.Counters(); c.Produced != 0 || c.QueueDropped != 0 {
+		t.Errorf("Counters() = %+v before Publish, want Produce's counts not yet published", c)
+	}
+	p.Publish()
 	c := p.Counters()
 	if c.Produced != 10 || c.QueueDropped != n-10 || dropped != n-10 || c.QueueWaits != 1 {
 		t.Errorf("Counters() = %+v with %d errors, want 10 produced, %d queue-dropped, 1 wait", c, dropped, n-10)

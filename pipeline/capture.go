@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/kafka"
 )
@@ -21,7 +20,7 @@ var ErrStartup = errors.New("start-up")
 // Capture is a running capture daemon: EAL, ports, RX lcores, rings,
 // workers and producers.
 type Capture struct {
-	cfg     config.Config
+	spec    Spec
 	log     *slog.Logger
 	eal     dpdk.EALInfo
 	pools   map[int]*dpdk.Mempool
@@ -43,139 +42,167 @@ type Capture struct {
 	stopped bool
 
 	statsFile *kafka.StatsFile // kafka.stats_file; closed after the producers
+	stats     io.Writer        // statsFile, or nil
 }
 
 func startupErr(err error) error { return fmt.Errorf("%w: %w", ErrStartup, err) }
 
 // Start brings the whole path up, last stage first: producers, then
 // workers, then the RX lcores, so no packet waits on a stage not yet
-// there. cfg must have passed Validate. On error everything started is
-// torn down again.
-func Start(cfg config.Config, log *slog.Logger) (*Capture, error) {
-	c := &Capture{cfg: cfg, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{}),
+// there. On error everything started is torn down again, and the error
+// is an ErrStartup.
+func Start(spec Spec, log *slog.Logger) (*Capture, error) {
+	c := &Capture{spec: spec, log: log, pools: map[int]*dpdk.Mempool{}, rxStop: make(chan struct{}),
 		ringLcore: map[*dpdk.Ring]uint{}}
 	if err := c.start(); err != nil {
 		c.teardown()
-		return nil, err
+		return nil, startupErr(err)
 	}
 	return c, nil
 }
 
-func (c *Capture) start() (err error) {
-	cfg, log := c.cfg, c.log
-	dpdk.SetLogger(log)
-	keyUnit, _ := config.ParseKeyUnit(cfg.Kafka.KeyUnit)
-
+// start runs the start-up steps in order. Each adds what it makes to c,
+// so that on error teardown, the one cleanup path, releases exactly that.
+func (c *Capture) start() error {
+	dpdk.SetLogger(c.log)
 	// What can be checked without a device is checked first.
-	if err := kafka.CheckProperties(cfg.Kafka.Properties); err != nil {
-		return startupErr(err)
+	if err := c.openKafkaStats(); err != nil {
+		return err
 	}
-	var stats io.Writer
-	if path := cfg.Kafka.StatsFile; path != "" {
+	lcores, err := c.initEAL()
+	if err != nil {
+		return err
+	}
+	if err := c.openPorts(); err != nil {
+		return err
+	}
+	plans, warns := planLcores(c.ports, lcores, dpdk.LcoreSocket)
+	for _, w := range warns {
+		c.log.Warn("rx lcore on another NUMA socket than its port", "lcore", w.Lcore, "lcore_socket", w.LcoreSocket,
+			"port", w.Port, "port_socket", w.PortSocket)
+	}
+	if err := c.makeRxLcores(plans); err != nil {
+		return err
+	}
+	if err := c.makeWorkers(); err != nil {
+		return err
+	}
+	c.runWorkers()
+	c.discardQueued()
+	if err := c.launchRx(); err != nil {
+		return err
+	}
+	k := c.spec.Kafka
+	c.log.Info("capturing", "topic", k.Topic, "key_unit", k.KeyUnit.String(),
+		"brokers", k.Properties["bootstrap.servers"], "workers", len(c.workers))
+	return nil
+}
+
+// openKafkaStats checks the librdkafka properties and opens
+// kafka.stats_file.
+func (c *Capture) openKafkaStats() error {
+	if err := kafka.CheckProperties(c.spec.Kafka.Properties); err != nil {
+		return err
+	}
+	if path := c.spec.Kafka.StatsFile; path != "" {
 		f, err := kafka.OpenStatsFile(path)
 		if err != nil {
-			return startupErr(fmt.Errorf("kafka.stats_file: %w", err))
+			return fmt.Errorf("kafka.stats_file: %w", err)
 		}
-		c.statsFile, stats = f, f
+		c.statsFile, c.stats = f, f
 	}
+	return nil
+}
 
-	for _, ch := range cfg.VdevChoices() {
-		log.Info("vdev arguments added", "vdev", ch.Vdev, "added", ch.Added, "why", ch.Why)
+// initEAL starts the EAL and returns the RX lcores.
+func (c *Capture) initEAL() ([]uint, error) {
+	for _, ch := range c.spec.EAL.VdevChoices {
+		c.log.Info("vdev arguments added", "vdev", ch.Vdev, "added", ch.Added, "why", ch.Why)
 	}
-	c.eal, err = dpdk.Init(cfg.EALArgs())
-	if err != nil {
-		return startupErr(err)
+	var err error
+	if c.eal, err = dpdk.Init(c.spec.EAL.Args); err != nil {
+		return nil, err
 	}
-	rxLcores, err := c.rxLcores()
-	if err != nil {
-		return startupErr(err)
-	}
+	return chooseRxLcores(c.spec.RxLcores, c.eal, c.spec.EAL.Lcores)
+}
 
-	for _, pc := range cfg.Ports {
-		port, err := dpdk.OpenPort(dpdk.PortSpec{
-			Name:          pc.Name,
-			RxQueues:      uint16(pc.RxQueues),
-			RxDescriptors: uint16(pc.RxDescriptors),
-			MTU:           uint16(pc.MTU),
-			Promiscuous:   *pc.Promiscuous,
-			RSS:           *pc.RSS,
-			Timestamp:     tsMode(pc.Timestamp),
-			PoolFor:       c.poolFor,
-		})
-		if errors.Is(err, dpdk.ErrPortNotFound) && pc.Optional {
-			log.Warn("port mask names a port that does not exist: skipped", "port", pc.Name, "error", err)
+// openPorts opens every port, skipping optional ones that do not exist;
+// at least one must open.
+func (c *Capture) openPorts() error {
+	for _, ps := range c.spec.Ports {
+		spec := ps.PortSpec
+		spec.PoolFor = c.poolFor
+		port, err := dpdk.OpenPort(spec)
+		if errors.Is(err, dpdk.ErrPortNotFound) && ps.Optional {
+			c.log.Warn("port mask names a port that does not exist: skipped", "port", spec.Name, "error", err)
 			continue
 		}
 		if err != nil {
-			return startupErr(err)
+			return err
 		}
 		c.ports = append(c.ports, port)
 		i := port.Info
-		log.Info("port up", "port", i.Name, "driver", i.Driver, "socket", i.Socket, "rx_queues", i.RxQueues,
+		c.log.Info("port up", "port", i.Name, "driver", i.Driver, "socket", i.Socket, "rx_queues", i.RxQueues,
 			"rx_descriptors", i.RxDescriptors, "rss_hf", fmt.Sprintf("%#x", i.RSSHashes), "timestamps", i.Timestamps)
 		for _, n := range i.Notes {
-			log.Warn("port limit", "port", i.Name, "note", n)
+			c.log.Warn("port limit", "port", i.Name, "note", n)
 		}
 	}
-
 	if len(c.ports) == 0 {
-		return startupErr(fmt.Errorf("no port to capture: none of %d named exists (ports found: %v)",
-			len(cfg.Ports), dpdk.PortNames()))
+		return fmt.Errorf("no port to capture: none of %d named exists (ports found: %v)",
+			len(c.spec.Ports), dpdk.PortNames())
 	}
+	return nil
+}
 
-	// Spread every (port, queue) over the RX lcores, round robin.
-	var queues [][]dpdk.RxQueue = make([][]dpdk.RxQueue, len(rxLcores))
-	k := 0
-	for _, p := range c.ports {
-		for q := uint16(0); q < p.Info.RxQueues; q++ {
-			queues[k%len(rxLcores)] = append(queues[k%len(rxLcores)], dpdk.RxQueue{Port: p, Queue: q})
-			k++
-		}
-	}
-	for i, l := range rxLcores {
-		if len(queues[i]) == 0 {
-			continue
-		}
-		sock := dpdk.LcoreSocket(l)
-		for _, q := range queues[i] {
-			if q.Port.Info.Socket != sock {
-				log.Warn("rx lcore on another NUMA socket than its port", "lcore", l, "lcore_socket", sock,
-					"port", q.Port.Info.Name, "port_socket", q.Port.Info.Socket)
-			}
-		}
-		ring, err := dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", l), Size: uint32(cfg.Capture.RingSize),
-			Socket: sock, MultiConsumer: cfg.Capture.WorkersPerRing > 1})
+// makeRxLcores makes each planned lcore's ring, on its socket, and its RX
+// loop (not launched).
+func (c *Capture) makeRxLcores(plans []lcorePlan) error {
+	for _, pl := range plans {
+		ring, err := dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", pl.Lcore), Size: c.spec.RingSize,
+			Socket: pl.Socket, MultiConsumer: c.spec.WorkersPerRing > 1})
 		if err != nil {
-			return startupErr(err)
+			return err
 		}
 		c.rings = append(c.rings, ring)
-		c.ringLcore[ring] = l
-		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: l, Queues: queues[i], Ring: ring, Burst: uint16(cfg.Capture.Burst)})
+		c.ringLcore[ring] = pl.Lcore
+		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst})
 		if err != nil {
-			return startupErr(err)
+			return err
 		}
 		c.rx = append(c.rx, rx)
 	}
+	return nil
+}
 
+// makeWorkers makes workers_per_ring workers for each ring, each with its
+// own producer.
+func (c *Capture) makeWorkers() error {
+	k := c.spec.Kafka
 	for _, ring := range c.rings {
-		for j := 0; j < cfg.Capture.WorkersPerRing; j++ {
+		for j := 0; j < c.spec.WorkersPerRing; j++ {
 			prod, err := kafka.NewProducer(kafka.ProducerSpec{
-				Topic:            cfg.Kafka.Topic,
-				KeyDivisor:       uint64(keyUnit),
-				Properties:       cfg.Kafka.Properties,
-				QueueFullTimeout: cfg.Kafka.QueueFullTimeout,
-				Logger:           log,
-				StatsWriter:      stats,
+				Topic:            k.Topic,
+				KeyDivisor:       uint64(k.KeyUnit),
+				Properties:       k.Properties,
+				QueueFullTimeout: k.QueueFullTimeout,
+				Logger:           c.log,
+				StatsWriter:      c.stats,
 			})
 			if err != nil {
-				return startupErr(err)
+				return err
 			}
 			c.prods = append(c.prods, prod)
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
-				ID: len(c.workers), Ring: ring, Burst: cfg.Capture.WorkerBurstOrDefault(), Producer: prod, Register: true,
+				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Register: true,
 			}))
 		}
 	}
+	return nil
+}
+
+// runWorkers starts the workers' goroutines; a worker's error ends Run.
+func (c *Capture) runWorkers() {
 	c.workErr = make(chan error, len(c.workers))
 	for _, w := range c.workers {
 		c.wg.Add(1)
@@ -186,61 +213,32 @@ func (c *Capture) start() (err error) {
 			}
 		}(w)
 	}
-	// The capture starts now: what net_af_packet rings hold from before
-	// is not part of it.
+}
+
+// discardQueued empties what net_af_packet rings hold from before: the
+// capture starts now.
+func (c *Capture) discardQueued() {
 	for _, p := range c.ports {
 		if n := p.DiscardQueued(); n > 0 {
-			log.Info("discarded frames queued before capture started", "port", p.Info.Name, "frames", n)
+			c.log.Info("discarded frames queued before capture started", "port", p.Info.Name, "frames", n)
 		}
 	}
+}
+
+// launchRx starts polling on every RX lcore.
+func (c *Capture) launchRx() error {
 	for _, rx := range c.rx {
 		if err := rx.Launch(); err != nil {
-			return startupErr(err)
+			return err
 		}
 		s := rx.Spec()
 		names := make([]string, len(s.Queues))
 		for i, q := range s.Queues {
 			names[i] = fmt.Sprintf("%s/%d", q.Port.Info.Name, q.Queue)
 		}
-		log.Info("rx lcore polling", "lcore", s.Lcore, "socket", dpdk.LcoreSocket(s.Lcore), "queues", names)
+		c.log.Info("rx lcore polling", "lcore", s.Lcore, "socket", dpdk.LcoreSocket(s.Lcore), "queues", names)
 	}
-	log.Info("capturing", "topic", cfg.Kafka.Topic, "key_unit", cfg.Kafka.KeyUnit,
-		"brokers", cfg.Kafka.Properties["bootstrap.servers"], "workers", len(c.workers))
 	return nil
-}
-
-func tsMode(s string) dpdk.TimestampMode {
-	switch s {
-	case "tsc":
-		return dpdk.TimestampTSC
-	case "device":
-		return dpdk.TimestampDevice
-	}
-	return dpdk.TimestampAuto
-}
-
-// rxLcores are the lcores that poll: the configured ones, or every EAL
-// worker lcore.
-func (c *Capture) rxLcores() ([]uint, error) {
-	if len(c.cfg.Capture.RxLcores) == 0 {
-		if len(c.eal.Workers) == 0 {
-			return nil, fmt.Errorf("eal.lcores %q has no worker lcore besides the main one %d: give at least two, e.g. \"0,1\"",
-				c.cfg.EAL.Lcores, c.eal.MainLcore)
-		}
-		return c.eal.Workers, nil
-	}
-	ok := map[uint]bool{}
-	for _, w := range c.eal.Workers {
-		ok[w] = true
-	}
-	var out []uint
-	for _, l := range c.cfg.Capture.RxLcores {
-		if !ok[uint(l)] {
-			return nil, fmt.Errorf("capture.rx_lcores: lcore %d is not an EAL worker lcore (workers: %v)", l, c.eal.Workers)
-		}
-		out = append(out, uint(l))
-	}
-	return out, nil
 }
 
 // poolFor returns the mempool of a NUMA socket, creating it on first use.
@@ -248,14 +246,14 @@ func (c *Capture) poolFor(socket int) (*dpdk.Mempool, error) {
 	if p, ok := c.pools[socket]; ok {
 		return p, nil
 	}
-	cp := c.cfg.Capture
-	p, err := dpdk.NewMempool(dpdk.MempoolSpec{Name: fmt.Sprintf("fc_pool_%d", socket), Mbufs: uint32(cp.Mbufs),
-		Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom), Socket: socket})
+	ms := c.spec.Mempool
+	ms.Name, ms.Socket = fmt.Sprintf("fc_pool_%d", socket), socket
+	p, err := dpdk.NewMempool(ms)
 	if err != nil {
 		return nil, err
 	}
 	c.pools[socket] = p
-	c.log.Info("mempool", "socket", socket, "mbufs", cp.Mbufs, "data_room", cp.MbufDataRoom)
+	c.log.Info("mempool", "socket", socket, "mbufs", ms.Mbufs, "data_room", ms.DataRoom)
 	return p, nil
 }
 
@@ -275,7 +273,7 @@ func (c *Capture) Ready() error {
 	}
 	for i, p := range c.prods {
 		if err := p.Ready(); err != nil {
-			return fmt.Errorf("worker %d: %w (%s)", i, err, c.cfg.Kafka.Properties["bootstrap.servers"])
+			return fmt.Errorf("worker %d: %w (%s)", i, err, c.spec.Kafka.Properties["bootstrap.servers"])
 		}
 	}
 	return nil
@@ -309,7 +307,7 @@ func (c *Capture) Run(ctx context.Context, hooks RunHooks) error {
 	anchor := time.NewTicker(time.Second)
 	defer anchor.Stop()
 	var stats <-chan time.Time
-	if iv := c.cfg.Log.StatsInterval; iv > 0 {
+	if iv := c.spec.StatsInterval; iv > 0 {
 		t := time.NewTicker(iv)
 		defer t.Stop()
 		stats = t.C
@@ -359,7 +357,7 @@ func (c *Capture) Stop() Report {
 	close(c.rxStop)
 	c.log.Info("rx stopped, draining rings")
 	c.wg.Wait()
-	deadline := time.Now().Add(c.cfg.Shutdown.FlushTimeout)
+	deadline := time.Now().Add(c.spec.FlushTimeout)
 	unflushed := 0
 	for _, p := range c.prods {
 		left := time.Until(deadline)
@@ -426,7 +424,3 @@ func (c *Capture) teardown() {
 		c.statsFile = nil
 	}
 }
-
-// config.MaxBurst validates bursts that the C side holds in arrays of
-// FC_MAX_BURST (dpdk.MaxBurst): the build fails if the two differ.
-const _ = uint(config.MaxBurst-dpdk.MaxBurst) + uint(dpdk.MaxBurst-config.MaxBurst)

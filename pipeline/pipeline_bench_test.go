@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"errors"
@@ -18,6 +18,7 @@ import (
 	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
+	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
 // One EAL per process, and a vdev port cannot be opened again once
@@ -238,6 +239,7 @@ func openRig(c benchCapture) (r *benchRig, err error) {
 	if err := r.prod.Produce(uint64(time.Now().UnixNano()), recs[0].Data); err != nil {
 		return r, fmt.Errorf("warm-up produce: %w", err)
 	}
+	r.prod.Publish()
 	if !waitUntil(30*time.Second, func() bool { k := r.prod.Counters(); return k.Delivered+k.Failed == 1 }) ||
 		r.prod.Counters().Delivered != 1 {
 		return r, fmt.Errorf("warm-up message not delivered to %s: %q", bench.broker.ListenAddrs()[0], r.prod.LastError())
@@ -319,7 +321,7 @@ func (r *benchRig) run(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := NewWorker(WorkerSpec{Ring: r.ring, Burst: d.Capture.Burst, Producer: r.prod, Register: true})
+	w := pipeline.NewWorker(pipeline.WorkerSpec{Ring: r.ring, Burst: d.Capture.Burst, Producer: r.prod, Register: true})
 	base := r.prod.Counters()
 	rxStopped := make(chan struct{})
 	done := make(chan error, 1)

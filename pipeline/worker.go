@@ -61,7 +61,8 @@ func (w *Worker) Counters() WorkerCounters {
 // Run drains the ring into the producer until rxStopped is closed and the
 // ring is empty. Each burst costs one cgo call (free the previous, dequeue
 // the next); each packet one Produce, which copies it, so the mbuf is
-// freed only after librdkafka has its own copy.
+// freed only after librdkafka has its own copy. The worker's counts and
+// the producer's (Producer.Publish) are published once per burst.
 func (w *Worker) Run(rxStopped <-chan struct{}) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -125,6 +126,7 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 		}
 		local.Dequeued += uint64(n)
 		local.Bursts++
+		w.spec.Producer.Publish()
 		w.dequeued.Store(local.Dequeued)
 		w.malformed.Store(local.Malformed)
 		w.bursts.Store(local.Bursts)

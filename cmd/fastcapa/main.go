@@ -126,11 +126,12 @@ func run(args []string) int {
 	for _, p := range ports {
 		cfg.Ports = append(cfg.Ports, config.Port{Name: p, RxQueues: *queues})
 	}
-	if err := cfg.Validate(); err != nil {
+	spec, err := cfg.Spec()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "fastcapa: config: %v\n", err)
 		return 2
 	}
-	return serve(cfg)
+	return serve(cfg, spec)
 }
 
 // runMetron takes Metron's fastcapa command line,
@@ -161,18 +162,23 @@ func runMetron(args []string) int {
 	if u, ok := os.LookupEnv("FASTCAPA_KEY_UNIT"); ok {
 		cfg.Kafka.KeyUnit, env = u, true
 	}
-	if env {
-		if err := cfg.Validate(); err != nil {
+	spec, err := cfg.Spec()
+	if err != nil {
+		// m.Config checked the command line: what is left came from the
+		// environment.
+		if env {
 			fmt.Fprintf(os.Stderr, "fastcapa: environment: %v\n", err)
-			return 2
+		} else {
+			fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
 		}
+		return 2
 	}
-	return serve(cfg)
+	return serve(cfg, spec)
 }
 
-// serve runs the daemon on a validated configuration and returns the
-// exit status.
-func serve(cfg config.Config) int {
+// serve runs the capture spec, made from cfg, and returns the exit
+// status; cfg gives the daemon's own settings (log, metrics).
+func serve(cfg config.Config, spec pipeline.Spec) int {
 	log := newLogger(cfg.Log)
 	if os.Getenv("FASTCAPA_DEBUG_POISON") == "1" {
 		// Overwrite packet data as mbufs are freed: a payload read
@@ -198,7 +204,7 @@ func serve(cfg config.Config) int {
 		log.Info("metrics", "listen", srv.Addr(), "paths", "/metrics /healthz /readyz")
 	}
 
-	capture, err := pipeline.Start(cfg, log)
+	capture, err := pipeline.Start(spec, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
 		return 2

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/pipeline"
+)
+
+// Spec validates c (Validate, which fills the per-port defaults) and
+// makes the capture's pipeline.Spec, every string parsed into its typed
+// value. Errors name the field and the fix, as *FieldError.
+func (c *Config) Spec() (pipeline.Spec, error) {
+	if err := c.Validate(); err != nil {
+		return pipeline.Spec{}, err
+	}
+	unit, err := ParseKeyUnit(c.Kafka.KeyUnit)
+	if err != nil {
+		return pipeline.Spec{}, fieldError("kafka.key_unit", "%v", err)
+	}
+	cp := c.Capture
+	sp := pipeline.Spec{
+		EAL: pipeline.EALSpec{Args: c.EALArgs(), Lcores: c.EAL.Lcores, VdevChoices: c.VdevChoices()},
+		// Validate bounds these (burst to MaxBurst, ring_size to 2^28,
+		// the mempool's fields to their C types).
+		Burst:          uint16(cp.Burst),
+		WorkerBurst:    cp.WorkerBurstOrDefault(),
+		RingSize:       uint32(cp.RingSize),
+		WorkersPerRing: cp.WorkersPerRing,
+		Mempool:        dpdk.MempoolSpec{Mbufs: uint32(cp.Mbufs), Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom)},
+		Kafka: pipeline.KafkaSpec{
+			Topic:            c.Kafka.Topic,
+			KeyUnit:          time.Duration(unit),
+			Properties:       c.Kafka.Properties,
+			QueueFullTimeout: c.Kafka.QueueFullTimeout,
+			StatsFile:        c.Kafka.StatsFile,
+		},
+		StatsInterval: c.Log.StatsInterval,
+		FlushTimeout:  c.Shutdown.FlushTimeout,
+	}
+	for _, l := range cp.RxLcores {
+		sp.RxLcores = append(sp.RxLcores, uint(l))
+	}
+	for i, p := range c.Ports {
+		ts, err := dpdk.ParseTimestampMode(p.Timestamp)
+		if err != nil {
+			return pipeline.Spec{}, fieldError(fmt.Sprintf("ports[%d].timestamp", i), "%v", err)
+		}
+		sp.Ports = append(sp.Ports, pipeline.PortSpec{Optional: p.Optional, PortSpec: dpdk.PortSpec{
+			Name:          p.Name,
+			RxQueues:      uint16(p.RxQueues),
+			RxDescriptors: uint16(p.RxDescriptors),
+			MTU:           uint16(p.MTU),
+			Promiscuous:   *p.Promiscuous,
+			RSS:           *p.RSS,
+			Timestamp:     ts,
+		}})
+	}
+	return sp, nil
+}
