@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -107,7 +108,7 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 	if err := checkElems(longest, len(spec.PipeCmd) > 0); err != nil {
 		return nil, fmt.Errorf("Template %q with %+v: %v: %w", spec.Template, vars, err, ErrSpec)
 	}
-	if err := mkdirAll(spec.Dir); err != nil {
+	if err := atomicfile.MkdirAll(spec.Dir); err != nil {
 		return nil, fmt.Errorf("create Dir: %w", err)
 	}
 	return &Writer{spec: spec, tmpl: tmpl, vars: vars, now: time.Now, suffix: spec.suffix(), pipeWait: pipeWait}, nil
@@ -218,13 +219,10 @@ func (w *Writer) open(ts int64) error {
 	dir := filepath.Join(append([]string{w.spec.Dir}, elems[:len(elems)-1]...)...)
 	base := elems[len(elems)-1]
 	tmp := filepath.Join(dir, tempBase(base, randomHex(tagBytes), piped))
-	create := func() (*os.File, error) {
-		return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	}
-	f, err := create()
+	f, err := atomicfile.Create(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = mkdirAll(dir); err == nil {
-			f, err = create()
+		if err = atomicfile.MkdirAll(dir); err == nil {
+			f, err = atomicfile.Create(tmp)
 		}
 	}
 	if err != nil {
@@ -392,11 +390,7 @@ func (w *Writer) Finalize() (*Finalized, error) {
 	w.tmp = ""
 	// The file is complete under its final name: what follows only
 	// tidies up, and a crash before it is what Recover handles.
-	err = os.Remove(tmp)
-	if serr := syncDir(w.dir); err == nil {
-		err = serr
-	}
-	if err != nil {
+	if err := atomicfile.Unlink(tmp); err != nil {
 		return fin, fmt.Errorf("finalize %s: %w", path, err)
 	}
 	return fin, nil
