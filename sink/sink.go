@@ -193,6 +193,8 @@ func newSink(spec Spec) (*Sink, error) {
 		}
 		if t.spec.Upload == nil {
 			s.indexRecovered(t, rec)
+		} else if t.left, err = spooled(dir, spec.DeadLetter); err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
 		s.loadJournal(t)
 	}

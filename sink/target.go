@@ -72,6 +72,7 @@ type target struct {
 	match Matcher // nil: every packet
 
 	queue   chan *upload // to the uploader; nil without Upload
+	left    []string     // files an earlier run left in the spool, until queued
 	journal *journal
 
 	written, skipped, filtered, files, deleted, uploadedFiles, uploadErrors, indexErrors atomic.Uint64

@@ -81,6 +81,22 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestCaptureOf: the capture a sidecar's name stands for (moved from
+// package index with the sidecar's name).
+func TestCaptureOf(t *testing.T) {
+	for name, want := range map[string]string{
+		".a.pcap.idx": "a.pcap", "a.pcap.idx": "", "..a.idx": "", ".idx": "", "..idx": "",
+		".a.pcap.0123456789abcdef.inprogress": "",
+	} {
+		if got, _ := captureOf(name); got != want {
+			t.Errorf("captureOf(%q) = %q", name, got)
+		}
+	}
+	if got := SidecarPath("/d/x/a.pcap"); got != "/d/x/.a.pcap.idx" {
+		t.Errorf("SidecarPath: %s", got)
+	}
+}
+
 // TestWalk: Walk passes every entry but visible directories, in lexical
 // order, enters visible directories only, and reports an entry it cannot
 // read and goes on, or stops when fn says so.
