@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -144,8 +143,6 @@ type output struct {
 	skip int64
 	// pending are finalized files not yet uploaded, oldest first.
 	pending []pending
-	// ix indexes the open file's packets (local targets only).
-	ix index.Builder
 	// partition and index say where the output is: Sink.parts[partition].outs[index].
 	partition int32
 	index     int

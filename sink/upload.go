@@ -124,10 +124,7 @@ func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 		st.unjournaled = true
 	}
 	if o.t.queue == nil {
-		for _, f := range fins {
-			s.saveIndex(o, f)
-		}
-		return
+		return // indexed by the writer's observer (index.Indexer)
 	}
 	for _, f := range fins {
 		o.pending = append(o.pending, pending{path: f.Path, from: from})

@@ -13,15 +13,19 @@
 // stream gone quiet). Finalize flushes, ends the compressed stream (or
 // waits for the command), fsyncs the file, links it under its final name
 // without replacing anything, removes the temporary name and fsyncs the
-// directory, so a final name always holds a complete file. Recover, run
-// before the Writers start, keeps the whole records of the temporary
-// files a crash left (truncating a plain pcap file, rewriting any other
-// into a complete file of its format and compression) and publishes
-// them, and deletes those that hold none and those a command wrote.
+// directory, so a final name always holds a complete file; an Observer
+// (Writer.Observe) sees each record as stored and the file published.
+// Recover, run before the Writers start, keeps the whole records of the
+// temporary files a crash left (truncating a plain pcap file, rewriting
+// any other into a complete file of its format and compression) and
+// publishes them, and deletes those that hold none and those a command
+// wrote. Retain deletes the oldest finished captures to bound a
+// directory.
 //
 // It owns the files and directories it creates under Spec.Dir, and their
 // names, and the PipeCmd processes it starts: each is waited for (or
-// killed and waited for), never left behind. It never overwrites, modifies or deletes a final file, never
+// killed and waited for), never left behind. It never overwrites or
+// modifies a final file, or deletes one but by Retain, never
 // interprets packet contents, and never reads Kafka or commits offsets:
 // the caller counts a record as stored once its file is returned as
 // Finalized (by Write, Tick or Finalize). It does not fsync per record:

@@ -37,7 +37,8 @@ type Finalized struct {
 // goroutine at a time.
 //
 // A file is created on the first record after the previous one was
-// finalized, under a hidden temporary name (see Recover), and appears
+// finalized, under a hidden temporary name (see the package
+// documentation), and appears
 // under its final name only in Finalize, complete and synced. Write and
 // Tick finalize files as the Spec's rules say; Finalize and Abort end the
 // open file on demand. A Writer holds no open file descriptor between
@@ -78,7 +79,32 @@ type Writer struct {
 	last    int64 // latest timestamp
 	wrote   bool  // a record since the last Tick
 	err     error // sticky I/O error on the open file
+
+	obs Observer // or nil
 }
+
+// An Observer sees what a Writer stores, in the Writer's goroutine: each
+// record as it is written to the open file, then that file published or
+// dropped. Package index's Indexer is one: it builds a file's sidecar
+// index from exactly what the file holds.
+type Observer interface {
+	// Stored is called after each record is written to the open file,
+	// with the record as stored: its time and data as Writer.Stored
+	// returns them, and its length on the wire. data is only valid
+	// during the call.
+	Stored(tsNanos int64, data []byte, origLen uint32)
+	// Published is called when the open file is under its final name,
+	// whole and synced (Finalize, from Write and Tick too), before it is
+	// returned: f holds every record Stored reported since the last
+	// Published or Dropped.
+	Published(f Finalized)
+	// Dropped is called when Abort removes the open file: the records
+	// Stored reported since the last Published or Dropped are not stored.
+	Dropped()
+}
+
+// Observe makes o see what w stores from now on; nil stops it.
+func (w *Writer) Observe(o Observer) { w.obs = o }
 
 // NewWriter validates spec and vars, creates spec.Dir if missing, and
 // returns a Writer with no file open.
@@ -178,6 +204,9 @@ func (w *Writer) Write(tsNanos int64, data []byte, origLen uint32) (rotated []Fi
 	w.first = min(w.first, tsNanos)
 	w.last = max(w.last, tsNanos)
 	w.wrote = true
+	if w.obs != nil {
+		w.obs.Stored(tsNanos, data, origLen)
+	}
 	return rotated, nil
 }
 
@@ -390,7 +419,11 @@ func (w *Writer) Finalize() (*Finalized, error) {
 	w.tmp = ""
 	// The file is complete under its final name: what follows only
 	// tidies up, and a crash before it is what Recover handles.
-	if err := atomicfile.Unlink(tmp); err != nil {
+	err = atomicfile.Unlink(tmp)
+	if w.obs != nil {
+		w.obs.Published(*fin)
+	}
+	if err != nil {
 		return fin, fmt.Errorf("finalize %s: %w", path, err)
 	}
 	return fin, nil
@@ -443,6 +476,9 @@ func (w *Writer) Abort() error {
 	}
 	tmp := w.tmp
 	w.tmp = ""
+	if w.obs != nil {
+		w.obs.Dropped()
+	}
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("abort: %w", err)
 	}
