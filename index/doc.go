@@ -35,15 +35,18 @@
 // A Builder makes an index as a file is written: Add, once per packet,
 // allocates nothing and takes about 30 ns for a typical frame (the
 // Metron sample), about 60 ns when both addresses are new to a full
-// filter; Index once per file. BuildFile indexes a capture already on
-// disk (pcap or pcapng, plain or compressed), for files written without
-// one.
+// filter; Index once per file. An Indexer, observing a store.Writer,
+// feeds its Builder each record exactly as the Writer stored it and
+// saves the sidecar when the Writer publishes the file. BuildFile
+// indexes a capture already on disk (pcap or pcapng, plain or
+// compressed), for files written without one.
 //
-// The index of <dir>/<name> is <dir>/.<name>.idx (SidecarPath): hidden,
-// so that store's retention and recovery and a sink's spool, which skip
-// hidden files, never take it for a capture. Save writes it through a
-// hidden temporary file, fsynced, renamed over the name, and the
-// directory fsynced. The file format (format.go) is versioned and ends
+// The index of <dir>/<name> is <dir>/.<name>.idx (SidecarPath, which is
+// store.SidecarPath): hidden, and classified as a sidecar by store.Walk,
+// with which store's retention and recovery, a sink's spool and queries
+// walk, so none takes it for a capture. Save writes it through a hidden
+// temporary file, fsynced, renamed over the name, and the directory
+// fsynced (atomicfile.WriteFile). The file format (format.go) is versioned and ends
 // in a CRC-32C; ReadFile refuses a foreign, corrupt or truncated file,
 // or another version, with ErrFormat. An index is bound to its
 // capture's size and modification time; Load refuses one that no longer

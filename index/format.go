@@ -1,9 +1,7 @@
 package index
 
 import (
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -12,7 +10,9 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
+	"github.com/fastcapa-go/fastcapa/store"
 )
 
 // The file format, version 1. All integers little-endian.
@@ -303,109 +303,21 @@ func ReadFile(path string) (*Index, error) {
 	return ix, nil
 }
 
-// Temporary files. WriteFile writes <dir>/.<name>.<8 hex digits>.tmp
-// (for a hidden name .<name>, the same without a second dot), fsyncs it,
-// renames it over <dir>/<name> and fsyncs the directory.
-const (
-	tempSuffix = ".tmp"
-	tagLen     = 8
-)
-
-// WriteFile writes ix to path atomically: readers see the old file or
-// the new one, whole, never a part; after a crash the file is the old
-// one or the new one, and a temporary file may be left (Clean removes
-// it).
+// WriteFile writes ix to path atomically (atomicfile.WriteFile):
+// readers see the old file or the new one, whole, never a part; after a
+// crash the file is the old one or the new one, and a temporary file may
+// be left (Clean removes it).
 func (ix *Index) WriteFile(path string) error {
 	data, _ := ix.MarshalBinary()
-	if err := WriteAtomic(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("write index: %w", err)
 	}
 	return nil
 }
 
-// WriteAtomic writes data to path as WriteFile writes an index: through
-// a temporary file beside it, fsynced, renamed over path, the directory
-// fsynced. After a crash path is the old file or the new one, and a
-// temporary file may be left: Clean removes a sidecar's, RemoveTemps
-// any file's.
-func WriteAtomic(path string, data []byte) error {
-	dir, name := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	var tag [tagLen / 2]byte
-	rand.Read(tag[:])
-	if !strings.HasPrefix(name, ".") {
-		name = "." + name
-	}
-	tmp := filepath.Join(dir, name+"."+hex.EncodeToString(tag[:])+tempSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// RemoveTemps removes the temporary files a crash left from WriteAtomic
-// writing path. Run it when nothing writes path.
-func RemoveTemps(path string) error {
-	dir, name := filepath.Split(path)
-	if !strings.HasPrefix(name, ".") {
-		name = "." + name
-	}
-	found, _ := filepath.Glob(filepath.Join(dir, name+".*"+tempSuffix))
-	var errs []error
-	for _, p := range found {
-		if tempBaseOf(filepath.Base(p)) != name {
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// Sidecars. The index of <dir>/<name> is <dir>/.<name>.idx: hidden, so
-// that what walks a store directory for capture files (store.Retain,
-// store.Recover, a sink's spool) never takes it for one, and named after
-// its capture, so that it is found without a catalogue.
-const sidecarSuffix = ".idx"
-
-// SidecarPath is the path of capture's index file.
-func SidecarPath(capture string) string {
-	dir, name := filepath.Split(capture)
-	return filepath.Join(dir, "."+name+sidecarSuffix)
-}
+// SidecarPath is the path of capture's index file: <dir>/.<name>.idx
+// (store.SidecarPath, whose walker knows it for a sidecar).
+func SidecarPath(capture string) string { return store.SidecarPath(capture) }
 
 // Save writes ix as capture's index file (SidecarPath), atomically. An
 // index not yet bound to its capture (CaptureSize and CaptureModTime 0:
@@ -456,76 +368,45 @@ func Load(capture string) (*Index, error) {
 // isTempName reports whether name is a temporary file of WriteFile's
 // for a sidecar: .<name>.idx.<8 hex digits>.tmp.
 func isTempName(name string) bool {
-	base := tempBaseOf(name)
-	return strings.HasSuffix(base, sidecarSuffix) && len(base) > 1+len(sidecarSuffix)
+	e := store.Classify(name, 0)
+	return e.Kind == store.AtomicTemp && store.Classify(e.Of, 0).Of != ""
 }
 
-// tempBaseOf returns the hidden name a temporary name of WriteAtomic's
-// stands for ("" if name is none).
-func tempBaseOf(name string) string {
-	s, ok := strings.CutSuffix(name, tempSuffix)
-	if !ok || !strings.HasPrefix(s, ".") || len(s) < tagLen+1 || s[len(s)-tagLen-1] != '.' {
-		return ""
-	}
-	for _, c := range []byte(s[len(s)-tagLen:]) {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return ""
-		}
-	}
-	return s[:len(s)-tagLen-1]
-}
-
-// captureOf returns the capture name a sidecar name stands for.
-func captureOf(name string) (string, bool) {
-	if len(name) <= 1+len(sidecarSuffix) || name[0] != '.' || !strings.HasSuffix(name, sidecarSuffix) {
-		return "", false
-	}
-	c := name[1 : len(name)-len(sidecarSuffix)]
-	if c == "" || strings.HasPrefix(c, ".") {
-		return "", false
-	}
-	return c, true
-}
-
-// Clean removes, under dir and its subdirectories (not hidden ones, as
-// store.Recover), the temporary files a crash left from WriteFile and
+// Clean removes, under dir and the subdirectories store.Walk enters, the
+// temporary files a crash left from WriteFile and
 // the index files whose capture is gone. Run it when nothing writes
 // index files under dir (before a sink starts, with store.Recover): a
 // temporary file being written would be taken for a leftover. It returns
 // what it removed; it goes on past errors and joins them.
 func Clean(dir string) (removed []string, err error) {
 	var errs []error
-	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir {
-				return err
+	walkErr := store.Walk(dir, func(e store.Entry) error {
+		if e.Err != nil {
+			errs = append(errs, e.Err)
+			return nil
+		}
+		if !e.Type.IsRegular() {
+			return nil
+		}
+		var gone bool
+		switch e.Kind {
+		case store.AtomicTemp:
+			gone = isTempName(filepath.Base(e.Path))
+		case store.Sidecar:
+			if e.Of == "" {
+				return nil
 			}
-			errs = append(errs, err)
-			return nil
-		}
-		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		name := d.Name()
-		gone := isTempName(name)
-		if c, ok := captureOf(name); ok {
-			_, err := os.Lstat(filepath.Join(filepath.Dir(p), c))
+			_, err := os.Lstat(filepath.Join(filepath.Dir(e.Path), e.Of))
 			gone = errors.Is(err, fs.ErrNotExist)
 		}
 		if !gone {
 			return nil
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("clean: %w", err))
 			return nil
 		}
-		removed = append(removed, p)
+		removed = append(removed, e.Path)
 		return nil
 	})
 	if walkErr != nil {

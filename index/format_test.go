@@ -271,14 +271,6 @@ func TestSidecarNames(t *testing.T) {
 			t.Errorf("isTempName(%q) = %v", name, got)
 		}
 	}
-	for name, want := range map[string]string{
-		".a.pcap.idx": "a.pcap", "a.pcap.idx": "", "..a.idx": "", ".idx": "", "..idx": "",
-		".a.pcap.0123456789abcdef.inprogress": "",
-	} {
-		if got, _ := captureOf(name); got != want {
-			t.Errorf("captureOf(%q) = %q", name, got)
-		}
-	}
 }
 
 // TestClean: Clean removes leftover temporary files and sidecars whose

@@ -27,8 +27,9 @@
 // capture, with the reason), failed (a capture that could not be opened,
 // or is corrupt part way) or cut short at its end; either of the last
 // two makes the answer incomplete (ErrIncomplete), as tcpdump -r exits 1
-// on such a file. Walk and Sniff are the rule for which files are
-// captures; pcapstore index follows it too. The package writes no file
-// but an Output's pages (never over an existing file), deletes none,
-// never decodes packets itself and never logs.
+// on such a file. Walk (whose names store.Walk classifies) and Sniff
+// (which reads a loose file's first bytes) are the rule for which files
+// are captures; pcapstore index follows it too. The package writes no
+// file but an Output's pages (never over an existing file), deletes
+// none, never decodes packets itself and never logs.
 package query

@@ -7,12 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/pcap"
+	"github.com/fastcapa-go/fastcapa/store"
 )
 
 // file is one capture a query reads.
@@ -45,9 +45,9 @@ type Found struct {
 
 // Walk lists the files under paths in a stable order (the paths in turn,
 // each directory in lexical order), and the files it skips with the
-// reason: hidden files and directories (the sink's temporary files),
-// *.idx (sidecar indexes, hidden or not), *.jsonl (dead letters), what
-// is not a regular file (a link to a directory is not followed: no
+// reason, by store.Walk's classification: hidden files and directories
+// (the sink's temporary files), *.idx (sidecar indexes, hidden or not),
+// *.jsonl (dead letters), what is not a regular file (a link to a directory is not followed: no
 // loops), the paths in exclude, and a file reached twice. A file named in
 // paths is listed even if hidden. A path that does not exist, or cannot
 // be listed, is an error; an entry under it that cannot be (a dangling
@@ -91,45 +91,30 @@ func Walk(paths, exclude []string) ([]Found, []Skip, error) {
 			add(root, fi, true)
 			continue
 		}
-		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if path == root {
-					return err
-				}
+		err = store.Walk(root, func(e store.Entry) error {
+			if e.Err != nil {
 				// A directory that cannot be listed: its files are
 				// not searched, which the caller reports.
-				files = append(files, Found{Path: path, Err: err})
+				files = append(files, Found{Path: e.Path, Err: e.Err})
 				return nil
 			}
-			if path == root {
-				return nil
+			switch e.Kind {
+			case store.Sidecar: // index sidecars, hidden or not
+				skipped = append(skipped, Skip{e.Path, SkipIndex})
+			case store.DeadLetter:
+				skipped = append(skipped, Skip{e.Path, SkipSidecar})
+			case store.HiddenDir, store.Hidden, store.Temp, store.Rewrite, store.AtomicTemp:
+				skipped = append(skipped, Skip{e.Path, SkipHidden})
+			default: // Capture, Link, Other
+				// Follow a link to a file, not one to a directory
+				// (Walk does not descend into it: no loops).
+				fi, err := os.Stat(e.Path)
+				if err != nil {
+					files = append(files, Found{Path: e.Path, Err: err}) // a dangling link
+					return nil
+				}
+				add(e.Path, fi, false)
 			}
-			name := d.Name()
-			hidden := strings.HasPrefix(name, ".")
-			switch {
-			case d.IsDir() && hidden:
-				skipped = append(skipped, Skip{path, SkipHidden})
-				return filepath.SkipDir
-			case d.IsDir():
-				return nil
-			case filepath.Ext(name) == ".idx": // index sidecars, hidden or not
-				skipped = append(skipped, Skip{path, SkipIndex})
-				return nil
-			case hidden:
-				skipped = append(skipped, Skip{path, SkipHidden})
-				return nil
-			case filepath.Ext(name) == ".jsonl":
-				skipped = append(skipped, Skip{path, SkipSidecar})
-				return nil
-			}
-			// Follow a link to a file, not one to a directory (WalkDir
-			// does not descend into it: no loops).
-			fi, err := os.Stat(path)
-			if err != nil {
-				files = append(files, Found{Path: path, Err: err}) // a dangling link
-				return nil
-			}
-			add(path, fi, false)
 			return nil
 		})
 		if err != nil {

@@ -48,7 +48,6 @@ func (s *Sink) stop(cause error) error {
 	for p, st := range s.parts {
 		for _, o := range st.outs {
 			if o.open {
-				o.ix.Reset()
 				if err := o.w.Abort(); err != nil {
 					return fmt.Errorf("target %s: partition %d: drop the open file: %w", o.t.spec.Name, p, err)
 				}

@@ -1,37 +1,25 @@
 package sink
 
 import (
-	"fmt"
-
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
 // A local target writes a sidecar index beside each finalized file
 // (package index: .<name>.idx), so that pcapstore query opens only the
-// files that can match. The builder sees each packet as the file stores
-// it; the sidecar is written after the file is final. A sidecar that
-// cannot be written is counted and logged, never a reason to hold back a
-// commit: queries then scan that file whole.
+// files that can match. Each output's store.Writer is observed by an
+// index.Indexer, which sees each packet as the file stores it and writes
+// the sidecar when the file is published. A sidecar that cannot be
+// written is counted and logged, never a reason to hold back a commit:
+// queries then scan that file whole.
 
-// saveIndex writes the sidecar of a file output o just finalized, and
-// starts o's builder afresh.
-func (s *Sink) saveIndex(o *output, f store.Finalized) {
-	ix := o.ix.Index()
-	n := o.ix.Packets()
-	o.ix.Reset()
-	var err error
-	if n != f.Packets {
-		err = fmt.Errorf("indexed %d packets of its %d", n, f.Packets)
-	} else {
-		ix.First, ix.Last = f.First, f.Last // the stored times
-		err = ix.Save(f.Path)
-	}
-	if err != nil {
-		o.t.indexErrors.Add(1)
-		s.log.Warn("no index for a finalized file: queries will scan it whole", "target", o.t.spec.Name,
-			"path", f.Path, "error", err)
-	}
+// indexer is the observer of a local target's writer.
+func (s *Sink) indexer(t *target) *index.Indexer {
+	return &index.Indexer{Failed: func(path string, err error) {
+		t.indexErrors.Add(1)
+		s.log.Warn("no index for a finalized file: queries will scan it whole", "target", t.spec.Name,
+			"path", path, "error", err)
+	}}
 }
 
 // indexRecovered removes sidecars whose capture is gone and indexes the

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 )
 
 // Each target keeps a journal of what its files hold, so that the sink
@@ -24,7 +24,7 @@ import (
 //     the offset before which every record the sink dead-lettered is in
 //     the dead-letter file, synced; Committed, the offset the broker last
 //     resumed the group from or accepted from it;
-//   - it is rewritten (index.WriteAtomic) after a finalize or an upload
+//   - it is rewritten (atomicfile.WriteFile) after a finalize or an upload
 //     moved an output's durable offset, or after dead letters, before the
 //     commit that follows: file published → journal → commit;
 //   - when a run takes partition p and consumes its first record, at
@@ -74,7 +74,7 @@ type journal struct {
 func (s *Sink) loadJournal(t *target) {
 	j := &journal{path: filepath.Join(t.spec.Store.Dir, journalName), entries: map[journalKey]journalEntry{}}
 	t.journal = j
-	if err := index.RemoveTemps(j.path); err != nil {
+	if err := atomicfile.RemoveTemps(j.path); err != nil {
 		s.log.Warn("journal: temporary file left by a crash", "target", t.spec.Name, "error", err)
 	}
 	b, err := os.ReadFile(j.path)
@@ -144,7 +144,7 @@ func (s *Sink) saveJournals() {
 		data, _ := json.MarshalIndent(struct {
 			Partitions []journalEntry `json:"partitions"`
 		}{es}, "", "  ")
-		err := index.WriteAtomic(j.path, append(data, '\n'))
+		err := atomicfile.WriteFile(j.path, append(data, '\n'))
 		switch {
 		case err == nil:
 			j.dirty = false

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/query"
 	"github.com/fastcapa-go/fastcapa/store"
@@ -114,7 +115,7 @@ func TestJournalHidden(t *testing.T) {
 	w.Flush()
 	f.Close()
 	journal := filepath.Join(dir, journalName)
-	if err := index.WriteAtomic(journal, []byte(`{"partitions":[]}`)); err != nil {
+	if err := atomicfile.WriteFile(journal, []byte(`{"partitions":[]}`)); err != nil {
 		t.Fatal(err)
 	}
 	leftover := journal + ".0123abcd.tmp"
@@ -130,8 +131,8 @@ func TestJournalHidden(t *testing.T) {
 		t.Errorf("store.Retain deleted %v (%v); want the capture only", deleted, err)
 	}
 	os.WriteFile(capture, []byte("x"), 0o644)
-	if files := spooled(dir, filepath.Join(dir, "deadletter.jsonl")); len(files) != 1 || files[0] != capture {
-		t.Errorf("spool: %v; want the capture only", files)
+	if files, err := spooled(dir, filepath.Join(dir, "deadletter.jsonl")); err != nil || len(files) != 1 || files[0] != capture {
+		t.Errorf("spool: %v (%v); want the capture only", files, err)
 	}
 	found, _, err := query.Walk([]string{dir}, nil)
 	if err != nil {

@@ -193,6 +193,8 @@ func newSink(spec Spec) (*Sink, error) {
 		}
 		if t.spec.Upload == nil {
 			s.indexRecovered(t, rec)
+		} else if t.left, err = spooled(dir, spec.DeadLetter); err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
 		s.loadJournal(t)
 	}
@@ -355,6 +357,9 @@ func (s *Sink) part(p int32, first int64) (*partition, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
+		if t.spec.Upload == nil {
+			w.Observe(s.indexer(t))
+		}
 		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs)})
 	}
 	s.resumeAt(p, st, first)
@@ -417,9 +422,6 @@ func (s *Sink) handle(m *ck.Message) error {
 		t.written.Add(1)
 		if !o.open {
 			o.durable, o.open = off, true
-		}
-		if t.queue == nil {
-			o.ix.Add(o.w.Stored(pk.Timestamp, pk.Data))
 		}
 	}
 	st.next = off + 1

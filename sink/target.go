@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -72,6 +71,7 @@ type target struct {
 	match Matcher // nil: every packet
 
 	queue   chan *upload // to the uploader; nil without Upload
+	left    []string     // files an earlier run left in the spool, until queued
 	journal *journal
 
 	written, skipped, filtered, files, deleted, uploadedFiles, uploadErrors, indexErrors atomic.Uint64
@@ -143,8 +143,6 @@ type output struct {
 	skip int64
 	// pending are finalized files not yet uploaded, oldest first.
 	pending []pending
-	// ix indexes the open file's packets (local targets only).
-	ix index.Builder
 	// partition and index say where the output is: Sink.parts[partition].outs[index].
 	partition int32
 	index     int

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/store"
@@ -50,7 +49,7 @@ type pending struct {
 }
 
 // startUploads starts each uploading target's goroutine and queues the
-// files a previous run left in its spool.
+// files a previous run left in its spool (found by newSink).
 func (s *Sink) startUploads(ctx context.Context) {
 	for _, t := range s.targets {
 		if t.spec.Upload == nil {
@@ -59,26 +58,37 @@ func (s *Sink) startUploads(ctx context.Context) {
 		t.queue = make(chan *upload, 1<<16)
 		s.uploaders.Add(1)
 		go s.uploader(ctx, t)
-		for _, p := range spooled(t.spec.Store.Dir, s.spec.DeadLetter) {
+		for _, p := range t.left {
 			s.log.Warn("uploading a file left in the spool by an earlier run", "target", t.spec.Name, "path", p)
 			t.queue <- &upload{t: t, path: p}
 			s.inflight++
 		}
+		t.left = nil
 	}
 }
 
-// spooled lists the finalized files under dir, the dead-letter file
-// aside.
-func spooled(dir, deadLetter string) []string {
+// spooled lists the finished captures under dir (store.Walk), the
+// dead-letter file aside. An entry that cannot be read is an error: its
+// files would never be uploaded.
+func spooled(dir, deadLetter string) ([]string, error) {
 	var files []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") || p == deadLetter || strings.HasSuffix(p, ".jsonl") {
-			return nil
+	var errs []error
+	err := store.Walk(dir, func(e store.Entry) error {
+		switch {
+		case e.Err != nil:
+			errs = append(errs, e.Err)
+		case e.Kind == store.Capture && e.Path != deadLetter:
+			files = append(files, e.Path)
 		}
-		files = append(files, p)
 		return nil
 	})
-	return files
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return files, fmt.Errorf("spool %s: %w", dir, err)
+	}
+	return files, nil
 }
 
 // uploader sends t's files one after the other, each until it succeeds
@@ -114,10 +124,7 @@ func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 		st.unjournaled = true
 	}
 	if o.t.queue == nil {
-		for _, f := range fins {
-			s.saveIndex(o, f)
-		}
-		return
+		return // indexed by the writer's observer (index.Indexer)
 	}
 	for _, f := range fins {
 		o.pending = append(o.pending, pending{path: f.Path, from: from})

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 )
 
 // Temporary names. A file is written as
@@ -129,10 +130,10 @@ func suffixed(base string, n int, ext string) string {
 }
 
 // publish gives the file at tmp the final name base in dir without
-// replacing anything: a hard link, which fails if the name exists, then
-// the next numbered name (ext as for suffixed). A name that is already
-// tmp's own link (a crash between link and unlink) counts as done. It
-// returns the final path; the caller removes tmp and syncs dir.
+// replacing anything (atomicfile.Link): that name, else the next numbered
+// one (ext as for suffixed). A name that is already tmp's own link (a
+// crash between link and unlink) counts as done. It returns the final
+// path; the caller unlinks tmp (atomicfile.Unlink, which syncs dir).
 func publish(tmp, dir, base, ext string) (string, error) {
 	for n := 0; n <= maxSuffix; n++ {
 		name := base
@@ -140,65 +141,13 @@ func publish(tmp, dir, base, ext string) (string, error) {
 			name = suffixed(base, n, ext)
 		}
 		p := filepath.Join(dir, name)
-		err := os.Link(tmp, p)
+		err := atomicfile.Link(tmp, p)
 		if err == nil {
 			return p, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return "", err
 		}
-		if sameFile(tmp, p) {
-			return p, nil
-		}
 	}
 	return "", fmt.Errorf("%s and %s to %s: %w", filepath.Join(dir, base), suffixed(base, 1, ext), suffixed(base, maxSuffix, ext), ErrExists)
-}
-
-func sameFile(a, b string) bool {
-	fa, err := os.Lstat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Lstat(b)
-	return err == nil && os.SameFile(fa, fb)
-}
-
-// syncDir makes a directory's entries (links, removals) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// mkdirAll creates dir and its missing parents, syncing the parent of
-// each directory it creates.
-func mkdirAll(dir string) error {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s: not a directory", dir)
-		}
-		return nil
-	}
-	if parent := filepath.Dir(dir); parent != dir {
-		if err := mkdirAll(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-		return err
-	}
-	return syncDir(filepath.Dir(dir))
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -21,47 +22,22 @@ type Discarded struct {
 	Reason string
 }
 
-// Recover finishes what a crash left in dir: the Writers' temporary files,
-// named
+// Recover finishes what a crash left under dir: it publishes the whole
+// records of each Writer's temporary file (Temp, in directories Walk
+// enters) under the file's final name, as Finalize would have — never
+// over an existing file — and lists them in recovered; it deletes the
+// temporary files that hold no whole record or were written through a
+// PipeCmd (whose output cannot be read back), listed in discarded, and
+// Recover's own unfinished rewrites. Every other file, final ones
+// included, is left as it is. A file that fails (an I/O error,
+// ErrExists) is left in place and its error joined into err, as is an
+// entry that cannot be read; Recover goes on with the others. The
+// records of a discarded file were never in a finalized file, so the
+// caller never committed them: they are consumed again.
 //
-//	.<base>.<16 hex digits>.inprogress
-//	.<base>.<16 hex digits>.pipe.inprogress   (written through PipeCmd)
-//
-// beside their final name, where <base> is the final base name, suffix
-// included, with "{end}" standing for the latest packet's epoch seconds.
 // Run it before any Writer writes under dir, never while one does: it
-// would take that Writer's open file for a leftover.
-//
-// It walks dir and its subdirectories (not hidden ones). For each
-// temporary file:
-//
-//   - plain classic pcap: a valid header followed by at least one whole
-//     record: the file is truncated after its last whole record (a record
-//     cut short, or what follows a corrupt record header, is dropped),
-//     fsynced, and published under its final name as Finalize does —
-//     never over an existing file, with a numeric suffix on collision, or,
-//     when the final name is already this file's own link (a crash
-//     between link and removal), under that name. It is listed in
-//     recovered;
-//   - pcapng, or compressed (gzip, zstd, lz4, whatever the Spec said: the
-//     file's first bytes tell): every whole record that can be read from
-//     it is rewritten into a complete file of the same format and
-//     compression (the default level), as .<base>.<tag>.recovering; that
-//     is fsynced and renamed over the temporary name, which is then
-//     published as above. A file already linked under a final name (a
-//     crash between link and removal) was complete: it is published as it
-//     is. A leftover .recovering file (a crash during a rewrite) is
-//     deleted: the temporary file it came from is still there;
-//   - written through PipeCmd: its format is unknown (it is the command's
-//     output, possibly cut), so it is deleted and listed in discarded. Its
-//     records were never in a finalized file, so the caller never
-//     committed them: they are consumed again;
-//   - no valid header, or no whole record: it holds no packet; it is
-//     deleted and listed in discarded.
-//
-// Every other file, final ones included, is left as it is. A file that
-// fails (an I/O error reading or writing it, ErrExists) is left in place,
-// and its error joined into err; Recover goes on with the others.
+// would take that Writer's open file for a leftover. How each file is
+// recovered is in the package documentation (Recovery).
 // RecoverWithReasons says why each file was discarded.
 func Recover(dir string) (recovered []Finalized, discarded []string, err error) {
 	recovered, why, err := RecoverWithReasons(dir)
@@ -74,44 +50,28 @@ func Recover(dir string) (recovered []Finalized, discarded []string, err error) 
 // RecoverWithReasons is Recover, with the reason each file was discarded.
 func RecoverWithReasons(dir string) (recovered []Finalized, discarded []Discarded, err error) {
 	var errs []error
-	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir {
-				return err
-			}
-			errs = append(errs, err)
-			return nil
-		}
-		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		if parseRecoverName(d.Name()) {
+	walkErr := Walk(dir, func(e Entry) error {
+		switch {
+		case e.Err != nil:
+			errs = append(errs, e.Err)
+		case !e.Type.IsRegular():
+		case e.Kind == Rewrite:
 			// An interrupted rewrite; its source is still there (or was
 			// just renamed over by this run: then p is gone).
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("recover %s: %w", p, err))
+			if err := os.Remove(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("recover %s: %w", e.Path, err))
 			}
-			return nil
-		}
-		base, piped, ok := parseTempName(d.Name())
-		if !ok {
-			return nil
-		}
-		fin, reason, err := recoverFile(p, base, piped)
-		if fin != nil {
-			recovered = append(recovered, *fin)
-		}
-		if reason != "" {
-			discarded = append(discarded, Discarded{Path: p, Reason: reason})
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("recover %s: %w", p, err))
+		case e.Kind == Temp:
+			fin, reason, err := recoverFile(e.Path, e.Of, e.Piped)
+			if fin != nil {
+				recovered = append(recovered, *fin)
+			}
+			if reason != "" {
+				discarded = append(discarded, Discarded{Path: e.Path, Reason: reason})
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("recover %s: %w", e.Path, err))
+			}
 		}
 		return nil
 	})
@@ -137,7 +97,7 @@ func recoverFile(p, base string, piped bool) (fin *Finalized, reason string, err
 		if err := os.Remove(p); err != nil {
 			return nil, "", err
 		}
-		return nil, why, syncDir(dir)
+		return nil, why, atomicfile.SyncDir(dir)
 	}
 	if piped {
 		return discard(reasonPiped)
@@ -198,11 +158,7 @@ func recoverFile(p, base string, piped bool) (fin *Finalized, reason string, err
 	if fin.Path, err = publish(p, dir, final, ext); err != nil {
 		return nil, "", err
 	}
-	err = os.Remove(p)
-	if serr := syncDir(dir); err == nil {
-		err = serr
-	}
-	return fin, "", err
+	return fin, "", atomicfile.Unlink(p)
 }
 
 // stats describe the whole records of a file as they are read.
@@ -351,9 +307,9 @@ func rewrite(c *pcap.Capture, p string) (stats, error) {
 		return stats{}, err
 	}
 	out = nil
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Replace(tmp, p); err != nil {
+		os.Remove(tmp) // gone already if renamed
 		return stats{}, err
 	}
-	return st, syncDir(filepath.Dir(p))
+	return st, nil
 }

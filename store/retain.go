@@ -5,17 +5,16 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 )
 
 // Retention bounds what a directory keeps. Each bound is off at zero.
-// Only finalized files are ever deleted, oldest (by modification time)
-// first; a file still being written (hidden temporary name) never is,
-// nor a dead-letter file (*.jsonl).
+// Only finished captures (Walk's Capture) are ever deleted, oldest (by
+// modification time) first; a file still being written (hidden
+// temporary name) never is, nor a dead-letter file (*.jsonl), a sidecar,
+// a link or anything in a hidden directory.
 type Retention struct {
 	MaxBytes    int64         // keep the finalized files' total size at or under this
 	MinFreePct  float64       // keep at least this percentage of the filesystem free
@@ -44,24 +43,27 @@ func Retain(dir string, r Retention) ([]string, error) {
 	}
 	var files []file
 	var total int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+	err := Walk(dir, func(e Entry) error {
+		if e.Err != nil {
+			if errors.Is(e.Err, fs.ErrNotExist) {
 				return nil
 			}
-			return err
+			return e.Err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".") || strings.HasSuffix(d.Name(), ".jsonl") || !d.Type().IsRegular() {
+		if e.Kind != Capture {
 			return nil
 		}
-		info, err := d.Info()
+		info, err := os.Lstat(e.Path)
 		if err != nil {
 			return nil // gone meanwhile
 		}
-		files = append(files, file{p, info.Size(), info.ModTime()})
+		files = append(files, file{e.Path, info.Size(), info.ModTime()})
 		total += info.Size()
 		return nil
 	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil // no directory: nothing to retain
+	}
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)
 	}

@@ -76,3 +76,27 @@ func TestRetain(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainHiddenDirectories: retention deletes only finalized files, so
+// never one in a hidden directory, which no Writer makes (a template's
+// elements are visible names) and the walker does not enter, as
+// Recover, index.Clean and queries do not.
+func TestRetainHiddenDirectories(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"a.pcap", ".hidden/b.pcap", "sub/.deeper/c.pcap"} {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, make([]byte, 100), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+	}
+	deleted, err := Retain(dir, Retention{MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{filepath.Join(dir, "a.pcap")}; !slices.Equal(deleted, want) {
+		t.Errorf("deleted %v, want %v", deleted, want)
+	}
+}

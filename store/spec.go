@@ -19,7 +19,9 @@ type Spec struct {
 
 	// Template is the file name relative to Dir. It may contain '/':
 	// subdirectories are created as needed. Every element must be a
-	// visible name (no leading '.', so no ".."), and it may contain:
+	// visible name (no leading '.', so no ".."), and the file's name,
+	// suffix included, a capture's by Classify (not ending in ".idx" or
+	// ".jsonl", a sidecar's or a dead letter's). It may contain:
 	//
 	//	{topic}      Vars.Topic
 	//	{partition}  Vars.Partition, decimal

@@ -262,6 +262,10 @@ func checkElems(elems []string, piped bool) error {
 	if strings.HasSuffix(base, tempSuffix) {
 		return fmt.Errorf("base name %q ends in %q, the temporary files' suffix", base, tempSuffix)
 	}
+	if k := Classify(base, 0).Kind; k != Capture {
+		// Recovery, retention, the spool and queries would pass it by.
+		return fmt.Errorf("base name %q is a %s's name, not a capture's (Classify)", base, k)
+	}
 	if len(base)+tempOverhead(piped) > maxNameLen {
 		return fmt.Errorf("base name %q: too long for its temporary name (%d bytes at most)", base, maxNameLen-tempOverhead(piped))
 	}

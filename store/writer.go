@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
@@ -36,7 +37,8 @@ type Finalized struct {
 // goroutine at a time.
 //
 // A file is created on the first record after the previous one was
-// finalized, under a hidden temporary name (see Recover), and appears
+// finalized, under a hidden temporary name (see the package
+// documentation), and appears
 // under its final name only in Finalize, complete and synced. Write and
 // Tick finalize files as the Spec's rules say; Finalize and Abort end the
 // open file on demand. A Writer holds no open file descriptor between
@@ -77,7 +79,32 @@ type Writer struct {
 	last    int64 // latest timestamp
 	wrote   bool  // a record since the last Tick
 	err     error // sticky I/O error on the open file
+
+	obs Observer // or nil
 }
+
+// An Observer sees what a Writer stores, in the Writer's goroutine: each
+// record as it is written to the open file, then that file published or
+// dropped. Package index's Indexer is one: it builds a file's sidecar
+// index from exactly what the file holds.
+type Observer interface {
+	// Stored is called after each record is written to the open file,
+	// with the record as stored: its time and data as Writer.Stored
+	// returns them, and its length on the wire. data is only valid
+	// during the call.
+	Stored(tsNanos int64, data []byte, origLen uint32)
+	// Published is called when the open file is under its final name,
+	// whole and synced (Finalize, from Write and Tick too), before it is
+	// returned: f holds every record Stored reported since the last
+	// Published or Dropped.
+	Published(f Finalized)
+	// Dropped is called when Abort removes the open file: the records
+	// Stored reported since the last Published or Dropped are not stored.
+	Dropped()
+}
+
+// Observe makes o see what w stores from now on; nil stops it.
+func (w *Writer) Observe(o Observer) { w.obs = o }
 
 // NewWriter validates spec and vars, creates spec.Dir if missing, and
 // returns a Writer with no file open.
@@ -107,7 +134,7 @@ func NewWriter(spec Spec, vars Vars) (*Writer, error) {
 	if err := checkElems(longest, len(spec.PipeCmd) > 0); err != nil {
 		return nil, fmt.Errorf("Template %q with %+v: %v: %w", spec.Template, vars, err, ErrSpec)
 	}
-	if err := mkdirAll(spec.Dir); err != nil {
+	if err := atomicfile.MkdirAll(spec.Dir); err != nil {
 		return nil, fmt.Errorf("create Dir: %w", err)
 	}
 	return &Writer{spec: spec, tmpl: tmpl, vars: vars, now: time.Now, suffix: spec.suffix(), pipeWait: pipeWait}, nil
@@ -177,6 +204,9 @@ func (w *Writer) Write(tsNanos int64, data []byte, origLen uint32) (rotated []Fi
 	w.first = min(w.first, tsNanos)
 	w.last = max(w.last, tsNanos)
 	w.wrote = true
+	if w.obs != nil {
+		w.obs.Stored(tsNanos, data, origLen)
+	}
 	return rotated, nil
 }
 
@@ -218,13 +248,10 @@ func (w *Writer) open(ts int64) error {
 	dir := filepath.Join(append([]string{w.spec.Dir}, elems[:len(elems)-1]...)...)
 	base := elems[len(elems)-1]
 	tmp := filepath.Join(dir, tempBase(base, randomHex(tagBytes), piped))
-	create := func() (*os.File, error) {
-		return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	}
-	f, err := create()
+	f, err := atomicfile.Create(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = mkdirAll(dir); err == nil {
-			f, err = create()
+		if err = atomicfile.MkdirAll(dir); err == nil {
+			f, err = atomicfile.Create(tmp)
 		}
 	}
 	if err != nil {
@@ -392,9 +419,9 @@ func (w *Writer) Finalize() (*Finalized, error) {
 	w.tmp = ""
 	// The file is complete under its final name: what follows only
 	// tidies up, and a crash before it is what Recover handles.
-	err = os.Remove(tmp)
-	if serr := syncDir(w.dir); err == nil {
-		err = serr
+	err = atomicfile.Unlink(tmp)
+	if w.obs != nil {
+		w.obs.Published(*fin)
 	}
 	if err != nil {
 		return fin, fmt.Errorf("finalize %s: %w", path, err)
@@ -449,6 +476,9 @@ func (w *Writer) Abort() error {
 	}
 	tmp := w.tmp
 	w.tmp = ""
+	if w.obs != nil {
+		w.obs.Dropped()
+	}
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("abort: %w", err)
 	}

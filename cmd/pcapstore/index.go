@@ -15,8 +15,9 @@ import (
 // that pcapstore query can prune files written before indexing, or by
 // other tools; then it removes sidecars whose capture is gone. Which
 // files are captures, and which of them failing is an error, is the
-// query's rule (query.Walk, query.Sniff): a capture the query would
-// name as unreadable fails here too (exit 1).
+// query's rule (query.Walk, over store.Walk's classification, and
+// query.Sniff): a capture the query would name as unreadable fails here
+// too (exit 1).
 func runIndex(args []string) int {
 	flags := flag.NewFlagSet("pcapstore index", flag.ContinueOnError)
 	force := flags.Bool("force", false, "rebuild every index, even those up to date")
