@@ -64,7 +64,7 @@ func Start(cfg config.Config, log *slog.Logger) (*Capture, error) {
 func (c *Capture) start() (err error) {
 	cfg, log := c.cfg, c.log
 	dpdk.SetLogger(log)
-	keyUnit, _ := config.ParseKeyUnit(cfg.Kafka.KeyUnit)
+	keyUnit, _ := kafka.ParseKeyUnit(cfg.Kafka.KeyUnit)
 
 	// What can be checked without a device is checked first.
 	if err := kafka.CheckProperties(cfg.Kafka.Properties); err != nil {
