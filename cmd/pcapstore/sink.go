@@ -64,14 +64,11 @@ func runSink(args []string) int {
 	if err != nil {
 		return sinkFail("%v", err)
 	}
-	if c.MetricsListen != "" {
-		srv, err := metrics.Serve(c.MetricsListen, sink.NewCollector(s), s.Ready, log)
-		if err != nil {
-			return sinkFail("%v", err)
-		}
-		defer srv.Close()
-		log.Info("metrics", "listen", srv.Addr())
+	closeMetrics, err := serveSinkMetrics(c.MetricsListen, s, log)
+	if err != nil {
+		return sinkFail("%v", err)
 	}
+	defer closeMetrics()
 	if a.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(a.cpuProfile)
 		if err != nil {
@@ -155,6 +152,20 @@ func attachUploaders(spec *sink.Spec, c *sink.Config, log *slog.Logger) (func(),
 		}
 	}
 	return closeAll, nil
+}
+
+// serveSinkMetrics serves s's metrics and readiness on addr ("": none)
+// until the returned func is called.
+func serveSinkMetrics(addr string, s *sink.Sink, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	srv, err := metrics.Serve(addr, sink.NewCollector(s), s.Ready, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("metrics", "listen", srv.Addr())
+	return func() { srv.Close() }, nil
 }
 
 // startCPUProfile writes a Go CPU profile to path until the returned
