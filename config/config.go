@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/internal/yamlconf"
+	"github.com/fastcapa-go/fastcapa/kafka"
 )
 
 // Config is the whole daemon configuration. See fastcapa.example.yaml for
@@ -165,37 +164,13 @@ func Load(path string) (Config, error) {
 // Decode reads YAML over the defaults. Unknown fields are errors.
 func Decode(r io.Reader) (Config, error) {
 	c := Defaults()
-	raw, err := io.ReadAll(r)
-	if err != nil {
+	if err := yamlconf.Decode(r, &c); err != nil {
 		return c, err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			// One line: "line 3: field topik not found in type config.Kafka".
-			return c, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
-		}
-		return c, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if c.Kafka.Properties == nil {
 		c.Kafka.Properties = map[string]string{}
 	}
 	return c, nil
-}
-
-// FieldError is a bad value: the field's path, what is wrong, the fix.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// fieldError is a *FieldError, its message formatted.
-func fieldError(field, format string, a ...any) error {
-	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
 // Validate fills per-port defaults and checks every field. It returns the
@@ -281,7 +256,7 @@ func (c *Config) Validate() error {
 	if k.Topic == "" {
 		return fieldError("kafka.topic", "empty: name the topic (--topic)")
 	}
-	if _, err := ParseKeyUnit(k.KeyUnit); err != nil {
+	if _, err := kafka.ParseKeyUnit(k.KeyUnit); err != nil {
 		return fieldError("kafka.key_unit", "%v", err)
 	}
 	if strings.TrimSpace(k.Properties["bootstrap.servers"]) == "" {
@@ -355,29 +330,6 @@ func (c *Config) mbufsNeeded(lcores int) int {
 		n += p.RxQueues * p.RxDescriptors
 	}
 	return n
-}
-
-// KeyUnit is the granularity of the timestamp in a message key.
-type KeyUnit int64
-
-// Key units: nanoseconds divided by the unit.
-const (
-	Nanoseconds  KeyUnit = 1
-	Microseconds KeyUnit = 1000
-	Milliseconds KeyUnit = 1000000
-)
-
-// ParseKeyUnit parses ns, us or ms.
-func ParseKeyUnit(s string) (KeyUnit, error) {
-	switch s {
-	case "ns":
-		return Nanoseconds, nil
-	case "us", "µs":
-		return Microseconds, nil
-	case "ms":
-		return Milliseconds, nil
-	}
-	return 0, fmt.Errorf("%q: use ns (default), us (what Metron's fastcapa sent) or ms", s)
 }
 
 // MaxLcore is RTE_MAX_LCORE in Debian's DPDK 22.11 build.

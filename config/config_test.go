@@ -4,11 +4,12 @@ import (
 	"errors"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastcapa-go/fastcapa/internal/yamlconf"
 )
 
 const examplePath = "fastcapa.example.yaml"
@@ -73,28 +74,9 @@ func checkDocumented(t *testing.T, path string, typ reflect.Type) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var walk func(prefix string, typ reflect.Type)
-	walk = func(prefix string, typ reflect.Type) {
-		for i := 0; i < typ.NumField(); i++ {
-			f := typ.Field(i)
-			tag := f.Tag.Get("yaml")
-			if tag == "" || tag == "-" {
-				continue
-			}
-			re := regexp.MustCompile(`(?m)^\s*(#\s*)?(-\s+)?` + regexp.QuoteMeta(tag) + `:`)
-			if !re.Match(raw) {
-				t.Errorf("%s: field %s is not documented", path, prefix+tag)
-			}
-			ft := f.Type
-			if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Duration(0)) {
-				walk(prefix+tag+".", ft)
-			}
-		}
+	for _, f := range yamlconf.Undocumented(raw, typ) {
+		t.Errorf("%s: field %s is not documented", path, f)
 	}
-	walk("", typ)
 }
 
 func TestDecodeRejectsUnknownFields(t *testing.T) {
@@ -349,19 +331,6 @@ func TestParseLcores(t *testing.T) {
 	} {
 		if got, err := ParseLcores(in); err == nil {
 			t.Errorf("ParseLcores(%q) = %v, want an error", in, got)
-		}
-	}
-}
-
-func TestParseKeyUnit(t *testing.T) {
-	for in, want := range map[string]KeyUnit{"ns": Nanoseconds, "us": Microseconds, "µs": Microseconds, "ms": Milliseconds} {
-		if got, err := ParseKeyUnit(in); err != nil || got != want {
-			t.Errorf("ParseKeyUnit(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "s", "NS", "micro", "1000"} {
-		if _, err := ParseKeyUnit(in); err == nil {
-			t.Errorf("ParseKeyUnit(%q): want an error", in)
 		}
 	}
 }

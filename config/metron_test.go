@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/kafka"
 )
 
 const metronConf = "testdata/fastcapa.conf"
@@ -365,7 +368,7 @@ func TestMetronConfigReadme(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", tc.name, tc.got, tc.want)
 		}
 	}
-	if unit, _ := ParseKeyUnit(c.Kafka.KeyUnit); unit != Microseconds {
+	if unit, err := kafka.ParseKeyUnit(c.Kafka.KeyUnit); err != nil || unit != time.Microsecond {
 		t.Errorf("key unit %q is not microseconds", c.Kafka.KeyUnit)
 	}
 	// DPDK refuses two lcore options: -c became eal.lcores, not an arg.

@@ -2,9 +2,9 @@ package config
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
@@ -15,7 +15,7 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 	if err := c.Validate(); err != nil {
 		return pipeline.Spec{}, err
 	}
-	unit, err := ParseKeyUnit(c.Kafka.KeyUnit)
+	unit, err := kafka.ParseKeyUnit(c.Kafka.KeyUnit)
 	if err != nil {
 		return pipeline.Spec{}, fieldError("kafka.key_unit", "%v", err)
 	}
@@ -31,7 +31,7 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		Mempool:        dpdk.MempoolSpec{Mbufs: uint32(cp.Mbufs), Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom)},
 		Kafka: pipeline.KafkaSpec{
 			Topic:            c.Kafka.Topic,
-			KeyUnit:          time.Duration(unit),
+			KeyUnit:          unit,
 			Properties:       c.Kafka.Properties,
 			QueueFullTimeout: c.Kafka.QueueFullTimeout,
 			StatsFile:        c.Kafka.StatsFile,

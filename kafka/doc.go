@@ -4,5 +4,6 @@
 // message's fate (handed over, queue-dropped, delivered, failed) and never
 // copies a payload back out of librdkafka. It also owns how librdkafka's
 // log reaches slog (RouteLogs, ForwardLogs), for every client we make, the
-// sink's consumer too.
+// sink's consumer too; and the key's time unit as both programs'
+// configurations name it (ParseKeyUnit).
 package kafka

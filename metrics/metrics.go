@@ -7,157 +7,35 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
-const ns = "fastcapa"
-
-// Source is what the collector reads at scrape time.
-type Source interface {
-	Report() pipeline.Report
-	Ready() error
+// Metric is one metric's description and kind, for a collector that
+// sends const metrics at scrape time.
+type Metric struct {
+	Desc *prometheus.Desc
+	Kind prometheus.ValueType
 }
 
-type metric struct {
-	desc *prometheus.Desc
-	kind prometheus.ValueType
+// NewMetric describes a metric: its full name, help text, kind and label
+// names.
+func NewMetric(name, help string, kind prometheus.ValueType, labels ...string) Metric {
+	return Metric{prometheus.NewDesc(name, help, labels, nil), kind}
 }
 
-func newMetric(name, help string, kind prometheus.ValueType, labels ...string) metric {
-	return metric{prometheus.NewDesc(ns+"_"+name, help, labels, nil), kind}
+// Const is the metric at value v, its label values in the order of
+// their names.
+func (m Metric) Const(v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(m.Desc, m.Kind, v, labels...)
 }
 
-// Collector turns a Report into Prometheus metrics when scraped.
-type Collector struct {
-	src Source
-
-	buildInfo metric
-
-	rxPackets, rxBytes, ringDropped metric
-	ringPackets, ringCapacity       metric
-
-	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf, nicKernelDropped metric
-
-	workerPackets, malformed                          metric
-	produced, producedBytes, queueDropped, queueWaits metric
-	delivered, failed, queued                         metric
-	rttAvg, rttP99, queueLatencyAvg, queueLatencyP99  metric
-	ready                                             metric
-}
-
-// NewCollector makes a collector over src.
-func NewCollector(src Source) *Collector {
-	c, g := prometheus.CounterValue, prometheus.GaugeValue
-	pq := []string{"port", "queue", "lcore"}
-	return &Collector{
-		src:       src,
-		buildInfo: newMetric("build_info", "Build of this fastcapa; the value is 1.", g, "version", "goversion", "dpdk"),
-
-		rxPackets:    newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
-		rxBytes:      newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
-		ringDropped:  newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
-		ringPackets:  newMetric("ring_packets", "Packets waiting in the RX lcore's ring.", g, "lcore"),
-		ringCapacity: newMetric("ring_capacity_packets", "Packets the RX lcore's ring can hold.", g, "lcore"),
-
-		nicPackets: newMetric("nic_received_packets_total", "Packets the device received (ipackets).", c, "port"),
-		nicBytes:   newMetric("nic_received_bytes_total", "Bytes the device received (ibytes).", c, "port"),
-		nicMissed:  newMetric("nic_missed_packets_total", "Packets the device dropped for lack of a free descriptor (imissed).", c, "port"),
-		nicErrors:  newMetric("nic_errors_total", "Erroneous packets the device received (ierrors).", c, "port"),
-		nicNoMbuf:  newMetric("nic_mbuf_allocation_failures_total", "Receive mbuf allocation failures (rx_nombuf).", c, "port"),
-		nicKernelDropped: newMetric("nic_kernel_dropped_packets_total",
-			"Frames the kernel dropped on a net_af_packet port's packet sockets, their ring being full (PACKET_STATISTICS tp_drops).", c, "port"),
-
-		workerPackets: newMetric("worker_packets_total", "Packets a worker took from its ring.", c, "worker", "lcore"),
-		malformed:     newMetric("malformed_packets_total", "Packets not sent: mbuf segments shorter than the frame.", c, "worker", "lcore"),
-		produced:      newMetric("kafka_produced_messages_total", "Messages librdkafka accepted.", c, "worker"),
-		producedBytes: newMetric("kafka_produced_bytes_total", "Value bytes librdkafka accepted.", c, "worker"),
-		queueDropped:  newMetric("kafka_queue_dropped_messages_total", "Packets dropped because librdkafka's queue stayed full.", c, "worker"),
-		queueWaits:    newMetric("kafka_queue_full_waits_total", "Times a worker waited for room in librdkafka's queue.", c, "worker"),
-		delivered:     newMetric("kafka_delivered_messages_total", "Messages a broker acknowledged.", c, "worker"),
-		failed:        newMetric("kafka_failed_messages_total", "Messages whose delivery failed, or purged at shutdown.", c, "worker"),
-		queued:        newMetric("kafka_queued_messages", "Messages in librdkafka, not yet delivered or failed.", g, "worker"),
-
-		rttAvg:          newMetric("kafka_broker_rtt_average_seconds", "Produce request round trip, window average (librdkafka statistics).", g, "worker", "broker"),
-		rttP99:          newMetric("kafka_broker_rtt_p99_seconds", "Produce request round trip, window 99th percentile.", g, "worker", "broker"),
-		queueLatencyAvg: newMetric("kafka_queue_latency_average_seconds", "Time a message waits in librdkafka before it is sent, window average.", g, "worker", "broker"),
-		queueLatencyP99: newMetric("kafka_queue_latency_p99_seconds", "Time a message waits in librdkafka before it is sent, 99th percentile.", g, "worker", "broker"),
-		ready:           newMetric("ready", "1 when packets can be delivered now (every port's link up, every producer reaching a broker; as /readyz), else 0.", g),
-	}
-}
-
-// Describe sends every metric's description.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.ringPackets, c.ringCapacity,
-		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
-		c.produced, c.producedBytes, c.queueDropped, c.queueWaits, c.delivered, c.failed, c.queued,
-		c.rttAvg, c.rttP99, c.queueLatencyAvg, c.queueLatencyP99, c.ready} {
-		ch <- m.desc
-	}
-}
-
-// Collect reads one report and sends it as metrics.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	r := c.src.Report()
-	emit := func(m metric, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, v, labels...)
-	}
-	emit(c.buildInfo, 1, version(), runtime.Version(), "22.11")
-	for _, q := range r.Queues {
-		l := []string{q.Port, strconv.Itoa(int(q.Queue)), strconv.Itoa(int(q.Lcore))}
-		emit(c.rxPackets, float64(q.Packets), l...)
-		emit(c.rxBytes, float64(q.Bytes), l...)
-		emit(c.ringDropped, float64(q.RingDropped), l...)
-	}
-	for _, g := range r.Rings {
-		l := strconv.Itoa(int(g.Lcore))
-		emit(c.ringPackets, float64(g.Count), l)
-		emit(c.ringCapacity, float64(g.Capacity), l)
-	}
-	for _, p := range r.Ports {
-		emit(c.nicPackets, float64(p.Packets), p.Name)
-		emit(c.nicBytes, float64(p.Bytes), p.Name)
-		emit(c.nicMissed, float64(p.Missed), p.Name)
-		emit(c.nicErrors, float64(p.Errors), p.Name)
-		emit(c.nicNoMbuf, float64(p.NoMbuf), p.Name)
-		emit(c.nicKernelDropped, float64(p.KernelDrops), p.Name)
-	}
-	for _, w := range r.WorkerStats {
-		id := strconv.Itoa(w.ID)
-		lc := strconv.Itoa(int(w.Lcore))
-		emit(c.workerPackets, float64(w.Worker.Dequeued), id, lc)
-		emit(c.malformed, float64(w.Worker.Malformed), id, lc)
-		emit(c.produced, float64(w.Kafka.Produced), id)
-		emit(c.producedBytes, float64(w.Kafka.Bytes), id)
-		emit(c.queueDropped, float64(w.Kafka.QueueDropped), id)
-		emit(c.queueWaits, float64(w.Kafka.QueueWaits), id)
-		emit(c.delivered, float64(w.Kafka.Delivered), id)
-		emit(c.failed, float64(w.Kafka.Failed), id)
-		emit(c.queued, float64(w.InKafka), id)
-		for _, b := range w.Brokers {
-			emit(c.rttAvg, b.RTTAvg.Seconds(), id, b.Name)
-			emit(c.rttP99, b.RTTP99.Seconds(), id, b.Name)
-			emit(c.queueLatencyAvg, b.QueueLatencyAvg.Seconds(), id, b.Name)
-			emit(c.queueLatencyP99, b.QueueLatencyP99.Seconds(), id, b.Name)
-		}
-	}
-	ready := 0.0
-	if c.src.Ready() == nil {
-		ready = 1
-	}
-	emit(c.ready, ready)
-}
-
-// version is the module version this binary was built from, or "devel".
-func version() string {
+// Version is the module version this binary was built from, or "devel".
+func Version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
@@ -177,14 +55,10 @@ type Server struct {
 	ln  net.Listener
 }
 
-// Listen binds addr (an error names it: one clear line at start-up) and
-// serves in the background.
-func Listen(addr string, src Source, log *slog.Logger) (*Server, error) {
-	return Serve(addr, NewCollector(src), src.Ready, log)
-}
-
-// Serve is Listen for any collector: /metrics serves c with Go and
-// process metrics, /readyz asks ready.
+// Serve binds addr (an error names it: one clear line at start-up) and
+// serves in the background: /metrics serves c with Go and process
+// metrics, /healthz answers 200 while the process serves, /readyz asks
+// ready (200 "ready", or 503 "not ready: " and its error).
 func Serve(addr string, c prometheus.Collector, ready func() error, log *slog.Logger) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(),

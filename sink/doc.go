@@ -6,5 +6,11 @@
 // (journal.go) keeps those already in its finalized files from being
 // written again, so the duplicates are an open file's, recovered. Records no
 // capture file can hold go to a dead-letter file with their reason,
-// counted, never dropped: no record stops it.
+// counted, never dropped: no record stops it. A target keeps the packets
+// its tcpdump filter matches (package filter).
+//
+// It also holds what configures and watches it: `pcapstore sink`'s YAML
+// configuration and the Spec made from it (config.go, pcapstore.example.yaml),
+// the command line's flags mapped onto the same Config (flags.go), and
+// the Prometheus collector over its Counters (metrics.go).
 package sink

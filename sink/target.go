@@ -2,11 +2,13 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 
+	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -35,17 +37,6 @@ type Target struct {
 	Upload func(ctx context.Context, localPath, key string) error
 }
 
-// Matcher decides whether a target keeps a packet. It is called from
-// one goroutine.
-type Matcher interface {
-	Match(data []byte, wireLen uint32) bool
-}
-
-// CompileFilter makes a Target's Matcher. The sink's command sets it to
-// package filter's compiler; nil refuses any Filter. (A variable, not an
-// import, keeps libpcap out of programs that never filter.)
-var CompileFilter func(expr string, vlan bool) (Matcher, error)
-
 // TargetCounters are one target's counts.
 type TargetCounters struct {
 	Name    string
@@ -68,7 +59,7 @@ type TargetCounters struct {
 // target is a Target made live.
 type target struct {
 	spec  Target
-	match Matcher // nil: every packet
+	match *filter.Filter // nil: every packet
 
 	queue   chan *upload // to the uploader; nil without Upload
 	left    []string     // files an earlier run left in the spool, until queued
@@ -112,16 +103,23 @@ func newTargets(specs []Target) ([]*target, error) {
 		}
 		t := &target{spec: sp}
 		if sp.Filter != "" {
-			if CompileFilter == nil {
-				return nil, fmt.Errorf("target %s: filters are not available in this program", sp.Name)
-			}
-			if t.match, err = CompileFilter(sp.Filter, sp.FilterVLAN); err != nil {
+			if t.match, err = compileFilter(sp.Filter, sp.FilterVLAN); err != nil {
 				return nil, fmt.Errorf("target %s: %w", sp.Name, err)
 			}
 		}
 		ts = append(ts, t)
 	}
 	return ts, nil
+}
+
+// compileFilter compiles a target's filter for the Ethernet frames the
+// sink stores, VLAN-tagged ones matched inside if vlan is set.
+func compileFilter(expr string, vlan bool) (*filter.Filter, error) {
+	f, err := filter.New(filter.Spec{Expr: expr, LinkType: filter.LinkTypeEthernet, MatchVLAN: vlan})
+	if errors.Is(err, filter.ErrMatchVLAN) {
+		return nil, fmt.Errorf("%w (set filter_vlan: false, or -filter-vlan=false)", err)
+	}
+	return f, err
 }
 
 // within reports whether path a is b or inside it.

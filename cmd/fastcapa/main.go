@@ -195,7 +195,7 @@ func serve(cfg config.Config, spec pipeline.Spec) int {
 	// The metrics address is bound before the capture starts, so a bad
 	// one fails fast; it answers "starting" until then.
 	if cfg.Metrics.Listen != "" {
-		srv, err := metrics.Listen(cfg.Metrics.Listen, src, log)
+		srv, err := metrics.Serve(cfg.Metrics.Listen, pipeline.NewCollector(src), src.Ready, log)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
 			return 2

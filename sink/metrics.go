@@ -1,38 +1,40 @@
-package metrics
+package sink
 
 import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/fastcapa-go/fastcapa/sink"
+	"github.com/fastcapa-go/fastcapa/metrics"
 )
 
-// SinkSource is what the sink collector reads at scrape time.
-type SinkSource interface {
-	Counters() sink.Counters
-	Lag() []sink.PartitionLag
+// MetricsSource is what the sink's collector reads at scrape time: a
+// Sink.
+type MetricsSource interface {
+	Counters() Counters
+	Lag() []PartitionLag
 }
 
-// SinkCollector exports a pcapstore sink's counters.
-type SinkCollector struct {
-	src                                                  SinkSource
-	consumed, deadLettered, commits, recovered, diskFull metric
-	stopped                                              metric
-	written, filtered, files, deleted, uploaded, upErrs  metric // per target
-	skipped                                              metric // per target
-	ixErrs                                               metric // per target
-	lag                                                  metric
+// Collector exports a sink's counters to Prometheus, pcapstore_*, when
+// scraped.
+type Collector struct {
+	src                                                  MetricsSource
+	consumed, deadLettered, commits, recovered, diskFull metrics.Metric
+	stopped                                              metrics.Metric
+	written, filtered, files, deleted, uploaded, upErrs  metrics.Metric // per target
+	skipped                                              metrics.Metric // per target
+	ixErrs                                               metrics.Metric // per target
+	lag                                                  metrics.Metric
 }
 
-// NewSinkCollector makes a collector over a sink.
-func NewSinkCollector(src SinkSource) *SinkCollector {
+// NewCollector makes a collector over a sink.
+func NewCollector(src MetricsSource) *Collector {
 	c, g := prometheus.CounterValue, prometheus.GaugeValue
 	const p = "pcapstore_"
-	m := func(name, help string, kind prometheus.ValueType, labels ...string) metric {
-		return metric{prometheus.NewDesc(p+name, help, labels, nil), kind}
+	m := func(name, help string, kind prometheus.ValueType, labels ...string) metrics.Metric {
+		return metrics.NewMetric(p+name, help, kind, labels...)
 	}
-	return &SinkCollector{
+	return &Collector{
 		src:          src,
 		consumed:     m("records_consumed_total", "Records read from Kafka (again after a disk-full stop).", c),
 		deadLettered: m("records_dead_lettered_total", "Records that could not be decoded, written to the dead-letter file.", c),
@@ -53,37 +55,37 @@ func NewSinkCollector(src SinkSource) *SinkCollector {
 }
 
 // Describe sends every metric's description.
-func (c *SinkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range []metrics.Metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
 		c.written, c.skipped, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag} {
-		ch <- m.desc
+		ch <- m.Desc
 	}
 }
 
 // Collect sends the sink's counters.
-func (c *SinkCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	k := c.src.Counters()
 	stopped := uint64(0)
 	if k.Stopped {
 		stopped = 1
 	}
 	for _, x := range []struct {
-		m metric
+		m metrics.Metric
 		v uint64
 	}{{c.consumed, k.Consumed}, {c.deadLettered, k.DeadLettered}, {c.commits, k.Commits},
 		{c.recovered, k.Recovered}, {c.diskFull, k.DiskFull}, {c.stopped, stopped}} {
-		ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v))
+		ch <- x.m.Const(float64(x.v))
 	}
 	for _, t := range k.Targets {
 		for _, x := range []struct {
-			m metric
+			m metrics.Metric
 			v uint64
 		}{{c.written, t.Written}, {c.skipped, t.Skipped}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted},
 			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}, {c.ixErrs, t.IndexErrors}} {
-			ch <- prometheus.MustNewConstMetric(x.m.desc, x.m.kind, float64(x.v), t.Name)
+			ch <- x.m.Const(float64(x.v), t.Name)
 		}
 	}
 	for _, l := range c.src.Lag() {
-		ch <- prometheus.MustNewConstMetric(c.lag.desc, c.lag.kind, float64(l.Lag), strconv.Itoa(int(l.Partition)))
+		ch <- c.lag.Const(float64(l.Lag), strconv.Itoa(int(l.Partition)))
 	}
 }

@@ -1,19 +1,22 @@
-package config
+package sink
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastcapa-go/fastcapa/internal/yamlconf"
 )
 
-const sinkExamplePath = "pcapstore.example.yaml"
+const exampleConfig = "pcapstore.example.yaml"
 
-// TestSinkExample: the example loads, every target starts from the
+// TestConfigExample: the example loads, every target starts from the
 // defaults, and it makes a valid sink Spec.
-func TestSinkExample(t *testing.T) {
-	c, err := LoadSink(sinkExamplePath)
+func TestConfigExample(t *testing.T) {
+	c, err := LoadConfig(exampleConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +24,7 @@ func TestSinkExample(t *testing.T) {
 		t.Fatalf("%d targets, want 2", len(c.Targets))
 	}
 	dns := c.Targets[1]
-	if dns.MaxBytes != DefaultSinkMaxBytes || dns.MaxSpan != DefaultSinkMaxSpan || dns.Timestamps != "ns" || !dns.FilterVLAN {
+	if dns.MaxBytes != DefaultMaxBytes || dns.MaxSpan != DefaultMaxSpan || dns.Timestamps != "ns" || !dns.FilterVLAN {
 		t.Errorf("the second target did not start from the defaults: %+v", dns)
 	}
 	if dns.Retain.Age != 168*time.Hour || dns.Slot != time.Minute {
@@ -39,12 +42,19 @@ func TestSinkExample(t *testing.T) {
 	}
 }
 
-// TestSinkExampleDocumentsEveryField: a new field cannot go undocumented.
-func TestSinkExampleDocumentsEveryField(t *testing.T) {
-	checkDocumented(t, sinkExamplePath, reflect.TypeOf(Sink{}))
+// TestConfigExampleDocumentsEveryField: a new field cannot go
+// undocumented.
+func TestConfigExampleDocumentsEveryField(t *testing.T) {
+	raw, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range yamlconf.Undocumented(raw, reflect.TypeOf(Config{})) {
+		t.Errorf("%s: field %s is not documented", exampleConfig, f)
+	}
 }
 
-func TestSinkBadInput(t *testing.T) {
+func TestConfigBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
@@ -61,14 +71,14 @@ func TestSinkBadInput(t *testing.T) {
 		{"bad template", "brokers: x\ntargets:\n  - dir: /tmp/a\n    template: \"{nope}\"\n", "Template"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := DecodeSink(strings.NewReader(tc.yaml))
+			c, err := DecodeConfig(strings.NewReader(tc.yaml))
 			if err == nil {
 				_, err = c.Spec()
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			var fe *FieldError
+			var fe *yamlconf.FieldError
 			if strings.Contains(tc.want, ":") && strings.HasPrefix(tc.want, "targets[") && !errors.As(err, &fe) {
 				t.Errorf("%v is not a *FieldError", err)
 			}
