@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -222,7 +223,47 @@ func (c *Config) Spec() (Spec, error) {
 		}
 		sp.Targets = append(sp.Targets, ts)
 	}
+	if err := deadLetterApart(c.DeadLetter, sp.Targets); err != nil {
+		return sp, err
+	}
 	return sp, nil
+}
+
+// walked says whether store.Walk reaches rel, a path relative to the
+// walked directory: inside it, and through no hidden directory.
+func walked(rel string) bool {
+	for _, el := range strings.Split(filepath.ToSlash(rel), "/") {
+		if el == ".." || strings.HasPrefix(el, ".") {
+			return false
+		}
+	}
+	return true
+}
+
+// deadLetterApart refuses a dead-letter file inside a target's directory
+// under a name store.Walk would call a capture: retention would delete
+// it and the S3 spool upload it.
+func deadLetterApart(path string, targets []Target) error {
+	if path == "" {
+		return nil
+	}
+	if store.Classify(filepath.Base(path), 0).Kind != store.Capture {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return yamlconf.Errorf("dead_letter", "%v", err)
+	}
+	for i, t := range targets {
+		dir, err := filepath.Abs(t.Store.Dir)
+		if err != nil {
+			return yamlconf.Errorf(fmt.Sprintf("targets[%d].dir", i), "%v", err)
+		}
+		if rel, err := filepath.Rel(dir, abs); err == nil && walked(rel) {
+			return yamlconf.Errorf("dead_letter", "%s is inside targets[%d].dir, where retention and uploads would take it for a capture: end its name in .jsonl or put it elsewhere", path, i)
+		}
+	}
+	return nil
 }
 
 func (t *TargetConfig) target() (Target, error) {

@@ -69,6 +69,7 @@ func TestConfigBadInput(t *testing.T) {
 		{"bad free pct", "brokers: x\ntargets:\n  - dir: /tmp/a\n    retain: {free_pct: 100}\n", "targets[0].retain.free_pct"},
 		{"own property", "brokers: x\nkafka: {group.id: z}\ntargets:\n  - dir: /tmp/a\n", "kafka.group.id: set by the sink"},
 		{"bad template", "brokers: x\ntargets:\n  - dir: /tmp/a\n    template: \"{nope}\"\n", "Template"},
+		{"dead letter taken for a capture", "brokers: x\ndead_letter: /tmp/b/x/bad.log\ntargets:\n  - dir: /tmp/a\n  - dir: /tmp/b\n", "dead_letter: /tmp/b/x/bad.log is inside targets[1].dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := DecodeConfig(strings.NewReader(tc.yaml))
@@ -83,5 +84,27 @@ func TestConfigBadInput(t *testing.T) {
 				t.Errorf("%v is not a *FieldError", err)
 			}
 		})
+	}
+}
+
+// TestConfigDeadLetterApart: a dead-letter file is refused only where
+// store.Walk would take it for a capture.
+func TestConfigDeadLetterApart(t *testing.T) {
+	for _, path := range []string{
+		"",                        // the default, dir/deadletter.jsonl
+		"/tmp/a/deadletter.jsonl", // a dead letter by name
+		"/tmp/a/.bad",             // hidden: never walked
+		"/tmp/a/.dl/bad.log",      // in a hidden directory
+		"/tmp/ab/bad.log",         // beside the directory, not in it
+		"/var/log/bad.log",
+	} {
+		c, err := DecodeConfig(strings.NewReader("brokers: x\ntargets:\n  - dir: /tmp/a\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.DeadLetter = path
+		if _, err := c.Spec(); err != nil {
+			t.Errorf("dead_letter %q: %v", path, err)
+		}
 	}
 }
