@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -155,26 +154,4 @@ func rawCapture(t *testing.T, dir string, src []capture) capture {
 	}
 	c.name = "raw IP (derived)"
 	return c
-}
-
-// sameRecord reports whether two records are the same packet.
-func sameRecord(a, b pcap.Record) bool {
-	return a.Timestamp == b.Timestamp && a.OrigLen == b.OrigLen && bytes.Equal(a.Data, b.Data)
-}
-
-// diffRecords describes the first difference between the records
-// tcpdump wrote and the ones we matched, or returns "".
-func diffRecords(want, got []pcap.Record) string {
-	for i := 0; i < len(want) || i < len(got); i++ {
-		switch {
-		case i >= len(got):
-			return fmt.Sprintf("tcpdump keeps %d packets, we %d; first missing: #%d ts %d len %d", len(want), len(got), i, want[i].Timestamp, want[i].OrigLen)
-		case i >= len(want):
-			return fmt.Sprintf("tcpdump keeps %d packets, we %d; first extra: #%d ts %d len %d", len(want), len(got), i, got[i].Timestamp, got[i].OrigLen)
-		case !sameRecord(want[i], got[i]):
-			return fmt.Sprintf("packet #%d differs: tcpdump ts %d len %d caplen %d, we ts %d len %d caplen %d",
-				i, want[i].Timestamp, want[i].OrigLen, len(want[i].Data), got[i].Timestamp, got[i].OrigLen, len(got[i].Data))
-		}
-	}
-	return ""
 }

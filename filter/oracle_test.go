@@ -173,7 +173,7 @@ func TestAgainstTcpdump(t *testing.T) {
 		msg := ""
 		if err != nil {
 			msg = err.Error()
-		} else if d := diffRecords(want, c.recs); d != "" {
+		} else if d := pcaptest.Diff(want, c.recs); d != "" {
 			msg = d
 		}
 		if msg != "" {
@@ -284,7 +284,7 @@ func runOracle(ctx context.Context, bin string, j oracleJob, tl *tally) string {
 			origin = append(origin, j.in.origin[i])
 		}
 	}
-	if d := diffRecords(want, got); d != "" {
+	if d := pcaptest.Diff(want, got); d != "" {
 		return fmt.Sprintf("%s: %s (our matches come from %s)", label, d, summarize(origin))
 	}
 	tl.mu.Lock()

@@ -56,7 +56,7 @@ func TestMatchVLANFindsTaggedHost(t *testing.T) {
 	if len(gotInner) == 0 {
 		t.Fatal("MatchVLAN keeps no frame")
 	}
-	if d := diffRecords(wantTagged, gotInner); d != "" {
+	if d := pcaptest.Diff(wantTagged, gotInner); d != "" {
 		t.Errorf("MatchVLAN against tcpdump 'vlan and host 10.172.64.7': %s", d)
 	}
 	for _, r := range gotInner {
@@ -156,7 +156,7 @@ func TestMatchVLANIsInnerPacket(t *testing.T) {
 				got = append(got, stripped[j])
 			}
 		}
-		if d := diffRecords(want, got); d != "" {
+		if d := pcaptest.Diff(want, got); d != "" {
 			t.Errorf("%q: MatchVLAN on tagged frames against tcpdump on them untagged: %s", e, d)
 		}
 	})

@@ -47,23 +47,6 @@ func inRange(recs []pcap.Record, start, end int64) []pcap.Record {
 	return out
 }
 
-// diffRecords describes the first difference between want and got, or
-// returns "".
-func diffRecords(want, got []pcap.Record) string {
-	for i := 0; i < len(want) || i < len(got); i++ {
-		switch {
-		case i >= len(got):
-			return fmt.Sprintf("want %d packets, got %d; first missing #%d ts %d len %d", len(want), len(got), i, want[i].Timestamp, want[i].OrigLen)
-		case i >= len(want):
-			return fmt.Sprintf("want %d packets, got %d; first extra #%d ts %d len %d", len(want), len(got), i, got[i].Timestamp, got[i].OrigLen)
-		case want[i].Timestamp != got[i].Timestamp || want[i].OrigLen != got[i].OrigLen || !bytes.Equal(want[i].Data, got[i].Data):
-			return fmt.Sprintf("packet #%d of %d differs: want ts %d len %d caplen %d, got ts %d len %d caplen %d",
-				i, len(want), want[i].Timestamp, want[i].OrigLen, len(want[i].Data), got[i].Timestamp, got[i].OrigLen, len(got[i].Data))
-		}
-	}
-	return ""
-}
-
 // tagged puts VLAN tags (type, id pairs) in front of a frame's EtherType.
 func tagged(r pcap.Record, stack ...uint16) pcap.Record {
 	if len(r.Data) < 14 {

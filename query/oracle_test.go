@@ -194,7 +194,7 @@ func TestSharedCapturesAgainstTcpdump(t *testing.T) {
 			}
 			got = append(got, recs...)
 		}
-		if d := diffRecords(want, got); d != "" {
+		if d := pcaptest.Diff(want, got); d != "" {
 			t.Errorf("%s: %s", q.name, d)
 		}
 		compared += len(got)
@@ -322,7 +322,7 @@ func TestMergedDirectoryAgainstTcpdump(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", q.name, err)
 			}
-			if d := diffRecords(want, got); d != "" {
+			if d := pcaptest.Diff(want, got); d != "" {
 				t.Errorf("%s, %d workers: %s", q.name, workers, d)
 			}
 			if st.Captures != len(files) || st.Scanned != len(files) || len(st.Failed) != 0 || len(st.Truncated) != 0 || st.Unread != 0 {

@@ -179,7 +179,7 @@ func TestLimitsAndStops(t *testing.T) {
 		}
 	}
 	got, st, err := collect(ctx, Spec{Paths: []string{dir}, MaxPackets: 777})
-	if err != nil || !st.Limited || diffRecords(full[:777], got) != "" {
+	if err != nil || !st.Limited || pcaptest.Diff(full[:777], got) != "" {
 		t.Errorf("MaxPackets: %d, %v, %+v", len(got), err, st)
 	}
 	var sum int64
@@ -188,7 +188,7 @@ func TestLimitsAndStops(t *testing.T) {
 		sum += int64(len(full[k].Data))
 	}
 	got, st, err = collect(ctx, Spec{Paths: []string{dir}, MaxBytes: 100_000})
-	if err != nil || !st.Limited || st.MatchedBytes != sum || diffRecords(full[:k], got) != "" {
+	if err != nil || !st.Limited || st.MatchedBytes != sum || pcaptest.Diff(full[:k], got) != "" {
 		t.Errorf("MaxBytes: %d records %d bytes, want %d %d, %v", len(got), st.MatchedBytes, k, sum, err)
 	}
 	// Exactly as many as there are: not limited.

@@ -52,18 +52,6 @@ func pcapQuery(t *testing.T, args ...string) ([]byte, string, int) {
 	return stdout.Bytes(), stderr, code
 }
 
-func sameRecords(want, got []pcap.Record) string {
-	if len(want) != len(got) {
-		return fmt.Sprintf("%d packets, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if want[i].Timestamp != got[i].Timestamp || want[i].OrigLen != got[i].OrigLen || !bytes.Equal(want[i].Data, got[i].Data) {
-			return fmt.Sprintf("packet %d differs: ts %d len %d, want ts %d len %d", i, got[i].Timestamp, got[i].OrigLen, want[i].Timestamp, want[i].OrigLen)
-		}
-	}
-	return ""
-}
-
 // TestQueryFixed runs pcapstore query fixed with Metron's options, short
 // and long, over metron-example.pcap and checks the file it writes holds
 // exactly the packets tcpdump keeps for the equivalent expression (on
@@ -105,7 +93,7 @@ func TestQueryFixed(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", c.args, code, stderr)
 		}
-		if d := sameRecords(want, pcaptest.ReadAll(t, out)); d != "" {
+		if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" {
 			t.Errorf("%v: %s", c.args, d)
 		}
 		if !strings.Contains(stderr, fmt.Sprintf("%d packets", len(want))) || strings.Contains(stderr, "\r") {
@@ -120,7 +108,7 @@ func TestQueryFixed(t *testing.T) {
 			if _, stderr, code := pcapQuery(t, args...); code != 0 {
 				t.Fatalf("-df: exit %d: %s", code, stderr)
 			}
-			if d := sameRecords(want, pcaptest.ReadAll(t, out)); d != "" {
+			if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" {
 				t.Errorf("%v with -df: %s", c.args, d)
 			}
 		}
@@ -184,7 +172,7 @@ func TestQueryOutputs(t *testing.T) {
 	if exists(filepath.Join(pages, fmt.Sprintf("page-%d.pcap", n+1))) {
 		t.Errorf("page %d written", n+1)
 	}
-	if d := sameRecords(whole, joined); d != "" {
+	if d := pcaptest.Diff(whole, joined); d != "" {
 		t.Errorf("pages: %s", d)
 	}
 	// Metron's command-line names; and no page overwritten.
@@ -222,7 +210,7 @@ func TestQueryOutputs(t *testing.T) {
 
 	// Limits stop where they say, and exit 0 saying so.
 	_, errs, code := pcapQuery(t, "expr", "tcp", store, "-o", single, "-max-packets", "7")
-	if got := pcaptest.ReadAll(t, single); code != 0 || sameRecords(whole[:7], got) != "" || !strings.Contains(errs, "stopped at the limit") {
+	if got := pcaptest.ReadAll(t, single); code != 0 || pcaptest.Diff(whole[:7], got) != "" || !strings.Contains(errs, "stopped at the limit") {
 		t.Errorf("-max-packets: exit %d, %d packets: %s", code, len(got), errs)
 	}
 	var sum int
@@ -231,7 +219,7 @@ func TestQueryOutputs(t *testing.T) {
 		sum += len(whole[k].Data)
 	}
 	_, errs, code = pcapQuery(t, "expr", "tcp", store, "-o", single, "-max-bytes", "50000")
-	if got := pcaptest.ReadAll(t, single); code != 0 || sameRecords(whole[:k], got) != "" {
+	if got := pcaptest.ReadAll(t, single); code != 0 || pcaptest.Diff(whole[:k], got) != "" {
 		t.Errorf("-max-bytes: exit %d, %d packets, want %d: %s", code, len(got), k, errs)
 	}
 }
@@ -335,7 +323,7 @@ func TestQueryIndexPrunes(t *testing.T) {
 	if code != 0 || strings.Contains(stderr2, "pruned") {
 		t.Errorf("without: exit %d: %s", code, stderr2)
 	}
-	if d := sameRecords(pcaptest.ReadAll(t, plain), pcaptest.ReadAll(t, out)); d != "" || len(pcaptest.ReadAll(t, out)) == 0 {
+	if d := pcaptest.Diff(pcaptest.ReadAll(t, plain), pcaptest.ReadAll(t, out)); d != "" || len(pcaptest.ReadAll(t, out)) == 0 {
 		t.Errorf("pruned query differs: %s", d)
 	}
 	t.Logf("%s", strings.TrimSpace(stderr))
@@ -359,7 +347,7 @@ func TestQueryPayloadPattern(t *testing.T) {
 			want = append(want, r)
 		}
 	}
-	if d := sameRecords(want, pcaptest.ReadAll(t, some)); d != "" || len(want) == 0 {
+	if d := pcaptest.Diff(want, pcaptest.ReadAll(t, some)); d != "" || len(want) == 0 {
 		t.Errorf("-pf: %s (%d GETs)", d, len(want))
 	}
 }
@@ -462,7 +450,7 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("%s %q: exit %d: %s", f, expr, code, stderr)
 			}
-			if d := sameRecords(want, pcaptest.ReadAll(t, out)); d != "" {
+			if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" {
 				t.Errorf("%s %q: %s", filepath.Base(f), expr, d)
 			}
 			compared += len(want)
@@ -515,7 +503,7 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "FAILED "+bad) || !strings.Contains(stderr, "snapshot length") {
 		t.Errorf("pcapng over its snapshot length: exit %d: %s", code, stderr)
 	}
-	if d := sameRecords(want, pcaptest.ReadAll(t, out)); d != "" || len(want) != 2 {
+	if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" || len(want) != 2 {
 		t.Errorf("pcapng over its snapshot length: %s (tcpdump wrote %d)", d, len(want))
 	}
 }

@@ -156,6 +156,24 @@ func read(tb testing.TB, name string, r io.Reader) []pcap.Record {
 	return recs
 }
 
+// Diff describes the first difference between two lists of records
+// (time, original length, captured bytes; not link type or interface),
+// or returns "" when they are the same.
+func Diff(want, got []pcap.Record) string {
+	for i := 0; i < len(want) || i < len(got); i++ {
+		switch {
+		case i >= len(got):
+			return fmt.Sprintf("want %d packets, got %d; first missing #%d ts %d len %d", len(want), len(got), i, want[i].Timestamp, want[i].OrigLen)
+		case i >= len(want):
+			return fmt.Sprintf("want %d packets, got %d; first extra #%d ts %d len %d", len(want), len(got), i, got[i].Timestamp, got[i].OrigLen)
+		case want[i].Timestamp != got[i].Timestamp || want[i].OrigLen != got[i].OrigLen || !bytes.Equal(want[i].Data, got[i].Data):
+			return fmt.Sprintf("packet #%d of %d differs: want ts %d len %d caplen %d, got ts %d len %d caplen %d",
+				i, len(want), want[i].Timestamp, want[i].OrigLen, len(want[i].Data), got[i].Timestamp, got[i].OrigLen, len(got[i].Data))
+		}
+	}
+	return ""
+}
+
 // TcpdumpError is tcpdump exiting with an error: refusing a filter, or
 // stopping at a record libpcap finds corrupt.
 type TcpdumpError struct {
