@@ -1,19 +1,13 @@
 package filter
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -45,10 +39,9 @@ type capture struct {
 	recs     []pcap.Record
 }
 
-// readCapture reads a classic pcap file as libpcap 1.10 does
-// (sf-pcap.c): a record whose captured length is over the file's
-// snapshot length is cut to it (a snapshot length of 0 means the
-// maximum). Package pcap keeps such records whole.
+// readCapture reads a classic pcap file as libpcap 1.10 does (package
+// pcap's reader cuts a record longer than the snapshot length to it, as
+// sf-pcap.c does).
 func readCapture(path string) (capture, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -59,49 +52,11 @@ func readCapture(path string) (capture, error) {
 	if err != nil {
 		return capture{}, fmt.Errorf("%s: %w", path, err)
 	}
-	h := r.Header()
-	snap := h.SnapLen
-	if snap == 0 || snap > 1<<31-1 {
-		snap = snapLen
+	c := capture{name: filepath.Base(path), path: path, linkType: r.Header().LinkType}
+	if c.recs, err = pcap.ReadAll(r); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
-	c := capture{name: filepath.Base(path), path: path, linkType: h.LinkType}
-	for {
-		rec, err := r.NextCopy()
-		if err == io.EOF {
-			return c, nil
-		}
-		if err != nil {
-			return c, fmt.Errorf("%s: %w", path, err)
-		}
-		if uint32(len(rec.Data)) > snap {
-			rec.Data = rec.Data[:snap]
-		}
-		c.recs = append(c.recs, pcap.Record{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, Data: rec.Data})
-	}
-}
-
-// writeCapture writes records as a little-endian nanosecond pcap file of
-// any link type, with libpcap's maximum snapshot length (package pcap's
-// writer writes Ethernet only).
-func writeCapture(path string, linkType uint32, recs []pcap.Record) error {
-	var b bytes.Buffer
-	var h [24]byte
-	binary.LittleEndian.PutUint32(h[0:], 0xa1b23c4d)
-	binary.LittleEndian.PutUint16(h[4:], 2)
-	binary.LittleEndian.PutUint16(h[6:], 4)
-	binary.LittleEndian.PutUint32(h[16:], snapLen)
-	binary.LittleEndian.PutUint32(h[20:], linkType)
-	b.Write(h[:])
-	for _, r := range recs {
-		var rh [16]byte
-		binary.LittleEndian.PutUint32(rh[0:], uint32(r.Timestamp/1e9))
-		binary.LittleEndian.PutUint32(rh[4:], uint32(r.Timestamp%1e9))
-		binary.LittleEndian.PutUint32(rh[8:], uint32(len(r.Data)))
-		binary.LittleEndian.PutUint32(rh[12:], r.OrigLen)
-		b.Write(rh[:])
-		b.Write(r.Data)
-	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
+	return c, nil
 }
 
 // sharedCaptures reads every shared capture; one tcpdump cannot read is
@@ -166,9 +121,7 @@ func taggedCapture(t *testing.T, dir string, src []pcap.Record) capture {
 		}
 	}
 	path := filepath.Join(dir, "tagged.pcap")
-	if err := writeCapture(path, pcap.LinkTypeEthernet, recs); err != nil {
-		t.Fatal(err)
-	}
+	pcaptest.WriteLinkType(t, path, pcap.LinkTypeEthernet, recs)
 	c, err := readCapture(path)
 	if err != nil {
 		t.Fatal(err)
@@ -194,86 +147,11 @@ func rawCapture(t *testing.T, dir string, src []capture) capture {
 		}
 	}
 	path := filepath.Join(dir, "raw.pcap")
-	if err := writeCapture(path, linkTypeRawFile, recs); err != nil {
-		t.Fatal(err)
-	}
+	pcaptest.WriteLinkType(t, path, linkTypeRawFile, recs)
 	c, err := readCapture(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.name = "raw IP (derived)"
 	return c
-}
-
-// tcpdumpError is tcpdump refusing to run, with its message.
-type tcpdumpError struct{ msg string }
-
-func (e *tcpdumpError) Error() string { return "tcpdump: " + e.msg }
-
-// tcpdump runs `tcpdump -r path -w - expr` with nanosecond timestamps
-// and returns the records it wrote.
-func tcpdump(ctx context.Context, bin, path, expr string) ([]pcap.Record, error) {
-	args := []string{"--time-stamp-precision=nano", "-r", path, "-w", "-"}
-	if expr != "" {
-		args = append(args, expr)
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil, &tcpdumpError{msg: tcpdumpMessage(stderr.String())}
-		}
-		return nil, err
-	}
-	r, err := pcap.NewReader(bytes.NewReader(out))
-	if err != nil {
-		return nil, fmt.Errorf("tcpdump output: %w (stderr %q)", err, stderr.String())
-	}
-	var recs []pcap.Record
-	for {
-		rec, err := r.NextCopy()
-		if err == io.EOF {
-			return recs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("tcpdump output: %w", err)
-		}
-		recs = append(recs, pcap.Record{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, Data: rec.Data})
-	}
-}
-
-// tcpdumpMessage is tcpdump's error line without its "tcpdump: ".
-func tcpdumpMessage(stderr string) string {
-	s := bufio.NewScanner(strings.NewReader(stderr))
-	for s.Scan() {
-		if m, ok := strings.CutPrefix(s.Text(), "tcpdump: "); ok {
-			return m
-		}
-	}
-	return strings.TrimSpace(stderr)
-}
-
-// sameRecord reports whether two records are the same packet.
-func sameRecord(a, b pcap.Record) bool {
-	return a.Timestamp == b.Timestamp && a.OrigLen == b.OrigLen && bytes.Equal(a.Data, b.Data)
-}
-
-// diffRecords describes the first difference between the records
-// tcpdump wrote and the ones we matched, or returns "".
-func diffRecords(want, got []pcap.Record) string {
-	for i := 0; i < len(want) || i < len(got); i++ {
-		switch {
-		case i >= len(got):
-			return fmt.Sprintf("tcpdump keeps %d packets, we %d; first missing: #%d ts %d len %d", len(want), len(got), i, want[i].Timestamp, want[i].OrigLen)
-		case i >= len(want):
-			return fmt.Sprintf("tcpdump keeps %d packets, we %d; first extra: #%d ts %d len %d", len(want), len(got), i, got[i].Timestamp, got[i].OrigLen)
-		case !sameRecord(want[i], got[i]):
-			return fmt.Sprintf("packet #%d differs: tcpdump ts %d len %d caplen %d, we ts %d len %d caplen %d",
-				i, want[i].Timestamp, want[i].OrigLen, len(want[i].Data), got[i].Timestamp, got[i].OrigLen, len(got[i].Data))
-		}
-	}
-	return ""
 }

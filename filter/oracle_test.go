@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -168,11 +169,11 @@ func TestAgainstTcpdump(t *testing.T) {
 	var mu sync.Mutex
 	parallel(workers, len(caps), func(i int) {
 		c := caps[i]
-		want, err := tcpdump(ctx, bin, c.path, "")
+		want, err := pcaptest.Tcpdump(ctx, bin, []string{c.path}, "")
 		msg := ""
 		if err != nil {
 			msg = err.Error()
-		} else if d := diffRecords(want, c.recs); d != "" {
+		} else if d := pcaptest.Diff(want, c.recs); d != "" {
 			msg = d
 		}
 		if msg != "" {
@@ -249,19 +250,19 @@ func runOracle(ctx context.Context, bin string, j oracleJob, tl *tally) string {
 		tl.skip(fmt.Sprintf("link type %d: MatchVLAN: %s", j.in.linkType, strings.TrimPrefix(ourErr.Error(), fmt.Sprintf("filter %q: ", j.expr))))
 		return ""
 	}
-	want, tcpErr := tcpdump(ctx, bin, j.in.path, j.tcpEx)
-	var te *tcpdumpError
+	want, tcpErr := pcaptest.Tcpdump(ctx, bin, []string{j.in.path}, j.tcpEx)
+	var te *pcaptest.TcpdumpError
 	if tcpErr != nil && !errors.As(tcpErr, &te) {
 		return fmt.Sprintf("%s: %v", label, tcpErr)
 	}
 	switch {
 	case ourErr != nil && tcpErr != nil:
 		msg := strings.TrimPrefix(ourErr.Error(), fmt.Sprintf("filter %q: ", j.expr))
-		if errors.Is(ourErr, ErrKernelOnly) && strings.Contains(te.msg, "when reading savefiles") {
-			tl.skip(fmt.Sprintf("link type %d: %q: %v; tcpdump: %s", j.in.linkType, j.expr, ErrKernelOnly, te.msg))
+		if errors.Is(ourErr, ErrKernelOnly) && strings.Contains(te.Message(), "when reading savefiles") {
+			tl.skip(fmt.Sprintf("link type %d: %q: %v; tcpdump: %s", j.in.linkType, j.expr, ErrKernelOnly, te.Message()))
 			return ""
 		}
-		if !errors.Is(ourErr, ErrCompile) || !strings.Contains(te.msg, msg) {
+		if !errors.Is(ourErr, ErrCompile) || !strings.Contains(te.Message(), msg) {
 			return fmt.Sprintf("%s: both refuse, for different reasons: we %v; %v", label, ourErr, tcpErr)
 		}
 		tl.skip(fmt.Sprintf("link type %d: %s", j.in.linkType, msg))
@@ -283,7 +284,7 @@ func runOracle(ctx context.Context, bin string, j oracleJob, tl *tally) string {
 			origin = append(origin, j.in.origin[i])
 		}
 	}
-	if d := diffRecords(want, got); d != "" {
+	if d := pcaptest.Diff(want, got); d != "" {
 		return fmt.Sprintf("%s: %s (our matches come from %s)", label, d, summarize(origin))
 	}
 	tl.mu.Lock()
@@ -325,9 +326,7 @@ func mergedInputs(t *testing.T, dir string, caps []capture) []*oracleInput {
 		}
 	}
 	for _, in := range out {
-		if err := writeCapture(in.path, in.linkType, in.recs); err != nil {
-			t.Fatal(err)
-		}
+		pcaptest.WriteLinkType(t, in.path, in.linkType, in.recs)
 	}
 	return out
 }

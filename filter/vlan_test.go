@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -41,11 +42,11 @@ func TestMatchVLANFindsTaggedHost(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	wantPlain, err := tcpdump(ctx, bin, path, "host 10.172.64.7")
+	wantPlain, err := pcaptest.Tcpdump(ctx, bin, []string{path}, "host 10.172.64.7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantTagged, err := tcpdump(ctx, bin, path, "vlan and host 10.172.64.7")
+	wantTagged, err := pcaptest.Tcpdump(ctx, bin, []string{path}, "vlan and host 10.172.64.7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestMatchVLANFindsTaggedHost(t *testing.T) {
 	if len(gotInner) == 0 {
 		t.Fatal("MatchVLAN keeps no frame")
 	}
-	if d := diffRecords(wantTagged, gotInner); d != "" {
+	if d := pcaptest.Diff(wantTagged, gotInner); d != "" {
 		t.Errorf("MatchVLAN against tcpdump 'vlan and host 10.172.64.7': %s", d)
 	}
 	for _, r := range gotInner {
@@ -129,9 +130,7 @@ func TestMatchVLANIsInnerPacket(t *testing.T) {
 		stripped = append(stripped, pcap.Record{Timestamp: r.Timestamp, OrigLen: r.OrigLen, Data: s})
 	}
 	path := filepath.Join(dir, "stripped.pcap")
-	if err := writeCapture(path, pcap.LinkTypeEthernet, stripped); err != nil {
-		t.Fatal(err)
-	}
+	pcaptest.WriteLinkType(t, path, pcap.LinkTypeEthernet, stripped)
 	exprs := []string{
 		"tcp", "udp port 53", "host 10.21.11.94", "host 10.172.64.7", "not ip", "ip6", "icmp6", "arp",
 		"ether broadcast", "ether multicast", "len > 100", "tcp[13] & 2 != 0", "ip[2:2] / (ip[9] - 6) > 0",
@@ -144,7 +143,7 @@ func TestMatchVLANIsInnerPacket(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		want, err := tcpdump(context.Background(), bin, path, e)
+		want, err := pcaptest.Tcpdump(context.Background(), bin, []string{path}, e)
 		if err != nil {
 			t.Error(err)
 			return
@@ -157,7 +156,7 @@ func TestMatchVLANIsInnerPacket(t *testing.T) {
 				got = append(got, stripped[j])
 			}
 		}
-		if d := diffRecords(want, got); d != "" {
+		if d := pcaptest.Diff(want, got); d != "" {
 			t.Errorf("%q: MatchVLAN on tagged frames against tcpdump on them untagged: %s", e, d)
 		}
 	})

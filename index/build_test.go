@@ -10,40 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 func metronPath(t testing.TB) string {
 	return filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-}
-
-// writeCapture writes recs as a capture of format and compression.
-func writeCapture(t *testing.T, path string, format pcap.Format, comp pcap.Compression, recs []pcap.Record) {
-	t.Helper()
-	var buf bytes.Buffer
-	c, err := pcap.NewCompressor(&buf, comp, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pcap.NewFormatWriter(c, format, true, pcap.MaxSnapLen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // unbound is ix's encoding without its capture's identity.
@@ -71,7 +44,7 @@ func TestBuildFileFormats(t *testing.T) {
 	for _, format := range []pcap.Format{pcap.FormatPcap, pcap.FormatPcapNG} {
 		for _, comp := range []pcap.Compression{pcap.CompressNone, pcap.CompressGzip, pcap.CompressZstd, pcap.CompressLZ4} {
 			path := filepath.Join(dir, "m."+format.String()+comp.Suffix())
-			writeCapture(t, path, format, comp, recs)
+			pcaptest.WriteCapture(t, path, pcaptest.File{Format: format, Compression: comp}, recs)
 			ix, err := BuildFile(path)
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
@@ -115,12 +88,12 @@ func TestBuildFileCorrupt(t *testing.T) {
 	os.WriteFile(bad, b, 0o644)
 	// pcapng cut in its last block.
 	ng := filepath.Join(dir, "cut.pcapng")
-	writeCapture(t, ng, pcap.FormatPcapNG, pcap.CompressNone, recs[:20])
+	pcaptest.WriteCapture(t, ng, pcaptest.File{Format: pcap.FormatPcapNG}, recs[:20])
 	nb, _ := os.ReadFile(ng)
 	os.WriteFile(ng, nb[:len(nb)-30], 0o644)
 	// gzip of a classic pcap cut in its 11th record.
 	gz := filepath.Join(dir, "cut.pcap.gz")
-	writeCapture(t, gz, pcap.FormatPcap, pcap.CompressNone, nil)
+	pcaptest.WriteCapture(t, gz, pcaptest.File{}, nil)
 	var zb bytes.Buffer
 	zc, _ := pcap.NewCompressor(&zb, pcap.CompressGzip, 0)
 	zc.Write(data[:off+20])

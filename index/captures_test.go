@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -47,23 +47,14 @@ func tsharkFields(t *testing.T, frames []frameRef, fields ...string) [][]string 
 	t.Helper()
 	tshark := testenv.RequireTool(t, "tshark")
 	all := filepath.Join(t.TempDir(), "all.pcap")
-	f, err := os.Create(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := pcap.NewWriter(f, true, pcap.MaxSnapLen)
+	recs := make([]pcap.Record, 0, len(frames))
 	for _, fr := range frames {
 		if fr.rec.LinkType != pcap.LinkTypeEthernet {
 			t.Fatalf("%s: link type %d: the joined file is Ethernet", fr.file, fr.rec.LinkType)
 		}
-		if err := w.Write(fr.rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, fr.rec)
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	pcaptest.WriteCapture(t, all, pcaptest.File{}, recs)
 	args := []string{"-r", all, "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
 		"-T", "fields", "-E", "separator=|", "-E", "aggregator=,"}
 	for _, fl := range fields {

@@ -1,13 +1,13 @@
 package packet
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -20,18 +20,12 @@ import (
 func TestAgainstTshark(t *testing.T) {
 	tshark := testenv.RequireTool(t, "tshark")
 	all := filepath.Join(t.TempDir(), "all.pcap")
-	out, err := os.Create(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := pcap.NewWriter(out, true, pcap.MaxSnapLen)
 	var recs []pcap.Record
 	var origin []string
 	metron := 0
 	for _, f := range testenv.AllPcaps(t) {
 		_, rs, _ := pcap.ReadFile(f)
 		for i, r := range rs {
-			w.Write(r)
 			recs = append(recs, r)
 			origin = append(origin, filepath.Base(f)+" frame "+strconv.Itoa(i+1))
 		}
@@ -39,8 +33,7 @@ func TestAgainstTshark(t *testing.T) {
 			metron = len(rs)
 		}
 	}
-	w.Flush()
-	out.Close()
+	pcaptest.WriteCapture(t, all, pcaptest.File{}, recs)
 
 	res, err := exec.Command(tshark, "-r", all, "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
 		"-T", "fields", "-E", "separator=|", "-E", "occurrence=f",

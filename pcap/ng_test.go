@@ -18,27 +18,6 @@ import (
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
-// recordReader is what Reader, NGReader and Capture have in common.
-type recordReader interface {
-	NextCopy() (Record, error)
-}
-
-// readAll reads records until io.EOF or an error, which it returns with
-// the records before it.
-func readAll(r recordReader) ([]Record, error) {
-	var recs []Record
-	for {
-		rec, err := r.NextCopy()
-		if err == io.EOF {
-			return recs, nil
-		}
-		if err != nil {
-			return recs, err
-		}
-		recs = append(recs, rec)
-	}
-}
-
 // sameRecords fails unless got and want hold the same timestamps,
 // original lengths and bytes.
 func sameRecords(t *testing.T, name string, got, want []Record) {
@@ -65,7 +44,7 @@ func readNGFile(t *testing.T, path string) (*NGReader, []Record, error) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	recs, err := readAll(r)
+	recs, err := ReadAll(r)
 	return r, recs, err
 }
 
@@ -330,7 +309,7 @@ func TestNGRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := readAll(r)
+			got, err := ReadAll(r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -476,7 +455,7 @@ func TestNGMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := readAll(r)
+	got, err := ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +529,7 @@ func TestTruncatedAndIOErrors(t *testing.T) {
 						var got []Record
 						c, err := Open(src)
 						if err == nil {
-							got, err = readAll(c)
+							got, err = ReadAll(c)
 							c.Close()
 						}
 						for i, r := range got {
@@ -679,7 +658,7 @@ func TestNGBad(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			r, err := NewNGReader(bytes.NewReader(b))
 			if err == nil {
-				_, err = readAll(r)
+				_, err = ReadAll(r)
 			}
 			runtime.ReadMemStats(&after)
 			if !errors.Is(err, ErrFormat) {
@@ -703,7 +682,7 @@ func TestReaderIOError(t *testing.T) {
 	for _, cut := range []int{0, 10, 24, 30, 24 + 16 + 20, 24 + 16 + 137} {
 		r, err := NewReader(&errReader{b: b[:cut], err: errDisk})
 		if err == nil {
-			_, err = readAll(r)
+			_, err = ReadAll(r)
 		}
 		if !errors.Is(err, errDisk) || errors.Is(err, ErrFormat) {
 			t.Errorf("cut at %d, then a disk error: %v", cut, err)
@@ -713,7 +692,7 @@ func TestReaderIOError(t *testing.T) {
 		}
 		r, err = NewReader(bytes.NewReader(b[:cut]))
 		if err == nil {
-			_, err = readAll(r)
+			_, err = ReadAll(r)
 		}
 		if !errors.Is(err, ErrFormat) || !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("cut at %d: %v", cut, err)

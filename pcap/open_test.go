@@ -76,7 +76,7 @@ func TestOpen(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := readAll(c)
+				got, err := ReadAll(c)
 				if err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
@@ -112,7 +112,7 @@ func TestOpenNotCapture(t *testing.T) {
 	} {
 		c, err := Open(bytes.NewReader(b))
 		if err == nil {
-			_, err = readAll(c)
+			_, err = ReadAll(c)
 			c.Close()
 		}
 		if !errors.Is(err, ErrFormat) {

@@ -208,14 +208,25 @@ func ReadFile(path string) (Header, []Record, error) {
 	if err != nil {
 		return Header{}, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	recs, err := ReadAll(r)
+	if err != nil {
+		return r.Header(), recs, fmt.Errorf("%s: %w", path, err)
+	}
+	return r.Header(), recs, nil
+}
+
+// ReadAll reads records with NextCopy until io.EOF (Reader, NGReader and
+// Capture all have it). On an error it returns the records before it,
+// with the error.
+func ReadAll(r interface{ NextCopy() (Record, error) }) ([]Record, error) {
 	var recs []Record
 	for {
 		rec, err := r.NextCopy()
 		if err == io.EOF {
-			return r.Header(), recs, nil
+			return recs, nil
 		}
 		if err != nil {
-			return r.Header(), recs, fmt.Errorf("%s: %w", path, err)
+			return recs, err
 		}
 		recs = append(recs, rec)
 	}

@@ -117,7 +117,7 @@ func TestSnapLenAgainstTcpdump(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: tcpdump's output: %v", c.name, err)
 			}
-			if want, err = readAll(r); err != nil {
+			if want, err = ReadAll(r); err != nil {
 				t.Fatalf("%s: tcpdump's output: %v", c.name, err)
 			}
 		}
@@ -212,7 +212,7 @@ func TestWritersKeepSnapLen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := readAll(r)
+			want, err := ReadAll(r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestWritersKeepSnapLen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := readAll(c)
+			got, err := ReadAll(c)
 			c.Close()
 			if err != nil || len(got) != len(lens) || len(want) != len(lens) {
 				t.Fatalf("%s: %d records (%v), tcpdump %d, wrote %d", name, len(got), err, len(want), len(lens))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -85,7 +86,7 @@ func modelComparable(frame []byte, s packet.Summary) bool {
 func TestFixedAgainstMetronModel(t *testing.T) {
 	var frames []pcap.Record
 	for _, p := range testenv.AllPcaps(t) {
-		for _, r := range readAll(t, p) {
+		for _, r := range pcaptest.ReadAll(t, p) {
 			frames = append(frames, r, tagged(r, 0x8100, 7), tagged(r, 0x88a8, 8, 0x8100, 9))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -33,7 +34,7 @@ const (
 // records and bytes written.
 func genStore(t testing.TB, dir string, l storeLayout) (records, size int64) {
 	t.Helper()
-	src := readAll(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	src := pcaptest.ReadAll(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
 	type out struct {
 		f    *os.File
 		w    *pcap.Writer

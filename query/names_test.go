@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -44,7 +45,7 @@ func TestNamePruner(t *testing.T) {
 			recs = append(recs, pcap.Record{Timestamp: ts, Data: packet.UDPFrame(60, uint16(j), 53)})
 		}
 		name := fmt.Sprintf("%d-%d.pcap", recs[0].Timestamp/1e9, recs[len(recs)-1].Timestamp/1e9)
-		writeCapture(t, filepath.Join(dir, name), recs, fileOpts{})
+		pcaptest.WriteCapture(t, filepath.Join(dir, name), pcaptest.File{}, recs)
 	}
 	start := time.Unix(0, base+3*int64(time.Minute)+10*int64(time.Second))
 	spec := Spec{Paths: []string{dir}, Start: start}

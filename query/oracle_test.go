@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -123,17 +123,11 @@ func sharedRecords(t *testing.T, path string) ([]pcap.Record, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []pcap.Record
-	for {
-		rec, err := r.NextCopy()
-		if err == io.EOF {
-			return recs, r.Header().Nanos
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		recs = append(recs, rec)
+	recs, err := pcap.ReadAll(r)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
+	return recs, r.Header().Nanos
 }
 
 // TestSharedCapturesAgainstTcpdump queries every shared capture on its
@@ -149,7 +143,6 @@ func sharedRecords(t *testing.T, path string) ([]pcap.Record, bool) {
 func TestSharedCapturesAgainstTcpdump(t *testing.T) {
 	bin := testenv.RequireTool(t, "tcpdump")
 	start := time.Now()
-	dir := t.TempDir()
 	paths := testenv.AllPcaps(t)
 	if len(paths) < 200 {
 		t.Fatalf("%d shared captures, expected over 200", len(paths))
@@ -168,10 +161,6 @@ func TestSharedCapturesAgainstTcpdump(t *testing.T) {
 		}
 	}
 	inputs := append(slices.Clone(micros), nanos...)
-	list := filepath.Join(dir, "list")
-	if err := os.WriteFile(list, []byte(strings.Join(micros, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	compared := 0
@@ -179,12 +168,12 @@ func TestSharedCapturesAgainstTcpdump(t *testing.T) {
 		// A window is over the times of all the files: it takes some
 		// files whole, some in part, and most not at all.
 		lo, hi := q.bounds(slices.Clone(times))
-		want, err := runTcpdump(ctx, bin, append([]string{"-V", list, "-w", "-"}, exprArg(q.tcpdumpExpr())...))
+		want, err := pcaptest.Tcpdump(ctx, bin, micros, q.tcpdumpExpr())
 		if err != nil {
 			t.Fatalf("%s: %v", q.name, err)
 		}
 		for _, p := range nanos {
-			recs, err := tcpdump(ctx, bin, p, q.tcpdumpExpr())
+			recs, err := pcaptest.Tcpdump(ctx, bin, []string{p}, q.tcpdumpExpr())
 			if err != nil {
 				t.Fatalf("%s: %v", q.name, err)
 			}
@@ -205,7 +194,7 @@ func TestSharedCapturesAgainstTcpdump(t *testing.T) {
 			}
 			got = append(got, recs...)
 		}
-		if d := diffRecords(want, got); d != "" {
+		if d := pcaptest.Diff(want, got); d != "" {
 			t.Errorf("%s: %s", q.name, d)
 		}
 		compared += len(got)
@@ -213,18 +202,11 @@ func TestSharedCapturesAgainstTcpdump(t *testing.T) {
 	t.Logf("%d queries × %d captures (%d nanosecond): %d packets compared, in %v", len(oracleQueries), len(inputs), len(nanos), compared, time.Since(start).Round(time.Millisecond))
 }
 
-func exprArg(expr string) []string {
-	if expr == "" {
-		return nil
-	}
-	return []string{expr}
-}
-
 // mixedFile is one file of the directory TestMergedDirectoryAgainstTcpdump
 // builds.
 type mixedFile struct {
 	name string
-	opts fileOpts
+	opts pcaptest.File
 	recs []pcap.Record // as they read back
 }
 
@@ -238,15 +220,15 @@ type mixedFile struct {
 func mixedDir(t *testing.T, dir string) []mixedFile {
 	t.Helper()
 	pcaps := testenv.Pcaps(t)
-	metron := readAll(t, filepath.Join(pcaps, "metron-example.pcap"))
+	metron := pcaptest.ReadAll(t, filepath.Join(pcaps, "metron-example.pcap"))
 	base := int64(1_700_000_000e9) - metron[0].Timestamp
 	var files []mixedFile
-	add := func(name string, o fileOpts, recs []pcap.Record) {
+	add := func(name string, o pcaptest.File, recs []pcap.Record) {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, mixedFile{name: name, opts: o, recs: writeCapture(t, p, recs, o)})
+		files = append(files, mixedFile{name: name, opts: o, recs: pcaptest.WriteCapture(t, p, o, recs)})
 	}
 	tag := func(recs []pcap.Record, stack ...uint16) []pcap.Record {
 		out := make([]pcap.Record, len(recs))
@@ -256,16 +238,16 @@ func mixedDir(t *testing.T, dir string) []mixedFile {
 		return out
 	}
 	step := int64(20e9)
-	add("a/p0-0000.pcap", fileOpts{}, shifted(metron, base))
-	add("a/p0-0001.pcap.zst", fileOpts{comp: pcap.CompressZstd}, shifted(metron, base+2*step+7))
-	add("b/p1-0000.pcapng", fileOpts{ng: true}, tag(shifted(metron, base+step+3), 0x8100, 100))
-	add("b/p1-0001.pcap.gz", fileOpts{comp: pcap.CompressGzip, micro: true}, tag(shifted(metron, base+3*step), 0x88a8, 200, 0x8100, 101))
-	add("b/p1-0002.pcapng.lz4", fileOpts{ng: true, comp: pcap.CompressLZ4}, shifted(metron, base+4*step+11))
-	add("c/same-time-tagged.pcap", fileOpts{}, tag(shifted(metron, base), 0x9100, 300))
-	add("c/sub/p2-0000.pcap", fileOpts{micro: true}, shifted(metron, base+5*step))
+	add("a/p0-0000.pcap", pcaptest.File{}, shifted(metron, base))
+	add("a/p0-0001.pcap.zst", pcaptest.File{Compression: pcap.CompressZstd}, shifted(metron, base+2*step+7))
+	add("b/p1-0000.pcapng", pcaptest.File{Format: pcap.FormatPcapNG}, tag(shifted(metron, base+step+3), 0x8100, 100))
+	add("b/p1-0001.pcap.gz", pcaptest.File{Compression: pcap.CompressGzip, Micro: true}, tag(shifted(metron, base+3*step), 0x88a8, 200, 0x8100, 101))
+	add("b/p1-0002.pcapng.lz4", pcaptest.File{Format: pcap.FormatPcapNG, Compression: pcap.CompressLZ4}, shifted(metron, base+4*step+11))
+	add("c/same-time-tagged.pcap", pcaptest.File{}, tag(shifted(metron, base), 0x9100, 300))
+	add("c/sub/p2-0000.pcap", pcaptest.File{Micro: true}, shifted(metron, base+5*step))
 	for i, n := range []string{"kday4.pcap", "babel_update_oobr.pcap", "bgp_vpn_rt-oobr.pcap", "vxlan.pcap", "ipv6-routing-header.pcap"} {
-		recs := readAll(t, filepath.Join(pcaps, "tcpdump-tests", n))
-		add("d/"+n, fileOpts{}, shifted(recs, int64(1_700_000_010e9)+int64(i)*7e9-recs[0].Timestamp))
+		recs := pcaptest.ReadAll(t, filepath.Join(pcaps, "tcpdump-tests", n))
+		add("d/"+n, pcaptest.File{}, shifted(recs, int64(1_700_000_010e9)+int64(i)*7e9-recs[0].Timestamp))
 	}
 	// Not captures: skipped, each for its reason.
 	for name, data := range map[string]string{
@@ -312,7 +294,7 @@ func TestMergedDirectoryAgainstTcpdump(t *testing.T) {
 	var times []int64
 	for i := len(order) - 1; i >= 0; i-- {
 		p := filepath.Join(dir, fmt.Sprintf("plain-%02d.pcap", i))
-		writeCapture(t, p, order[i].recs, fileOpts{})
+		pcaptest.WriteCapture(t, p, pcaptest.File{}, order[i].recs)
 		plain = append(plain, p)
 		for _, r := range order[i].recs {
 			times = append(times, r.Timestamp)
@@ -327,7 +309,7 @@ func TestMergedDirectoryAgainstTcpdump(t *testing.T) {
 
 	compared := 0
 	for _, q := range oracleQueries {
-		want, err := tcpdump(ctx, bin, merged, q.tcpdumpExpr())
+		want, err := pcaptest.Tcpdump(ctx, bin, []string{merged}, q.tcpdumpExpr())
 		if err != nil {
 			t.Fatalf("%s: %v", q.name, err)
 		}
@@ -340,7 +322,7 @@ func TestMergedDirectoryAgainstTcpdump(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", q.name, err)
 			}
-			if d := diffRecords(want, got); d != "" {
+			if d := pcaptest.Diff(want, got); d != "" {
 				t.Errorf("%s, %d workers: %s", q.name, workers, d)
 			}
 			if st.Captures != len(files) || st.Scanned != len(files) || len(st.Failed) != 0 || len(st.Truncated) != 0 || st.Unread != 0 {

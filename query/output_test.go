@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -81,11 +82,11 @@ func TestOutput(t *testing.T) {
 				if _, err := f.Stat(); err != nil {
 					t.Errorf("the writer was closed: %v", err)
 				}
-				got, err := tcpdump(ctx, bin, f.Name(), "")
+				got, err := pcaptest.Tcpdump(ctx, bin, []string{f.Name()}, "")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := diffRecords(recs, got); d != "" {
+				if d := pcaptest.Diff(recs, got); d != "" {
 					t.Error(d)
 				}
 				return
@@ -106,7 +107,7 @@ func TestOutput(t *testing.T) {
 			}
 			var all []pcap.Record
 			for i, p := range want {
-				got, err := tcpdump(ctx, bin, p, "")
+				got, err := pcaptest.Tcpdump(ctx, bin, []string{p}, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -115,7 +116,7 @@ func TestOutput(t *testing.T) {
 				}
 				all = append(all, got...)
 			}
-			if d := diffRecords(recs, all); d != "" {
+			if d := pcaptest.Diff(recs, all); d != "" {
 				t.Error(d)
 			}
 		})

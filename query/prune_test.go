@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -86,7 +87,7 @@ func TestIndexPruner(t *testing.T) {
 	}
 	for name, recs := range files {
 		path := filepath.Join(dir, name)
-		writeCapture(t, path, recs, fileOpts{})
+		pcaptest.WriteCapture(t, path, pcaptest.File{}, recs)
 		switch name {
 		case "bare.pcap":
 		case "junk.pcap":
@@ -146,7 +147,7 @@ func TestIndexPruner(t *testing.T) {
 			if (answer{mayMatch, known}) != want {
 				t.Errorf("%s: %s: mayMatch %v known %v, want %+v", c.name, name, mayMatch, known, want)
 			}
-			kept, err := tcpdump(ctx, bin, path, expr)
+			kept, err := pcaptest.Tcpdump(ctx, bin, []string{path}, expr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -66,10 +67,10 @@ func openFDs(t *testing.T) int {
 func TestBadInput(t *testing.T) {
 	checkNoLeaks(t)
 	dir := t.TempDir()
-	good := writeCapture(t, filepath.Join(dir, "good.pcap"), synth(100, 1e18, 1000, 1), fileOpts{})
+	good := pcaptest.WriteCapture(t, filepath.Join(dir, "good.pcap"), pcaptest.File{}, synth(100, 1e18, 1000, 1))
 	// Corrupt part way: a record header claiming 1 GB, after 50 good
 	// records.
-	corrupt := writeCapture(t, filepath.Join(dir, "corrupt.pcap"), synth(100, 1e18+500, 1000, 2), fileOpts{})
+	corrupt := pcaptest.WriteCapture(t, filepath.Join(dir, "corrupt.pcap"), pcaptest.File{}, synth(100, 1e18+500, 1000, 2))
 	b, _ := os.ReadFile(filepath.Join(dir, "corrupt.pcap"))
 	off := 24
 	for i := 0; i < 50; i++ {
@@ -78,8 +79,8 @@ func TestBadInput(t *testing.T) {
 	copy(b[off+8:], []byte{0, 0, 0, 0x40})
 	os.WriteFile(filepath.Join(dir, "corrupt.pcap"), b, 0o644)
 	// Cut short in its last record, as a capture being written.
-	writeCapture(t, filepath.Join(dir, "cut.pcap.zst"), synth(100, 1e18+700, 1000, 3), fileOpts{comp: pcap.CompressZstd})
-	writeCapture(t, filepath.Join(dir, "cutplain.pcap"), synth(100, 1e18+900, 1000, 4), fileOpts{})
+	pcaptest.WriteCapture(t, filepath.Join(dir, "cut.pcap.zst"), pcaptest.File{Compression: pcap.CompressZstd}, synth(100, 1e18+700, 1000, 3))
+	pcaptest.WriteCapture(t, filepath.Join(dir, "cutplain.pcap"), pcaptest.File{}, synth(100, 1e18+900, 1000, 4))
 	st, _ := os.Stat(filepath.Join(dir, "cutplain.pcap"))
 	os.Truncate(filepath.Join(dir, "cutplain.pcap"), st.Size()-5)
 	zst, _ := os.ReadFile(filepath.Join(dir, "cut.pcap.zst"))
@@ -165,7 +166,7 @@ func TestLimitsAndStops(t *testing.T) {
 	dir := t.TempDir()
 	var all []pcap.Record
 	for i := range 6 {
-		all = append(all, writeCapture(t, filepath.Join(dir, "f"+string(rune('a'+i))+".pcap"), synth(5000, 1e18+int64(i)*333, 2000, uint16(i)), fileOpts{})...)
+		all = append(all, pcaptest.WriteCapture(t, filepath.Join(dir, "f"+string(rune('a'+i))+".pcap"), pcaptest.File{}, synth(5000, 1e18+int64(i)*333, 2000, uint16(i)))...)
 	}
 	ctx := context.Background()
 	full, st, err := collect(ctx, Spec{Paths: []string{dir}, Workers: 2})
@@ -178,7 +179,7 @@ func TestLimitsAndStops(t *testing.T) {
 		}
 	}
 	got, st, err := collect(ctx, Spec{Paths: []string{dir}, MaxPackets: 777})
-	if err != nil || !st.Limited || diffRecords(full[:777], got) != "" {
+	if err != nil || !st.Limited || pcaptest.Diff(full[:777], got) != "" {
 		t.Errorf("MaxPackets: %d, %v, %+v", len(got), err, st)
 	}
 	var sum int64
@@ -187,7 +188,7 @@ func TestLimitsAndStops(t *testing.T) {
 		sum += int64(len(full[k].Data))
 	}
 	got, st, err = collect(ctx, Spec{Paths: []string{dir}, MaxBytes: 100_000})
-	if err != nil || !st.Limited || st.MatchedBytes != sum || diffRecords(full[:k], got) != "" {
+	if err != nil || !st.Limited || st.MatchedBytes != sum || pcaptest.Diff(full[:k], got) != "" {
 		t.Errorf("MaxBytes: %d records %d bytes, want %d %d, %v", len(got), st.MatchedBytes, k, sum, err)
 	}
 	// Exactly as many as there are: not limited.
@@ -231,7 +232,7 @@ func TestHooks(t *testing.T) {
 	checkNoLeaks(t)
 	dir := t.TempDir()
 	for i := range 4 {
-		writeCapture(t, filepath.Join(dir, "f"+string(rune('a'+i))+".pcap"), synth(3000, 1e18+int64(i)*1e9, 1e6, uint16(i)), fileOpts{})
+		pcaptest.WriteCapture(t, filepath.Join(dir, "f"+string(rune('a'+i))+".pcap"), pcaptest.File{}, synth(3000, 1e18+int64(i)*1e9, 1e6, uint16(i)))
 	}
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -298,8 +299,8 @@ func TestHooks(t *testing.T) {
 func TestUnreadableCapturesNamed(t *testing.T) {
 	checkNoLeaks(t)
 	dir := t.TempDir()
-	good := writeCapture(t, filepath.Join(dir, "good.pcap"), synth(100, 1e18, 1000, 1), fileOpts{})
-	good = append(good, writeCapture(t, filepath.Join(dir, "good.pcapng.zst"), synth(50, 1e18+7, 1000, 2), fileOpts{ng: true, comp: pcap.CompressZstd})...)
+	good := pcaptest.WriteCapture(t, filepath.Join(dir, "good.pcap"), pcaptest.File{}, synth(100, 1e18, 1000, 1))
+	good = append(good, pcaptest.WriteCapture(t, filepath.Join(dir, "good.pcapng.zst"), pcaptest.File{Format: pcap.FormatPcapNG, Compression: pcap.CompressZstd}, synth(50, 1e18+7, 1000, 2))...)
 	b, _ := os.ReadFile(filepath.Join(dir, "good.pcap"))
 	bad4 := append([]byte{0, 0, 0, 0}, b[4:]...)
 	files := map[string][]byte{

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -197,18 +197,7 @@ func TestTunnelsAgainstTshark(t *testing.T) {
 	// tshark starts once.
 	recs, from := ethernetFrames(t)
 	all := filepath.Join(t.TempDir(), "all.pcap")
-	f, err := os.Create(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := pcap.NewWriter(f, true, pcap.MaxSnapLen)
-	for _, r := range recs {
-		w.Write(r)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	pcaptest.WriteCapture(t, all, pcaptest.File{}, recs)
 	out, err := exec.Command(tshark, "-r", all, "-o", "tcp.desegment_tcp_streams:FALSE", "-o", "ip.defragment:FALSE",
 		"-o", "ipv6.defragment:FALSE", "-T", "fields", "-E", "occurrence=a",
 		"-e", "ip.src", "-e", "ipv6.src", "-e", "icmp.type", "-e", "icmpv6.type", "-e", "_ws.col.Protocol").Output()
@@ -278,11 +267,11 @@ func ethernetFrames(t *testing.T) (recs []pcap.Record, from []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			r, err := c.NextCopy()
-			if err != nil {
-				break
-			}
+		rs, err := pcap.ReadAll(c)
+		if err != nil {
+			t.Logf("%s: %v: the records before it are used", p, err)
+		}
+		for _, r := range rs {
 			if r.LinkType == pcap.LinkTypeEthernet {
 				recs = append(recs, r)
 				from = append(from, filepath.Base(p))

@@ -15,6 +15,7 @@ import (
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/store"
 )
@@ -153,22 +154,7 @@ func targetRecords(t *testing.T, dir string) []pcap.Record {
 	if len(files) != 1 {
 		t.Fatalf("%s: files %v, want one", dir, files)
 	}
-	c, err := pcap.OpenFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var recs []pcap.Record
-	for {
-		rec, err := c.NextCopy()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", files[0], err)
-		}
-		recs = append(recs, rec)
-	}
+	recs := pcaptest.ReadAll(t, files[0])
 	ix, err := index.Load(files[0])
 	if err != nil || ix.Packets != int64(len(recs)) {
 		t.Fatalf("%s: sidecar index (%v) of a file of %d records", files[0], err, len(recs))

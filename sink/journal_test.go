@@ -9,6 +9,7 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/query"
 	"github.com/fastcapa-go/fastcapa/store"
@@ -109,11 +110,7 @@ func TestJournal(t *testing.T) {
 func TestJournalHidden(t *testing.T) {
 	dir := t.TempDir()
 	capture := filepath.Join(dir, "1.pcap")
-	f, _ := os.Create(capture)
-	w, _ := pcap.NewWriter(f, false, 65535)
-	w.Write(pcap.Record{Timestamp: 1e9, Data: make([]byte, 60)})
-	w.Flush()
-	f.Close()
+	pcaptest.WriteCapture(t, capture, pcaptest.File{Micro: true, SnapLen: 65535}, []pcap.Record{{Timestamp: 1e9, Data: make([]byte, 60)}})
 	journal := filepath.Join(dir, journalName)
 	if err := atomicfile.WriteFile(journal, []byte(`{"partitions":[]}`)); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -122,14 +124,8 @@ func wholeRecordsOf(data []byte) []pcap.Record {
 		return nil
 	}
 	defer c.Close()
-	var rs []pcap.Record
-	for {
-		r, err := c.NextCopy()
-		if err != nil {
-			return rs
-		}
-		rs = append(rs, r)
-	}
+	rs, _ := pcap.ReadAll(c) // the whole records before the first error are the answer
+	return rs
 }
 
 // tsharkAgrees pipes the file, decompressed by its command if it is
@@ -675,20 +671,16 @@ func TestRecoverLongerThanSnapLen(t *testing.T) {
 	if !bytes.Equal(data, b[:whole]) {
 		t.Fatalf("published %d bytes, want the %d whole ones", len(data), whole)
 	}
-	tcpdump := testenv.RequireTool(t, "tcpdump")
-	out, err := exec.Command(tcpdump, "-r", got[0].Path, "-w", "-").Output()
+	tdRecs, err := pcaptest.Tcpdump(context.Background(), testenv.RequireTool(t, "tcpdump"), []string{got[0].Path}, "")
 	if err != nil {
 		t.Fatalf("tcpdump on the recovered file: %v", err)
 	}
-	c, err := pcap.Open(bytes.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	for i, n := range lens {
-		rec, err := c.Next()
-		if err != nil || len(rec.Data) != min(n, 64) || rec.OrigLen != uint32(n) {
-			t.Fatalf("tcpdump's record %d: %d of %d bytes (%v), want %d of %d", i, len(rec.Data), rec.OrigLen, err, min(n, 64), n)
+		if i >= len(tdRecs) {
+			t.Fatalf("tcpdump's record %d: missing, want %d of %d bytes", i, min(n, 64), n)
+		}
+		if rec := tdRecs[i]; len(rec.Data) != min(n, 64) || rec.OrigLen != uint32(n) {
+			t.Fatalf("tcpdump's record %d: %d of %d bytes, want %d of %d", i, len(rec.Data), rec.OrigLen, min(n, 64), n)
 		}
 	}
 }

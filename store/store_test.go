@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -202,17 +201,11 @@ func readAny(t *testing.T, path string) (*pcap.Capture, []pcap.Record) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var rs []pcap.Record
-	for {
-		r, err := c.NextCopy()
-		if err == io.EOF {
-			return c, rs
-		}
-		if err != nil {
-			t.Fatalf("%s: record %d: %v", path, len(rs), err)
-		}
-		rs = append(rs, r)
+	rs, err := pcap.ReadAll(c)
+	if err != nil {
+		t.Fatalf("%s: record %d: %v", path, len(rs), err)
 	}
+	return c, rs
 }
 
 // fileCompression is the compression a spec's files are in: Compression,

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -28,7 +30,9 @@ func burstPcap(t *testing.T) string {
 	for i := range recs {
 		recs[i] = pcap.Record{Timestamp: int64(i) * 1000, Data: burstFrame(i)}
 	}
-	return writeCapture(t, t.TempDir(), "burst64.pcap", pcap.FormatPcap, pcap.CompressNone, recs)
+	path := filepath.Join(t.TempDir(), "burst64.pcap")
+	pcaptest.WriteCapture(t, path, pcaptest.File{}, recs)
+	return path
 }
 
 // sendTopSpeed sends a capture into the pair as fast as tcpreplay can and

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -380,24 +381,12 @@ func describeForeign(nonce uint64, n int, b []byte) string {
 func writeFaultFrames(t *testing.T, nonce uint64, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "faults.pcap")
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	w, err := pcap.NewWriter(fh, false, 65535)
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now().UnixNano()
-	for i := range n {
-		if err := w.Write(pcap.Record{Timestamp: t0 + int64(i)*1e6, Data: faultFrame(nonce, i)}); err != nil {
-			t.Fatal(err)
-		}
+	recs := make([]pcap.Record, n)
+	for i := range recs {
+		recs[i] = pcap.Record{Timestamp: t0 + int64(i)*1e6, Data: faultFrame(nonce, i)}
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	pcaptest.WriteCapture(t, path, pcaptest.File{Micro: true, SnapLen: 65535}, recs)
 	return path
 }
 

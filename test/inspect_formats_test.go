@@ -2,13 +2,13 @@ package test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -21,36 +21,6 @@ func inspect(t *testing.T, args ...string) (string, string, int) {
 	var stdout bytes.Buffer
 	stderr, code := pcapstore(t, &stdout, append([]string{"inspect"}, args...)...)
 	return stdout.String(), stderr, code
-}
-
-// writeCapture writes recs in a format and compression to dir/name.
-func writeCapture(t *testing.T, dir, name string, format pcap.Format, comp pcap.Compression, recs []pcap.Record) string {
-	t.Helper()
-	var buf bytes.Buffer
-	cw, err := pcap.NewCompressor(&buf, comp, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pcap.NewFormatWriter(cw, format, true, pcap.MaxSnapLen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestInspectFormats: pcapstore inspect reads pcap and pcapng, plain and
@@ -71,7 +41,8 @@ func TestInspectFormats(t *testing.T) {
 	dir := t.TempDir()
 	for _, format := range []pcap.Format{pcap.FormatPcap, pcap.FormatPcapNG} {
 		for _, comp := range []pcap.Compression{pcap.CompressNone, pcap.CompressGzip, pcap.CompressZstd, pcap.CompressLZ4} {
-			path := writeCapture(t, dir, "m."+format.String()+comp.Suffix(), format, comp, recs)
+			path := filepath.Join(dir, "m."+format.String()+comp.Suffix())
+			pcaptest.WriteCapture(t, path, pcaptest.File{Format: format, Compression: comp}, recs)
 			out, errs, code := inspect(t, path)
 			if code != 0 || out != want.String() || errs != "" {
 				t.Errorf("%s: exit %d, %d lines, stderr %q; want %d lines", path, code, strings.Count(out, "\n"), errs, len(recs))
@@ -91,8 +62,7 @@ func TestInspectFormats(t *testing.T) {
 
 	// Raw IP (link type 101): a classic pcap header saying so, the
 	// Ethernet frames without their Ethernet header.
-	raw := classicWithLinkType(t, 101, recs[:5], 14)
-	out, errs, code := inspect(t, writeFile(t, dir, "raw.pcap", raw))
+	out, errs, code := inspect(t, classicWithLinkType(t, filepath.Join(dir, "raw.pcap"), 101, recs[:5], 14))
 	if code != 0 || out != strings.Join(strings.SplitAfter(want.String(), "\n")[:5], "") {
 		t.Errorf("raw IP: exit %d:\n%s", code, out)
 	}
@@ -100,7 +70,7 @@ func TestInspectFormats(t *testing.T) {
 		t.Errorf("raw IP: stderr %q", errs)
 	}
 	// USER0 (147): not decoded, and said so.
-	out, errs, code = inspect(t, writeFile(t, dir, "user0.pcap", classicWithLinkType(t, 147, recs[:2], 0)))
+	out, errs, code = inspect(t, classicWithLinkType(t, filepath.Join(dir, "user0.pcap"), 147, recs[:2], 0))
 	wantUser := fmt.Sprintf("%d %d linktype 147, not decoded\n%d %d linktype 147, not decoded\n",
 		recs[0].Timestamp, recs[0].OrigLen, recs[1].Timestamp, recs[1].OrigLen)
 	if code != 0 || out != wantUser || !strings.Contains(errs, "link type 147") {
@@ -126,23 +96,15 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 	return p
 }
 
-// classicWithLinkType is a microsecond classic pcap of link type lt
-// holding recs with their first cut bytes removed.
-func classicWithLinkType(t *testing.T, lt uint32, recs []pcap.Record, cut int) []byte {
-	le := binary.LittleEndian
-	b := le.AppendUint32(nil, 0xa1b2c3d4)
-	b = le.AppendUint16(b, 2)
-	b = le.AppendUint16(b, 4)
-	b = append(b, make([]byte, 8)...)
-	b = le.AppendUint32(b, 65535)
-	b = le.AppendUint32(b, lt)
-	for _, r := range recs {
-		d := r.Data[cut:]
-		b = le.AppendUint32(b, uint32(r.Timestamp/1e9))
-		b = le.AppendUint32(b, uint32(r.Timestamp%1e9/1e3))
-		b = le.AppendUint32(b, uint32(len(d)))
-		b = le.AppendUint32(b, r.OrigLen)
-		b = append(b, d...)
+// classicWithLinkType writes a classic pcap of link type lt to path
+// holding recs with their first cut bytes removed (original lengths
+// kept), and returns path.
+func classicWithLinkType(t *testing.T, path string, lt uint32, recs []pcap.Record, cut int) string {
+	t.Helper()
+	out := make([]pcap.Record, len(recs))
+	for i, r := range recs {
+		out[i] = pcap.Record{Timestamp: r.Timestamp, OrigLen: r.OrigLen, Data: r.Data[cut:]}
 	}
-	return b
+	pcaptest.WriteLinkType(t, path, lt, out)
+	return path
 }

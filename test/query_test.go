@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -50,64 +52,6 @@ func pcapQuery(t *testing.T, args ...string) ([]byte, string, int) {
 	return stdout.Bytes(), stderr, code
 }
 
-// captureRecords reads a capture file (or bytes) with package pcap.
-func captureRecords(t *testing.T, r io.Reader) []pcap.Record {
-	t.Helper()
-	c, err := pcap.Open(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var recs []pcap.Record
-	for {
-		rec, err := c.NextCopy()
-		if err == io.EOF {
-			return recs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, pcap.Record{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, Data: rec.Data})
-	}
-}
-
-func fileRecords(t *testing.T, path string) []pcap.Record {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	return captureRecords(t, f)
-}
-
-// tcpdumpKeeps is what tcpdump keeps of a file, at nanosecond precision.
-func tcpdumpKeeps(t *testing.T, path, expr string) []pcap.Record {
-	t.Helper()
-	tcpdump := testenv.RequireTool(t, "tcpdump")
-	args := []string{"--time-stamp-precision=nano", "-r", path, "-w", "-"}
-	if expr != "" {
-		args = append(args, expr)
-	}
-	out, err := exec.Command(tcpdump, args...).Output()
-	if err != nil {
-		t.Fatalf("tcpdump %q: %v", expr, err)
-	}
-	return captureRecords(t, bytes.NewReader(out))
-}
-
-func sameRecords(want, got []pcap.Record) string {
-	if len(want) != len(got) {
-		return fmt.Sprintf("%d packets, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if want[i].Timestamp != got[i].Timestamp || want[i].OrigLen != got[i].OrigLen || !bytes.Equal(want[i].Data, got[i].Data) {
-			return fmt.Sprintf("packet %d differs: ts %d len %d, want ts %d len %d", i, got[i].Timestamp, got[i].OrigLen, want[i].Timestamp, want[i].OrigLen)
-		}
-	}
-	return ""
-}
-
 // TestQueryFixed runs pcapstore query fixed with Metron's options, short
 // and long, over metron-example.pcap and checks the file it writes holds
 // exactly the packets tcpdump keeps for the equivalent expression (on
@@ -117,7 +61,7 @@ func TestQueryFixed(t *testing.T) {
 	src := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.pcap")
-	all := tcpdumpKeeps(t, src, "")
+	all := pcaptest.TcpdumpKeeps(t, src, "")
 	for _, c := range []struct {
 		args   []string
 		oracle string
@@ -133,7 +77,7 @@ func TestQueryFixed(t *testing.T) {
 		{[]string{}, "", 10, 20},
 	} {
 		args := append([]string{"fixed", "-bp", src, "-o", out}, c.args...)
-		want := tcpdumpKeeps(t, src, filter.VLANExpr(c.oracle))
+		want := pcaptest.TcpdumpKeeps(t, src, filter.VLANExpr(c.oracle))
 		if c.from >= 0 {
 			lo, hi := all[c.from].Timestamp/1e6, all[c.to].Timestamp/1e6
 			args = append(args, "-st", strconv.FormatInt(lo, 10), "-et", strconv.FormatInt(hi, 10))
@@ -149,7 +93,7 @@ func TestQueryFixed(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", c.args, code, stderr)
 		}
-		if d := sameRecords(want, fileRecords(t, out)); d != "" {
+		if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" {
 			t.Errorf("%v: %s", c.args, d)
 		}
 		if !strings.Contains(stderr, fmt.Sprintf("%d packets", len(want))) || strings.Contains(stderr, "\r") {
@@ -164,7 +108,7 @@ func TestQueryFixed(t *testing.T) {
 			if _, stderr, code := pcapQuery(t, args...); code != 0 {
 				t.Fatalf("-df: exit %d: %s", code, stderr)
 			}
-			if d := sameRecords(want, fileRecords(t, out)); d != "" {
+			if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" {
 				t.Errorf("%v with -df: %s", c.args, d)
 			}
 		}
@@ -175,7 +119,7 @@ func TestQueryFixed(t *testing.T) {
 // overlapping files, plain, zstd and pcapng.
 func queryStore(t *testing.T) string {
 	t.Helper()
-	recs := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	recs := pcaptest.ReadAll(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
 	dir := t.TempDir()
 	part := func(k int) []pcap.Record {
 		var out []pcap.Record
@@ -186,9 +130,9 @@ func queryStore(t *testing.T) string {
 		}
 		return out
 	}
-	writeCapture(t, dir, "p0.pcap", pcap.FormatPcap, pcap.CompressNone, part(0))
-	writeCapture(t, dir, "p1.pcap.zst", pcap.FormatPcap, pcap.CompressZstd, part(1))
-	writeCapture(t, dir, "p2.pcapng", pcap.FormatPcapNG, pcap.CompressNone, part(2))
+	pcaptest.WriteCapture(t, filepath.Join(dir, "p0.pcap"), pcaptest.File{}, part(0))
+	pcaptest.WriteCapture(t, filepath.Join(dir, "p1.pcap.zst"), pcaptest.File{Compression: pcap.CompressZstd}, part(1))
+	pcaptest.WriteCapture(t, filepath.Join(dir, "p2.pcapng"), pcaptest.File{Format: pcap.FormatPcapNG}, part(2))
 	return dir
 }
 
@@ -202,7 +146,7 @@ func TestQueryOutputs(t *testing.T) {
 	if _, stderr, code := pcapQuery(t, "expr", "tcp", store, "-o", single); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	whole := fileRecords(t, single)
+	whole := pcaptest.ReadAll(t, single)
 	if len(whole) < 500 {
 		t.Fatalf("%d tcp packets", len(whole))
 	}
@@ -219,7 +163,7 @@ func TestQueryOutputs(t *testing.T) {
 	var joined []pcap.Record
 	n := (len(whole) + 99) / 100
 	for i := 1; i <= n; i++ {
-		recs := fileRecords(t, filepath.Join(pages, fmt.Sprintf("page-%d.pcap", i)))
+		recs := pcaptest.ReadAll(t, filepath.Join(pages, fmt.Sprintf("page-%d.pcap", i)))
 		if i < n && len(recs) != 100 {
 			t.Errorf("page %d: %d packets", i, len(recs))
 		}
@@ -228,7 +172,7 @@ func TestQueryOutputs(t *testing.T) {
 	if exists(filepath.Join(pages, fmt.Sprintf("page-%d.pcap", n+1))) {
 		t.Errorf("page %d written", n+1)
 	}
-	if d := sameRecords(whole, joined); d != "" {
+	if d := pcaptest.Diff(whole, joined); d != "" {
 		t.Errorf("pages: %s", d)
 	}
 	// Metron's command-line names; and no page overwritten.
@@ -266,7 +210,7 @@ func TestQueryOutputs(t *testing.T) {
 
 	// Limits stop where they say, and exit 0 saying so.
 	_, errs, code := pcapQuery(t, "expr", "tcp", store, "-o", single, "-max-packets", "7")
-	if got := fileRecords(t, single); code != 0 || sameRecords(whole[:7], got) != "" || !strings.Contains(errs, "stopped at the limit") {
+	if got := pcaptest.ReadAll(t, single); code != 0 || pcaptest.Diff(whole[:7], got) != "" || !strings.Contains(errs, "stopped at the limit") {
 		t.Errorf("-max-packets: exit %d, %d packets: %s", code, len(got), errs)
 	}
 	var sum int
@@ -275,7 +219,7 @@ func TestQueryOutputs(t *testing.T) {
 		sum += len(whole[k].Data)
 	}
 	_, errs, code = pcapQuery(t, "expr", "tcp", store, "-o", single, "-max-bytes", "50000")
-	if got := fileRecords(t, single); code != 0 || sameRecords(whole[:k], got) != "" {
+	if got := pcaptest.ReadAll(t, single); code != 0 || pcaptest.Diff(whole[:k], got) != "" {
 		t.Errorf("-max-bytes: exit %d, %d packets, want %d: %s", code, len(got), k, errs)
 	}
 }
@@ -327,9 +271,10 @@ func TestQueryBadInput(t *testing.T) {
 	}
 
 	// Corrupt and cut-short captures among good ones.
-	whole := fileRecords(t, filepath.Join(store, "p0.pcap"))
+	whole := pcaptest.ReadAll(t, filepath.Join(store, "p0.pcap"))
 	dir := t.TempDir()
-	good := writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, whole)
+	good := filepath.Join(dir, "good.pcap")
+	pcaptest.WriteCapture(t, good, pcaptest.File{}, whole)
 	b, _ := os.ReadFile(good)
 	writeFile(t, dir, "cut.pcap", b[:len(b)-7])
 	// Cut short: the answer lacks the cut record, as tcpdump -r exits 1.
@@ -344,7 +289,7 @@ func TestQueryBadInput(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "FAILED "+filepath.Join(dir, "corrupt.pcap")) || !strings.Contains(stderr, "incomplete") {
 		t.Errorf("corrupt: exit %d: %s", code, stderr)
 	}
-	if got := len(fileRecords(t, out)); got != 2*len(whole)-1 {
+	if got := len(pcaptest.ReadAll(t, out)); got != 2*len(whole)-1 {
 		t.Errorf("corrupt: %d packets written, want %d (good, and cut but its last)", got, 2*len(whole)-1)
 	}
 }
@@ -353,13 +298,14 @@ func TestQueryBadInput(t *testing.T) {
 // fixed query for a host only one file holds opens only that file, and
 // writes what it writes without the indexes.
 func TestQueryIndexPrunes(t *testing.T) {
-	recs := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	recs := pcaptest.ReadAll(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
 	dir := t.TempDir()
 	// Five files of consecutive records: the DNS server 192.168.138.2
 	// talks in some and not in others.
 	for k := range 5 {
 		lo, hi := k*len(recs)/5, (k+1)*len(recs)/5
-		p := writeCapture(t, dir, fmt.Sprintf("f%d.pcap", k), pcap.FormatPcap, pcap.CompressNone, recs[lo:hi])
+		p := filepath.Join(dir, fmt.Sprintf("f%d.pcap", k))
+		pcaptest.WriteCapture(t, p, pcaptest.File{}, recs[lo:hi])
 		ix, err := index.BuildFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -377,7 +323,7 @@ func TestQueryIndexPrunes(t *testing.T) {
 	if code != 0 || strings.Contains(stderr2, "pruned") {
 		t.Errorf("without: exit %d: %s", code, stderr2)
 	}
-	if d := sameRecords(fileRecords(t, plain), fileRecords(t, out)); d != "" || len(fileRecords(t, out)) == 0 {
+	if d := pcaptest.Diff(pcaptest.ReadAll(t, plain), pcaptest.ReadAll(t, out)); d != "" || len(pcaptest.ReadAll(t, out)) == 0 {
 		t.Errorf("pruned query differs: %s", d)
 	}
 	t.Logf("%s", strings.TrimSpace(stderr))
@@ -396,12 +342,12 @@ func TestQueryPayloadPattern(t *testing.T) {
 		t.Fatalf("-pf: exit %d: %s", code, stderr)
 	}
 	var want []pcap.Record
-	for _, r := range fileRecords(t, all) {
+	for _, r := range pcaptest.ReadAll(t, all) {
 		if bytes.Contains(r.Data, []byte("GET /")) {
 			want = append(want, r)
 		}
 	}
-	if d := sameRecords(want, fileRecords(t, some)); d != "" || len(want) == 0 {
+	if d := pcaptest.Diff(want, pcaptest.ReadAll(t, some)); d != "" || len(want) == 0 {
 		t.Errorf("-pf: %s (%d GETs)", d, len(want))
 	}
 }
@@ -499,18 +445,18 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 	compared := 0
 	for _, f := range files {
 		for _, expr := range []string{"", "tcp", "udp", "ip6", "icmp or icmp6", "len > 100", "ip[2:2] > 60"} {
-			want := tcpdumpKeeps(t, f, expr)
+			want := pcaptest.TcpdumpKeeps(t, f, expr)
 			_, stderr, code := pcapQuery(t, "expr", expr, f, "-o", out)
 			if code != 0 {
 				t.Fatalf("%s %q: exit %d: %s", f, expr, code, stderr)
 			}
-			if d := sameRecords(want, fileRecords(t, out)); d != "" {
+			if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" {
 				t.Errorf("%s %q: %s", filepath.Base(f), expr, d)
 			}
 			compared += len(want)
 		}
 		var lines strings.Builder
-		for _, r := range tcpdumpKeeps(t, f, "") {
+		for _, r := range pcaptest.TcpdumpKeeps(t, f, "") {
 			fmt.Fprintf(&lines, "%d %d %s\n", r.Timestamp, r.OrigLen, packet.Decode(r.Data))
 		}
 		if got, errs, code := inspect(t, f); code != 0 || got != lines.String() {
@@ -533,7 +479,7 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 	}
 	ng := block(nil, 0x0a0d0d0a, []byte{0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	ng = block(ng, 1, le.AppendUint32(le.AppendUint32(nil, 1), 64))
-	metron := fileRecords(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	metron := pcaptest.ReadAll(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
 	for i, r := range metron[:4] {
 		data := r.Data[:min(len(r.Data), 64)]
 		if i == 2 {
@@ -548,18 +494,16 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 		ng = block(ng, 6, append(epb, data...))
 	}
 	bad := writeFile(t, dir, "over.pcapng", ng)
-	tcpdump := testenv.RequireTool(t, "tcpdump")
-	cmd := exec.Command(tcpdump, "--time-stamp-precision=nano", "-r", bad, "-w", "-")
-	tdOut, err := cmd.Output()
-	if err == nil {
-		t.Fatalf("tcpdump reads %s without an error", bad)
+	want, err := pcaptest.Tcpdump(context.Background(), testenv.RequireTool(t, "tcpdump"), []string{bad}, "")
+	var te *pcaptest.TcpdumpError
+	if !errors.As(err, &te) {
+		t.Fatalf("tcpdump reads %s without an error (%v)", bad, err)
 	}
-	want := captureRecords(t, bytes.NewReader(tdOut))
 	_, stderr, code := pcapQuery(t, "expr", "", bad, "-o", out)
 	if code != 1 || !strings.Contains(stderr, "FAILED "+bad) || !strings.Contains(stderr, "snapshot length") {
 		t.Errorf("pcapng over its snapshot length: exit %d: %s", code, stderr)
 	}
-	if d := sameRecords(want, fileRecords(t, out)); d != "" || len(want) != 2 {
+	if d := pcaptest.Diff(want, pcaptest.ReadAll(t, out)); d != "" || len(want) != 2 {
 		t.Errorf("pcapng over its snapshot length: %s (tcpdump wrote %d)", d, len(want))
 	}
 }
@@ -575,10 +519,10 @@ func TestQueryRecordsOverSnapLen(t *testing.T) {
 // skips the same ones.
 func TestQueryUnreadableCaptures(t *testing.T) {
 	src := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	metron := fileRecords(t, src)
+	metron := pcaptest.ReadAll(t, src)
 	dir := t.TempDir()
-	writeCapture(t, dir, "good.pcap", pcap.FormatPcap, pcap.CompressNone, metron[:400])
-	writeCapture(t, dir, "good2.pcapng.zst", pcap.FormatPcapNG, pcap.CompressZstd, metron[400:])
+	pcaptest.WriteCapture(t, filepath.Join(dir, "good.pcap"), pcaptest.File{}, metron[:400])
+	pcaptest.WriteCapture(t, filepath.Join(dir, "good2.pcapng.zst"), pcaptest.File{Format: pcap.FormatPcapNG, Compression: pcap.CompressZstd}, metron[400:])
 	whole, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -624,7 +568,7 @@ func TestQueryUnreadableCaptures(t *testing.T) {
 			}
 		}
 	}
-	got := fileRecords(t, out)
+	got := pcaptest.ReadAll(t, out)
 	// Every good packet, and the cut file's whole records (120 of them).
 	if len(got) != len(metron)+120 {
 		t.Errorf("%d packets written, want the %d good ones and the cut file's 120 whole ones", len(got), len(metron))

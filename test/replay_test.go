@@ -2,14 +2,15 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -61,27 +62,18 @@ func TestReplayEveryCapture(t *testing.T) {
 // libpcapRecords is what libpcap (through tcpdump, an independent
 // reader) makes of a capture: net_pcap reads files with libpcap too, so
 // truncation to the snapshot length and microsecond timestamps agree.
+// Where tcpdump stops with an error, libpcap stops too: the records
+// before it are the capture's.
 func libpcapRecords(t *testing.T, path string) ([]pcap.Record, error) {
-	tcpdump := testenv.RequireTool(t, "tcpdump")
-	out, err := exec.Command(tcpdump, "-r", path, "-w", "-").Output()
-	if err != nil && len(out) == 0 {
+	recs, err := pcaptest.Tcpdump(context.Background(), testenv.RequireTool(t, "tcpdump"), []string{path}, "")
+	var te *pcaptest.TcpdumpError
+	if err != nil && (!errors.As(err, &te) || len(recs) == 0) {
 		return nil, err
 	}
-	r, err := pcap.NewReader(bytes.NewReader(out))
-	if err != nil {
-		return nil, err
+	for i := range recs {
+		recs[i].Timestamp -= recs[i].Timestamp % 1000 // libpcap's microseconds, as net_pcap opens files
 	}
-	var recs []pcap.Record
-	for {
-		rec, err := r.NextCopy()
-		if err == io.EOF {
-			return recs, nil
-		}
-		if err != nil {
-			return recs, nil // tcpdump stopped where libpcap did
-		}
-		recs = append(recs, rec)
-	}
+	return recs, nil
 }
 
 func replayBatch(t *testing.T, b *broker, topic string, batch []capture, unit string, div int64) {

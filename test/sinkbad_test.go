@@ -19,6 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -253,7 +254,7 @@ func TestSinkHostileRecords(t *testing.T) {
 		for _, rs := range [][]pcap.Record{want, got} {
 			sort.SliceStable(rs, func(i, j int) bool { return rs[i].Timestamp < rs[j].Timestamp })
 		}
-		if d := sameRecords(want, got); d != "" {
+		if d := pcaptest.Diff(want, got); d != "" {
 			t.Errorf("target %s: %s", tg.name, d)
 		}
 	}
@@ -289,7 +290,7 @@ func checkEmptyRecord(t *testing.T, root string, ts int64) {
 		if file == "" {
 			t.Fatalf("%s: no file of the records around %d", dir, ts)
 		}
-		recs := fileRecords(t, file)
+		recs := pcaptest.ReadAll(t, file)
 		var empty int
 		for _, r := range recs {
 			if len(r.Data) == 0 {
@@ -305,7 +306,7 @@ func checkEmptyRecord(t *testing.T, root string, ts int64) {
 					!strings.Contains(string(out), fmt.Sprintf("Number of packets = %d\n", len(recs))) {
 				t.Errorf("capinfos %s (%v), want %d packets:\n%s", file, err, len(recs), out)
 			}
-			if d := sameRecords(recs, tcpdumpKeeps(t, file, "")); d != "" {
+			if d := pcaptest.Diff(recs, pcaptest.TcpdumpKeeps(t, file, "")); d != "" {
 				t.Errorf("tcpdump -r %s: %s", file, d)
 			}
 		}
@@ -316,8 +317,8 @@ func checkEmptyRecord(t *testing.T, root string, ts int64) {
 		q := filepath.Join(t.TempDir(), "q.pcap")
 		if _, stderr, code := pcapQuery(t, "expr", "", file, "-o", q); code != 0 {
 			t.Errorf("pcapstore query %s: exit %d: %s", file, code, stderr)
-		} else if qr := fileRecords(t, q); sameRecords(recs, qr) != "" {
-			t.Errorf("pcapstore query %s: %s", file, sameRecords(recs, qr))
+		} else if qr := pcaptest.ReadAll(t, q); pcaptest.Diff(recs, qr) != "" {
+			t.Errorf("pcapstore query %s: %s", file, pcaptest.Diff(recs, qr))
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -146,17 +147,7 @@ targets:
 		if status != 200 {
 			t.Fatalf("GET %s: status %d", key, status)
 		}
-		r, err := pcap.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		for {
-			rec, err := r.NextCopy()
-			if err != nil {
-				break
-			}
-			got = append(got, rec)
-		}
+		got = append(got, pcaptest.Read(t, bytes.NewReader(body))...)
 	}
 	if len(got) != 2*half {
 		t.Fatalf("bucket holds %d records, want %d", len(got), 2*half)

@@ -3,7 +3,6 @@ package test
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -30,7 +30,7 @@ import (
 // target's own (pcapng, compressed, microsecond; all indexed by the sink)
 // returns the same packets too.
 func TestSinkTargets(t *testing.T) {
-	tcpdump := testenv.RequireTool(t, "tcpdump")
+	testenv.RequireTool(t, "tcpdump")
 	var recs []pcap.Record
 	for _, f := range []string{"metron-example.pcap", "tcpdump-tests/various_gre.pcap"} {
 		_, rs, err := pcap.ReadFile(filepath.Join(testenv.Pcaps(t), f))
@@ -43,22 +43,13 @@ func TestSinkTargets(t *testing.T) {
 	// tcpdump: the sink sees a frame's captured bytes as the whole frame.
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixNano()
 	src := filepath.Join(t.TempDir(), "src.pcap")
-	f, err := os.Create(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := pcap.NewWriter(f, true, pcap.MaxSnapLen)
 	var krecs []*kgo.Record
 	for i := range recs {
 		recs[i].Timestamp = t0 + int64(i)*1000
 		recs[i].OrigLen = uint32(len(recs[i].Data))
-		pw.Write(recs[i])
 		krecs = append(krecs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(recs[i].Timestamp)), Value: recs[i].Data})
 	}
-	if err := pw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	pcaptest.WriteCapture(t, src, pcaptest.File{}, recs)
 
 	b := startBroker(t, 0, "targets", "")
 	produce(t, b.Addr, "targets", krecs)
@@ -114,23 +105,8 @@ func TestSinkTargets(t *testing.T) {
 		if tg.vlan {
 			expr = filter.VLANExpr(expr)
 		}
-		out, err := exec.Command(tcpdump, "--time-stamp-precision=nano", "-r", src, "-w", "-", expr).Output()
-		if err != nil {
-			t.Fatalf("tcpdump %q: %v", expr, err)
-		}
-		r, err := pcap.NewReader(bytes.NewReader(out))
-		if err != nil {
-			t.Fatal(err)
-		}
 		var want, wantNS []pcap.Record
-		for {
-			rec, err := r.NextCopy()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, rec := range pcaptest.TcpdumpKeeps(t, src, expr) {
 			wantNS = append(wantNS, rec)
 			if tg.name == "udp53" {
 				rec.Timestamp -= rec.Timestamp % 1000
@@ -207,21 +183,7 @@ func readTarget(t *testing.T, dir, suffix string) []pcap.Record {
 	})
 	var recs []pcap.Record
 	for _, f := range files {
-		c, err := pcap.OpenFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			rec, err := c.NextCopy()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			recs = append(recs, rec)
-		}
-		c.Close()
+		recs = append(recs, pcaptest.ReadAll(t, f)...)
 	}
 	return recs
 }

@@ -1,0 +1,11 @@
+// Package pcaptest holds what the project's tests share about capture
+// files: writing records as a capture of any format, compression,
+// precision and link type (WriteCapture), reading every record of one
+// back (ReadAll, Read), and tcpdump as the independent oracle of what
+// libpcap keeps of a capture for a filter (Tcpdump).
+//
+// It builds on package pcap's readers and writers and never replaces
+// them; package pcap's own in-package tests cannot import it (a cycle)
+// and use pcap.ReadAll. Environment checks (skips, tools, MinIO, file
+// descriptors) belong to internal/testenv.
+package pcaptest
