@@ -62,14 +62,14 @@ test: build $(MINIO)
 # The benchmarks once, briefly: they must run and account for every
 # packet; their figures mean little at this length.
 bench-smoke: build $(MINIO)
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./kafka/ ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./kafka/ ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/ ./sink/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./store/ ./objstore/
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
 	BENCH_RECORDS=100000 BENCH_ROUNDS=1 ./test/bench_sink.sh
 	BENCH_QUERY_BYTES=268435456 BENCH_ROUNDS=1 ./test/bench_query.sh
 
 bench: build $(MINIO)
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./kafka/ ./pipeline/ ./filter/ ./store/ ./pattern/ ./index/ ./query/ ./pcap/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./kafka/ ./pipeline/ ./filter/ ./store/ ./pattern/ ./index/ ./query/ ./pcap/ ./sink/
 	$(GO) test -run '^$$' -bench . -benchtime 10x -count 3 ./objstore/
 	./test/bench.sh
 	./test/bench_sink.sh
