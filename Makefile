@@ -77,3 +77,13 @@ bench: build $(MINIO)
 
 clean:
 	rm -rf bin out
+
+# --- issue 11, H1: the Debian package -------------------------------------
+# make deb builds out/fastcapa_<version>_amd64.deb with nfpm (pinned, from
+# the module proxy, into .tools/bin); deploy/deb/build.sh says how.
+# help2man writes the man pages, lintian checks the result, dpkg-dev
+# provides dpkg-shlibdeps, binutils strip.
+DEPLOY_DEB_PKGS += help2man lintian dpkg-dev binutils fakeroot
+.PHONY: deb
+deb: deps
+	GO=$(GO) ./deploy/deb/build.sh

@@ -35,13 +35,50 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// usageHead and usageTail frame the flag list of -h; the package's man
+// page is generated from this text by help2man, so its section titles
+// ("Options:", "Examples:", ...) become the page's sections.
+const usageHead = `Usage: fastcapa [OPTION]...
+  or:  fastcapa -config FILE [OPTION]...
+Capture packets with DPDK and produce each one to Kafka: the key is the
+8-byte big-endian receive timestamp (kafka.key_unit), the value the frame.
+Each flag overrides the configuration field named in parentheses; the
+result is validated once. A command line with "--" is read as Metron's
+fastcapa read it: EAL options, then "--", then its own options
+(fastcapa -- -h lists them).
+
+Options:
+`
+
+const usageTail = `
+Examples:
+  fastcapa -config /etc/fastcapa/fastcapa.yaml
+  fastcapa -no-huge -vdev net_pcap0,rx_pcap=sample.pcap -port net_pcap0 \
+      -brokers 127.0.0.1:9092 -topic pcap
+
+Files:
+  /etc/fastcapa/fastcapa.yaml   the configuration fastcapa.service reads;
+                                every field is documented in it
+  /etc/fastcapa/NAME.yaml       one per fastcapa@NAME.service instance
+
+Signals:
+  SIGINT, SIGTERM, SIGQUIT  stop capturing, flush Kafka, report and exit
+  SIGHUP                    reopen kafka.stats_file
+  SIGPIPE                   ignored
+
+Exit status:
+  0  every captured packet was delivered
+  1  a packet was lost or left unflushed
+  2  a configuration or start-up error
+`
+
 func run(args []string) int {
 	if config.IsMetronArgs(args) {
 		return runMetron(args)
 	}
 	fs := flag.NewFlagSet("fastcapa", flag.ContinueOnError)
 	var (
-		cfgPath    = fs.String("config", "", "YAML configuration file (see config/fastcapa.example.yaml)")
+		cfgPath    = fs.String("config", "", "YAML configuration file (e.g. /etc/fastcapa/fastcapa.yaml)")
 		brokers    = fs.String("brokers", "", "Kafka bootstrap servers (kafka.properties.bootstrap.servers)")
 		topic      = fs.String("topic", "", "Kafka topic (kafka.topic)")
 		keyUnit    = fs.String("key-unit", "", "key timestamp unit: ns, us or ms (kafka.key_unit)")
@@ -64,6 +101,12 @@ func run(args []string) int {
 	fs.Var(&ports, "port", "port to capture by PCI address or vdev name, repeatable (ports)")
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka property key=value, repeatable (kafka.properties)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, usageHead)
+		fs.PrintDefaults()
+		fmt.Fprint(w, usageTail)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -14,15 +14,36 @@ import (
 	"os"
 )
 
-const usage = `usage:
-  pcapstore sink -brokers HOST:PORT -topic TOPIC -group GROUP -dir DIR [flags]
-      consume the topic into rotated capture files (pcapstore sink -h for flags)
-  pcapstore inspect [-n N] FILE
+const usage = `Usage: pcapstore COMMAND [OPTION]...
+Turn the packet topic fastcapa produces into stored capture files, and read
+them back. pcapstore needs no DPDK and no privileges: it runs on storage
+hosts, as the pcapstore user under pcapstore-sink@.service.
+
+Commands:
+  sink -config FILE | -brokers HOST:PORT -topic TOPIC -group GROUP -dir DIR
+      consume the topic into rotated capture files with sidecar indexes
+      (pcapstore sink -h for its flags)
+  inspect [-n N] FILE
       one line per packet: time (ns), length, protocol, addresses, ports
-  pcapstore query fixed|expr [options] ...
-      find packets in stored captures, as Metron's pcap_query (pcapstore query -h)
-  pcapstore index [-force] DIR...
-      build the sidecar index of each capture that lacks one (the sink writes them itself)
+  query fixed|expr [OPTION]...
+      find packets in stored captures, as Metron's pcap_query
+      (pcapstore query -h)
+  index [-force] DIR...
+      build the sidecar index of each capture that lacks one (the sink
+      writes them itself)
+
+Examples:
+  pcapstore sink -config /etc/fastcapa/sink-main.yaml
+  pcapstore query fixed -ip_src_addr 10.0.0.1 /var/lib/pcapstore
+
+Files:
+  /etc/fastcapa/sink-NAME.yaml  the configuration pcapstore-sink@NAME.service
+                                reads; every field is documented in it
+
+Exit status:
+  0  done
+  1  a runtime failure
+  2  bad usage or configuration
 `
 
 func main() {

@@ -83,7 +83,7 @@ func runSink(args []string) int {
 // code: 0 for -h, 2 for a mistake (reported).
 func parseSinkArgs(args []string) (a sinkArgs, code int, ok bool) {
 	fs := flag.NewFlagSet("pcapstore sink", flag.ContinueOnError)
-	fs.StringVar(&a.configPath, "config", "", "YAML file with every setting and several targets (see pcapstore.example.yaml); the flags below then stay unset, -log-*, -cpuprofile aside")
+	fs.StringVar(&a.configPath, "config", "", "YAML file with every setting and several targets (see /etc/fastcapa/sink-main.yaml); the flags below then stay unset, -log-*, -cpuprofile aside")
 	fs.StringVar(&a.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&a.logJSON, "log-json", false, "log JSON lines")
 	fs.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile here (for performance work)")
