@@ -47,6 +47,16 @@ result is validated once. A command line with "--" is read as Metron's
 fastcapa read it: EAL options, then "--", then its own options
 (fastcapa -- -h lists them).
 
+Signals:
+  SIGINT, SIGTERM, SIGQUIT  stop capturing, flush Kafka, report and exit
+  SIGHUP                    reopen kafka.stats_file
+  SIGPIPE                   ignored
+
+Exit status:
+  0  every captured packet was delivered
+  1  a packet was lost or left unflushed
+  2  a configuration or start-up error
+
 Options:
 `
 
@@ -60,16 +70,6 @@ Files:
   /etc/fastcapa/fastcapa.yaml   the configuration fastcapa.service reads;
                                 every field is documented in it
   /etc/fastcapa/NAME.yaml       one per fastcapa@NAME.service instance
-
-Signals:
-  SIGINT, SIGTERM, SIGQUIT  stop capturing, flush Kafka, report and exit
-  SIGHUP                    reopen kafka.stats_file
-  SIGPIPE                   ignored
-
-Exit status:
-  0  every captured packet was delivered
-  1  a packet was lost or left unflushed
-  2  a configuration or start-up error
 `
 
 func run(args []string) int {

@@ -32,6 +32,11 @@ Commands:
       build the sidecar index of each capture that lacks one (the sink
       writes them itself)
 
+Exit status:
+  0  done
+  1  a runtime failure
+  2  bad usage or configuration
+
 Examples:
   pcapstore sink -config /etc/fastcapa/sink-main.yaml
   pcapstore query fixed -ip_src_addr 10.0.0.1 /var/lib/pcapstore
@@ -39,11 +44,6 @@ Examples:
 Files:
   /etc/fastcapa/sink-NAME.yaml  the configuration pcapstore-sink@NAME.service
                                 reads; every field is documented in it
-
-Exit status:
-  0  done
-  1  a runtime failure
-  2  bad usage or configuration
 `
 
 func main() {

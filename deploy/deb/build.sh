@@ -45,8 +45,18 @@ if [[ -n $missing ]]; then
 	exit 1
 fi
 
+# pcapstore's man page also carries each command's own -h, verbatim.
+roff() { sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"; }
+for c in sink query index inspect; do
+	echo "[COMMAND: pcapstore $c]"
+	echo ".nf"
+	"$stage/pcapstore" "$c" -h 2>&1 | roff
+	echo ".fi"
+done >"$stage/pcapstore.h2m"
 for p in fastcapa pcapstore; do
-	help2man --no-info --no-discard-stderr --section=1 --version-string="$version" \
+	inc=()
+	[[ -f $stage/$p.h2m ]] && inc=(--include="$stage/$p.h2m")
+	help2man "${inc[@]}" --no-info --no-discard-stderr --section=1 --version-string="$version" \
 		--source=fastcapa-go --manual="fastcapa-go" \
 		--name="$( [[ $p == fastcapa ]] && echo "capture packets with DPDK into Kafka" || echo "store, query and inspect the captured packet topic")" \
 		"$stage/$p" >"$stage/$p.1"
