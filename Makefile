@@ -81,8 +81,8 @@ clean:
 # H2, issue 11: systemd units (deploy/systemd). `make test` runs
 # TestUnitsVerify (systemd-analyze verify and security, 0.2 s) and
 # TestUnitsBoot (the units under a real systemd in systemd-nspawn,
-# about 12 s; the first run debootstraps a Debian 12 root into
-# /var/cache/fastcapa-nspawn: about 370 MB and a minute).
+# about 10 s; the first run debootstraps a Debian 12 root into
+# /var/cache/fastcapa-nspawn: about 300 MB and 80 s).
 SYSTEMD_DEB_PKGS += systemd systemd-container debootstrap dpdk
 .PHONY: systemd-boot-test
 systemd-boot-test: build

@@ -1,15 +1,19 @@
 #!/bin/bash
 # Boots a Debian 12 root under systemd-nspawn with our binaries and units
-# inside, and checks them under a real systemd: fastcapa.service and
-# fastcapa@cap1.service (two EAL file prefixes at once) reach READY
-# (Type=notify: active only after READY=1) capturing the sample capture
-# from a net_pcap vdev without hugepages into a broker (devbroker), and
-# pcapstore-sink@store0.service stores it as user pcapstore.
+# inside, and checks them under a real systemd: after dpdk.service,
+# fastcapa.service, fastcapa@cap1.service (another EAL file prefix at the
+# same time) and fastcapa@cap2.service (as user fastcapa with
+# CAP_IPC_LOCK only: fastcapa-unprivileged.conf) reach READY
+# (Type=notify: active only after READY=1), each capturing the sample
+# capture from a net_pcap vdev without hugepages into a broker
+# (devbroker), and pcapstore-sink@store0.service stores all three as user
+# pcapstore.
 #
 # The root is made once with debootstrap from deb.debian.org into
-# $NSPAWN_CACHE (about 370 MB, about 60 s) and reused; each run boots an
-# ephemeral copy of it (nothing written to the cache). Opt-in, as root:
-#   make systemd-boot-test     (about 20 s once the root exists)
+# $NSPAWN_CACHE (about 300 MB, about 80 s) and reused; each run boots an
+# ephemeral copy of it (nothing written to the cache). Run by make test
+# (TestUnitsBoot), or alone, as root:
+#   make systemd-boot-test     (about 10 s once the root exists)
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/../../.." && pwd)
 CACHE=${NSPAWN_CACHE:-/var/cache/fastcapa-nspawn}
@@ -51,6 +55,7 @@ kafka:
 metrics: {listen: "127.0.0.1:9470"}
 YAML
 sed -e 's/9470/9472/' -e 's/net_pcap0/net_pcap1/g' "$work/etc/fastcapa.yaml" >"$work/etc/cap1.yaml"
+sed -e 's/9470/9473/' -e 's/net_pcap0/net_pcap2/g' "$work/etc/fastcapa.yaml" >"$work/etc/cap2.yaml"
 cat >"$work/etc/sink-store0.yaml" <<YAML
 brokers: 127.0.0.1:9092
 topic: pcap
@@ -80,7 +85,7 @@ ExecStopPost=/bin/systemctl --no-block poweroff
 UNIT
 cat >"$work/out/check.sh" <<'CHECK'
 exec >/out/result 2>&1
-units="fastcapa.service fastcapa@cap1.service pcapstore-sink@store0.service"
+units="fastcapa.service fastcapa@cap1.service fastcapa@cap2.service pcapstore-sink@store0.service"
 for u in $units; do   # is-active -q of several: 0 if any one is active
 	for i in $(seq 60); do
 		systemctl is-active -q $u && break
@@ -95,14 +100,16 @@ echo "pcap files: $(find /var/lib/pcapstore/store0 -name '*.pcap' -size +24c | w
 echo "owners: $(find /var/lib/pcapstore/store0 -type f -printf '%u\n' | sort -u | tr '\n' ' ')"
 echo "sink result: $(systemctl show -p Result --value pcapstore-sink@store0.service)"
 echo "sink user: $(journalctl -q -o verbose -u pcapstore-sink@store0.service _COMM=pcapstore | sed -n 's/^ *_UID=//p' | sort -u | tr '\n' ' ')"
-for u in fastcapa.service fastcapa@cap1.service; do
+for u in fastcapa.service fastcapa@cap1.service fastcapa@cap2.service; do
 	echo "$u: $(systemctl show -p ActiveState,SubState,MainPID,WatchdogTimestampMonotonic --value $u | tr '\n' ' ')"
 done
 echo "prefixes: $(ls /run/dpdk | tr '\n' ' ')"
+echo "cap2 user: $(stat -c %U /proc/"$(systemctl show -p MainPID --value fastcapa@cap2.service)") $(ls /run/fastcapa/dpdk)"
 echo "ready logs: $(journalctl -q -u fastcapa.service -u fastcapa@cap1.service | grep -c 'msg=ready systemd_notified=true')"
+echo "ready logs cap2: $(journalctl -q -u fastcapa@cap2.service | grep -c 'msg=ready systemd_notified=true')"
 echo "dpdk.service: $(systemctl is-active dpdk.service)"
 echo "--- journal"
-journalctl -q --no-pager -u dpdk.service -u fastcapa.service -u fastcapa@cap1.service -u pcapstore-sink@store0.service | tail -60
+journalctl -q --no-pager -u dpdk.service -u fastcapa.service -u fastcapa@cap1.service -u fastcapa@cap2.service -u pcapstore-sink@store0.service | tail -60
 CHECK
 
 binds=(
@@ -133,7 +140,11 @@ binds+=(--bind-ro="$work/dpdk.service.d:/etc/systemd/system/dpdk.service.d")
 # the host's, read-only.
 binds+=(--bind-ro=/sys/module)
 # The .deb makes the user; here systemd-sysusers does, at boot.
-echo 'u pcapstore - "pcapstore sink" /var/lib/pcapstore' >"$work/etc/sysusers.conf"
+printf '%s\n' 'u pcapstore - "pcapstore sink" /var/lib/pcapstore' 'u fastcapa - "fastcapa" /' >"$work/etc/sysusers.conf"
+# fastcapa@cap2 runs as user fastcapa with CAP_IPC_LOCK alone.
+mkdir -p "$work/cap2.d"
+cp "$ROOT_DIR/deploy/systemd/fastcapa-unprivileged.conf" "$work/cap2.d/"
+binds+=(--bind-ro="$work/cap2.d:/etc/systemd/system/fastcapa@cap2.service.d")
 binds+=(--bind-ro="$work/etc/sysusers.conf:/etc/sysusers.d/pcapstore.conf")
 
 # Enabling = the wants symlinks, made in the ephemeral copy by
@@ -143,7 +154,7 @@ start=$(date +%s)
 # registration, no scope unit (--register=no --keep-unit).
 timeout 120 systemd-nspawn -q --ephemeral --register=no --keep-unit --private-network \
 	-D "$CACHE/root" -M fastcapa-boot "${binds[@]}" -b \
-	systemd.wants=devbroker.service systemd.wants=fastcapa.service systemd.wants=fastcapa@cap1.service \
+	systemd.wants=devbroker.service systemd.wants=fastcapa.service systemd.wants=fastcapa@cap1.service systemd.wants=fastcapa@cap2.service \
 	systemd.wants=pcapstore-sink@store0.service systemd.wants=boot-check.service \
 	>"$work/console.log" 2>&1 || { echo "boot.sh: systemd-nspawn: exit $?" >&2; tail -30 "$work/console.log" >&2; }
 echo "boot.sh: booted, checked and powered off in $(($(date +%s) - start)) s"
@@ -153,15 +164,17 @@ r=$work/out/result
 fail=0
 want() { grep -qE "$1" "$r" || { echo "boot.sh: FAIL: want /$1/" >&2; fail=1; }; }
 want '^active$'
-[ "$(grep -c '^active$' "$r")" = 3 ] || { echo "boot.sh: FAIL: not all three units active" >&2; fail=1; }
+[ "$(grep -c '^active$' "$r")" = 4 ] || { echo "boot.sh: FAIL: not all four units active" >&2; fail=1; }
 want '^pcap files: [1-9]'
-# Both captures of the sample, every packet: 2 x 761.
-want '^sink: written=1522$'
+# The three captures of the sample, every packet: 3 x 761.
+want '^sink: written=2283$'
 want '^fastcapa.service: [1-9][0-9]* [0-9]+ active running'
 want '^fastcapa@cap1.service: [1-9][0-9]* [0-9]+ active running'
 want '^owners: pcapstore $'
 want '^sink result: success$'
 want '^ready logs: 2$'
+want '^ready logs cap2: 1$'
+want '^cap2 user: fastcapa fastcapa-cap2$'
 want '^prefixes: .*fastcapa .*fastcapa-cap1'
 want '^dpdk.service: active$'
 [ $fail = 0 ] && echo "boot.sh: ok"
