@@ -87,3 +87,13 @@ DEPLOY_DEB_PKGS += help2man lintian dpkg-dev binutils fakeroot
 .PHONY: deb
 deb: deps
 	GO=$(GO) ./deploy/deb/build.sh
+
+# H2, issue 11: systemd units (deploy/systemd). `make test` runs
+# TestUnitsVerify (systemd-analyze verify and security, 0.2 s) and
+# TestUnitsBoot (the units under a real systemd in systemd-nspawn,
+# about 10 s; the first run debootstraps a Debian 12 root into
+# /var/cache/fastcapa-nspawn: about 300 MB and 80 s).
+SYSTEMD_DEB_PKGS += systemd systemd-container debootstrap dpdk
+.PHONY: systemd-boot-test
+systemd-boot-test: build
+	./deploy/systemd/test/boot.sh
