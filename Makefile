@@ -87,3 +87,13 @@ DEPLOY_DEB_PKGS += help2man lintian dpkg-dev binutils fakeroot
 .PHONY: deb
 deb: deps
 	GO=$(GO) ./deploy/deb/build.sh
+
+# --- issue 11, H3: the ansible roles --------------------------------------
+# deploy/ansible: roles fastcapa (capture hosts) and pcapstore (storage
+# hosts), site.yml, an example inventory. make ansible-lint checks them
+# (production profile, offline); test/ansible_test.go runs them against
+# this machine. Debian's ansible carries community.general (modprobe).
+ANSIBLE_DEB_PKGS += ansible ansible-lint
+.PHONY: ansible-lint
+ansible-lint:
+	cd deploy/ansible && ansible-lint --offline site.yml roles
