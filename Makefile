@@ -97,3 +97,13 @@ SYSTEMD_DEB_PKGS += systemd systemd-container debootstrap dpdk
 .PHONY: systemd-boot-test
 systemd-boot-test: build
 	./deploy/systemd/test/boot.sh
+
+# --- issue 11, H3: the ansible roles --------------------------------------
+# deploy/ansible: roles fastcapa (capture hosts) and pcapstore (storage
+# hosts), site.yml, an example inventory. make ansible-lint checks them
+# (production profile, offline); test/ansible_test.go runs them against
+# this machine. Debian's ansible carries community.general (modprobe).
+ANSIBLE_DEB_PKGS += ansible ansible-lint
+.PHONY: ansible-lint
+ansible-lint:
+	cd deploy/ansible && ansible-lint --offline site.yml roles
