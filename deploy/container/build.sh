@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make image: the fastcapa-go container image, built with buildah from a
+# Debian 12 base made here (no registry is needed).
+#  1. a debootstrap --variant=minbase bookworm root, cached in
+#     .tools/debian-bookworm/root (about 25 s and 210 MB, once);
+#  2. imported as localhost/debian:bookworm (about 5 s, once per root);
+#  3. buildah bud of ./Dockerfile with BASE=localhost/debian:bookworm
+#     (--isolation chroot: this machine's crun cannot start OCI containers,
+#     see README.md "Container"), tagged $IMAGE.
+# bin/fastcapa and bin/pcapstore must exist (make build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+IMAGE=${IMAGE:-localhost/fastcapa:latest}
+BASE=${BASE:-localhost/debian:bookworm}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+ROOT=.tools/debian-bookworm/root
+
+for b in bin/fastcapa bin/pcapstore; do
+	[ -x "$b" ] || { echo "image: $b is missing (make build)"; exit 1; }
+done
+
+if [ "$BASE" = localhost/debian:bookworm ] && ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
+	if [ ! -e "$ROOT/.complete" ]; then
+		echo "== debootstrap --variant=minbase bookworm into $ROOT (once)"
+		rm -rf "$ROOT"
+		mkdir -p "$(dirname "$ROOT")"
+		debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 ||
+			{ tail -20 "$ROOT.log"; exit 1; }
+		# Debian's security and point-release updates too, as on a real host.
+		cat >"$ROOT/etc/apt/sources.list" <<LIST
+deb $MIRROR bookworm main
+deb $MIRROR bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+LIST
+		rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
+		touch "$ROOT/.complete"
+	fi
+	echo "== importing $ROOT as $BASE"
+	tar -C "$ROOT" --exclude ./.complete -c . | podman import -q - "$BASE" >/dev/null
+fi
+
+echo "== buildah bud -t $IMAGE (BASE=$BASE)"
+# The context is the tree minus what .dockerignore leaves out (.tools, out).
+buildah bud --isolation chroot --layers --build-arg "BASE=$BASE" -t "$IMAGE" -f Dockerfile .
