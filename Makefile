@@ -84,9 +84,15 @@ clean:
 # once; the image is 275 MB). make image-test: builds it (seconds when
 # cached, about 90 s cold) and runs pcapstore unprivileged and fastcapa
 # (net_pcap vdev into bin/devbroker) inside it: about 4 s warm.
+# npm is not listed: here it comes with NodeSource's nodejs, and Debian's
+# npm package would conflict with it; on a fresh Debian 12 add npm.
 CONTAINER_DEB_PKGS := buildah podman debootstrap
-.PHONY: image image-test
+.PHONY: image image-test image-lint
 image: build
 	./deploy/container/build.sh
-image-test: build
+image-test: build image-lint
 	./deploy/container/test.sh
+# Two pinned npm Dockerfile linters (hadolint is not reachable), installed
+# once into .tools/npm (about 4 s).
+image-lint:
+	./deploy/container/lint.sh
