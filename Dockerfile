@@ -18,8 +18,9 @@
 #   pcapstore: no privileges at all, runs as user pcapstore (uid 10001).
 #   fastcapa:  --network host, -v /dev/hugepages:/dev/hugepages,
 #              --device /dev/vfio/vfio --device /dev/vfio/<group>,
-#              --cap-add IPC_LOCK --cap-add SYS_RAWIO (and NET_RAW, NET_ADMIN
-#              for net_af_packet), --ulimit memlock=-1, --user 0.
+#              --cap-add IPC_LOCK --cap-add SYS_RAWIO --cap-add SYS_ADMIN
+#              (NET_RAW, NET_ADMIN for net_af_packet), --ulimit memlock=-1,
+#              --user 0 --entrypoint fastcapa.
 ARG BASE=localhost/debian:bookworm
 
 FROM ${BASE} AS runtime-base
