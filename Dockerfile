@@ -6,13 +6,17 @@
 # as localhost/debian:bookworm; any debian:bookworm image will do elsewhere
 # (--build-arg BASE=docker.io/library/debian:bookworm).
 #
-# The binaries are built by `make build` on a Debian 12 host and copied from
-# the build context (bin/): the image then links against exactly the
-# libdpdk 22.11 ABI (librte_*.so.23) it was tested with, and no Go toolchain
-# (Debian 12 has Go 1.19, go.mod needs 1.26) or libdpdk-dev (~300 MB of
-# -dev packages) is downloaded into a build stage on every build. The
-# "bins" stage checks that they are there and resolve against the runtime
-# libraries before anything is published.
+# Where the binaries come from (BINS=host|source make image):
+#   host (default): bin/fastcapa and bin/pcapstore from `make build` on a
+#     Debian 12 host, copied from the build context: they link against the
+#     same libdpdk 22.11 ABI (librte_*.so.23) and were tested there, and no
+#     build stage downloads a Go toolchain and ~300 MB of -dev packages.
+#   source: built in the "bins-source" stage from the tree: Debian 12's Go
+#     (1.19) is too old and knows no GOTOOLCHAIN, so Go 1.23 comes from
+#     bookworm-backports and, with GOTOOLCHAIN=auto, downloads the go.mod
+#     toolchain (go1.26.x) from the Go module proxy; libdpdk-dev from Debian.
+# Either way the last stage checks that they resolve against the runtime
+# libraries and start, before anything is published.
 #
 # Run (see README.md, "Container"):
 #   pcapstore: no privileges at all, runs as user pcapstore (uid 10001).
@@ -22,6 +26,12 @@
 #              (NET_RAW, NET_ADMIN for net_af_packet), --ulimit memlock=-1,
 #              --user 0 --entrypoint fastcapa.
 ARG BASE=localhost/debian:bookworm
+# The image holding /out/fastcapa and /out/pcapstore: one of the two bins-*
+# stages below, built first with --target and tagged (deploy/container/
+# build.sh does it). buildah 1.28 (Debian 12) neither resolves a stage name
+# made from an ARG in FROM/COPY --from nor keeps such a stage from being
+# skipped as unused, so the choice goes through an image name.
+ARG BINS_IMAGE=localhost/fastcapa-bins:host
 
 FROM ${BASE} AS runtime-base
 # DPDK 22.11 runtime libraries only: the EAL, ethdev and the PMDs fastcapa
@@ -42,15 +52,37 @@ RUN apt-get update \
       librte-net-virtio23 \
  && rm -rf /var/lib/apt/lists/*
 
-FROM runtime-base AS bins
+FROM runtime-base AS bins-host
 COPY bin/fastcapa bin/pcapstore /out/
-# Fail the build here, not at run time, if a library is missing.
-RUN ! ldd /out/fastcapa /out/pcapstore | grep 'not found' \
- && /out/pcapstore -h >/dev/null 2>&1 \
- && /out/fastcapa -h >/dev/null 2>&1
+
+FROM ${BASE} AS bins-source
+# hadolint ignore=DL3008
+RUN echo 'deb http://deb.debian.org/debian bookworm-backports main' \
+      >/etc/apt/sources.list.d/bookworm-backports.list \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates gcc libc6-dev pkg-config libdpdk-dev libpcap-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      -t bookworm-backports golang-1.23-go \
+ && rm -rf /var/lib/apt/lists/*
+ENV PATH=/usr/lib/go-1.23/bin:$PATH \
+    GOTOOLCHAIN=auto \
+    CGO_CFLAGS_ALLOW='-include|rte_config\.h|-march=.*' \
+    CGO_LDFLAGS_ALLOW='-Wl,--(no-)?as-needed'
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN go build -trimpath -o /out/ ./cmd/fastcapa ./cmd/pcapstore
+
+FROM ${BINS_IMAGE} AS bins
 
 FROM runtime-base
 COPY --from=bins /out/fastcapa /out/pcapstore /usr/bin/
+# Fail the build here, not at run time, if a library is missing.
+RUN ! ldd /usr/bin/fastcapa /usr/bin/pcapstore | grep 'not found' \
+ && pcapstore -h >/dev/null 2>&1 \
+ && fastcapa -h >/dev/null 2>&1
 COPY config/fastcapa.example.yaml sink/pcapstore.example.yaml /etc/fastcapa/
 RUN groupadd --gid 10001 pcapstore \
  && useradd --no-create-home --uid 10001 --gid pcapstore --home-dir /var/lib/pcapstore \

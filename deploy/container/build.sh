@@ -6,19 +6,28 @@
 #  2. imported as localhost/debian:bookworm (about 5 s, once per root);
 #  3. buildah bud of ./Dockerfile with BASE=localhost/debian:bookworm
 #     (--isolation chroot: this machine's crun cannot start OCI containers,
-#     see README.md "Container"), tagged $IMAGE.
-# bin/fastcapa and bin/pcapstore must exist (make build).
+#     see README.md "Container"): first the bins-$BINS stage, tagged
+#     localhost/fastcapa-bins:$BINS, then the image, tagged $IMAGE.
+# BINS=host (default) copies bin/fastcapa and bin/pcapstore (make build);
+# BINS=source builds them in the image (Go from bookworm-backports, then
+# the go.mod toolchain from the Go module proxy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 IMAGE=${IMAGE:-localhost/fastcapa:latest}
 BASE=${BASE:-localhost/debian:bookworm}
+BINS=${BINS:-host}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 ROOT=.tools/debian-bookworm/root
 
-for b in bin/fastcapa bin/pcapstore; do
-	[ -x "$b" ] || { echo "image: $b is missing (make build)"; exit 1; }
-done
+case $BINS in
+host)
+	for b in bin/fastcapa bin/pcapstore; do
+		[ -x "$b" ] || { echo "image: $b is missing (make build)"; exit 1; }
+	done ;;
+source) ;;
+*) echo "image: BINS=$BINS: want host (bin/ from make build) or source (built in the image)"; exit 1 ;;
+esac
 
 if [ "$BASE" = localhost/debian:bookworm ] && ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
 	if [ ! -e "$ROOT/.complete" ]; then
@@ -40,6 +49,9 @@ LIST
 	tar -C "$ROOT" --exclude ./.complete -c . | podman import -q - "$BASE" >/dev/null
 fi
 
-echo "== buildah bud -t $IMAGE (BASE=$BASE)"
-# The context is the tree minus what .dockerignore leaves out (.tools, out).
-buildah bud --isolation chroot --layers --build-arg "BASE=$BASE" -t "$IMAGE" -f Dockerfile .
+# The context is the tree minus what .dockerignore leaves out (.git, .tools).
+bud() { buildah bud --isolation chroot --layers --build-arg "BASE=$BASE" -f Dockerfile "$@" .; }
+echo "== buildah bud --target bins-$BINS -t localhost/fastcapa-bins:$BINS"
+bud --target "bins-$BINS" -t "localhost/fastcapa-bins:$BINS"
+echo "== buildah bud -t $IMAGE (BASE=$BASE, binaries from bins-$BINS)"
+bud --build-arg "BINS_IMAGE=localhost/fastcapa-bins:$BINS" -t "$IMAGE"
