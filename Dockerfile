@@ -76,6 +76,9 @@ COPY . .
 RUN go build -trimpath -o /out/ ./cmd/fastcapa ./cmd/pcapstore
 
 FROM ${BINS_IMAGE} AS bins
+# (Also keeps buildah 1.28 from leaving a working container behind for a
+# stage that is a bare FROM.)
+RUN test -x /out/fastcapa && test -x /out/pcapstore
 
 FROM runtime-base
 COPY --from=bins /out/fastcapa /out/pcapstore /usr/bin/

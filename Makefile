@@ -81,12 +81,14 @@ clean:
 # --- issue 11, H4: the container image (Dockerfile, deploy/container/) ---
 # make image: buildah bud of ./Dockerfile on a Debian 12 base made with
 # debootstrap (cached in .tools/debian-bookworm, about 25 s and 210 MB
-# once; the image is 275 MB). make image-test: builds it (seconds when
+# once; the image is 275 MB; BINS=source builds the binaries inside,
+# about 4 min and 2 GB). make image-test: builds it (seconds when
 # cached, about 90 s cold) and runs pcapstore unprivileged and fastcapa
-# (net_pcap vdev into bin/devbroker) inside it: about 4 s warm.
+# (net_pcap vdev into bin/devbroker) and pcapstore sink inside it with
+# podman run: about 10 s warm. runc: crun cannot start containers here.
 # npm is not listed: here it comes with NodeSource's nodejs, and Debian's
 # npm package would conflict with it; on a fresh Debian 12 add npm.
-CONTAINER_DEB_PKGS := buildah podman debootstrap
+CONTAINER_DEB_PKGS := buildah podman debootstrap runc
 .PHONY: image image-test image-lint
 image: build
 	./deploy/container/build.sh

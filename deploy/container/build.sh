@@ -50,7 +50,13 @@ LIST
 fi
 
 # The context is the tree minus what .dockerignore leaves out (.git, .tools).
-bud() { buildah bud --isolation chroot --layers --build-arg "BASE=$BASE" -f Dockerfile "$@" .; }
+# CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lends the host's CA bundle to
+# the RUN steps (read-only, not kept in any layer): needed where outgoing TLS
+# is re-signed by a local CA, as on the machine this was written on (the
+# module proxy's certificate was "signed by unknown authority" otherwise).
+ca=()
+[ -n "${CA_BUNDLE:-}" ] && ca=(-v "$(readlink -f "$CA_BUNDLE"):/etc/ssl/certs/ca-certificates.crt:ro")
+bud() { buildah bud --isolation chroot --layers --build-arg "BASE=$BASE" "${ca[@]}" -f Dockerfile "$@" .; }
 echo "== buildah bud --target bins-$BINS -t localhost/fastcapa-bins:$BINS"
 bud --target "bins-$BINS" -t "localhost/fastcapa-bins:$BINS"
 echo "== buildah bud -t $IMAGE (BASE=$BASE, binaries from bins-$BINS)"
