@@ -77,3 +77,12 @@ bench: build $(MINIO)
 
 clean:
 	rm -rf bin out
+
+# --- issue 11, H5: the vagrant lab (deploy/vagrant) ---
+# Its check is a Go test (test/vagrant_test.go, about 5 s), so `make test`
+# runs it; lint-vagrant runs only it. vagrant-libvirt lets `vagrant validate`
+# check the libvirt block without a hypervisor; ruby comes with vagrant.
+VAGRANT_DEB_PKGS := vagrant vagrant-libvirt ruby ansible
+lint-vagrant:
+	$(GO) test -count=1 -run '^TestVagrantLab$$' ./test/
+.PHONY: lint-vagrant
