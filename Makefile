@@ -128,3 +128,14 @@ image-test: build image-lint
 # once into .tools/npm (about 4 s).
 image-lint:
 	./deploy/container/lint.sh
+
+# --- issue 11, H5: the vagrant lab (deploy/vagrant) ---
+# Its checks are Go tests (test/vagrant_test.go), so `make test` runs them:
+# TestVagrantLab (vagrant validate, syntax check, ansible-lint; ~10 s) and
+# TestVagrantLabValidation (the lab's validation plays against this machine,
+# root; ~30 s). lint-vagrant runs only those. vagrant-libvirt lets `vagrant validate`
+# check the libvirt block without a hypervisor; ruby comes with vagrant.
+VAGRANT_DEB_PKGS := vagrant vagrant-libvirt ruby ansible ansible-lint
+lint-vagrant:
+	$(GO) test -count=1 -run '^TestVagrantLab' ./test/
+.PHONY: lint-vagrant
