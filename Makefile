@@ -29,7 +29,7 @@ all: build
 
 # Installs what is missing: Debian packages, then Go modules.
 deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(sort $(DEB_PKGS) $(DEPLOY_DEB_PKGS) $(SYSTEMD_DEB_PKGS) $(ANSIBLE_DEB_PKGS) $(CONTAINER_DEB_PKGS) $(VAGRANT_DEB_PKGS)); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -57,7 +57,15 @@ $(MINIO):
 test: build $(MINIO)
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 40m ./...
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory bench-smoke
+
+# The deployment's own checks that are not Go tests (issue 11): the
+# ansible roles' lint and the container image (its two linters, build and
+# run). lintian, systemd-analyze verify/security and vagrant validate are
+# Go tests in ./test (TestDebPackage, TestUnitsVerify, TestVagrantLab).
+.PHONY: lint
+lint: ansible-lint image-test
 
 # The benchmarks once, briefly: they must run and account for every
 # packet; their figures mean little at this length.
