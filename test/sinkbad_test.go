@@ -101,6 +101,10 @@ func TestSinkDeadLetters(t *testing.T) {
 	if n := len(sinkFiles(t, dir)); n != files || !bytes.Contains([]byte(logs), []byte(`"consumed":0`)) {
 		t.Errorf("second run consumed again (%d files before, %d after):\n%s", files, n, logs)
 	}
+	// Nothing consumed: no record times, not the zero time's overflow.
+	if !bytes.Contains([]byte(logs), []byte(`"first_record_ns":0,"last_record_ns":0`)) {
+		t.Errorf("final counters of a run that consumed nothing give record times:\n%s", logs)
+	}
 }
 
 // hostile is a record the sink must survive, and what becomes of it:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/daemonsig"
 	"github.com/fastcapa-go/fastcapa/metrics"
@@ -185,6 +186,15 @@ func startCPUProfile(path string) (func(), error) {
 	}, nil
 }
 
+// unixNano is t in nanoseconds since the epoch, 0 for the zero time (no
+// record consumed), which UnixNano would overflow.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // runSinkUntilStopped runs s until ctx ends (a signal) or it fails, logs
 // its final counters and returns the exit status: 0, or 1 if it failed.
 func runSinkUntilStopped(ctx context.Context, s *sink.Sink, spec sink.Spec, log *slog.Logger) int {
@@ -196,7 +206,7 @@ func runSinkUntilStopped(ctx context.Context, s *sink.Sink, spec sink.Spec, log 
 	k := s.Counters()
 	log.Info("final counters", "consumed", k.Consumed, "written", k.Written, "dead_lettered", k.DeadLettered, "skipped", k.Skipped,
 		"files", k.Files, "commits", k.Commits, "recovered", k.Recovered, "deleted", k.Deleted, "disk_full_stops", k.DiskFull,
-		"first_record_ns", k.FirstRecord.UnixNano(), "last_record_ns", k.LastRecord.UnixNano())
+		"first_record_ns", unixNano(k.FirstRecord), "last_record_ns", unixNano(k.LastRecord))
 	for _, tc := range k.Targets {
 		log.Info("target counters", "name", tc.Name, "written", tc.Written, "skipped", tc.Skipped, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted)
 	}
