@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -52,24 +54,9 @@ func TestAnsibleLocal(t *testing.T) {
 	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Status}", "fastcapa").CombinedOutput(); err == nil && strings.Contains(string(out), "installed") {
 		testenv.Require(t, false, "package fastcapa is already installed on this machine; the test would remove it")
 	}
-	if b, _ := os.ReadFile("/proc/sys/vm/nr_hugepages"); strings.TrimSpace(string(b)) != "0" {
-		testenv.Require(t, false, "hugepages already reserved here ("+strings.TrimSpace(string(b))+"); the test would change them")
-	}
+	holdHugepages(t)
 
-	// The package built from this tree (deploy/deb/build.sh, as make deb;
-	// about 25 s with a warm build cache), or FASTCAPA_DEB to test another.
-	deb := os.Getenv("FASTCAPA_DEB")
-	if deb == "" {
-		build := exec.Command("./deploy/deb/build.sh")
-		build.Dir = root
-		build.Env = append(os.Environ(), "GO=go")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("deploy/deb/build.sh: %v\n%s", err, out)
-		}
-		if deb = newestDeb(root); deb == "" {
-			t.Fatal("deploy/deb/build.sh made no out/fastcapa_*.deb")
-		}
-	}
+	deb := builtDeb(t)
 	t.Logf("package: %s", deb)
 
 	// Everything the role changes outside the package, put back at the end.
@@ -112,12 +99,6 @@ func TestAnsibleLocal(t *testing.T) {
 			if err := syscall.Unmount("/dev/hugepages", 0); err != nil {
 				t.Errorf("umount /dev/hugepages: %v", err)
 			}
-		}
-		if err := os.WriteFile("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", []byte("0\n"), 0o644); err != nil {
-			t.Error(err)
-		}
-		if b, _ := os.ReadFile("/proc/sys/vm/nr_hugepages"); strings.TrimSpace(string(b)) != "0" {
-			t.Errorf("hugepages left reserved: %s", b)
 		}
 	})
 
@@ -323,19 +304,6 @@ func TestAnsibleLint(t *testing.T) {
 	t.Logf("%s", strings.TrimSpace(string(out)))
 }
 
-func newestDeb(root string) string {
-	debs, _ := filepath.Glob(filepath.Join(root, "out", "fastcapa_*_amd64.deb"))
-	sort.Slice(debs, func(i, j int) bool {
-		a, _ := os.Stat(debs[i])
-		b, _ := os.Stat(debs[j])
-		return a.ModTime().After(b.ModTime())
-	})
-	if len(debs) == 0 {
-		return ""
-	}
-	return debs[0]
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -385,4 +353,265 @@ func taskStatus(out string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestAnsibleSystemd runs deploy/ansible/site.yml against a Debian 12
+// machine booted under a real systemd: deploy/systemd/test/root.sh's root
+// in systemd-nspawn -b (ephemeral), reached through ansible's nsenter
+// connection. There the role's tasks that need systemd as PID 1 run for
+// real, handlers included: the .deb installs, dpdk.service is restarted
+// with NR_2M_PAGES from /etc/dpdk/dpdk.conf and mounts hugetlbfs,
+// fastcapa.service and pcapstore-sink@lab.service are enabled and started
+// (READY=1 before systemctl returns). fastcapa.service captures the sample
+// capture (a net_pcap vdev) on 2 MB hugepages, the test's own reserved on
+// the host (the container's /sys is read-only, so its dpdk-init cannot
+// write nr_hugepages: it warns and goes on), into devbroker in the
+// container, and the sink stores it as user pcapstore: every frame,
+// byte-exact. A second run changes nothing. The tasks tagged kernel
+// (modules, grub, NIC binding) are TestAnsibleLocal's, in check mode.
+// Cost: about 60 s with the root cached (the ephemeral copy, an apt
+// install inside, two playbook runs); 512 MB of hugepages while it runs.
+func TestAnsibleSystemd(t *testing.T) {
+	testenv.RequireRoot(t)
+	playbook := testenv.RequireTool(t, "ansible-playbook")
+	nspawn := testenv.RequireTool(t, "systemd-nspawn")
+	testenv.RequireTool(t, "debootstrap")
+	testenv.RequireTool(t, "nsenter")
+	root := testenv.Root()
+	deb := builtDeb(t)
+	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	_, recs, err := pcap.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(root, "deploy/systemd/test/root.sh")).Output()
+	if err != nil {
+		t.Fatalf("deploy/systemd/test/root.sh: %v", err)
+	}
+	machine := strings.TrimSpace(string(out))
+
+	holdHugepages(t)
+	const pages = 256
+	if err := os.WriteFile(nrHugepages, []byte(strconv.Itoa(pages)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(readFile(t, nrHugepages)); got != strconv.Itoa(pages) {
+		t.Fatalf("reserved %s hugepages, want %d", got, pages)
+	}
+
+	// The machine: a broker unit of the test's own, started at boot.
+	dir := t.TempDir()
+	unit := filepath.Join(dir, "devbroker.service")
+	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/devbroker -listen 127.0.0.1:9092 -topic pcap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var console syncBuffer
+	boot := exec.Command(nspawn, "-q", "--ephemeral", "--register=no", "--keep-unit", "--private-network",
+		"-D", machine, "-M", "fastcapa-ansible",
+		"--bind-ro="+filepath.Join(bin, "devbroker")+":/usr/local/bin/devbroker",
+		"--bind-ro="+unit+":/etc/systemd/system/devbroker.service",
+		"--bind-ro="+file+":/srv/sample.pcap",
+		// EAL stats /sys/module (rte_eal_check_module), which nspawn's
+		// sysfs lacks with --private-network.
+		"--bind-ro=/sys/module",
+		"-b", "systemd.wants=devbroker.service")
+	boot.Stdout, boot.Stderr = &console, &console
+	if err := boot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	booted := make(chan struct{})
+	go func() { boot.Wait(); close(booted) }()
+	t.Cleanup(func() {
+		boot.Process.Signal(syscall.SIGTERM) // nspawn: an orderly poweroff
+		select {
+		case <-booted:
+		case <-time.After(60 * time.Second):
+			boot.Process.Kill()
+			<-booted
+		}
+		if t.Failed() {
+			t.Logf("console:\n%s", console.String())
+		}
+	})
+	// The machine's PID 1: systemd-nspawn's one child.
+	var pid1 string
+	for deadline := time.Now().Add(60 * time.Second); pid1 == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", boot.Process.Pid, boot.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			if comm, _ := os.ReadFile("/proc/" + f[0] + "/comm"); strings.TrimSpace(string(comm)) == "systemd" {
+				pid1 = f[0]
+			}
+		}
+	}
+	if pid1 == "" {
+		t.Fatalf("no systemd in the container after 60 s:\n%s", console.String())
+	}
+	inside := func(args ...string) (string, error) {
+		cmd := exec.Command("nsenter", append([]string{"--target", pid1, "--mount", "--uts", "--ipc", "--net", "--pid", "--"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// running, or degraded (some unit of Debian's failed): booted either way.
+	if out, _ := inside("systemctl", "is-system-running", "--wait"); !regexp.MustCompile(`^(running|degraded)\n`).MatchString(out) {
+		t.Fatalf("systemctl is-system-running: %s", out)
+	}
+
+	inv := filepath.Join(dir, "inventory.yml")
+	vars := fmt.Sprintf(`---
+all:
+  hosts:
+    box:
+      ansible_connection: community.docker.nsenter
+      ansible_nsenter_pid: %[1]s
+      ansible_become: false  # nsenter runs as root; the root has no sudo
+      ansible_python_interpreter: /usr/bin/python3
+  vars:
+    fastcapa_deb: %[2]s
+    pcapstore_deb: %[2]s
+    fastcapa_nr_2m_pages: %[3]d
+    fastcapa_iommu: false
+    fastcapa_vfio: false
+    fastcapa_no_pci: true
+    fastcapa_vdevs: ["net_pcap0,rx_pcap=/srv/sample.pcap"]
+    fastcapa_ports: [{name: net_pcap0}]
+    fastcapa_brokers: "127.0.0.1:9092"
+    pcapstore_brokers: "127.0.0.1:9092"
+    pcapstore_sinks:
+      - name: lab
+        metrics_listen: "127.0.0.1:9471"
+        targets:
+          - name: all
+            max_span: 1h
+  children:
+    capture: {hosts: {box: {}}}
+    storage: {hosts: {box: {}}}
+`, pid1, deb, pages)
+	if err := os.WriteFile(inv, []byte(vars), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	site := filepath.Join(root, "deploy/ansible/site.yml")
+	ansible := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(playbook, append([]string{"-i", inv, site, "--skip-tags", "kernel"}, args...)...)
+		cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			j, _ := inside("journalctl", "-q", "--no-pager", "-n", "60")
+			t.Fatalf("ansible-playbook: %v\n%s\njournal:\n%s", err, out, j)
+		}
+		return string(out)
+	}
+	out1 := ansible()
+	status := taskStatus(out1)
+	t.Logf("first run: %s\n%s", recap(out1), status)
+	for _, task := range []string{"Install fastcapa from the .deb", "Apply the DPDK environment", "Enable and start fastcapa.service", "Enable and start pcapstore-sink@NAME.service"} {
+		if !regexp.MustCompile(`(?m)^\s*changed\s+\S+ : ` + regexp.QuoteMeta(task)).MatchString(status) {
+			t.Errorf("first run: task %q did not change the machine", task)
+		}
+	}
+
+	// systemd's view: enabled, active (READY=1 sent), dpdk.service ran.
+	for _, u := range []string{"fastcapa.service", "pcapstore-sink@lab.service"} {
+		if out, err := inside("systemctl", "is-enabled", u); err != nil || out != "enabled\n" {
+			t.Errorf("%s is not enabled: %q %v", u, out, err)
+		}
+		if out, err := inside("systemctl", "is-active", u); err != nil || out != "active\n" {
+			j, _ := inside("journalctl", "-q", "--no-pager", "-u", u)
+			t.Fatalf("%s is not active: %q %v\n%s", u, out, err, j)
+		}
+	}
+	if out, _ := inside("journalctl", "-q", "-o", "cat", "-u", "fastcapa.service"); !strings.Contains(out, "systemd_notified=true") {
+		t.Errorf("fastcapa.service's journal has no READY=1 sent:\n%s", out)
+	}
+	if out, _ := inside("systemctl", "show", "-p", "Result,ExecMainStatus", "--value", "dpdk.service"); !strings.HasPrefix(out, "success\n") {
+		t.Errorf("dpdk.service: %s", out)
+	}
+
+	// fastcapa on hugepages: its files under the machine's hugetlbfs mount,
+	// pages taken from the host's pool.
+	maps, _ := filepath.Glob("/proc/" + pid1 + "/root/dev/hugepages/fastcapamap_*")
+	if len(maps) == 0 {
+		t.Errorf("no /dev/hugepages/fastcapamap_* in the machine while fastcapa.service runs: not on hugepages")
+	}
+	t.Logf("fastcapa.service holds %d hugepage files; HugePages_Free: %s of %d", len(maps), meminfo(t, "HugePages_Free"), pages)
+
+	// The sink, through its metrics (python3 inside: no curl in the root).
+	metrics := "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9471/metrics').read().decode())"
+	written, last := 0.0, ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && written < float64(len(recs)); time.Sleep(500 * time.Millisecond) {
+		out, err := inside("python3", "-c", metrics)
+		if last = out; err == nil {
+			written = parseMetrics(t, out)["pcapstore_packets_written_total"]
+		}
+	}
+	if written != float64(len(recs)) {
+		t.Errorf("pcapstore_packets_written_total %v after 60 s, want %d; the last answer:\n%s", written, len(recs), last)
+	}
+
+	// Idempotent: the second run changes nothing, and restarts nothing.
+	out2 := ansible()
+	t.Logf("second run: %s", recap(out2))
+	if !regexp.MustCompile(`box\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`).MatchString(out2) {
+		t.Errorf("second run changed something:\n%s", out2)
+	}
+
+	// Each started once, by the first run: not restarted by a handler
+	// right after its first start, nor by the second run.
+	for _, u := range []string{"fastcapa.service", "pcapstore-sink@lab.service"} {
+		j, _ := inside("journalctl", "-q", "-o", "cat", "_PID=1", "UNIT="+u)
+		if n := strings.Count(j, "Started "+u); n != 1 {
+			t.Errorf("%s started %d times, want 1:\n%s", u, n, j)
+		}
+	}
+
+	// Stop both: fastcapa's final accounting, the sink's files closed.
+	for _, u := range []string{"fastcapa.service", "pcapstore-sink@lab.service"} {
+		if out, err := inside("systemctl", "stop", u); err != nil {
+			t.Errorf("systemctl stop %s: %v\n%s", u, err, out)
+		}
+		if out, _ := inside("systemctl", "show", "-p", "Result", "--value", u); out != "success\n" {
+			j, _ := inside("journalctl", "-q", "--no-pager", "-u", u)
+			t.Errorf("%s: result %q\n%s", u, out, j)
+		}
+	}
+	j, _ := inside("journalctl", "-q", "-o", "cat", "-u", "fastcapa.service")
+	if want := fmt.Sprintf("received %d = delivered %d", len(recs), len(recs)); !strings.Contains(j, want) {
+		t.Errorf("fastcapa.service's journal lacks %q:\n%s", want, j)
+	}
+	var stored []pcap.Record
+	owners := map[uint32]bool{}
+	store := "/proc/" + pid1 + "/root/var/lib/pcapstore/lab/all"
+	files, _ := filepath.Glob(store + "/*.pcap")
+	sort.Strings(files)
+	for _, f := range files {
+		stored = append(stored, pcaptest.ReadAll(t, f)...)
+		if fi, err := os.Stat(f); err == nil {
+			owners[fi.Sys().(*syscall.Stat_t).Uid] = true
+		}
+	}
+	if len(stored) != len(recs) {
+		t.Fatalf("the sink stored %d packets in %d files under /var/lib/pcapstore/lab/all, want %d", len(stored), len(files), len(recs))
+	}
+	for i := range recs {
+		if !bytes.Equal(stored[i].Data, recs[i].Data) || stored[i].OrigLen != recs[i].OrigLen {
+			t.Fatalf("stored packet #%d differs from the sample's", i)
+		}
+	}
+	passwd := readFile(t, "/proc/"+pid1+"/root/etc/passwd")
+	for uid := range owners {
+		if !strings.Contains(passwd, fmt.Sprintf("pcapstore:x:%d:", uid)) {
+			t.Errorf("a stored file belongs to uid %d, not the machine's pcapstore", uid)
+		}
+	}
+	t.Logf("stored %d of %d packets byte-exact in %d files, owned by pcapstore", len(stored), len(recs), len(files))
+}
+
+// meminfo is the value of one /proc/meminfo field.
+func meminfo(t *testing.T, field string) string {
+	for _, l := range strings.Split(readFile(t, "/proc/meminfo"), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == field {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

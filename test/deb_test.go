@@ -1,11 +1,13 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,21 +33,7 @@ func TestDebPackage(t *testing.T) {
 	}
 	userBefore := exec.Command("getent", "passwd", "pcapstore").Run() == nil
 
-	// Build.
-	mk := exec.Command("make", "--no-print-directory", "deb")
-	mk.Dir = testenv.Root()
-	out, err := mk.CombinedOutput()
-	if err != nil {
-		t.Fatalf("make deb: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	deb := filepath.Join(testenv.Root(), lines[len(lines)-1])
-	if !regexp.MustCompile(`/out/fastcapa_[0-9][A-Za-z0-9.+~]*_amd64\.deb$`).MatchString(deb) {
-		t.Fatalf("make deb's last line is not a .deb path: %q", deb)
-	}
-	if fi, err := os.Stat(deb); err != nil || fi.Size() == 0 {
-		t.Fatalf("%s: %v", deb, err)
-	}
+	deb := builtDeb(t)
 
 	// Lint: anything E: or W: not overridden fails (overrides are in
 	// deploy/deb/lintian-overrides, each with its reason).
@@ -90,7 +78,9 @@ func TestDebPackage(t *testing.T) {
 	files := []string{"/usr/bin/fastcapa", "/usr/bin/pcapstore", "/etc/fastcapa/fastcapa.yaml",
 		"/etc/fastcapa/sink-main.yaml", "/lib/systemd/system/fastcapa.service",
 		"/usr/share/man/man1/fastcapa.1.gz", "/usr/share/man/man1/pcapstore.1.gz",
-		"/usr/share/doc/fastcapa/copyright", "/usr/share/doc/fastcapa/changelog.gz"}
+		"/usr/share/doc/fastcapa/copyright", "/usr/share/doc/fastcapa/changelog.gz",
+		"/usr/share/doc/fastcapa/README.md", "/usr/share/doc/fastcapa/OPERATING.md",
+		"/usr/share/doc/fastcapa/examples/fastcapa-unprivileged.conf"}
 	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("installed package lacks %s: %v", f, err)
@@ -201,4 +191,47 @@ func startDaemonAt(t *testing.T, path string, env []string, args ...string) *dae
 		}
 	})
 	return d
+}
+
+// debBuild is the package make deb built from this tree, once per test
+// binary: TestDebPackage, TestAnsibleLocal, TestAnsibleSystemd and
+// TestUnitsVerify all check the same file.
+var debBuild struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// builtDeb is out/fastcapa_<version>_amd64.deb from make deb
+// (deploy/deb/build.sh: about 80 s cold, the -trimpath build of the cgo
+// packages; 25 s warm), or the package FASTCAPA_DEB names.
+func builtDeb(t *testing.T) string {
+	t.Helper()
+	debBuild.Do(func() {
+		if p := os.Getenv("FASTCAPA_DEB"); p != "" {
+			debBuild.path = p
+			return
+		}
+		mk := exec.Command("make", "--no-print-directory", "deb")
+		mk.Dir = testenv.Root()
+		out, err := mk.CombinedOutput()
+		if err != nil {
+			debBuild.err = fmt.Errorf("make deb: %v\n%s", err, out)
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		deb := filepath.Join(testenv.Root(), lines[len(lines)-1])
+		if !regexp.MustCompile(`/out/fastcapa_[0-9][A-Za-z0-9.+~]*_amd64\.deb$`).MatchString(deb) {
+			debBuild.err = fmt.Errorf("make deb's last line is not a .deb path: %q", deb)
+			return
+		}
+		debBuild.path = deb
+	})
+	if debBuild.err != nil {
+		t.Fatal(debBuild.err)
+	}
+	if fi, err := os.Stat(debBuild.path); err != nil || fi.Size() == 0 {
+		t.Fatalf("%s: %v", debBuild.path, err)
+	}
+	return debBuild.path
 }

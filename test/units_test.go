@@ -29,71 +29,79 @@ var maxExposure = map[string]float64{
 	"fastcapa@cap2.service":         5.0,
 }
 
-// unitRoot is a root for systemd-analyze --root: our binaries at
-// /usr/bin as the .deb installs them, our units in /etc/systemd/system,
-// and this machine's system units (dpdk.service, the targets) and
-// /bin/kill (ExecReload). About 30 MB, most of it the binaries.
+// unitRoot is a root for systemd-analyze --root: the .deb built from
+// this tree unpacked into it (binaries, units in /lib/systemd/system, man
+// pages), this machine's system units (dpdk.service, the targets) and
+// /bin/kill (ExecReload), and the package's example drop-in installed for
+// fastcapa@cap2. About 60 MB.
 func unitRoot(t *testing.T) string {
 	t.Helper()
+	deb := builtDeb(t)
 	root := t.TempDir()
-	must := func(err error) {
+	run := func(name string, args ...string) {
 		t.Helper()
-		if err != nil {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	for _, d := range []string{"bin", "usr/lib/systemd", "etc/systemd/system/fastcapa@cap2.service.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{"usr/bin", "bin", "etc/systemd/system", "usr/lib/systemd"} {
-		must(os.MkdirAll(filepath.Join(root, d), 0o755))
+	run("cp", "/bin/kill", filepath.Join(root, "bin"))
+	run("cp", "-a", "/lib/systemd/system", filepath.Join(root, "usr/lib/systemd"))
+	run("dpkg-deb", "-x", deb, root)
+	shipped, err := filepath.Glob(filepath.Join(root, "lib/systemd/system/*.service"))
+	if err != nil || len(shipped) != 3 {
+		t.Fatalf("%s ships %d units, want 3: %v", filepath.Base(deb), len(shipped), shipped)
 	}
-	cp := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("cp", args...).CombinedOutput(); err != nil {
-			t.Fatalf("cp %v: %v\n%s", args, err, out)
-		}
-	}
-	cp(filepath.Join(bin, "fastcapa"), filepath.Join(bin, "pcapstore"), filepath.Join(root, "usr/bin"))
-	cp("/bin/kill", filepath.Join(root, "bin"))
-	cp("-a", "/lib/systemd/system", filepath.Join(root, "usr/lib/systemd"))
-	units, err := filepath.Glob(filepath.Join(testenv.Root(), "deploy/systemd/*.service"))
-	must(err)
-	if len(units) != 3 {
-		t.Fatalf("deploy/systemd has %d units, want 3: %v", len(units), units)
-	}
-	cp(append(units, filepath.Join(root, "etc/systemd/system"))...)
-	dropin := filepath.Join(root, "etc/systemd/system/fastcapa@cap2.service.d")
-	must(os.MkdirAll(dropin, 0o755))
-	cp(filepath.Join(testenv.Root(), "deploy/systemd/fastcapa-unprivileged.conf"), dropin)
+	run("cp", filepath.Join(root, "usr/share/doc/fastcapa/examples/fastcapa-unprivileged.conf"),
+		filepath.Join(root, "etc/systemd/system/fastcapa@cap2.service.d"))
 	return root
 }
 
-// TestUnitsVerify: systemd-analyze verify says nothing about any unit
-// (it exits 0 on an unknown key and only warns: any output fails too),
-// and systemd-analyze security scores each at most maxExposure.
+// TestUnitsVerify: systemd-analyze verify, man pages included (each
+// Documentation=man: through man, on the package's pages), says nothing
+// about any unit of the package (it exits 0 on an unknown key and only
+// warns: any output fails too), and systemd-analyze security scores each
+// at most maxExposure.
 func TestUnitsVerify(t *testing.T) {
 	sa := testenv.RequireTool(t, "systemd-analyze")
+	testenv.RequireTool(t, "man")
 	_, err := os.Stat("/lib/systemd/system/dpdk.service")
 	testenv.Require(t, err == nil, "no /lib/systemd/system/dpdk.service (apt-get install dpdk): fastcapa.service requires it")
 	root := unitRoot(t)
+	verify := func(unit string) (string, error) {
+		cmd := exec.Command(sa, "verify", "--man=yes", "--root="+root, filepath.Join(root, "lib/systemd/system", unit))
+		// man looks for the pages in the package, not on this machine.
+		cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(root, "usr/share/man"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
 	t.Run("verify", func(t *testing.T) {
 		for _, u := range units {
-			out, err := exec.Command(sa, "verify", "--man=no", "--root="+root,
-				filepath.Join(root, "etc/systemd/system", u)).CombinedOutput()
-			if err != nil || len(out) > 0 {
+			if out, err := verify(u); err != nil || len(out) > 0 {
 				t.Errorf("systemd-analyze verify %s: %v\n%s", u, err, out)
 			}
 		}
 	})
-	t.Run("verify fails on a broken unit", func(t *testing.T) {
-		// The oracle itself: a missing binary must be reported.
-		if err := os.Rename(filepath.Join(root, "usr/bin/pcapstore"), filepath.Join(root, "pcapstore")); err != nil {
+	// The oracle itself: what verify must report.
+	broken := func(t *testing.T, file, unit, want string) {
+		t.Helper()
+		if err := os.Rename(filepath.Join(root, file), filepath.Join(root, "moved")); err != nil {
 			t.Fatal(err)
 		}
-		defer os.Rename(filepath.Join(root, "pcapstore"), filepath.Join(root, "usr/bin/pcapstore"))
-		out, err := exec.Command(sa, "verify", "--man=no", "--root="+root,
-			filepath.Join(root, "etc/systemd/system/pcapstore-sink@store0.service")).CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "/usr/bin/pcapstore") {
-			t.Errorf("verify without /usr/bin/pcapstore: %v\n%s", err, out)
+		defer os.Rename(filepath.Join(root, "moved"), filepath.Join(root, file))
+		if out, err := verify(unit); err == nil || !strings.Contains(out, want) {
+			t.Errorf("verify %s without /%s: %v\n%s", unit, file, err, out)
 		}
+	}
+	t.Run("verify fails without the binary", func(t *testing.T) {
+		broken(t, "usr/bin/pcapstore", "pcapstore-sink@store0.service", "/usr/bin/pcapstore")
+	})
+	t.Run("verify fails without the man page", func(t *testing.T) {
+		broken(t, "usr/share/man/man1/fastcapa.1.gz", "fastcapa.service", "man fastcapa(1)")
 	})
 	t.Run("security", func(t *testing.T) {
 		re := regexp.MustCompile(`Overall exposure level for (\S+): ([0-9.]+)`)

@@ -9,35 +9,20 @@
 # (devbroker), and pcapstore-sink@store0.service stores all three as user
 # pcapstore.
 #
-# The root is made once with debootstrap from deb.debian.org into
-# $NSPAWN_CACHE (about 300 MB, about 80 s) and reused; each run boots an
-# ephemeral copy of it (nothing written to the cache). Run by make test
-# (TestUnitsBoot), or alone, as root:
+# The root is deploy/systemd/test/root.sh's (debootstrap, cached); each run
+# boots an ephemeral copy of it (nothing written to the cache). Run by make
+# test (TestUnitsBoot), or alone, as root:
 #   make systemd-boot-test     (about 10 s once the root exists)
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/../../.." && pwd)
-CACHE=${NSPAWN_CACHE:-/var/cache/fastcapa-nspawn}
 BIN=${FASTCAPA_BIN:-$ROOT_DIR/bin}
 PCAP=${FASTCAPA_PCAPS:-$ROOT_DIR/../shared/pcaps}/metron-example.pcap
-# What fastcapa, pcapstore and devbroker link, and the PMDs the test uses
-# (ldd bin/*, dpkg -S): the .deb's Depends in real life.
-PKGS=systemd,systemd-sysv,dbus,dpdk,libpcap0.8,libnuma1,libbsd0,libfdt1,librte-eal23,librte-ethdev23,librte-kvargs23,librte-mbuf23,librte-mempool23,librte-meter23,librte-net23,librte-ring23,librte-telemetry23,librte-net-pcap23,librte-bus-vdev23,librte-mempool-ring23,librte-net-af-packet23
-
 for b in fastcapa pcapstore devbroker; do
 	[ -x "$BIN/$b" ] || { echo "boot.sh: no $BIN/$b: make build first" >&2; exit 1; }
 done
 [ -r "$PCAP" ] || { echo "boot.sh: no $PCAP" >&2; exit 1; }
 
-if [ ! -d "$CACHE/root" ]; then
-	mkdir -p "$CACHE"
-	rm -rf "$CACHE/root.tmp"
-	echo "boot.sh: debootstrap bookworm into $CACHE/root (once)"
-	start=$(date +%s)
-	debootstrap --variant=minbase --include="$PKGS" bookworm "$CACHE/root.tmp" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1 ||
-		{ tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
-	mv "$CACHE/root.tmp" "$CACHE/root"
-	echo "boot.sh: root made in $(($(date +%s) - start)) s, $(du -sh "$CACHE/root" | cut -f1)"
-fi
+root=$("$ROOT_DIR/deploy/systemd/test/root.sh")
 
 work=$(mktemp -d /tmp/fastcapa-boot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -123,18 +108,6 @@ binds=(
 for u in "$ROOT_DIR"/deploy/systemd/*.service "$work"/units/*.service; do
 	binds+=(--bind-ro="$u:/etc/systemd/system/$(basename "$u")")
 done
-# dpdk.service inside the container: dpdk-init's last step,
-# "sysctl vm.max_map_count=...", fails ("permission denied": nspawn mounts
-# /proc/sys read-only) after the hugepages and bindings steps ran, and
-# dpdk-init exits 1. The drop-in forgives that failure, only while
-# /proc/sys is read-only; on a host the unit is Debian's, unchanged.
-mkdir -p "$work/dpdk.service.d"
-cat >"$work/dpdk.service.d/nspawn.conf" <<'UNIT'
-[Service]
-ExecStart=
-ExecStart=/bin/sh -c '/lib/dpdk/dpdk-init start || [ ! -w /proc/sys/vm/max_map_count ]'
-UNIT
-binds+=(--bind-ro="$work/dpdk.service.d:/etc/systemd/system/dpdk.service.d")
 # With --private-network, nspawn's sysfs has no /sys/module, and EAL then
 # fails with "Cannot init VFIO" (rte_eal_check_module cannot stat it):
 # the host's, read-only.
@@ -153,7 +126,7 @@ start=$(date +%s)
 # No system bus on this host (systemd is not PID 1): no machined
 # registration, no scope unit (--register=no --keep-unit).
 timeout 120 systemd-nspawn -q --ephemeral --register=no --keep-unit --private-network \
-	-D "$CACHE/root" -M fastcapa-boot "${binds[@]}" -b \
+	-D "$root" -M fastcapa-boot "${binds[@]}" -b \
 	systemd.wants=devbroker.service systemd.wants=fastcapa.service systemd.wants=fastcapa@cap1.service systemd.wants=fastcapa@cap2.service \
 	systemd.wants=pcapstore-sink@store0.service systemd.wants=boot-check.service \
 	>"$work/console.log" 2>&1 || { echo "boot.sh: systemd-nspawn: exit $?" >&2; tail -30 "$work/console.log" >&2; }
