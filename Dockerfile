@@ -20,11 +20,13 @@
 #
 # Run (see README.md, "Container"):
 #   pcapstore: no privileges at all, runs as user pcapstore (uid 10001).
-#   fastcapa:  --network host, -v /dev/hugepages:/dev/hugepages,
-#              --device /dev/vfio/vfio --device /dev/vfio/<group>,
-#              --cap-add IPC_LOCK --cap-add SYS_RAWIO --cap-add SYS_ADMIN
-#              (NET_RAW, NET_ADMIN for net_af_packet), --ulimit memlock=-1,
-#              --user 0 --entrypoint fastcapa.
+#   fastcapa:  --user 0 --entrypoint fastcapa --network host --cap-drop all;
+#              hugepages: -v /dev/hugepages:/dev/hugepages, nothing more
+#              (make image-test runs it so on 2 MB pages);
+#              vfio NIC: --device /dev/vfio/vfio --device /dev/vfio/<group>,
+#              --cap-add IPC_LOCK --ulimit memlock=-1 (DMA pinning), and
+#              SYS_RAWIO, SYS_ADMIN without an IOMMU (IOVA as PA);
+#              net_af_packet: --cap-add NET_RAW --cap-add NET_ADMIN.
 ARG BASE=localhost/debian:bookworm
 # The image holding /out/fastcapa and /out/pcapstore: one of the two bins-*
 # stages below, built first with --target and tagged (deploy/container/

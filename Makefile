@@ -122,8 +122,10 @@ ansible-lint:
 # once; the image is 275 MB; BINS=source builds the binaries inside,
 # about 4 min and 2 GB). make image-test: builds it (seconds when
 # cached, about 90 s cold) and runs pcapstore unprivileged and fastcapa
-# (net_pcap vdev into bin/devbroker) and pcapstore sink inside it with
-# podman run: about 10 s warm. runc: crun cannot start containers here.
+# (net_pcap vdev into bin/devbroker; -no-huge, then on 256 reserved 2 MB
+# hugepages under /run/lock/fastcapa-hugepages.lock) and pcapstore sink
+# inside it with podman run: about 12 s warm. runc: crun cannot start
+# containers here.
 # npm is not listed: here it comes with NodeSource's nodejs, and Debian's
 # npm package would conflict with it; on a fresh Debian 12 add npm.
 CONTAINER_DEB_PKGS := buildah podman debootstrap runc
