@@ -142,8 +142,9 @@ image-lint:
 # --- issue 11, H5: the vagrant lab (deploy/vagrant) ---
 # Its checks are Go tests (test/vagrant_test.go), so `make test` runs them:
 # TestVagrantLab (vagrant validate, syntax check, ansible-lint; ~10 s) and
-# TestVagrantLabValidation (the lab's validation plays against this machine,
-# root; ~30 s). lint-vagrant runs only those. vagrant-libvirt lets `vagrant validate`
+# TestVagrantLabMachines (lab.yml, as vagrant up would run it, on two
+# systemd-nspawn machines in place of the VMs; root, ~50 s). lint-vagrant
+# runs only those. vagrant-libvirt lets `vagrant validate`
 # check the libvirt block without a hypervisor; ruby comes with vagrant.
 VAGRANT_DEB_PKGS := vagrant vagrant-libvirt ruby ansible ansible-lint
 lint-vagrant:

@@ -374,9 +374,6 @@ func taskStatus(out string) string {
 func TestAnsibleSystemd(t *testing.T) {
 	testenv.RequireRoot(t)
 	playbook := testenv.RequireTool(t, "ansible-playbook")
-	nspawn := testenv.RequireTool(t, "systemd-nspawn")
-	testenv.RequireTool(t, "debootstrap")
-	testenv.RequireTool(t, "nsenter")
 	root := testenv.Root()
 	deb := builtDeb(t)
 	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
@@ -384,87 +381,29 @@ func TestAnsibleSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(filepath.Join(root, "deploy/systemd/test/root.sh")).Output()
-	if err != nil {
-		t.Fatalf("deploy/systemd/test/root.sh: %v", err)
-	}
-	machine := strings.TrimSpace(string(out))
 
 	holdHugepages(t)
 	const pages = 256
-	if err := os.WriteFile(nrHugepages, []byte(strconv.Itoa(pages)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(readFile(t, nrHugepages)); got != strconv.Itoa(pages) {
-		t.Fatalf("reserved %s hugepages, want %d", got, pages)
-	}
+	reserveHugepages(t, pages)
 
-	// The machine: a broker unit of the test's own, started at boot.
+	// The machine, with a broker unit of the test's own started at boot.
 	dir := t.TempDir()
 	unit := filepath.Join(dir, "devbroker.service")
 	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/devbroker -listen 127.0.0.1:9092 -topic pcap\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var console syncBuffer
-	boot := exec.Command(nspawn, "-q", "--ephemeral", "--register=no", "--keep-unit", "--private-network",
-		"-D", machine, "-M", "fastcapa-ansible",
-		"--bind-ro="+filepath.Join(bin, "devbroker")+":/usr/local/bin/devbroker",
-		"--bind-ro="+unit+":/etc/systemd/system/devbroker.service",
-		"--bind-ro="+file+":/srv/sample.pcap",
-		// EAL stats /sys/module (rte_eal_check_module), which nspawn's
-		// sysfs lacks with --private-network.
-		"--bind-ro=/sys/module",
-		"-b", "systemd.wants=devbroker.service")
-	boot.Stdout, boot.Stderr = &console, &console
-	if err := boot.Start(); err != nil {
-		t.Fatal(err)
-	}
-	booted := make(chan struct{})
-	go func() { boot.Wait(); close(booted) }()
-	t.Cleanup(func() {
-		boot.Process.Signal(syscall.SIGTERM) // nspawn: an orderly poweroff
-		select {
-		case <-booted:
-		case <-time.After(60 * time.Second):
-			boot.Process.Kill()
-			<-booted
-		}
-		if t.Failed() {
-			t.Logf("console:\n%s", console.String())
-		}
-	})
-	// The machine's PID 1: systemd-nspawn's one child.
-	var pid1 string
-	for deadline := time.Now().Add(60 * time.Second); pid1 == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", boot.Process.Pid, boot.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) == 1 {
-			if comm, _ := os.ReadFile("/proc/" + f[0] + "/comm"); strings.TrimSpace(string(comm)) == "systemd" {
-				pid1 = f[0]
-			}
-		}
-	}
-	if pid1 == "" {
-		t.Fatalf("no systemd in the container after 60 s:\n%s", console.String())
-	}
-	inside := func(args ...string) (string, error) {
-		cmd := exec.Command("nsenter", append([]string{"--target", pid1, "--mount", "--uts", "--ipc", "--net", "--pid", "--"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	// running, or degraded (some unit of Debian's failed): booted either way.
-	if out, _ := inside("systemctl", "is-system-running", "--wait"); !regexp.MustCompile(`^(running|degraded)\n`).MatchString(out) {
-		t.Fatalf("systemctl is-system-running: %s", out)
-	}
+	box := bootMachine(t, "fastcapa-ansible", []string{
+		"--bind-ro=" + filepath.Join(bin, "devbroker") + ":/usr/local/bin/devbroker",
+		"--bind-ro=" + unit + ":/etc/systemd/system/devbroker.service",
+		"--bind-ro=" + file + ":/srv/sample.pcap",
+	}, "systemd.wants=devbroker.service")
+	inside := box.run
 
 	inv := filepath.Join(dir, "inventory.yml")
 	vars := fmt.Sprintf(`---
 all:
   hosts:
-    box:
-      ansible_connection: community.docker.nsenter
-      ansible_nsenter_pid: %[1]s
-      ansible_become: false  # nsenter runs as root; the root has no sudo
-      ansible_python_interpreter: /usr/bin/python3
+    box: %[1]s
   vars:
     fastcapa_deb: %[2]s
     pcapstore_deb: %[2]s
@@ -485,7 +424,7 @@ all:
   children:
     capture: {hosts: {box: {}}}
     storage: {hosts: {box: {}}}
-`, pid1, deb, pages)
+`, box.inventoryHost(), deb, pages)
 	if err := os.WriteFile(inv, []byte(vars), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +468,7 @@ all:
 
 	// fastcapa on hugepages: its files under the machine's hugetlbfs mount,
 	// pages taken from the host's pool.
-	maps, _ := filepath.Glob("/proc/" + pid1 + "/root/dev/hugepages/fastcapamap_*")
+	maps, _ := filepath.Glob(box.path("/dev/hugepages/fastcapamap_*"))
 	if len(maps) == 0 {
 		t.Errorf("no /dev/hugepages/fastcapamap_* in the machine while fastcapa.service runs: not on hugepages")
 	}
@@ -580,7 +519,7 @@ all:
 	}
 	var stored []pcap.Record
 	owners := map[uint32]bool{}
-	store := "/proc/" + pid1 + "/root/var/lib/pcapstore/lab/all"
+	store := box.path("/var/lib/pcapstore/lab/all")
 	files, _ := filepath.Glob(store + "/*.pcap")
 	sort.Strings(files)
 	for _, f := range files {
@@ -597,7 +536,7 @@ all:
 			t.Fatalf("stored packet #%d differs from the sample's", i)
 		}
 	}
-	passwd := readFile(t, "/proc/"+pid1+"/root/etc/passwd")
+	passwd := readFile(t, box.path("/etc/passwd"))
 	for uid := range owners {
 		if !strings.Contains(passwd, fmt.Sprintf("pcapstore:x:%d:", uid)) {
 			t.Errorf("a stored file belongs to uid %d, not the machine's pcapstore", uid)

@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,5 +40,16 @@ func holdHugepages(t *testing.T) {
 	})
 	if b, _ := os.ReadFile(nrHugepages); strings.TrimSpace(string(b)) != "0" {
 		testenv.Require(t, false, "hugepages already reserved here ("+strings.TrimSpace(string(b))+"); the test would change them")
+	}
+}
+
+// reserveHugepages reserves n 2 MB pages, under holdHugepages.
+func reserveHugepages(t *testing.T, n int) {
+	t.Helper()
+	if err := os.WriteFile(nrHugepages, []byte(strconv.Itoa(n)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(nrHugepages); strings.TrimSpace(string(b)) != strconv.Itoa(n) {
+		t.Fatalf("reserved %s hugepages, want %d", strings.TrimSpace(string(b)), n)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // TestVagrantLab checks deploy/vagrant without a hypervisor: Ruby parses
@@ -119,92 +119,102 @@ func TestVagrantLab(t *testing.T) {
 	}
 }
 
-// TestVagrantLabValidation runs the lab's validation plays
-// (deploy/vagrant/validate.yml) against this machine, with the lab's
-// pieces in its place: tcpreplay looping metron-example.pcap into a veth
-// pair, fastcapa on net_af_packet at the other end, devbroker and
-// pcapstore sink. They must pass; with the replay stopped, the "packets
-// are sent" play must fail. About 40 s (the sink's 2 s files, the failing
-// run's 5 s waits).
-func TestVagrantLabValidation(t *testing.T) {
+// TestVagrantLabMachines runs the vagrant lab's playbook, lab.yml, as
+// `vagrant up` would, on two machines in place of the VMs (no hypervisor
+// here): Debian 12 roots booted under a real systemd with systemd-nspawn
+// -b, source and sink, joined by a veth pair (each end moved into one
+// machine once booted, with the Vagrantfile's private_network addresses), reached
+// through ansible's nsenter connection, with the Vagrantfile's groups and
+// extra vars and the lab's ansible.cfg and lab_vars. Everything the lab
+// does happens: its tools, lab-devbroker.service, the project's
+// site.yml (the .deb, dpdk.service with NR_2M_PAGES, fastcapa.service on
+// net_af_packet on the sink's lab NIC, on 2 MB hugepages the test
+// reserves on the host since the machines' /sys is read-only,
+// pcapstore-sink@lab.service), lab-replay.service (tcpreplay looping the
+// sample on the source's NIC), then validate.yml, which must pass. The
+// test's own oracle then reads the stored files on the host: each frame
+// is one of the sample's, byte-exact. With the replay stopped,
+// validate.yml must fail at "packets are sent". About 90 s.
+func TestVagrantLabMachines(t *testing.T) {
 	testenv.RequireRoot(t)
 	playbook := testenv.RequireTool(t, "ansible-playbook")
-	for _, tool := range []string{"ip", "tcpreplay", "tcpdump", "kcat", "curl"} {
-		testenv.RequireTool(t, tool)
+	testenv.RequireTool(t, "ip")
+	deb := builtDeb(t)
+	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	_, recs, err := pcap.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
 	}
-	pcapFile := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	holdHugepages(t)
+	reserveHugepages(t, 512) // the lab's fastcapa_nr_2m_pages
 
-	// A veth pair in this namespace: the lab's source NIC is inject, the
-	// sink's is capture.
+	// The private network: a veth pair, one end in each machine.
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	capture, inject := "fvc"+id, "fvi"+id
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	srcIf, sinkIf := "lsrc"+id, "lsnk"+id
+	if out, err := exec.Command("ip", "link", "add", srcIf, "type", "veth", "peer", "name", sinkIf).CombinedOutput(); err != nil {
+		t.Fatalf("ip link add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", srcIf).Run() }) // gone already if a machine took it
+	const net = "192.168.56"
+	nodes := []struct {
+		name, iface, ip string
+		m               *machine
+	}{{"source", srcIf, net + ".10", nil}, {"sink", sinkIf, net + ".11", nil}}
+	for i := range nodes {
+		n := &nodes[i]
+		n.m = bootMachine(t, "lab-"+n.name, []string{"--hostname=" + n.name})
+		// Moved in after boot: nspawn's --network-interface= waits for
+		// udev to have seen the interface, and no udev runs here.
+		if out, err := exec.Command("ip", "link", "set", n.iface, "netns", n.m.pid1).CombinedOutput(); err != nil {
+			t.Fatalf("ip link set %s netns: %v: %s", n.iface, err, out)
 		}
+		// What Vagrant's private_network does on a box.
+		n.m.must(t, "sysctl", "-qw", "net.ipv6.conf."+n.iface+".disable_ipv6=1")
+		n.m.must(t, "ip", "addr", "add", n.ip+"/24", "dev", n.iface)
+		n.m.must(t, "ip", "link", "set", n.iface, "up")
+		// The lab's apt task updates the package lists if they are older
+		// than an hour (cache_valid_time), and these machines have no
+		// route to a mirror: the root's lists, made with it by
+		// debootstrap, count as fresh.
+		n.m.must(t, "touch", "/var/lib/apt/lists")
 	}
-	sh("ip", "link", "add", capture, "type", "veth", "peer", "name", inject)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", capture).Run() })
-	for _, dev := range []string{capture, inject} {
-		sh("sysctl", "-qw", "net.ipv6.conf."+dev+".disable_ipv6=1")
-		sh("ip", "link", "set", dev, "up")
-	}
-
-	b := startBroker(t, 0, "pcap", "")
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	d := startDaemon(t, nil, append(ealArgs(t), "-vdev", "net_af_packet0,iface="+capture, "-port", "net_af_packet0",
-		"-brokers", b.Addr, "-metrics-listen", metricsAddr)...)
-	waitLog(t, d, "capturing", 30*time.Second)
-	t.Cleanup(func() { d.stop(t) })
-
-	store := t.TempDir()
-	sink := exec.Command(filepath.Join(bin, "pcapstore"), "sink", "-brokers", b.Addr, "-topic", "pcap", "-group", "lab",
-		"-dir", store, "-max-span", "2s", "-metrics-listen", "")
-	var sinkLog syncBuffer
-	sink.Stderr = &sinkLog
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sink.Process.Signal(syscall.SIGTERM)
-		sink.Wait()
-	})
-
-	replay := exec.Command("tcpreplay", "-q", "-i", inject, "--pps=1000", "--loop=0", pcapFile)
-	if err := replay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopReplay := func() {
-		if replay.ProcessState == nil {
-			replay.Process.Kill()
-			replay.Wait()
-		}
-	}
-	t.Cleanup(stopReplay)
+	src, sink := nodes[0].m, nodes[1].m
 
 	dir := filepath.Join(testenv.Root(), "deploy", "vagrant")
-	inv := filepath.Join(t.TempDir(), "inventory")
-	if err := os.WriteFile(inv, []byte("[replay]\nlocalhost\n[capture]\nlocalhost\n"), 0o644); err != nil {
+	inv := filepath.Join(t.TempDir(), "inventory.yml")
+	// The Vagrantfile's groups.
+	if err := os.WriteFile(inv, []byte(fmt.Sprintf(`all:
+  hosts:
+    source: %s
+    sink: %s
+  children:
+    replay: {hosts: {source: {}}}
+    capture: {hosts: {sink: {}}}
+    storage: {hosts: {sink: {}}}
+    broker: {hosts: {sink: {}}}
+`, src.inventoryHost(), sink.inventoryHost())), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(wait int) (string, error) {
-		vars := fmt.Sprintf(`{"ansible_connection": "local", "ansible_become": false, "ansible_python_interpreter": "/usr/bin/python3",
-			"lab_iface": %q, "fastcapa_brokers": %q, "fastcapa_topic": "pcap", "fastcapa_metrics_listen": %q,
-			"lab_store_dir": %q, "lab_wait": %d}`, inject, b.Addr, metricsAddr, store, wait)
-		cmd := exec.Command(playbook, "-i", inv, "-e", vars, "validate.yml")
+	// The Vagrantfile's extra vars (lab_devbroker: this run's build).
+	extra := fmt.Sprintf(`{"lab_net": %q, "lab_source_ip": %q, "lab_sink_ip": %q, "lab_dpdk": false,
+		"lab_pcap": %q, "lab_repo": %q, "lab_devbroker": %q, "fastcapa_deb": %q}`,
+		net, net+".10", net+".11", file, testenv.Root(), filepath.Join(bin, "devbroker"), deb)
+	run := func(pb string, more ...string) (string, error) {
+		cmd := exec.Command(playbook, append([]string{"-i", inv, "-e", extra, pb}, more...)...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(dir, "ansible.cfg"), "ANSIBLE_NOCOLOR=1")
+		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(dir, "ansible.cfg"), "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	out, err := run(30)
+	out, err := run("lab.yml")
 	if err != nil {
-		t.Fatalf("validate.yml failed with the lab running: %v\n%s\nsink log:\n%s", err, out, sinkLog.String())
+		j, _ := sink.run("journalctl", "-q", "--no-pager", "-n", "80")
+		t.Fatalf("lab.yml: %v\n%s\nsink's journal:\n%s", err, out, j)
 	}
+	t.Logf("lab.yml: %s", recap(out))
 	for _, want := range []string{"packets sent: ", "messages received from fastcapa", "stored: "} {
 		if !strings.Contains(out, want) {
-			t.Errorf("validate.yml passed without saying %q:\n%s", want, out)
+			t.Errorf("lab.yml passed without saying %q:\n%s", want, out)
 		}
 	}
 	for _, l := range strings.Split(out, "\n") {
@@ -212,9 +222,44 @@ func TestVagrantLabValidation(t *testing.T) {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
+	for _, u := range []string{"lab-devbroker.service", "fastcapa.service", "pcapstore-sink@lab.service"} {
+		if out, _ := sink.run("systemctl", "is-active", u); out != "active\n" {
+			t.Errorf("sink: %s is %q", u, out)
+		}
+	}
+	if out, _ := src.run("systemctl", "is-active", "lab-replay.service"); out != "active\n" {
+		t.Errorf("source: lab-replay.service is %q", out)
+	}
 
-	stopReplay()
-	out, err = run(5)
+	// The oracle: every stored frame is one of the sample's, byte-exact.
+	sample := map[string]bool{}
+	for _, r := range recs {
+		sample[string(r.Data)] = true
+	}
+	var files []string
+	filepath.Walk(sink.path("/var/lib/pcapstore/lab/all"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasSuffix(p, ".pcap") && !strings.HasPrefix(info.Name(), ".") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	stored := 0
+	for _, f := range files {
+		for i, r := range pcaptest.ReadAll(t, f) {
+			if !sample[string(r.Data)] {
+				t.Fatalf("%s: frame #%d (%d bytes) is not one of the sample's", f, i, len(r.Data))
+			}
+			stored++
+		}
+	}
+	if stored == 0 {
+		t.Fatalf("no frame stored in %d files", len(files))
+	}
+	t.Logf("the host reads %d frames in %d finished files in the sink's store, each one of the sample's", stored, len(files))
+
+	// With the replay stopped, "packets are sent" must fail.
+	src.must(t, "systemctl", "stop", "lab-replay.service")
+	out, err = run("validate.yml", "-e", "lab_wait=5", "-e", "lab_iface="+srcIf)
 	if err == nil || !strings.Contains(out, "Validate that packets are sent") || strings.Contains(out, "packets sent: ") {
 		t.Errorf("validate.yml passed \"packets are sent\" with the replay stopped: %v\n%s", err, out)
 	}

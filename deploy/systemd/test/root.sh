@@ -2,11 +2,14 @@
 # Prints the path of a Debian 12 root for systemd-nspawn -b, made once with
 # debootstrap from deb.debian.org (about 300 MB, 45-80 s) and reused: the
 # root of deploy/systemd/test/boot.sh (the units under a real systemd) and
-# of TestAnsibleSystemd (the ansible roles against a real systemd).
+# of TestAnsibleSystemd (the ansible roles against a real systemd) and
+# TestVagrantLabMachines (the vagrant lab's playbook on two machines).
 #
 # It holds systemd, dpdk (dpdk.service, dpdk-init), what fastcapa and
 # pcapstore link and the PMDs the tests use (ldd bin/*, dpkg -S: the
-# .deb's Depends), and python3-apt for ansible's apt module. The cache
+# .deb's Depends), python3-apt for ansible's apt module, and the tools
+# the vagrant lab's playbook installs (tcpdump, tcpreplay, kcat, curl,
+# iproute2: the machines have no network to fetch them). The cache
 # key is that list: a new list makes a new root, and roots of older lists
 # are removed.
 #
@@ -18,7 +21,7 @@
 # unit is Debian's, unchanged.
 set -euo pipefail
 CACHE=${NSPAWN_CACHE:-/var/cache/fastcapa-nspawn}
-PKGS=systemd,systemd-sysv,dbus,dpdk,adduser,python3-apt,libpcap0.8,libnuma1,libbsd0,libfdt1,librte-eal23,librte-ethdev23,librte-kvargs23,librte-mbuf23,librte-mempool23,librte-meter23,librte-net23,librte-ring23,librte-telemetry23,librte-net-pcap23,librte-bus-vdev23,librte-mempool-ring23,librte-net-af-packet23
+PKGS=systemd,systemd-sysv,dbus,dpdk,adduser,python3-apt,tcpdump,tcpreplay,kcat,curl,iproute2,libpcap0.8,libnuma1,libbsd0,libfdt1,librte-eal23,librte-ethdev23,librte-kvargs23,librte-mbuf23,librte-mempool23,librte-meter23,librte-net23,librte-ring23,librte-telemetry23,librte-net-pcap23,librte-bus-vdev23,librte-mempool-ring23,librte-net-af-packet23
 root=$CACHE/root-$(printf '%s' "$PKGS" | sha256sum | cut -c1-12)
 
 if [ ! -d "$root" ]; then

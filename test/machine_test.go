@@ -1,0 +1,127 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
+)
+
+// machine is a Debian 12 booted under a real systemd: an ephemeral copy
+// of deploy/systemd/test/root.sh's root in systemd-nspawn -b, with a
+// private network (a loopback only, plus any interface moved in).
+type machine struct {
+	name string
+	pid1 string // the machine's systemd, as this host numbers it
+}
+
+// nspawnRoot is root.sh's root, made (debootstrap, about 45 s) or found
+// once per test binary.
+var nspawnRoot struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// bootMachine boots a machine named name with the given extra
+// systemd-nspawn arguments (binds, --network-interface=, systemd.wants=
+// after "-b" is added last) and waits until its boot is done (running,
+// or degraded: some unit of Debian's failed). The test's cleanup powers
+// it off.
+func bootMachine(t *testing.T, name string, args []string, kernelArgs ...string) *machine {
+	t.Helper()
+	nspawn := testenv.RequireTool(t, "systemd-nspawn")
+	testenv.RequireTool(t, "debootstrap")
+	testenv.RequireTool(t, "nsenter")
+	nspawnRoot.Do(func() {
+		out, err := exec.Command(filepath.Join(testenv.Root(), "deploy/systemd/test/root.sh")).Output()
+		nspawnRoot.path, nspawnRoot.err = strings.TrimSpace(string(out)), err
+	})
+	if nspawnRoot.err != nil {
+		t.Fatalf("deploy/systemd/test/root.sh: %v", nspawnRoot.err)
+	}
+	all := append([]string{"-q", "--ephemeral", "--register=no", "--keep-unit", "--private-network",
+		"-D", nspawnRoot.path, "-M", name,
+		// EAL stats /sys/module (rte_eal_check_module), which nspawn's
+		// sysfs lacks with a private network.
+		"--bind-ro=/sys/module",
+		// A host's root has these; nspawn's default set lacks them.
+		// fastcapa.service keeps both (locking net_af_packet's rings,
+		// which DPDK maps MAP_LOCKED; promiscuous mode).
+		"--capability=CAP_IPC_LOCK,CAP_NET_ADMIN"}, args...)
+	all = append(append(all, "-b"), kernelArgs...)
+	var console syncBuffer
+	boot := exec.Command(nspawn, all...)
+	boot.Stdout, boot.Stderr = &console, &console
+	if err := boot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { boot.Wait(); close(done) }()
+	t.Cleanup(func() {
+		boot.Process.Signal(syscall.SIGTERM) // nspawn: an orderly poweroff
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			boot.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s's console:\n%s", name, console.String())
+		}
+	})
+	m := &machine{name: name}
+	// The machine's PID 1: systemd-nspawn's one child.
+	for deadline := time.Now().Add(60 * time.Second); m.pid1 == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", boot.Process.Pid, boot.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			if comm, _ := os.ReadFile("/proc/" + f[0] + "/comm"); strings.TrimSpace(string(comm)) == "systemd" {
+				m.pid1 = f[0]
+			}
+		}
+	}
+	if m.pid1 == "" {
+		t.Fatalf("%s: no systemd after 60 s:\n%s", name, console.String())
+	}
+	if out, _ := m.run("systemctl", "is-system-running", "--wait"); !regexp.MustCompile(`^(running|degraded)\n`).MatchString(out) {
+		t.Fatalf("%s: systemctl is-system-running: %s", name, out)
+	}
+	return m
+}
+
+// run runs a command inside the machine (its mount, network, PID, IPC and
+// UTS namespaces, as ansible's nsenter connection does) and returns its
+// output, stdout and stderr together.
+func (m *machine) run(args ...string) (string, error) {
+	cmd := exec.Command("nsenter", append([]string{"--target", m.pid1, "--mount", "--uts", "--ipc", "--net", "--pid", "--"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// must is run, failing the test on an error.
+func (m *machine) must(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := m.run(args...)
+	if err != nil {
+		t.Fatalf("%s: %s: %v\n%s", m.name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// path is a path inside the machine, as this host reaches it.
+func (m *machine) path(p string) string { return "/proc/" + m.pid1 + "/root" + p }
+
+// inventoryHost is the machine as an ansible inventory host: ansible's
+// nsenter connection (community.docker's) to its PID 1, as root (the root
+// has no sudo: no become).
+func (m *machine) inventoryHost() string {
+	return fmt.Sprintf("{ansible_connection: community.docker.nsenter, ansible_nsenter_pid: %s, ansible_become: false, ansible_python_interpreter: /usr/bin/python3}", m.pid1)
+}
