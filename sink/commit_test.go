@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -505,7 +506,8 @@ func refuseCommit(req *kmsg.OffsetCommitRequest) kmsg.Response {
 }
 
 // TestCommitDiskFull: a full disk stops the sink; while it is stopped
-// nothing is committed past what the finalized files hold, and once
+// nothing is committed past what the finalized files hold, Spec.Alive
+// is still called (a deliberate pause, not a stuck loop), and once
 // files are moved away it resumes by itself. At the end every record is
 // on disk exactly once, in order, and committed.
 func TestCommitDiskFull(t *testing.T) {
@@ -517,6 +519,8 @@ func TestCommitDiskFull(t *testing.T) {
 	produceFrames(t, addr, 0, n, size, false)
 	spec := commitSpec(t, addr, "full", localTarget(dir, 10))
 	spec.ResumeFree = 48 << 10
+	var alive atomic.Int64
+	spec.Alive = func() { alive.Add(1) }
 	s := startSink(t, spec)
 	stops := 0
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
@@ -531,6 +535,12 @@ func TestCommitDiskFull(t *testing.T) {
 			_, archived := finished(t, archive)
 			if got := g.holds(int64(len(archived)+len(onDisk)), "stopped for a full disk"); !s.Counters().Stopped {
 				t.Fatalf("resumed with the disk still full (committed %d)", got)
+			}
+			// Stopped is alive: the watchdog stays fed.
+			a := alive.Load()
+			waitFor(t, "Alive while stopped for a full disk", func() bool { return alive.Load() >= a+2 })
+			if !s.Counters().Stopped {
+				t.Fatal("resumed with the disk still full")
 			}
 			moveFinished(t, dir, archive)
 			// Resumed, or resumed and stopped again already.

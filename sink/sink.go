@@ -38,6 +38,13 @@ type Spec struct {
 	// target's filesystem has this many bytes free (default 64 MiB).
 	ResumeFree int64
 	Logger     *slog.Logger
+	// Alive, if set, is called from Run's consume loop about once a
+	// second: while it consumes, while it is stopped for a full disk,
+	// and while it waits (a minute at most) for uploads as partitions
+	// are revoked or it stops; never from another goroutine, so a stuck
+	// loop stops the calls. A systemd watchdog ping sent here proves
+	// that loop alive. It must return quickly.
+	Alive func()
 }
 
 // DefaultResumeFree is Spec.ResumeFree's default.
@@ -309,13 +316,14 @@ func (s *Sink) Run(ctx context.Context) error {
 	var runErr error
 	for n := 0; runErr == nil; n++ {
 		// The channels are looked at every 64 records, or after a
-		// Poll with no record: a select on each record cost 4 % of
-		// the sink's rate.
+		// Poll with no record (nothing, or an event such as an error):
+		// a select on each record cost 4 % of the sink's rate.
 		if n%64 == 0 {
 			select {
 			case <-ctx.Done():
 				return s.shutdown(nil)
 			case now := <-tick.C:
+				s.alive()
 				runErr = s.full(s.tick(now))
 				continue
 			case u := <-s.uploaded:
@@ -331,8 +339,6 @@ func (s *Sink) Run(ctx context.Context) error {
 				continue
 			}
 			runErr = s.full(s.handle(e))
-		case nil:
-			n = -1 // look at the channels next
 		case ck.Error:
 			s.reach.Event(e)
 			if e.IsFatal() {
@@ -340,9 +346,19 @@ func (s *Sink) Run(ctx context.Context) error {
 			} else {
 				s.log.Warn("kafka", "error", e)
 			}
+			n = -1 // look at the channels next
+		default: // nil: no record
+			n = -1
 		}
 	}
 	return s.shutdown(runErr)
+}
+
+// alive calls Spec.Alive, if set.
+func (s *Sink) alive() {
+	if s.spec.Alive != nil {
+		s.spec.Alive()
+	}
 }
 
 // part is partition p's state, made at its first record this run (at

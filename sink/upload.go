@@ -156,15 +156,19 @@ func (s *Sink) done(u *upload) error {
 }
 
 // drainUploads waits up to timeout for the uploads under way; it reports
-// whether all were done.
+// whether all were done. The wait is bounded, so Spec.Alive goes on.
 func (s *Sink) drainUploads(timeout time.Duration) bool {
 	deadline := time.After(timeout)
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
 	for s.inflight > 0 {
 		select {
 		case u := <-s.uploaded:
 			if err := s.done(u); err != nil {
 				s.log.Error("after upload", "error", err)
 			}
+		case <-alive.C:
+			s.alive()
 		case <-deadline:
 			return false
 		}

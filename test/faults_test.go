@@ -429,6 +429,7 @@ func faultPlan(rng *rand.Rand, span time.Duration, procs []string) []faultEvent 
 type sinkProc struct {
 	t    *testing.T
 	args []string
+	env  []string // added to the test's environment
 	logs syncBuffer
 
 	mu     sync.Mutex
@@ -446,6 +447,9 @@ func (s *sinkProc) start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cmd := exec.Command(filepath.Join(bin, "pcapstore"), s.args...)
+	if s.env != nil {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	cmd.Stderr = &s.logs
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -12,7 +12,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -253,18 +252,13 @@ func serve(cfg config.Config, spec pipeline.Spec) int {
 		return 2
 	}
 	src.c.Store(capture)
-	go notifyReady(ctx, capture, log)
+	// READY=1 once every port is up and a broker has answered; a broker
+	// that is down only delays it.
+	go sdnotify.NotifyReady(ctx, capture.Ready, log)
 
-	watchdog := sdnotify.WatchdogInterval()
-	var lastPing time.Time
 	out := &stdout{log: log}
 	runErr := capture.Run(ctx, pipeline.RunHooks{
-		Tick: func() {
-			if watchdog > 0 && time.Since(lastPing) >= watchdog {
-				sdnotify.Notify("WATCHDOG=1")
-				lastPing = time.Now()
-			}
-		},
+		Tick: sdnotify.NewWatchdog().Ping,
 		Stats: func(r pipeline.Report) {
 			var b bytes.Buffer
 			fmt.Fprintf(&b, "\nfastcapa %s\n", time.Now().UTC().Format(time.RFC3339))
@@ -340,29 +334,6 @@ func (s *lazySource) Ready() error {
 		return c.Ready()
 	}
 	return errors.New("starting")
-}
-
-// notifyReady tells systemd (and the log) once every port is up and a
-// broker has answered; a broker that is down only delays it.
-func notifyReady(ctx context.Context, c *pipeline.Capture, log *slog.Logger) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		err := c.Ready()
-		if err == nil {
-			sent, nerr := sdnotify.Notify("READY=1")
-			log.Info("ready", "systemd_notified", sent)
-			if nerr != nil {
-				log.Warn("systemd notify", "error", nerr)
-			}
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func newLogger(c config.Log) *slog.Logger {

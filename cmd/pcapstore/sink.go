@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/daemonsig"
+	"github.com/fastcapa-go/fastcapa/internal/sdnotify"
 	"github.com/fastcapa-go/fastcapa/metrics"
 	"github.com/fastcapa-go/fastcapa/objstore"
 	"github.com/fastcapa-go/fastcapa/sink"
@@ -52,6 +53,9 @@ func runSink(args []string) int {
 		return sinkFail("-log-level: %v", err)
 	}
 	spec.Logger = log
+	// WATCHDOG=1 from the consume loop (also while stopped for a full
+	// disk): a stuck loop lets systemd's watchdog fire.
+	spec.Alive = sdnotify.NewWatchdog().Ping
 	// Signals from here on, as fastcapa's (internal/daemonsig); the sink appends to no
 	// log file (it logs to stderr), so SIGHUP has nothing to reopen.
 	ctx, stop := daemonsig.Notify(log, nil)
@@ -70,6 +74,13 @@ func runSink(args []string) int {
 		return sinkFail("%v", err)
 	}
 	defer closeMetrics()
+	// READY=1 by the /readyz rule: the targets are open (New) and a
+	// broker has answered; STOPPING=1 as the drain begins.
+	go sdnotify.NotifyReady(ctx, s.Ready, log)
+	go func() {
+		<-ctx.Done()
+		sdnotify.Notify("STOPPING=1")
+	}()
 	if a.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(a.cpuProfile)
 		if err != nil {

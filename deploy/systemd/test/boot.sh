@@ -7,7 +7,9 @@
 # (Type=notify: active only after READY=1), each capturing the sample
 # capture from a net_pcap vdev without hugepages into a broker
 # (devbroker), and pcapstore-sink@store0.service stores all three as user
-# pcapstore.
+# pcapstore (Type=notify as well: active only after its READY=1, its
+# targets open and the broker answered, which its journal's "ready ...
+# systemd_notified=true" line says too).
 #
 # The root is deploy/systemd/test/root.sh's (debootstrap, cached); each run
 # boots an ephemeral copy of it (nothing written to the cache). Run by make
@@ -78,6 +80,13 @@ for u in $units; do   # is-active -q of several: 0 if any one is active
 	done
 done
 systemctl is-active $units
+echo "sink unit: $(systemctl show -p ActiveState,SubState,WatchdogUSec --value pcapstore-sink@store0.service | tr '\n' ' ')"
+# The line is logged just after READY=1: give journald a moment.
+for i in $(seq 20); do
+	journalctl -q -u pcapstore-sink@store0.service | grep -q 'msg=ready systemd_notified=true' && break
+	sleep 0.25
+done
+echo "sink ready logs: $(journalctl -q -u pcapstore-sink@store0.service | grep -c 'msg=ready systemd_notified=true')"
 sleep 3   # the sink consumes the capture
 systemctl stop pcapstore-sink@store0.service   # closes and commits its files
 echo "sink: $(journalctl -q -o cat -u pcapstore-sink@store0.service | grep 'final counters' | grep -o 'written=[0-9]*')"
@@ -147,6 +156,8 @@ want '^owners: pcapstore $'
 want '^sink result: success$'
 want '^ready logs: 2$'
 want '^ready logs cap2: 1$'
+want '^sink unit: 30s active running $'
+want '^sink ready logs: 1$'
 want '^cap2 user: fastcapa fastcapa-cap2$'
 want '^prefixes: .*fastcapa .*fastcapa-cap1'
 want '^dpdk.service: active$'
