@@ -3,9 +3,12 @@ package sink
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Spec.Alive vouches for Run's consume loop (a systemd watchdog ping in
@@ -102,4 +105,38 @@ func TestAliveWhileDrainingUploads(t *testing.T) {
 	if bucket.uploaded() != 1 {
 		t.Errorf("%d files uploaded, want 1", bucket.uploaded())
 	}
+}
+
+// TestAliveWhileCommitWaits: a commit the broker holds (here 4 s; with
+// the only broker gone, 45 s were measured) holds the loop, but Alive
+// goes on: waiting for the broker is not a hang. Before, the loop sat
+// in CommitOffsets and the watchdog went quiet.
+func TestAliveWhileCommitWaits(t *testing.T) {
+	c, addr := commitBroker(t)
+	held := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		once.Do(func() {
+			close(held)
+			c.SleepControl(func() { time.Sleep(4 * time.Second) })
+		})
+		return nil, nil, false
+	})
+	produceFrames(t, addr, 0, 5, 100, false)
+	spec := commitSpec(t, addr, "slowcommit", localTarget(t.TempDir(), 5))
+	var alive atomic.Int64
+	spec.Alive = func() { alive.Add(1) }
+	s := startSink(t, spec)
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no commit")
+	}
+	before := alive.Load()
+	time.Sleep(3 * time.Second)
+	if n := alive.Load() - before; n < 2 {
+		t.Errorf("Alive called %d times in 3 s while a commit waited for the broker, want at least 2", n)
+	}
+	waitFor(t, "the commit", func() bool { return s.Counters().Commits >= 1 })
 }

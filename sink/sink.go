@@ -502,13 +502,44 @@ func (s *Sink) commit(p int32, st *partition) error {
 	if durable <= st.committed {
 		return nil
 	}
-	_, err := s.c.CommitOffsets([]ck.TopicPartition{{Topic: &s.spec.Topic, Partition: p, Offset: ck.Offset(durable)}})
-	if err != nil {
+	if err := s.commitOffset(p, durable); err != nil {
 		return fmt.Errorf("commit partition %d offset %d: %w", p, durable, err)
 	}
 	st.committed = durable
 	s.commits.Add(1)
 	return nil
+}
+
+// commitAlive is how long a commit in flight counts as Run's goroutine
+// being alive (Spec.Alive goes on while it waits): librdkafka answers each
+// request within socket.timeout.ms (60 s by default), and a commit with the
+// only broker gone took 45 s before "Waiting for coordinator" came back
+// (measured, devbroker). A commit waiting longer is taken for hung: the
+// pings stop and a watchdog may act.
+const commitAlive = 2 * time.Minute
+
+// commitOffset commits one partition's offset synchronously. The commit
+// runs on a goroutine of its own while this one waits for it, calling
+// Spec.Alive once a second for up to commitAlive: a broker that is slow
+// or gone holds the loop, but is not a hang.
+func (s *Sink) commitOffset(p int32, offset int64) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.c.CommitOffsets([]ck.TopicPartition{{Topic: &s.spec.Topic, Partition: p, Offset: ck.Offset(offset)}})
+		done <- err
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for start := time.Now(); ; {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if time.Since(start) < commitAlive {
+				s.alive()
+			}
+		}
+	}
 }
 
 // tryCommit is commit for the consuming loop: a commit the broker refuses
