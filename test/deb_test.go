@@ -235,3 +235,130 @@ func builtDeb(t *testing.T) string {
 	}
 	return debBuild.path
 }
+
+// TestDebUpgrade upgrades the package on a machine where it runs, as
+// docs/OPERATING.md's "Upgrading" says: in a machine booted under systemd
+// (bootMachine), the .deb built from this tree is installed, its config
+// edited by the operator and fastcapa.service started on it (a net_pcap
+// vdev replaying the sample into a broker in the machine); then a newer
+// version of the same package, whose shipped config also changed, is
+// installed over it with apt, non-interactively (--force-confdef
+// --force-confold). The operator's config is kept and the new one
+// written beside it as .dpkg-dist; systemd's units are reloaded
+// (postinst) but fastcapa.service is not restarted (the same MainPID):
+// the restart is the operator's, and then runs the new package; the user
+// pcapstore and its store are kept; going back to the older package
+// works (--allow-downgrades). The newer package is this one repacked
+// with dpkg-deb (version +upgrade1, one line added to the shipped
+// config). About 30 s once the root is cached.
+func TestDebUpgrade(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "dpkg-deb")
+	deb := builtDeb(t)
+	dir := t.TempDir()
+
+	// The newer package.
+	tree := filepath.Join(dir, "tree")
+	if out, err := exec.Command("dpkg-deb", "-R", deb, tree).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -R: %v\n%s", err, out)
+	}
+	control := readFile(t, filepath.Join(tree, "DEBIAN/control"))
+	m := regexp.MustCompile(`(?m)^Version: (.*)$`).FindStringSubmatch(control)
+	if m == nil {
+		t.Fatalf("no Version in DEBIAN/control:\n%s", control)
+	}
+	oldVersion, newVersion := m[1], m[1]+"+upgrade1"
+	if err := os.WriteFile(filepath.Join(tree, "DEBIAN/control"), []byte(strings.Replace(control, m[0], "Version: "+newVersion, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(tree, "etc/fastcapa/fastcapa.yaml")
+	newShipped := readFile(t, shipped) + "# shipped by " + newVersion + "\n"
+	if err := os.WriteFile(shipped, []byte(newShipped), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(dir, "newer.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "-b", tree, newer).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -b: %v\n%s", err, out)
+	}
+
+	unit := filepath.Join(dir, "devbroker.service")
+	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/devbroker -listen 127.0.0.1:9092 -topic pcap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	box := bootMachine(t, "fastcapa-upgrade", []string{
+		"--bind-ro=" + deb + ":/srv/older.deb",
+		"--bind-ro=" + newer + ":/srv/newer.deb",
+		"--bind-ro=" + filepath.Join(bin, "devbroker") + ":/usr/local/bin/devbroker",
+		"--bind-ro=" + unit + ":/etc/systemd/system/devbroker.service",
+		"--bind-ro=" + filepath.Join(testenv.Pcaps(t), "metron-example.pcap") + ":/srv/sample.pcap",
+	}, "systemd.wants=devbroker.service")
+	apt := func(args ...string) {
+		t.Helper()
+		box.must(t, append([]string{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends",
+			"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"}, args...)...)
+	}
+	version := func() string {
+		return strings.TrimSpace(box.must(t, "dpkg-query", "-W", "-f=${Version}", "fastcapa"))
+	}
+	mainPID := func() string {
+		return strings.TrimSpace(box.must(t, "systemctl", "show", "-p", "MainPID", "--value", "fastcapa.service"))
+	}
+
+	apt("/srv/older.deb")
+	if v := version(); v != oldVersion {
+		t.Fatalf("installed %q, want %q", v, oldVersion)
+	}
+	mine := `# the operator's
+eal: {lcores: "0,1", huge_pages: false, no_pci: true, vdevs: ["net_pcap0,rx_pcap=/srv/sample.pcap"]}
+ports: [{name: net_pcap0}]
+kafka: {topic: pcap, properties: {bootstrap.servers: "127.0.0.1:9092"}}
+`
+	if err := os.WriteFile(box.path("/etc/fastcapa/fastcapa.yaml"), []byte(mine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	box.must(t, "systemctl", "enable", "--now", "fastcapa.service")
+	before := mainPID()
+	if before == "0" {
+		t.Fatal("fastcapa.service has no main process")
+	}
+
+	apt("/srv/newer.deb")
+	if v := version(); v != newVersion {
+		t.Errorf("after the upgrade: %q, want %q", v, newVersion)
+	}
+	if got := readFile(t, box.path("/etc/fastcapa/fastcapa.yaml")); got != mine {
+		t.Errorf("the operator's fastcapa.yaml was replaced:\n%s", got)
+	}
+	if got, err := os.ReadFile(box.path("/etc/fastcapa/fastcapa.yaml.dpkg-dist")); err != nil || string(got) != newShipped {
+		t.Errorf("fastcapa.yaml.dpkg-dist: %v, want the new shipped config", err)
+	}
+	if out := box.must(t, "systemctl", "show", "-p", "NeedDaemonReload", "--value", "fastcapa.service"); out != "no\n" {
+		t.Errorf("NeedDaemonReload=%s after the upgrade: postinst did not reload systemd", strings.TrimSpace(out))
+	}
+	if after := mainPID(); after != before {
+		t.Errorf("the upgrade restarted fastcapa.service (MainPID %s, then %s); the restart is the operator's", before, after)
+	}
+	if out, err := box.run("getent", "passwd", "pcapstore"); err != nil {
+		t.Errorf("user pcapstore gone after the upgrade: %v %s", err, out)
+	}
+	if fi, err := os.Stat(box.path("/var/lib/pcapstore")); err != nil || !fi.IsDir() {
+		t.Errorf("/var/lib/pcapstore after the upgrade: %v", err)
+	}
+
+	// The operator's restart runs the new package's binary, on the kept config.
+	box.must(t, "systemctl", "restart", "fastcapa.service")
+	if out, _ := box.run("systemctl", "is-active", "fastcapa.service"); out != "active\n" {
+		j, _ := box.run("journalctl", "-q", "--no-pager", "-u", "fastcapa.service")
+		t.Fatalf("fastcapa.service after the restart: %s\n%s", out, j)
+	}
+	if after := mainPID(); after == before {
+		t.Errorf("systemctl restart kept MainPID %s", after)
+	}
+
+	// And back.
+	apt("--allow-downgrades", "/srv/older.deb")
+	if v := version(); v != oldVersion {
+		t.Errorf("after the downgrade: %q, want %q", v, oldVersion)
+	}
+	t.Logf("%s → %s → %s: the operator's config kept (new one as .dpkg-dist), fastcapa.service not restarted by the upgrade", oldVersion, newVersion, oldVersion)
+}
