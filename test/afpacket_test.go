@@ -3,12 +3,8 @@ package test
 import (
 	"bytes"
 	"encoding/binary"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/fastcapa-go/fastcapa/internal/testenv"
-	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // TestAFPacketLive captures from a kernel interface: tcpreplay sends the
@@ -17,11 +13,7 @@ import (
 // rise monotonically and lie within a second of the wall clock.
 func TestAFPacketLive(t *testing.T) {
 	v := newVethPair(t)
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	b := startBroker(t, 0, "pcap", "")
 	d := startDaemon(t, nil, append(ealArgs(t), "-vdev", v.vdev(), "-port", "net_af_packet0",
 		"-brokers", b.Addr, "-topic", "live")...)

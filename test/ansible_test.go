@@ -102,11 +102,7 @@ func TestAnsibleLocal(t *testing.T) {
 		}
 	})
 
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	b := startBroker(t, 0, "pcap", "")
 	prefix := uniquePrefix(t, "ansible")
 	sinkMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -376,27 +372,16 @@ func TestAnsibleSystemd(t *testing.T) {
 	playbook := testenv.RequireTool(t, "ansible-playbook")
 	root := testenv.Root()
 	deb := builtDeb(t)
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 
 	holdHugepages(t)
 	const pages = 256
 	reserveHugepages(t, pages)
 
-	// The machine, with a broker unit of the test's own started at boot.
+	// The machine, with a broker of the test's own started at boot.
 	dir := t.TempDir()
-	unit := filepath.Join(dir, "devbroker.service")
-	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/devbroker -listen 127.0.0.1:9092 -topic pcap\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	box := bootMachine(t, "fastcapa-ansible", []string{
-		"--bind-ro=" + filepath.Join(bin, "devbroker") + ":/usr/local/bin/devbroker",
-		"--bind-ro=" + unit + ":/etc/systemd/system/devbroker.service",
-		"--bind-ro=" + file + ":/srv/sample.pcap",
-	}, "systemd.wants=devbroker.service")
+	args, wants := machineBroker(t)
+	box := bootMachine(t, "fastcapa-ansible", append(args, "--bind-ro="+file+":/srv/sample.pcap"), wants)
 	inside := box.run
 
 	inv := filepath.Join(dir, "inventory.yml")

@@ -2,12 +2,10 @@ package test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
-	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // TestBrokerOutages starts fastcapa while its broker is down, brings the
@@ -17,11 +15,7 @@ import (
 // (retries across the crash may add duplicates, never lose one).
 func TestBrokerOutages(t *testing.T) {
 	v := newVethPair(t)
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	data := t.TempDir()

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
-	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // TestDebPackage builds the .deb from this tree (make deb), lints it,
@@ -119,11 +118,7 @@ func TestDebPackage(t *testing.T) {
 	}
 
 	// The installed fastcapa delivers the sample capture.
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	b := startBroker(t, 0, "pcap", "")
 	d := startDaemonAt(t, "/usr/bin/fastcapa", nil,
 		append(ealArgs(t), "-vdev", "net_pcap0,rx_pcap="+file, "-port", "net_pcap0", "-brokers", b.Addr, "-topic", "pcap")...)
@@ -281,17 +276,12 @@ func TestDebUpgrade(t *testing.T) {
 		t.Fatalf("dpkg-deb -b: %v\n%s", err, out)
 	}
 
-	unit := filepath.Join(dir, "devbroker.service")
-	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/devbroker -listen 127.0.0.1:9092 -topic pcap\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	box := bootMachine(t, "fastcapa-upgrade", []string{
-		"--bind-ro=" + deb + ":/srv/older.deb",
-		"--bind-ro=" + newer + ":/srv/newer.deb",
-		"--bind-ro=" + filepath.Join(bin, "devbroker") + ":/usr/local/bin/devbroker",
-		"--bind-ro=" + unit + ":/etc/systemd/system/devbroker.service",
-		"--bind-ro=" + filepath.Join(testenv.Pcaps(t), "metron-example.pcap") + ":/srv/sample.pcap",
-	}, "systemd.wants=devbroker.service")
+	args, wants := machineBroker(t)
+	file, _ := sample(t)
+	box := bootMachine(t, "fastcapa-upgrade", append(args,
+		"--bind-ro="+deb+":/srv/older.deb",
+		"--bind-ro="+newer+":/srv/newer.deb",
+		"--bind-ro="+file+":/srv/sample.pcap"), wants)
 	apt := func(args ...string) {
 		t.Helper()
 		box.must(t, append([]string{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends",

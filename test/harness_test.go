@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // bin holds the binaries TestMain builds from this tree.
@@ -338,4 +339,16 @@ func kcatRead(t *testing.T, addr, topic string) []message {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// sample is the sample capture, metron-example.pcap (761 frames): its
+// path and its records.
+func sample(t *testing.T) (string, []pcap.Record) {
+	t.Helper()
+	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
+	_, recs, err := pcap.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, recs
 }

@@ -125,3 +125,19 @@ func (m *machine) path(p string) string { return "/proc/" + m.pid1 + "/root" + p
 func (m *machine) inventoryHost() string {
 	return fmt.Sprintf("{ansible_connection: community.docker.nsenter, ansible_nsenter_pid: %s, ansible_become: false, ansible_python_interpreter: /usr/bin/python3}", m.pid1)
 }
+
+// machineBroker is what bootMachine needs for a broker in the machine:
+// this run's devbroker on 127.0.0.1:9092 with the topic pcap, started at
+// boot as devbroker.service (the nspawn arguments, and the kernel
+// argument that enables it).
+func machineBroker(t *testing.T) (args []string, kernelArg string) {
+	t.Helper()
+	unit := filepath.Join(t.TempDir(), "devbroker.service")
+	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/devbroker -listen 127.0.0.1:9092 -topic pcap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"--bind-ro=" + filepath.Join(bin, "devbroker") + ":/usr/local/bin/devbroker",
+		"--bind-ro=" + unit + ":/etc/systemd/system/devbroker.service",
+	}, "systemd.wants=devbroker.service"
+}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
-	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // metronEAL are EAL options as a Metron site would write them, for a
@@ -39,11 +38,7 @@ func writeINI(t *testing.T, body string) string {
 // line.
 func TestMetronDropIn(t *testing.T) {
 	testenv.RequireRoot(t)
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	b := startBroker(t, 0, "pcap", "")
 	conf := writeINI(t, fmt.Sprintf(`# fastcapa's Kafka configuration
 [kafka-global]

@@ -62,11 +62,7 @@ func countPackets(t *testing.T, files []string) int {
 func TestSinkEndToEnd(t *testing.T) {
 	testenv.RequireRoot(t)
 	capinfos := testenv.RequireTool(t, "capinfos")
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	b := startBroker(t, 0, "pcap", "")
 	d := startDaemon(t, nil, append(ealArgs(t), "-vdev", "net_pcap0,rx_pcap="+file, "-port", "net_pcap0",
 		"-brokers", b.Addr, "-topic", "sinke2e")...)

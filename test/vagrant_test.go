@@ -10,7 +10,6 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
-	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
 // TestVagrantLab checks deploy/vagrant without a hypervisor: Ruby parses
@@ -140,11 +139,7 @@ func TestVagrantLabMachines(t *testing.T) {
 	playbook := testenv.RequireTool(t, "ansible-playbook")
 	testenv.RequireTool(t, "ip")
 	deb := builtDeb(t)
-	file := filepath.Join(testenv.Pcaps(t), "metron-example.pcap")
-	_, recs, err := pcap.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, recs := sample(t)
 	holdHugepages(t)
 	reserveHugepages(t, 512) // the lab's fastcapa_nr_2m_pages
 
