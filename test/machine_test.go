@@ -91,7 +91,15 @@ func bootMachine(t *testing.T, name string, args []string, kernelArgs ...string)
 	if m.pid1 == "" {
 		t.Fatalf("%s: no systemd after 60 s:\n%s", name, console.String())
 	}
-	if out, _ := m.run("systemctl", "is-system-running", "--wait"); !regexp.MustCompile(`^(running|degraded)\n`).MatchString(out) {
+	// systemctl answers "Failed to connect to bus" until PID 1 has made
+	// its private socket, early in the boot: ask again until it answers.
+	out := ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if out, _ = m.run("systemctl", "is-system-running", "--wait"); !strings.Contains(out, "Failed to connect to bus") {
+			break
+		}
+	}
+	if !regexp.MustCompile(`^(running|degraded)\n`).MatchString(out) {
 		t.Fatalf("%s: systemctl is-system-running: %s", name, out)
 	}
 	return m
