@@ -15,51 +15,43 @@ import (
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
-// machine is a Debian 12 booted under a real systemd: an ephemeral copy
-// of deploy/systemd/test/root.sh's root in systemd-nspawn -b, with a
-// private network (a loopback only, plus any interface moved in).
+// machine is a Debian 12 booted under a real systemd by
+// deploy/systemd/test/nspawn.sh (an ephemeral copy of root.sh's root in
+// systemd-nspawn -b, with a private network: a loopback only, plus any
+// interface moved in).
 type machine struct {
 	name string
 	pid1 string // the machine's systemd, as this host numbers it
 }
 
-// nspawnRoot is root.sh's root, made (debootstrap, about 45 s) or found
-// once per test binary.
+// nspawnRoot is made (debootstrap, about 45 s, once per cache) before
+// the first boot's clock starts.
 var nspawnRoot struct {
 	sync.Once
-	path string
-	err  error
+	err error
 }
 
 // bootMachine boots a machine named name with the given extra
-// systemd-nspawn arguments (binds, --network-interface=, systemd.wants=
-// after "-b" is added last) and waits until its boot is done (running,
-// or degraded: some unit of Debian's failed). The test's cleanup powers
-// it off.
+// systemd-nspawn arguments (binds) and kernel arguments (systemd.wants=),
+// and waits until its boot is done (running, or degraded: some unit of
+// Debian's failed). The test's cleanup powers it off.
 func bootMachine(t *testing.T, name string, args []string, kernelArgs ...string) *machine {
 	t.Helper()
-	nspawn := testenv.RequireTool(t, "systemd-nspawn")
+	testenv.RequireTool(t, "systemd-nspawn")
 	testenv.RequireTool(t, "debootstrap")
 	testenv.RequireTool(t, "nsenter")
 	nspawnRoot.Do(func() {
-		out, err := exec.Command(filepath.Join(testenv.Root(), "deploy/systemd/test/root.sh")).Output()
-		nspawnRoot.path, nspawnRoot.err = strings.TrimSpace(string(out)), err
+		if out, err := exec.Command(filepath.Join(testenv.Root(), "deploy/systemd/test/root.sh")).CombinedOutput(); err != nil {
+			nspawnRoot.err = fmt.Errorf("deploy/systemd/test/root.sh: %v\n%s", err, out)
+		}
 	})
 	if nspawnRoot.err != nil {
-		t.Fatalf("deploy/systemd/test/root.sh: %v", nspawnRoot.err)
+		t.Fatal(nspawnRoot.err)
 	}
-	all := append([]string{"-q", "--ephemeral", "--register=no", "--keep-unit", "--private-network",
-		"-D", nspawnRoot.path, "-M", name,
-		// EAL stats /sys/module (rte_eal_check_module), which nspawn's
-		// sysfs lacks with a private network.
-		"--bind-ro=/sys/module",
-		// A host's root has these; nspawn's default set lacks them.
-		// fastcapa.service keeps both (locking net_af_packet's rings,
-		// which DPDK maps MAP_LOCKED; promiscuous mode).
-		"--capability=CAP_IPC_LOCK,CAP_NET_ADMIN"}, args...)
-	all = append(append(all, "-b"), kernelArgs...)
+	all := append(append([]string{name}, args...), "--")
+	all = append(all, kernelArgs...)
 	var console syncBuffer
-	boot := exec.Command(nspawn, all...)
+	boot := exec.Command(filepath.Join(testenv.Root(), "deploy/systemd/test/nspawn.sh"), all...)
 	boot.Stdout, boot.Stderr = &console, &console
 	if err := boot.Start(); err != nil {
 		t.Fatal(err)

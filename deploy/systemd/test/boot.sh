@@ -11,8 +11,8 @@
 # targets open and the broker answered, which its journal's "ready ...
 # systemd_notified=true" line says too).
 #
-# The root is deploy/systemd/test/root.sh's (debootstrap, cached); each run
-# boots an ephemeral copy of it (nothing written to the cache). Run by make
+# The machine is deploy/systemd/test/nspawn.sh's: an ephemeral copy of
+# root.sh's root (debootstrap, cached), booted under systemd-nspawn. Run by make
 # test (TestUnitsBoot), or alone, as root:
 #   make systemd-boot-test     (about 10 s once the root exists)
 set -euo pipefail
@@ -24,7 +24,8 @@ for b in fastcapa pcapstore devbroker; do
 done
 [ -r "$PCAP" ] || { echo "boot.sh: no $PCAP" >&2; exit 1; }
 
-root=$("$ROOT_DIR/deploy/systemd/test/root.sh")
+# The root (debootstrap, once): before the clock starts.
+"$ROOT_DIR/deploy/systemd/test/root.sh" >/dev/null
 
 work=$(mktemp -d /tmp/fastcapa-boot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -117,10 +118,6 @@ binds=(
 for u in "$ROOT_DIR"/deploy/systemd/*.service "$work"/units/*.service; do
 	binds+=(--bind-ro="$u:/etc/systemd/system/$(basename "$u")")
 done
-# With --private-network, nspawn's sysfs has no /sys/module, and EAL then
-# fails with "Cannot init VFIO" (rte_eal_check_module cannot stat it):
-# the host's, read-only.
-binds+=(--bind-ro=/sys/module)
 # The .deb makes the user; here systemd-sysusers does, at boot.
 printf '%s\n' 'u pcapstore - "pcapstore sink" /var/lib/pcapstore' 'u fastcapa - "fastcapa" /' >"$work/etc/sysusers.conf"
 # fastcapa@cap2 runs as user fastcapa with CAP_IPC_LOCK alone.
@@ -132,10 +129,7 @@ binds+=(--bind-ro="$work/etc/sysusers.conf:/etc/sysusers.d/pcapstore.conf")
 # Enabling = the wants symlinks, made in the ephemeral copy by
 # systemd.wants= on the kernel command line (PID 1's arguments here).
 start=$(date +%s)
-# No system bus on this host (systemd is not PID 1): no machined
-# registration, no scope unit (--register=no --keep-unit).
-timeout 120 systemd-nspawn -q --ephemeral --register=no --keep-unit --private-network \
-	-D "$root" -M fastcapa-boot "${binds[@]}" -b \
+timeout 120 "$ROOT_DIR/deploy/systemd/test/nspawn.sh" fastcapa-boot "${binds[@]}" -- \
 	systemd.wants=devbroker.service systemd.wants=fastcapa.service systemd.wants=fastcapa@cap1.service systemd.wants=fastcapa@cap2.service \
 	systemd.wants=pcapstore-sink@store0.service systemd.wants=boot-check.service \
 	>"$work/console.log" 2>&1 || { echo "boot.sh: systemd-nspawn: exit $?" >&2; tail -30 "$work/console.log" >&2; }
