@@ -79,5 +79,8 @@ func (c Capture) compileFilter() (*filter.Filter, error) {
 	if err != nil {
 		return nil, fieldError("capture.filter", "%v", err)
 	}
+	if err := dpdk.CheckFilterProgram(f.Program()); err != nil {
+		return nil, fieldError("capture.filter", "filter %q: %v", c.Filter, err)
+	}
 	return f, nil
 }

@@ -113,6 +113,7 @@ func TestSpecRejects(t *testing.T) {
 		{"no port", func(c *Config) { c.Ports = nil }, "ports"},
 		{"filter", func(c *Config) { c.Capture.Filter = "tcp port" }, "capture.filter"},
 		{"filter, kernel-only", func(c *Config) { c.Capture.Filter = "inbound" }, "capture.filter"},
+		{"filter, loops", func(c *Config) { c.Capture.Filter = "ip6 protochain 6" }, "capture.filter"},
 	} {
 		c := valid()
 		tc.mod(&c)

@@ -14,8 +14,30 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// ErrEmptyFilter is a FilterSpec without instructions.
-var ErrEmptyFilter = errors.New("filter has no instructions")
+// Errors of NewFilter and CheckFilterProgram.
+var (
+	ErrEmptyFilter = errors.New("filter has no instructions")
+	// ErrBackwardJump: rte_bpf_convert (DPDK 22.11) takes only forward
+	// jumps; libpcap compiles "protochain" into a loop.
+	ErrBackwardJump = errors.New("the capture filter cannot loop: DPDK's rte_bpf_convert refuses backward jumps (\"protochain\"); use \"ip proto\" or \"ip6 proto\"")
+)
+
+// CheckFilterProgram reports what NewFilter would refuse in a program
+// before any conversion, so that a configuration can be checked without
+// DPDK: no instructions, or a backward jump.
+func CheckFilterProgram(prog []bpf.RawInstruction) error {
+	if len(prog) == 0 {
+		return ErrEmptyFilter
+	}
+	for _, ins := range prog {
+		// BPF_JMP|BPF_JA: k is an offset, unsigned in classic BPF;
+		// libpcap's protochain wraps it to jump back.
+		if ins.Op == 0x05 && int32(ins.K) < 0 {
+			return ErrBackwardJump
+		}
+	}
+	return nil
+}
 
 // FilterSpec is a capture filter: a classic BPF program as libpcap
 // compiles it (package filter's Filter.Program) for a DLT_EN10MB frame.
@@ -47,8 +69,8 @@ type Filter struct {
 
 // NewFilter converts and loads a program.
 func NewFilter(spec FilterSpec) (*Filter, error) {
-	if len(spec.Program) == 0 {
-		return nil, fmt.Errorf("load filter %q: %w", spec.Expr, ErrEmptyFilter)
+	if err := CheckFilterProgram(spec.Program); err != nil {
+		return nil, fmt.Errorf("load filter %q: %w", spec.Expr, err)
 	}
 	ins := make([]C.struct_bpf_insn, len(spec.Program))
 	for i, r := range spec.Program {

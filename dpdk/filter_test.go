@@ -1,6 +1,7 @@
 package dpdk
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -95,11 +96,19 @@ func TestFilterMatchesLibpcap(t *testing.T) {
 	}
 }
 
-// TestFilterRefusesEmpty: an empty program is an error, not a filter
-// that keeps or drops everything.
-func TestFilterRefusesEmpty(t *testing.T) {
+// TestFilterRefuses: an empty program is an error, not a filter that
+// keeps or drops everything; a loop ("protochain"), which
+// rte_bpf_convert refuses with a bare EPERM, is named.
+func TestFilterRefuses(t *testing.T) {
 	requireEAL(t)
-	if _, err := NewFilter(FilterSpec{Expr: "x"}); err == nil {
-		t.Fatal("an empty program loaded")
+	if _, err := NewFilter(FilterSpec{Expr: "x"}); !errors.Is(err, ErrEmptyFilter) {
+		t.Errorf("empty program: %v, want ErrEmptyFilter", err)
+	}
+	f, err := filter.New(filter.Spec{Expr: "ip6 protochain 6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFilter(FilterSpec{Expr: f.Expr(), Program: f.Program()}); !errors.Is(err, ErrBackwardJump) {
+		t.Errorf("protochain: %v, want ErrBackwardJump", err)
 	}
 }
