@@ -3,9 +3,41 @@ package dpdk
 /*
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <rte_launch.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include "fc.h"
+
+// fc_test_rx_timed runs fc_rx_loop and writes the CPU time its thread
+// spent in it (CLOCK_THREAD_CPUTIME_ID), in ns, to fc_test_rx_cpu_ns:
+// what the loop cost, whatever else shares the CPU.
+static volatile uint64_t fc_test_rx_cpu_ns;
+
+static uint64_t fc_thread_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int fc_test_rx_timed(void *arg)
+{
+	uint64_t t0 = fc_thread_ns();
+	int rc = fc_rx_loop(arg);
+
+	fc_test_rx_cpu_ns = fc_thread_ns() - t0;
+	return rc;
+}
+
+static int fc_test_rx_launch_timed(struct fc_rx_lcore *lc)
+{
+	__atomic_store_n(&lc->stop, 0, __ATOMIC_RELAXED);
+	return rte_eal_remote_launch(fc_test_rx_timed, lc, lc->lcore);
+}
+
+static uint64_t fc_test_rx_cpu(void) { return fc_test_rx_cpu_ns; }
 
 // fc_test_mbuf builds an mbuf holding data, in segments of seg bytes
 // (0: one segment). NULL if the pool is empty or seg too large.
@@ -133,3 +165,21 @@ func filterForTest(f *Filter, pool *Mempool, frames [][]byte, seg int) ([]int, e
 	}
 	return out, nil
 }
+
+// launchTimedForTest launches r's loop as Launch does, under a wrapper
+// that measures its thread's CPU time; rxCPUForTest reads it after Stop.
+func launchTimedForTest(r *RxLcore) error {
+	var code C.int
+	if err := onMain(func() { code = C.fc_test_rx_launch_timed(r.c) }); err != nil {
+		return err
+	}
+	if err := rc(code); err != nil {
+		return err
+	}
+	r.launched = true
+	return nil
+}
+
+// rxCPUForTest is the CPU time, in ns, of the last loop launched with
+// launchTimedForTest, once it has stopped.
+func rxCPUForTest() uint64 { return uint64(C.fc_test_rx_cpu()) }
