@@ -47,6 +47,7 @@ func TestFilterMatchesLibpcap(t *testing.T) {
 	}
 	defer pool.Close()
 	frames := filterFrames(t)
+	t.Logf("%d frames", len(frames))
 	for _, expr := range []string{
 		"tcp", "udp port 53", "host 192.168.66.1", "net 192.168.0.0/16 and tcp dst port 80",
 		"ip[8] < 64", "tcp[tcpflags] & tcp-syn != 0", "greater 500", "less 100", "not ip", "ip6", "arp",
