@@ -1,11 +1,14 @@
 package dpdk
 
 import (
+	"os"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
 // BenchmarkRxFilter measures what one RX lcore polls, in Mpps of the
@@ -13,7 +16,8 @@ import (
 // machine does not count), on net_pcap replaying metron-example.pcap
 // from memory (infinite_rx=1), with no filter, a one-clause filter
 // ("tcp") and a five-clause one, each JIT-compiled and interpreted, in
-// one run: 5 rounds of each in turn, 1 s each, the median reported, and
+// one run: 5 rounds of each in turn, 1 s each ($BENCH_ROUNDS,
+// $BENCH_SECONDS), the median reported, and
 // each as a ratio of no filter. Nothing drains the ring (see pollFor):
 // this is the RX lcore alone.
 //
@@ -44,12 +48,12 @@ func BenchmarkRxFilter(b *testing.B) {
 		interpret  bool
 	}{{"none", "", false}, {"1clause-jit", one, false}, {"1clause-interp", one, true},
 		{"5clause-jit", five, false}, {"5clause-interp", five, true}}
-	const rounds = 5
+	rounds, seconds := benchEnv(b, "BENCH_ROUNDS", 5), benchEnv(b, "BENCH_SECONDS", 1)
 	mpps := make([][]float64, len(variants))
 	kept := make([]float64, len(variants))
 	drops := make([]uint64, len(variants))
 	for b.Loop() {
-		for r := 0; r < rounds; r++ {
+		for r := 0; r < int(rounds); r++ {
 			for i, v := range variants {
 				var f *Filter
 				if v.expr != "" {
@@ -61,7 +65,7 @@ func BenchmarkRxFilter(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				st, cpu := pollFor(b, port, ring, f, time.Second)
+				st, cpu := pollFor(b, port, ring, f, time.Duration(seconds*float64(time.Second)))
 				f.Close()
 				drainRing(b, ring)
 				// Packets per second of the RX lcore's own CPU time:
@@ -120,8 +124,24 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+// benchEnv is $name as a number (bench.sh's BENCH_ROUNDS, BENCH_SECONDS),
+// or def.
+func benchEnv(b *testing.B, name string, def float64) float64 {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return f
+}
+
 func requireEALB(b *testing.B) {
 	b.Helper()
+	testenv.RequireRoot(b)
 	if ealErr != nil {
 		b.Fatalf("eal: %v", ealErr)
 	}
