@@ -72,6 +72,9 @@ type Capture struct {
 	Mbufs          int   `yaml:"mbufs"` // per NUMA socket in use
 	MbufCache      int   `yaml:"mbuf_cache"`
 	MbufDataRoom   int   `yaml:"mbuf_data_room"`
+	// Filter is a tcpdump expression (pcap-filter(7)) the RX lcores run
+	// over every packet before the ring; "": keep every packet.
+	Filter string `yaml:"filter"`
 }
 
 // Kafka is where packets go.
@@ -246,6 +249,9 @@ func (c *Config) Validate() error {
 		return fieldError("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
 		return fieldError("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
+	}
+	if _, err := cp.compileFilter(); err != nil {
+		return err
 	}
 	if need := c.mbufsNeeded(len(lcores)); cp.Mbufs < need {
 		return fieldError("capture.mbufs", "%d cannot hold full rings (%d x %d), every rx descriptor and the lcore caches: "+

@@ -3,7 +3,10 @@ package config
 import (
 	"fmt"
 
+	"strings"
+
 	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
@@ -39,6 +42,11 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		StatsInterval: c.Log.StatsInterval,
 		FlushTimeout:  c.Shutdown.FlushTimeout,
 	}
+	if f, err := cp.compileFilter(); err != nil {
+		return pipeline.Spec{}, err
+	} else if f != nil {
+		sp.Filter = &dpdk.FilterSpec{Expr: f.Expr(), Program: f.Program()}
+	}
 	for _, l := range cp.RxLcores {
 		sp.RxLcores = append(sp.RxLcores, uint(l))
 	}
@@ -58,4 +66,21 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		}})
 	}
 	return sp, nil
+}
+
+// compileFilter compiles capture.filter with libpcap for Ethernet frames,
+// as tcpdump compiles it for a capture file; nil if there is none. A
+// filter that does not compile is a *FieldError with libpcap's message.
+func (c Capture) compileFilter() (*filter.Filter, error) {
+	if strings.TrimSpace(c.Filter) == "" {
+		return nil, nil
+	}
+	f, err := filter.New(filter.Spec{Expr: c.Filter, LinkType: filter.LinkTypeEthernet})
+	if err != nil {
+		return nil, fieldError("capture.filter", "%v", err)
+	}
+	if err := dpdk.CheckFilterProgram(f.Program()); err != nil {
+		return nil, fieldError("capture.filter", "filter %q: %v", c.Filter, err)
+	}
+	return f, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/dpdk"
+	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/pipeline"
 )
 
@@ -110,6 +111,9 @@ func TestSpecRejects(t *testing.T) {
 		{"burst", func(c *Config) { c.Capture.Burst = MaxBurst + 1 }, "capture.burst"},
 		{"rx lcore", func(c *Config) { c.Capture.RxLcores = []int{5} }, "capture.rx_lcores[0]"},
 		{"no port", func(c *Config) { c.Ports = nil }, "ports"},
+		{"filter", func(c *Config) { c.Capture.Filter = "tcp port" }, "capture.filter"},
+		{"filter, kernel-only", func(c *Config) { c.Capture.Filter = "inbound" }, "capture.filter"},
+		{"filter, loops", func(c *Config) { c.Capture.Filter = "ip6 protochain 6" }, "capture.filter"},
 	} {
 		c := valid()
 		tc.mod(&c)
@@ -118,5 +122,34 @@ func TestSpecRejects(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%s: Spec() error %v, want a *FieldError for %s", tc.name, err, tc.field)
 		}
+	}
+}
+
+// TestSpecFilter: capture.filter reaches the Spec as libpcap's program
+// for Ethernet (what tcpdump compiles for the expression); none gives no
+// filter, so the RX loop runs unchanged; a bad one is one line naming
+// the field, with libpcap's message.
+func TestSpecFilter(t *testing.T) {
+	c := valid()
+	sp, err := c.Spec()
+	if err != nil || sp.Filter != nil {
+		t.Fatalf("no filter: Spec() = %+v, %v; want no filter", sp.Filter, err)
+	}
+	c.Capture.Filter = "tcp dst port 80 and not host 10.0.0.1"
+	if sp, err = c.Spec(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := filter.New(filter.Spec{Expr: c.Capture.Filter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Filter == nil || sp.Filter.Expr != c.Capture.Filter || !reflect.DeepEqual(sp.Filter.Program, f.Program()) {
+		t.Errorf("Spec().Filter = %+v, want %q compiled (%d instructions)", sp.Filter, c.Capture.Filter, len(f.Program()))
+	}
+	c.Capture.Filter = "tcp prot 80"
+	_, err = c.Spec()
+	want := `capture.filter: filter "tcp prot 80": can't parse filter expression: syntax error`
+	if err == nil || err.Error() != want {
+		t.Errorf("bad filter: %v, want %q", err, want)
 	}
 }

@@ -1,6 +1,8 @@
 // Package dpdk is fastcapa's thin layer over DPDK 22.11: EAL start-up,
-// mempools, ports, rings, the RX polling loop and the worker-side burst
-// helper. It is the only package in the module that imports "C" for DPDK.
+// mempools, ports, rings, the RX polling loop, the capture filter it runs
+// (libpcap's classic BPF, converted and JIT-compiled by librte_bpf) and
+// the worker-side burst helper. It is the only package in the module
+// that imports "C" for DPDK.
 //
 // The packet path crosses the cgo boundary once per burst, never once per
 // packet: the RX loop runs in C on EAL worker lcores (see fc.c), and a Go

@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 			"--vdev", "net_pcap_big,rx_pcap=" + filepath.Join(pcaps, "tcpdump-tests", "bigtcp-ipv6.pcap"),
 			"--vdev", "net_pcap_jumbo,rx_pcap=" + filepath.Join(pcaps, "tcpdump-tests", "dns_fwdptr.pcap"),
 			"--vdev", "net_pcap_poison,rx_pcap=" + filepath.Join(pcaps, "metron-example.pcap"),
+			// BenchmarkRxFilter: the sample, replayed from memory forever.
+			"--vdev", "net_pcap_inf,rx_pcap=" + filepath.Join(pcaps, "metron-example.pcap") + ",infinite_rx=1",
 			// For openPort's failures (port_test.go).
 			"--vdev", "net_null_nopool",
 			"--vdev", "net_null_tiny",

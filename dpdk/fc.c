@@ -4,12 +4,15 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <rte_bpf.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
 
 #include "fc.h"
@@ -203,6 +206,189 @@ stamp(struct fc_rx_lcore *lc, struct fc_rxq *q, struct rte_mbuf **pkts, uint16_t
 		__atomic_store_n(&q->st.dev_ts, q->st.dev_ts + devts, __ATOMIC_RELAXED);
 }
 
+/* ---- capture filter: classic BPF from libpcap, run by librte_bpf ---- */
+
+/*
+ * DPDK 22.11's x86-64 JIT (emit_tst_imm) encodes an eBPF JSET with an
+ * immediate that fits in a signed byte as "test $imm8, %reg", but that
+ * opcode (F7 /0) only takes a 4-byte immediate: the next instructions are
+ * decoded from the wrong bytes and the code faults ("tcp[tcpflags] &
+ * tcp-syn != 0" crashed). Rewrite each such JSET into
+ *   mov32 r8, imm; jset r0, r8
+ * r8 is rte_bpf_convert's scratch register, live only within the
+ * expansion of one classic instruction, and the comparison is the same
+ * (the converted A has its upper 32 bits clear). Jump offsets are moved
+ * to the new positions. Returns a malloc'd program, or NULL if there is
+ * nothing to rewrite (or no memory: *err is then set).
+ */
+#define FC_REG_TMP EBPF_REG_8
+#define FC_REG_X EBPF_REG_7
+
+/*
+ * rte_bpf_convert in DPDK 22.11 copies a classic "ld [x + k]" (BPF_LD |
+ * BPF_IND) with src_reg 0, so eBPF indexes by R0 (the converted A) instead
+ * of R7 (the converted X): "tcp[13] & 2 != 0" read the wrong byte, in the
+ * interpreter and the JIT alike. Classic BPF indexes only by X: set it.
+ */
+static void
+fix_ld_ind(struct ebpf_insn *ins, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (BPF_CLASS(ins[i].code) == BPF_LD && BPF_MODE(ins[i].code) == BPF_IND)
+			ins[i].src_reg = FC_REG_X;
+}
+
+static int
+jset_imm8(const struct ebpf_insn *i)
+{
+	return i->code == (BPF_JMP | BPF_JSET | BPF_K) && i->imm >= INT8_MIN && i->imm <= INT8_MAX;
+}
+
+static int
+is_jump(const struct ebpf_insn *i)
+{
+	return BPF_CLASS(i->code) == BPF_JMP && BPF_OP(i->code) != EBPF_CALL && BPF_OP(i->code) != EBPF_EXIT;
+}
+
+static struct ebpf_insn *
+fix_jset_imm8(const struct ebpf_insn *in, uint32_t n, uint32_t *nout, int *err)
+{
+	uint32_t extra = 0, j = 0;
+	uint32_t *pos;
+	struct ebpf_insn *out;
+
+	*err = 0;
+	for (uint32_t i = 0; i < n; i++)
+		extra += jset_imm8(&in[i]);
+	if (extra == 0)
+		return NULL;
+	pos = malloc((n + 1) * sizeof(*pos));
+	out = malloc((n + extra) * sizeof(*out));
+	if (pos == NULL || out == NULL) {
+		free(pos);
+		free(out);
+		*err = ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		pos[i] = j;
+		j += jset_imm8(&in[i]) ? 2 : 1;
+	}
+	pos[n] = j;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ebpf_insn *o = &out[pos[i]];
+
+		*o = in[i];
+		if (jset_imm8(&in[i])) {
+			*o = (struct ebpf_insn){ .code = BPF_ALU | EBPF_MOV | BPF_K, .dst_reg = FC_REG_TMP,
+						 .imm = in[i].imm };
+			o++;
+			*o = (struct ebpf_insn){ .code = BPF_JMP | BPF_JSET | BPF_X, .dst_reg = in[i].dst_reg,
+						 .src_reg = FC_REG_TMP, .off = in[i].off };
+		}
+		if (is_jump(&in[i])) {
+			int64_t target = (int64_t)i + 1 + in[i].off;
+
+			if (target < 0 || target > n) {
+				free(pos);
+				free(out);
+				*err = EINVAL;
+				return NULL;
+			}
+			o->off = (int16_t)((int64_t)pos[target] - (int64_t)(o - out) - 1);
+		}
+	}
+	free(pos);
+	*nout = n + extra;
+	return out;
+}
+
+/*
+ * Convert libpcap's program to eBPF (rte_bpf_convert: loads of packet
+ * bytes become eBPF's LD_ABS/LD_IND, which read through the mbuf with
+ * rte_pktmbuf_read, so every segment is seen; "len" reads the mbuf's
+ * pkt_len), load it, and take its JIT code unless interpret is set or
+ * there is none. Returns 0 or -rte_errno.
+ */
+int
+fc_filter_load(const struct bpf_insn *ins, uint32_t n, int interpret, struct fc_filter *f)
+{
+	struct bpf_program prog = { .bf_len = n, .bf_insns = (struct bpf_insn *)ins };
+	struct rte_bpf_prm *prm;
+	struct rte_bpf_jit jit;
+
+	struct rte_bpf_prm fixed;
+	struct ebpf_insn *ins2;
+	uint32_t n2 = 0;
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	prm = rte_bpf_convert(&prog);
+	if (prm == NULL)
+		return -rte_errno;
+	fix_ld_ind((struct ebpf_insn *)(uintptr_t)prm->ins, prm->nb_ins);
+	ins2 = fix_jset_imm8(prm->ins, prm->nb_ins, &n2, &err);
+	if (err != 0) {
+		rte_free(prm);
+		return -err;
+	}
+	fixed = *prm;
+	if (ins2 != NULL) {
+		fixed.ins = ins2;
+		fixed.nb_ins = n2;
+	}
+	f->bpf = rte_bpf_load(&fixed); /* copies the instructions */
+	free(ins2);
+	rte_free(prm);
+	if (f->bpf == NULL)
+		return -rte_errno;
+	if (!interpret && rte_bpf_get_jit(f->bpf, &jit) == 0 && jit.func != NULL)
+		f->jit = jit.func;
+	return 0;
+}
+
+void
+fc_filter_free(struct fc_filter *f)
+{
+	if (f->bpf != NULL)
+		rte_bpf_destroy(f->bpf);
+	memset(f, 0, sizeof(*f));
+}
+
+/*
+ * Run the filter over a burst: keep the accepted mbufs at the front of
+ * pkts, in their order, free the rejected ones, and return how many are
+ * kept. A classic BPF program accepts with a non-zero return.
+ */
+uint16_t
+fc_filter_burst(const struct fc_filter *f, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_mbuf *rejected[FC_MAX_BURST];
+	uint16_t kept = 0, nrej = 0;
+
+	if (f->jit != NULL) {
+		for (uint16_t i = 0; i < n; i++) {
+			if (f->jit(pkts[i]) != 0)
+				pkts[kept++] = pkts[i];
+			else
+				rejected[nrej++] = pkts[i];
+		}
+	} else {
+		uint64_t rc[FC_MAX_BURST];
+
+		rte_bpf_exec_burst(f->bpf, (void **)pkts, rc, n);
+		for (uint16_t i = 0; i < n; i++) {
+			if (rc[i] != 0)
+				pkts[kept++] = pkts[i];
+			else
+				rejected[nrej++] = pkts[i];
+		}
+	}
+	if (nrej != 0)
+		rte_pktmbuf_free_bulk(rejected, nrej);
+	return kept;
+}
+
 /*
  * Counters are stored with relaxed atomics: a plain store on x86, so a
  * reader on another thread sees a whole value and the loop pays nothing.
@@ -215,13 +401,15 @@ fc_rx_loop(void *arg)
 	struct fc_rx_lcore *lc = arg;
 	struct rte_mbuf *pkts[FC_MAX_BURST];
 	const uint16_t burst = lc->burst;
+	const struct fc_filter *filter = lc->filter;
 
 	while (!__atomic_load_n(&lc->stop, __ATOMIC_RELAXED)) {
 		uint64_t busy = 0;
 
 		for (uint16_t qi = 0; qi < lc->nb_queues; qi++) {
 			struct fc_rxq *q = &lc->queues[qi];
-			uint16_t n = rte_eth_rx_burst(q->port, q->queue, pkts, burst);
+			const uint16_t n = rte_eth_rx_burst(q->port, q->queue, pkts, burst);
+			uint16_t keep = n;
 			uint64_t bytes = 0;
 			unsigned sent;
 
@@ -231,10 +419,14 @@ fc_rx_loop(void *arg)
 			stamp(lc, q, pkts, n);
 			for (uint16_t i = 0; i < n; i++)
 				bytes += pkts[i]->pkt_len;
-			sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, n, NULL);
-			if (unlikely(sent < n)) {
-				rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
-				BUMP(q->st.ring_dropped, n - sent);
+			if (filter != NULL) {
+				keep = fc_filter_burst(filter, pkts, n);
+				BUMP(q->st.filtered, n - keep);
+			}
+			sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, keep, NULL);
+			if (unlikely(sent < keep)) {
+				rte_pktmbuf_free_bulk(&pkts[sent], keep - sent);
+				BUMP(q->st.ring_dropped, keep - sent);
 			}
 			BUMP(q->st.packets, n);
 			BUMP(q->st.bytes, bytes);
@@ -257,6 +449,7 @@ fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *
 	out->enqueued = __atomic_load_n(&s->enqueued, __ATOMIC_RELAXED);
 	out->ring_dropped = __atomic_load_n(&s->ring_dropped, __ATOMIC_RELAXED);
 	out->dev_ts = __atomic_load_n(&s->dev_ts, __ATOMIC_RELAXED);
+	out->filtered = __atomic_load_n(&s->filtered, __ATOMIC_RELAXED);
 }
 
 /* ---- worker side: one cgo call per burst ---- */

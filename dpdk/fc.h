@@ -11,6 +11,8 @@
 #include <rte_ring.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_bpf.h>
+#include <pcap/bpf.h> /* struct bpf_program, for rte_bpf_convert: the type only */
 
 #define FC_MAX_BURST 1024
 #define FC_MAX_QUEUES_PER_LCORE 64
@@ -46,6 +48,7 @@ struct fc_rxq_stats {
 	uint64_t enqueued;     /* handed to the ring */
 	uint64_t ring_dropped; /* freed because the ring was full */
 	uint64_t dev_ts;       /* stamped from the device's timestamp */
+	uint64_t filtered;     /* rejected by the capture filter, freed */
 };
 
 struct fc_rxq {
@@ -56,11 +59,22 @@ struct fc_rxq {
 	struct fc_rxq_stats st;
 } __rte_cache_aligned;
 
+/*
+ * A capture filter: libpcap's classic BPF converted to eBPF and loaded by
+ * librte_bpf. jit is the native code rte_bpf_get_jit gave, or NULL: then
+ * the interpreter runs it (rte_bpf_exec_burst). Read-only once loaded.
+ */
+struct fc_filter {
+	struct rte_bpf *bpf;
+	uint64_t (*jit)(void *);
+};
+
 /* One RX lcore: polls nb_queues (port, queue) pairs into one ring. */
 struct fc_rx_lcore {
 	volatile int stop;
 	unsigned lcore;
 	struct rte_ring *ring;
+	const struct fc_filter *filter; /* NULL: keep every packet */
 	uint16_t burst;
 	uint16_t nb_queues;
 	uint64_t last_ns; /* monotonic clamp for TSC stamps */
@@ -112,6 +126,10 @@ void fc_clock_anchor(struct fc_clock *c, uint64_t ticks, uint64_t ns);
 uint64_t fc_clock_ns(struct fc_clock *c, uint64_t ticks);
 int fc_tsc_sample(uint64_t *tsc, uint64_t *ns);
 int fc_dev_sample(uint16_t port, uint64_t *ticks, uint64_t *ns);
+
+int fc_filter_load(const struct bpf_insn *ins, uint32_t n, int interpret, struct fc_filter *f);
+void fc_filter_free(struct fc_filter *f);
+uint16_t fc_filter_burst(const struct fc_filter *f, struct rte_mbuf **pkts, uint16_t n);
 
 int fc_rx_loop(void *arg);
 void fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *out);

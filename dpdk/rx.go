@@ -37,6 +37,10 @@ type RxSpec struct {
 	Queues []RxQueue
 	Ring   *Ring
 	Burst  uint16
+	// Filter, if set, runs over each burst before the ring; the packets
+	// it rejects are freed and counted Filtered. The lcore does not own
+	// it: close it after the lcore.
+	Filter *Filter
 }
 
 // RxLcore is an EAL worker lcore running the C polling loop. Counters live
@@ -67,6 +71,9 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 	c.ring = spec.Ring.r
 	c.burst = C.uint16_t(spec.Burst)
 	c.nb_queues = C.uint16_t(len(spec.Queues))
+	if spec.Filter != nil {
+		c.filter = spec.Filter.c
+	}
 	for i, q := range spec.Queues {
 		cq := &c.queues[i]
 		cq.port = C.uint16_t(q.Port.Info.ID)
@@ -112,6 +119,7 @@ type RxQueueStats struct {
 	Packets     uint64 // received from the device
 	Bytes       uint64
 	Enqueued    uint64 // put on the ring
+	Filtered    uint64 // rejected by the capture filter, freed before the ring
 	RingDropped uint64 // freed because the ring was full
 	DeviceStamp uint64 // stamped with the device's timestamp
 }
@@ -125,7 +133,7 @@ func (r *RxLcore) Stats() []RxQueueStats {
 		out[i] = RxQueueStats{
 			Port: q.Port.Info.Name, Queue: q.Queue, Lcore: r.spec.Lcore,
 			Packets: uint64(s.packets), Bytes: uint64(s.bytes), Enqueued: uint64(s.enqueued),
-			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts),
+			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts), Filtered: uint64(s.filtered),
 		}
 	}
 	return out

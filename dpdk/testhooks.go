@@ -1,8 +1,94 @@
 package dpdk
 
 /*
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <rte_launch.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include "fc.h"
+
+// fc_test_rx_timed runs fc_rx_loop and writes the CPU time its thread
+// spent in it (CLOCK_THREAD_CPUTIME_ID), in ns, to fc_test_rx_cpu_ns:
+// what the loop cost, whatever else shares the CPU.
+static volatile uint64_t fc_test_rx_cpu_ns;
+
+static uint64_t fc_thread_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int fc_test_rx_timed(void *arg)
+{
+	uint64_t t0 = fc_thread_ns();
+	int rc = fc_rx_loop(arg);
+
+	fc_test_rx_cpu_ns = fc_thread_ns() - t0;
+	return rc;
+}
+
+static int fc_test_rx_launch_timed(struct fc_rx_lcore *lc)
+{
+	__atomic_store_n(&lc->stop, 0, __ATOMIC_RELAXED);
+	return rte_eal_remote_launch(fc_test_rx_timed, lc, lc->lcore);
+}
+
+static uint64_t fc_test_rx_cpu(void) { return fc_test_rx_cpu_ns; }
+
+// fc_test_mbuf builds an mbuf holding data, in segments of seg bytes
+// (0: one segment). NULL if the pool is empty or seg too large.
+static struct rte_mbuf *fc_test_mbuf(struct rte_mempool *mp, const uint8_t *data, uint32_t len, uint32_t seg)
+{
+	struct rte_mbuf *head = NULL;
+	uint32_t off = 0;
+
+	do {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+		uint32_t l = len - off;
+		char *dst;
+
+		if (seg != 0 && l > seg)
+			l = seg;
+		if (m == NULL || (dst = rte_pktmbuf_append(m, l)) == NULL) {
+			rte_pktmbuf_free(m);
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		memcpy(dst, data + off, l);
+		if (head == NULL)
+			head = m;
+		else if (rte_pktmbuf_chain(head, m) != 0) {
+			rte_pktmbuf_free(m);
+			rte_pktmbuf_free(head);
+			return NULL;
+		}
+		off += l;
+	} while (off < len);
+	return head;
+}
+
+// fc_test_filter runs fc_filter_burst as the RX loop does and writes, for
+// each kept mbuf, its index in pkts; then frees the kept ones.
+static int fc_test_filter(const struct fc_filter *f, struct rte_mbuf **pkts, uint16_t n, int32_t *kept)
+{
+	struct rte_mbuf *orig[FC_MAX_BURST];
+	uint16_t k;
+
+	memcpy(orig, pkts, n * sizeof(*pkts));
+	k = fc_filter_burst(f, pkts, n);
+	for (uint16_t i = 0; i < k; i++) {
+		kept[i] = -1;
+		for (uint16_t j = 0; j < n; j++)
+			if (orig[j] == pkts[i])
+				kept[i] = j;
+	}
+	rte_pktmbuf_free_bulk(pkts, k);
+	return k;
+}
 
 static int fc_test_mtu(uint16_t port)
 {
@@ -27,6 +113,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // doubleFreeForTest frees one mbuf twice, the bug the original fastcapa
@@ -50,3 +137,49 @@ func portMTU(name string) (int, error) {
 	}
 	return n, nil
 }
+
+// filterForTest puts frames in mbufs of pool (in segments of seg bytes;
+// 0: one segment each), runs f over them as one burst, the RX loop's
+// code, and returns the indexes of the frames kept, in the order kept.
+// Every mbuf is freed.
+func filterForTest(f *Filter, pool *Mempool, frames [][]byte, seg int) ([]int, error) {
+	if len(frames) > MaxBurst {
+		return nil, fmt.Errorf("%d frames, more than a burst", len(frames))
+	}
+	pkts := (*[MaxBurst]*C.struct_rte_mbuf)(C.calloc(MaxBurst, C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(pkts))
+	for i, fr := range frames {
+		p := C.CBytes(fr)
+		pkts[i] = C.fc_test_mbuf(pool.mp, (*C.uint8_t)(p), C.uint32_t(len(fr)), C.uint32_t(seg))
+		C.free(p)
+		if pkts[i] == nil {
+			C.rte_pktmbuf_free_bulk(&pkts[0], C.uint(i))
+			return nil, fmt.Errorf("frame %d: no mbuf", i)
+		}
+	}
+	var kept [MaxBurst]C.int32_t
+	k := int(C.fc_test_filter(f.c, &pkts[0], C.uint16_t(len(frames)), &kept[0]))
+	out := make([]int, k)
+	for i := range out {
+		out[i] = int(kept[i])
+	}
+	return out, nil
+}
+
+// launchTimedForTest launches r's loop as Launch does, under a wrapper
+// that measures its thread's CPU time; rxCPUForTest reads it after Stop.
+func launchTimedForTest(r *RxLcore) error {
+	var code C.int
+	if err := onMain(func() { code = C.fc_test_rx_launch_timed(r.c) }); err != nil {
+		return err
+	}
+	if err := rc(code); err != nil {
+		return err
+	}
+	r.launched = true
+	return nil
+}
+
+// rxCPUForTest is the CPU time, in ns, of the last loop launched with
+// launchTimedForTest, once it has stopped.
+func rxCPUForTest() uint64 { return uint64(C.fc_test_rx_cpu()) }

@@ -1,6 +1,9 @@
-// Package filter holds per-target packet filters for pcapstore sink, in
-// tcpdump's syntax and with tcpdump's meaning: a Filter keeps exactly
-// the packets `tcpdump -r FILE 'EXPR'` keeps.
+// Package filter holds packet filters in tcpdump's syntax and with
+// tcpdump's meaning, for both programs: pcapstore sink's per-target
+// filters (run here, by Match) and fastcapa's capture.filter (compiled
+// here; Program hands libpcap's classic BPF to package dpdk, which runs
+// it in the RX loop). A Filter keeps exactly the packets
+// `tcpdump -r FILE 'EXPR'` keeps.
 //
 // New compiles an expression with libpcap itself (pcap_open_dead for the
 // link type, pcap_compile with the optimizer on and an unknown netmask;

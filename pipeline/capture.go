@@ -27,6 +27,7 @@ type Capture struct {
 	ports   []*dpdk.Port
 	rings   []*dpdk.Ring
 	rx      []*dpdk.RxLcore
+	filter  *dpdk.Filter // shared by every RX lcore; closed after them
 	workers []*Worker
 	prods   []*kafka.Producer // prods[i] is workers[i]'s
 	rxStop  chan struct{}
@@ -80,6 +81,9 @@ func (c *Capture) start() error {
 	for _, w := range warns {
 		c.log.Warn("rx lcore on another NUMA socket than its port", "lcore", w.Lcore, "lcore_socket", w.LcoreSocket,
 			"port", w.Port, "port_socket", w.PortSocket)
+	}
+	if err := c.loadFilter(); err != nil {
+		return err
 	}
 	if err := c.makeRxLcores(plans); err != nil {
 		return err
@@ -155,6 +159,22 @@ func (c *Capture) openPorts() error {
 	return nil
 }
 
+// loadFilter loads the capture filter, if any, and logs which engine
+// runs it: librte_bpf's JIT or its interpreter.
+func (c *Capture) loadFilter() error {
+	if c.spec.Filter == nil {
+		return nil
+	}
+	f, err := dpdk.NewFilter(*c.spec.Filter)
+	if err != nil {
+		return err
+	}
+	c.filter = f
+	c.log.Info("capture filter loaded", "filter", c.spec.Filter.Expr, "engine", f.Engine(),
+		"cbpf_instructions", len(c.spec.Filter.Program))
+	return nil
+}
+
 // makeRxLcores makes each planned lcore's ring, on its socket, and its RX
 // loop (not launched).
 func (c *Capture) makeRxLcores(plans []lcorePlan) error {
@@ -166,7 +186,8 @@ func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 		}
 		c.rings = append(c.rings, ring)
 		c.ringLcore[ring] = pl.Lcore
-		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst})
+		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst,
+			Filter: c.filter})
 		if err != nil {
 			return err
 		}
@@ -389,6 +410,8 @@ func (c *Capture) teardown() {
 		rx.Close()
 	}
 	c.rx = nil
+	c.filter.Close()
+	c.filter = nil
 	if !c.stopped && c.workErr != nil {
 		close(c.rxStop) // start-up failed after workers started
 		c.wg.Wait()

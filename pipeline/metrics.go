@@ -23,8 +23,8 @@ type Collector struct {
 
 	buildInfo metrics.Metric
 
-	rxPackets, rxBytes, ringDropped metrics.Metric
-	ringPackets, ringCapacity       metrics.Metric
+	rxPackets, rxBytes, ringDropped, filtered metrics.Metric
+	ringPackets, ringCapacity                 metrics.Metric
 
 	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf, nicKernelDropped metrics.Metric
 
@@ -49,6 +49,7 @@ func NewCollector(src MetricsSource) *Collector {
 		rxPackets:    newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
 		rxBytes:      newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
 		ringDropped:  newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
+		filtered:     newMetric("filtered_packets_total", "Packets the capture filter rejected, freed before the ring.", c, pq...),
 		ringPackets:  newMetric("ring_packets", "Packets waiting in the RX lcore's ring.", g, "lcore"),
 		ringCapacity: newMetric("ring_capacity_packets", "Packets the RX lcore's ring can hold.", g, "lcore"),
 
@@ -80,7 +81,7 @@ func NewCollector(src MetricsSource) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.ringPackets, c.ringCapacity,
+	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.ringPackets, c.ringCapacity,
 		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
 		c.produced, c.producedBytes, c.queueDropped, c.queueWaits, c.delivered, c.failed, c.queued,
 		c.rttAvg, c.rttP99, c.queueLatencyAvg, c.queueLatencyP99, c.ready} {
@@ -100,6 +101,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.rxPackets, float64(q.Packets), l...)
 		emit(c.rxBytes, float64(q.Bytes), l...)
 		emit(c.ringDropped, float64(q.RingDropped), l...)
+		emit(c.filtered, float64(q.Filtered), l...)
 	}
 	for _, g := range r.Rings {
 		l := strconv.Itoa(int(g.Lcore))

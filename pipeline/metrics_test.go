@@ -29,7 +29,7 @@ func report(ports, queues, workers int) Report {
 		r.Ports = append(r.Ports, PortReport{Name: name, PortStats: dpdk.PortStats{Packets: 100, Missed: 3}})
 		for q := range queues {
 			r.Queues = append(r.Queues, dpdk.RxQueueStats{Port: name, Queue: uint16(q), Lcore: uint(1 + q),
-				Packets: 100, Bytes: 6400, Enqueued: 98, RingDropped: 2})
+				Packets: 110, Bytes: 6400, Enqueued: 98, RingDropped: 2, Filtered: 10})
 		}
 	}
 	for l := range queues {
@@ -61,6 +61,10 @@ func TestCollectorValues(t *testing.T) {
 # TYPE fastcapa_ring_dropped_packets_total counter
 fastcapa_ring_dropped_packets_total{lcore="1",port="net_pcap0",queue="0"} 2
 fastcapa_ring_dropped_packets_total{lcore="2",port="net_pcap0",queue="1"} 2
+# HELP fastcapa_filtered_packets_total Packets the capture filter rejected, freed before the ring.
+# TYPE fastcapa_filtered_packets_total counter
+fastcapa_filtered_packets_total{lcore="1",port="net_pcap0",queue="0"} 10
+fastcapa_filtered_packets_total{lcore="2",port="net_pcap0",queue="1"} 10
 # HELP fastcapa_kafka_broker_rtt_p99_seconds Produce request round trip, window 99th percentile.
 # TYPE fastcapa_kafka_broker_rtt_p99_seconds gauge
 fastcapa_kafka_broker_rtt_p99_seconds{broker="127.0.0.1:9092/0",worker="0"} 0.003
@@ -70,7 +74,8 @@ fastcapa_kafka_broker_rtt_p99_seconds{broker="127.0.0.1:9092/0",worker="1"} 0.00
 fastcapa_ready 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"fastcapa_ring_dropped_packets_total", "fastcapa_kafka_broker_rtt_p99_seconds", "fastcapa_ready"); err != nil {
+		"fastcapa_ring_dropped_packets_total", "fastcapa_filtered_packets_total", "fastcapa_kafka_broker_rtt_p99_seconds",
+		"fastcapa_ready"); err != nil {
 		t.Error(err)
 	}
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // Report says where every packet went. Every packet an RX lcore took from
-// a device is in exactly one of: Delivered, RingDropped, Malformed,
-// QueueDropped, Failed, or still in flight while running.
+// a device is in exactly one of: Delivered, Filtered (rejected by the
+// capture filter), RingDropped, Malformed, QueueDropped, Failed, or still
+// in flight while running.
 //
 // The in-flight figures are measured where the packets are (ring counts,
 // the bursts workers hold, librdkafka's queue length), not derived from
@@ -68,6 +69,15 @@ func (r Report) Received() (n uint64) {
 	return n
 }
 
+// Filtered is the packets the capture filter rejected, freed by the RX
+// lcores before their rings.
+func (r Report) Filtered() (n uint64) {
+	for _, q := range r.Queues {
+		n += q.Filtered
+	}
+	return n
+}
+
 // RingDropped is the packets freed because a ring was full.
 func (r Report) RingDropped() (n uint64) {
 	for _, q := range r.Queues {
@@ -93,7 +103,7 @@ func (r Report) InFlight() uint64 { return r.InRings + r.InHand + r.InKafka }
 // final report it is zero unless a packet went missing uncounted (or was
 // counted twice: then it is negative).
 func (r Report) Unaccounted() int64 {
-	return int64(r.Received()) - int64(r.Kafka.Delivered+r.RingDropped()+r.Workers.Malformed+
+	return int64(r.Received()) - int64(r.Kafka.Delivered+r.Filtered()+r.RingDropped()+r.Workers.Malformed+
 		r.Kafka.QueueDropped+r.Kafka.Failed+r.InFlight())
 }
 
@@ -185,6 +195,7 @@ func (r Report) attrs() []any {
 	return []any{
 		"received", r.Received(),
 		"delivered", r.Kafka.Delivered,
+		"filtered", r.Filtered(),
 		"ring_dropped", r.RingDropped(),
 		"malformed", r.Workers.Malformed,
 		"queue_dropped", r.Kafka.QueueDropped,
@@ -201,7 +212,7 @@ func (r Report) attrs() []any {
 // queued in it now, out to the next stage, and dropped there.
 //
 //	[nic] the devices: in = ipackets, out = taken by RX lcores, drops = imissed + ierrors + rx_nombuf + kernel drops (net_af_packet)
-//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, drops = ring full
+//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, filtered = rejected by the capture filter, drops = ring full
 //	[tx]  workers: queued = in their bursts, out = handed to librdkafka, drops = malformed + queue-dropped
 //	[kaf] librdkafka: queued = not yet acknowledged, out = delivered, drops = failed
 func (r Report) Table(w io.Writer) {
@@ -209,14 +220,14 @@ func (r Report) Table(w io.Writer) {
 	for _, p := range r.Ports {
 		nicIn += p.Packets
 	}
-	fmt.Fprintf(w, "      %14s %14s %14s %14s\n", "in", "queued", "out", "drops")
-	row := func(name string, in, queued, out, drops uint64) {
-		fmt.Fprintf(w, "%-5s %14d %14d %14d %14d\n", name, in, queued, out, drops)
+	fmt.Fprintf(w, "      %14s %14s %14s %14s %14s\n", "in", "queued", "out", "filtered", "drops")
+	row := func(name string, in, queued, out, filtered, drops uint64) {
+		fmt.Fprintf(w, "%-5s %14d %14d %14d %14d %14d\n", name, in, queued, out, filtered, drops)
 	}
-	row("[nic]", nicIn, 0, r.Received(), r.NICDropped())
-	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued, r.RingDropped())
-	row("[tx]", r.Workers.Dequeued, r.InHand, r.Kafka.Produced, r.Workers.Malformed+r.Kafka.QueueDropped)
-	row("[kaf]", r.Kafka.Produced, r.InKafka, r.Kafka.Delivered, r.Kafka.Failed)
+	row("[nic]", nicIn, 0, r.Received(), 0, r.NICDropped())
+	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued, r.Filtered(), r.RingDropped())
+	row("[tx]", r.Workers.Dequeued, r.InHand, r.Kafka.Produced, 0, r.Workers.Malformed+r.Kafka.QueueDropped)
+	row("[kaf]", r.Kafka.Produced, r.InKafka, r.Kafka.Delivered, 0, r.Kafka.Failed)
 }
 
 // Print writes the final report for people: the stage table, then per
@@ -224,10 +235,10 @@ func (r Report) Table(w io.Writer) {
 func (r Report) Print(w io.Writer) {
 	r.Table(w)
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-24s %12s %14s %12s %12s\n", "queue", "rx pkts", "rx bytes", "enqueued", "ring drops")
+	fmt.Fprintf(w, "%-24s %12s %14s %12s %12s %12s\n", "queue", "rx pkts", "rx bytes", "filtered", "enqueued", "ring drops")
 	for _, q := range r.Queues {
-		fmt.Fprintf(w, "%-24s %12d %14d %12d %12d\n", fmt.Sprintf("%s/%d (lcore %d)", q.Port, q.Queue, q.Lcore),
-			q.Packets, q.Bytes, q.Enqueued, q.RingDropped)
+		fmt.Fprintf(w, "%-24s %12d %14d %12d %12d %12d\n", fmt.Sprintf("%s/%d (lcore %d)", q.Port, q.Queue, q.Lcore),
+			q.Packets, q.Bytes, q.Filtered, q.Enqueued, q.RingDropped)
 	}
 	fmt.Fprintf(w, "%-24s %12s %12s %12s %12s %12s\n", "port (device counters)", "ipackets", "imissed", "ierrors", "rx_nombuf",
 		"kernel drops")
@@ -236,8 +247,8 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "kafka: produced %d, delivered %d, queue-dropped %d, failed %d (of which unflushed at exit %d)\n",
 		r.Kafka.Produced, r.Kafka.Delivered, r.Kafka.QueueDropped, r.Kafka.Failed, r.Unflushed)
-	fmt.Fprintf(w, "accounting: received %d = delivered %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d; unaccounted %d\n",
-		r.Received(), r.Kafka.Delivered, r.RingDropped(), r.Workers.Malformed, r.Kafka.QueueDropped, r.Kafka.Failed,
+	fmt.Fprintf(w, "accounting: received %d = delivered %d + filtered %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d; unaccounted %d\n",
+		r.Received(), r.Kafka.Delivered, r.Filtered(), r.RingDropped(), r.Workers.Malformed, r.Kafka.QueueDropped, r.Kafka.Failed,
 		r.InFlight(), r.Unaccounted())
 	for i, m := range r.Mempools {
 		fmt.Fprintf(w, "mempool %d: %d mbufs, %d in use after shutdown\n", i, m.Size, m.InUse)

@@ -53,6 +53,12 @@ func TestReportAccounting(t *testing.T) {
 				Workers: WorkerCounters{Dequeued: 1}, Kafka: kafka.Counters{Produced: 1, Delivered: 1},
 				Mempools: []dpdk.MempoolAudit{{Size: 100, InUse: 1}}},
 			0, 0, 0, false},
+		// Packets the capture filter rejected are accounted for, not
+		// lost, and the capture is clean.
+		{"filtered",
+			Report{Queues: []dpdk.RxQueueStats{{Packets: 10, Enqueued: 4, Filtered: 6}},
+				Workers: WorkerCounters{Dequeued: 4}, Kafka: kafka.Counters{Produced: 4, Delivered: 4}},
+			0, 0, 0, true},
 		{"device loss",
 			Report{Queues: []dpdk.RxQueueStats{q(1, 1, 0)}, Ports: []PortReport{{PortStats: dpdk.PortStats{Missed: 4}}},
 				Workers: WorkerCounters{Dequeued: 1}, Kafka: kafka.Counters{Produced: 1, Delivered: 1}},

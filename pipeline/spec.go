@@ -22,7 +22,11 @@ type Spec struct {
 	// Mempool sizes the pool of each NUMA socket in use; Start names
 	// each one and sets its socket.
 	Mempool dpdk.MempoolSpec
-	Kafka   KafkaSpec
+	// Filter, if set, is the capture filter every RX lcore runs over
+	// each burst before its ring (libpcap's program for a tcpdump
+	// expression); what it rejects is counted Filtered and freed.
+	Filter *dpdk.FilterSpec
+	Kafka  KafkaSpec
 	// StatsInterval is how often Run logs live stats; 0: never.
 	StatsInterval time.Duration
 	// FlushTimeout bounds the producers' flush in Stop.

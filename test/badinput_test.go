@@ -34,6 +34,8 @@ func TestBadInput(t *testing.T) {
 		{"ring size", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-ring-size", "1000"), "capture.ring_size: 1000 is not a power of two"},
 		{"eal cannot start", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-lcores", "0,127"), "eal init: Invalid argument (EAL: lcore 127 unavailable)"},
 		{"unknown librdkafka property", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-X", "no.such.property=1"), "No such configuration property"},
+		{"filter that does not compile", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-filter", "tcp prot 80"),
+			`capture.filter: filter "tcp prot 80": can't parse filter expression: syntax error`},
 		{"bad key unit", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-key-unit", "s"), "kafka.key_unit"},
 		{"metrics address in use", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-metrics-listen", b.Addr),
 			"metrics address " + b.Addr + ": listen tcp " + b.Addr + ": bind: address already in use"},

@@ -198,6 +198,7 @@ func (d *daemon) wait(t *testing.T, limit time.Duration) int {
 type final struct {
 	Received     uint64 `json:"received"`
 	Delivered    uint64 `json:"delivered"`
+	Filtered     uint64 `json:"filtered"`
 	RingDropped  uint64 `json:"ring_dropped"`
 	Malformed    uint64 `json:"malformed"`
 	QueueDropped uint64 `json:"queue_dropped"`
@@ -228,9 +229,9 @@ func (d *daemon) final(t *testing.T) final {
 // check asserts the accounting invariant and that no mbuf leaked.
 func (f final) check(t *testing.T) {
 	t.Helper()
-	sum := f.Delivered + f.RingDropped + f.Malformed + f.QueueDropped + f.Failed + f.InFlight
+	sum := f.Delivered + f.Filtered + f.RingDropped + f.Malformed + f.QueueDropped + f.Failed + f.InFlight
 	if f.Received != sum || f.Unaccounted != 0 || f.InFlight != 0 {
-		t.Errorf("accounting: received %d != delivered+dropped+failed+in flight %d (%+v)", f.Received, sum, f)
+		t.Errorf("accounting: received %d != delivered+filtered+dropped+failed+in flight %d (%+v)", f.Received, sum, f)
 	}
 	if f.MbufsLeaked != 0 {
 		t.Errorf("%d mbufs not back in their pool after shutdown", f.MbufsLeaked)

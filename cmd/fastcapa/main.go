@@ -88,6 +88,7 @@ func run(args []string) int {
 		memory     = fs.Int("memory", 0, "EAL memory in MB (eal.memory_mb)")
 		queues     = fs.Int("rx-queues", 0, "RX queues for each -port (ports[].rx_queues)")
 		ringSize   = fs.Int("ring-size", 0, "ring size, a power of two (capture.ring_size)")
+		capFilter  = fs.String("filter", "", "capture filter, a tcpdump expression (capture.filter)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error (log.level)")
 		logFormat  = fs.String("log-format", "", "text or json (log.format)")
 		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
@@ -164,6 +165,7 @@ func run(args []string) int {
 	if *ringSize != 0 {
 		cfg.Capture.RingSize = *ringSize
 	}
+	set(&cfg.Capture.Filter, *capFilter)
 	cfg.EAL.Vdevs = append(cfg.EAL.Vdevs, vdevs...)
 	for _, p := range ports {
 		cfg.Ports = append(cfg.Ports, config.Port{Name: p, RxQueues: *queues})

@@ -12,9 +12,11 @@ const module = "github.com/fastcapa-go/fastcapa/"
 
 // storageSide is what pcapstore links and the capture daemon must not:
 // our storage packages (and their subpackages) and their libraries.
+// filter (tcpdump expressions compiled by libpcap) is both programs': the
+// sink's targets and fastcapa's capture.filter; it links libpcap only.
 var storageSide = []string{
 	module + "sink", module + "store", module + "index", module + "objstore", module + "pcap",
-	module + "query", module + "filter", module + "pattern",
+	module + "query", module + "pattern",
 	"github.com/minio/minio-go", "github.com/klauspost/compress", "github.com/pierrec/lz4", "github.com/twmb/franz-go",
 }
 
