@@ -49,16 +49,17 @@ var (
 	ErrShortKey  = errors.New("key is not 8 bytes")
 	ErrBadHeader = errors.New("value does not start with a pcap record header")
 	ErrWindow    = errors.New("timestamp outside the sanity window")
-	// ErrOrigLen: FROM_KEY's orig_len header is not one decimal number
-	// from len(value) to 2^32-1 (kafka.ErrOrigLen matches too when
-	// the number is bad).
+	// ErrOrigLen (kafka.ErrOrigLen, the same error): a FROM_KEY
+	// record's orig_len header is not one decimal number from
+	// len(value) to 2^32-1, or there are several.
 	ErrOrigLen = kafka.ErrOrigLen
 )
 
-// Decode decodes one record and its headers. data aliases value. A packet it returns can
-// be stored by every target: its time is within the range of the capture
-// formats (store.CheckTimestamp), and its data may be empty (a 0-byte
-// capture record, as libpcap writes). What it refuses is dead-lettered.
+// Decode decodes one record and its headers. data aliases value. A
+// packet it returns can be stored by every target: its time is within
+// the range of the capture formats (store.CheckTimestamp), its data may
+// be empty (a 0-byte capture record, as libpcap writes), and OrigLen is
+// at least len(Data). What it refuses is dead-lettered.
 func (d *Decoder) Decode(key, value []byte, headers []ck.Header) (Packet, error) {
 	var p Packet
 	switch d.Format {
