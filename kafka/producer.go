@@ -58,6 +58,8 @@ type Producer struct {
 	log  *slog.Logger
 	msg  ck.Message
 	key  [8]byte
+	// origLen is ProduceOrigLen's header, its value's bytes reused.
+	origLen [1]ck.Header
 	// shedding is set when the queue stayed full for a whole
 	// QueueFullTimeout; until a message is accepted again, Produce drops
 	// without waiting, so a dead broker costs one wait, not one a packet.
@@ -364,6 +366,25 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 		}
 	}
 	p.counts.queueDropped++
+	return err
+}
+
+// ProduceOrigLen is Produce for a frame cut at capture: value holds the
+// first bytes of a frame of origLen bytes on the wire. When origLen is
+// over len(value) the record carries an OrigLenHeader saying so; else it
+// is Produce's record, with no header. Counted as Produce counts, the
+// bytes being len(value).
+func (p *Producer) ProduceOrigLen(tsNanos uint64, value []byte, origLen uint32) error {
+	if uint64(origLen) <= uint64(len(value)) {
+		return p.Produce(tsNanos, value)
+	}
+	// librdkafka copies header keys and values (as it does key and
+	// value) before Produce returns, so the buffer is reused.
+	h := &p.origLen[0]
+	h.Key, h.Value = OrigLenHeader, AppendOrigLen(h.Value[:0], origLen)
+	p.msg.Headers = p.origLen[:]
+	err := p.Produce(tsNanos, value)
+	p.msg.Headers = nil
 	return err
 }
 

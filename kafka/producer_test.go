@@ -350,6 +350,45 @@ func BenchmarkProduce(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceOrigLen is BenchmarkProduce through ProduceOrigLen:
+// "whole" frames (origLen = len(value): no header, Produce's path) and
+// frames cut from 1514 bytes ("of1514": one orig_len header each).
+func BenchmarkProduceOrigLen(b *testing.B) {
+	for _, size := range []int{64, 650} {
+		for _, orig := range []int{size, 1514} {
+			name := fmt.Sprintf("%dB/whole", size)
+			if orig != size {
+				name = fmt.Sprintf("%dB/of%d", size, orig)
+			}
+			b.Run(name, func(b *testing.B) {
+				addr := newBroker(b, kfake.BlackholeProduce())
+				p := newProducer(b, ProducerSpec{
+					Properties:       map[string]string{"bootstrap.servers": addr},
+					QueueFullTimeout: time.Minute,
+				})
+				value := make([]byte, size)
+				ts := uint64(time.Now().UnixNano())
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					if err := p.ProduceOrigLen(ts+uint64(i), value, uint32(orig)); err != nil {
+						b.Fatalf("ProduceOrigLen %d: %v", i, err)
+					}
+				}
+				left := p.Close(time.Minute)
+				elapsed := time.Since(start)
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+				if c := p.Counters(); left != 0 || c.Delivered != uint64(b.N) {
+					b.Fatalf("%d unflushed, counters %+v, want %d delivered", left, c, b.N)
+				}
+			})
+		}
+	}
+}
+
 // TestReadyFollowsBroker: Ready is nil while a broker can take messages,
 // an error within seconds of the only broker going away (librdkafka's
 // "all brokers down"), and nil again once one is back on the address.

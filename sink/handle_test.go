@@ -16,6 +16,7 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
+	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/store"
 )
@@ -49,7 +50,7 @@ var handleDecoders = []Decoder{
 // record after it is stored. Seeds: testdata/fuzz/FuzzHandle. Run with
 // TMPDIR on a tmpfs: each input writes and fsyncs a file per target.
 func FuzzHandle(f *testing.F) {
-	f.Fuzz(func(t *testing.T, key, value []byte, mode uint8) {
+	f.Fuzz(func(t *testing.T, key, value []byte, mode uint8, orig []byte, nOrig uint8) {
 		dec := handleDecoders[int(mode)%len(handleDecoders)]
 		dir := t.TempDir()
 		spec := Spec{Topic: "fuzz", Decoder: dec, DeadLetter: filepath.Join(dir, "deadletter.jsonl"),
@@ -64,8 +65,9 @@ func FuzzHandle(f *testing.F) {
 		}
 		defer s.dead.Close()
 		topic := "fuzz"
-		msg := func(off int64, k, v []byte) *ck.Message {
-			return &ck.Message{TopicPartition: ck.TopicPartition{Topic: &topic, Offset: ck.Offset(off)}, Key: k, Value: v}
+		headers := origHeaders(orig, nOrig)
+		msg := func(off int64, k, v []byte, hs []ck.Header) *ck.Message {
+			return &ck.Message{TopicPartition: ck.TopicPartition{Topic: &topic, Offset: ck.Offset(off)}, Key: k, Value: v, Headers: hs}
 		}
 		// The good record after it: a frame at a time every format and
 		// key unit holds.
@@ -80,7 +82,7 @@ func FuzzHandle(f *testing.F) {
 			goodValue = binary.LittleEndian.AppendUint32(goodValue, 60)
 			goodValue = append(goodValue, goodFrame...)
 		}
-		for i, m := range []*ck.Message{msg(7, key, value), msg(8, goodKey, goodValue)} {
+		for i, m := range []*ck.Message{msg(7, key, value, headers), msg(8, goodKey, goodValue, nil)} {
 			if err := s.handle(m); err != nil {
 				t.Fatalf("record %d: handle: %v", i, err)
 			}
@@ -93,18 +95,31 @@ func FuzzHandle(f *testing.F) {
 			s.finalized(o, []store.Finalized{*fin}, o.durable)
 		}
 
-		pk, derr := dec.Decode(key, value)
+		pk, derr := dec.Decode(key, value, headers)
 		if dec.Format == FromKey && derr == nil {
-			// The packet is the key's time and the whole value.
+			// The packet is the key's time and the whole value, of the
+			// orig_len header's wire length if there is one.
 			if k := binary.BigEndian.Uint64(key); pk.Timestamp != int64(k)*max(dec.KeyUnit, 1) || !bytes.Equal(pk.Data, value) {
 				t.Fatalf("decoded key %#x, %d bytes as %d ns, %d bytes", k, len(value), pk.Timestamp, len(pk.Data))
+			}
+			wantOrig := uint32(len(value))
+			if len(headers) > 0 {
+				n, err := kafka.ParseOrigLen(orig)
+				if len(headers) != 1 || err != nil || n < wantOrig {
+					t.Fatalf("%d orig_len headers %q (%v) on %d bytes: decoded", len(headers), orig, err, len(value))
+				}
+				wantOrig = n
+			}
+			if pk.OrigLen != wantOrig {
+				t.Fatalf("decoded wire length %d, want %d", pk.OrigLen, wantOrig)
 			}
 		}
 		dead := deadLetters(t, s.spec.DeadLetter)
 		switch {
 		case derr != nil && len(dead) != 1:
 			t.Fatalf("refused (%v), yet %d dead letters", derr, len(dead))
-		case derr != nil && (dead[0].Offset != 7 || dead[0].Reason != derr.Error() || !bytes.Equal(dead[0].Key, key) || !bytes.Equal(dead[0].Value, value)):
+		case derr != nil && (dead[0].Offset != 7 || dead[0].Reason != derr.Error() || !bytes.Equal(dead[0].Key, key) || !bytes.Equal(dead[0].Value, value) ||
+			!sameHeaders(dead[0].Headers, headers)):
 			t.Fatalf("dead letter %+v, want offset 7, reason %q and the record", dead[0], derr)
 		case derr == nil && len(dead) != 0:
 			t.Fatalf("stored, yet dead-lettered: %+v", dead)
@@ -173,10 +188,24 @@ func targetRecords(t *testing.T, dir string) []pcap.Record {
 }
 
 type deadLine struct {
-	Offset int64
-	Reason string
-	Key    []byte
-	Value  []byte
+	Offset  int64
+	Reason  string
+	Key     []byte
+	Value   []byte
+	Headers []deadHeader
+}
+
+// sameHeaders: a dead letter's headers are the record's, in order.
+func sameHeaders(got []deadHeader, want []ck.Header) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i, h := range want {
+		if got[i].Key != h.Key || !bytes.Equal(got[i].Value, h.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // deadLetters reads a dead-letter file.

@@ -3,9 +3,13 @@ package sink
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -62,7 +66,7 @@ func TestDecode(t *testing.T) {
 		{"value usec too big", Decoder{Format: FromValue}, nil, append(recHeader(1, 1e6, 4, 4), frame...), 0, ErrBadHeader},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := c.d.Decode(c.key, c.value)
+			p, err := c.d.Decode(c.key, c.value, nil)
 			if !errors.Is(err, c.wantErr) {
 				t.Fatalf("err %v, want %v", err, c.wantErr)
 			}
@@ -86,22 +90,87 @@ func TestDecodeEmpty(t *testing.T) {
 		{"key, empty value", Decoder{Format: FromKey}, key(5), []byte{}, 0},
 		{"value, caplen 0", Decoder{Format: FromValue}, nil, recHeader(0, 5, 0, 60), 60},
 	} {
-		p, err := c.d.Decode(c.key, c.value)
+		p, err := c.d.Decode(c.key, c.value, nil)
 		if err != nil || len(p.Data) != 0 || p.OrigLen != c.wantOrig {
 			t.Errorf("%s: %d bytes, wire length %d, %v; want 0 bytes of %d", c.name, len(p.Data), p.OrigLen, err, c.wantOrig)
 		}
 	}
 }
 
+// TestDecodeOrigLen: a FROM_KEY record's orig_len header is its frame's
+// wire length; no header means the frame is whole; any other header is
+// not looked at. A header that is not one decimal number from the
+// frame's length to 2^32-1 refuses the record. FROM_VALUE records keep
+// their pcap header's orig_len, whatever the headers say.
+func TestDecodeOrigLen(t *testing.T) {
+	frame := make([]byte, 64)
+	h := func(kv ...string) []ck.Header {
+		var hs []ck.Header
+		for i := 0; i < len(kv); i += 2 {
+			hs = append(hs, ck.Header{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+		return hs
+	}
+	fromKey, fromValue := Decoder{Format: FromKey, KeyUnit: 1}, Decoder{Format: FromValue}
+	pcapValue := append(recHeader(1, 2, 64, 1000), frame...)
+	for _, c := range []struct {
+		name    string
+		d       Decoder
+		value   []byte
+		headers []ck.Header
+		want    uint32
+		wantErr string // in the reason; "" when stored
+	}{
+		{"absent", fromKey, frame, nil, 64, ""},
+		{"other headers", fromKey, frame, h("sensor", "a", "ORIG_LEN", "9"), 64, ""},
+		{"cut", fromKey, frame, h("orig_len", "1514"), 1514, ""},
+		{"cut, among others", fromKey, frame, h("sensor", "a", "orig_len", "9000", "x", ""), 9000, ""},
+		{"whole, said", fromKey, frame, h("orig_len", "64"), 64, ""},
+		{"leading zeros", fromKey, frame, h("orig_len", "0100"), 100, ""},
+		{"largest", fromKey, frame, h("orig_len", "4294967295"), 4294967295, ""},
+		{"empty frame", fromKey, nil, h("orig_len", "60"), 60, ""},
+		{"under the frame", fromKey, frame, h("orig_len", "63"), 0, "orig_len header: 63 is under the 64 bytes of the frame"},
+		{"zero", fromKey, frame, h("orig_len", "0"), 0, "0 is under the 64 bytes"},
+		{"over 2^32-1", fromKey, frame, h("orig_len", "4294967296"), 0, `"4294967296" is over 4294967295`},
+		{"not decimal", fromKey, frame, h("orig_len", "0x5ea"), 0, `"0x5ea" is not a decimal number`},
+		{"negative", fromKey, frame, h("orig_len", "-1"), 0, "not a decimal number"},
+		{"space", fromKey, frame, h("orig_len", "1514 "), 0, "not a decimal number"},
+		{"binary", fromKey, frame, []ck.Header{{Key: "orig_len", Value: []byte{0, 0, 5, 0xea}}}, 0, "not a decimal number"},
+		{"empty", fromKey, frame, h("orig_len", ""), 0, "orig_len header: empty"},
+		{"null", fromKey, frame, []ck.Header{{Key: "orig_len"}}, 0, "orig_len header: empty"},
+		{"two", fromKey, frame, h("orig_len", "1514", "orig_len", "1514"), 0, "orig_len header: more than one"},
+		{"two, second bad", fromKey, frame, h("orig_len", "1514", "orig_len", "x"), 0, "orig_len header: more than one"},
+		{"value: pcap header wins", fromValue, pcapValue, h("orig_len", "1514"), 1000, ""},
+		{"value: bad header ignored", fromValue, pcapValue, h("orig_len", "x", "orig_len", ""), 1000, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := c.d.Decode(key(1), c.value, c.headers)
+			if c.wantErr == "" {
+				if err != nil || p.OrigLen != c.want || len(p.Data) != min(len(c.value), 64) {
+					t.Fatalf("wire length %d, %d bytes, %v; want %d", p.OrigLen, len(p.Data), err, c.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrOrigLen) || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("err %v, want ErrOrigLen saying %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
 func FuzzDecode(f *testing.F) {
-	f.Add(key(1), []byte{1}, true)
-	f.Add([]byte{}, append(recHeader(1, 2, 1, 1), 7), false)
-	f.Fuzz(func(t *testing.T, k, v []byte, fromKey bool) {
+	f.Add(key(1), []byte{1}, true, []byte(nil), uint8(0))
+	f.Add([]byte{}, append(recHeader(1, 2, 1, 1), 7), false, []byte(nil), uint8(0))
+	f.Add(key(1), []byte{1, 2}, true, []byte("1514"), uint8(1))
+	f.Add(key(1), []byte{1, 2}, true, []byte("1"), uint8(1))
+	f.Add(key(1), []byte{1, 2}, true, []byte("99"), uint8(2))
+	f.Fuzz(func(t *testing.T, k, v []byte, fromKey bool, orig []byte, nOrig uint8) {
 		d := Decoder{Format: FromValue, Window: time.Hour}
 		if fromKey {
 			d = Decoder{Format: FromKey, KeyUnit: 1000}
 		}
-		p, err := d.Decode(k, v)
+		hs := origHeaders(orig, nOrig)
+		p, err := d.Decode(k, v, hs)
 		if err != nil {
 			return
 		}
@@ -111,5 +180,20 @@ func FuzzDecode(f *testing.F) {
 		if p.OrigLen < uint32(len(p.Data)) {
 			t.Fatalf("wire length %d under %d captured bytes", p.OrigLen, len(p.Data))
 		}
+		if fromKey && len(hs) > 0 {
+			if n, err := kafka.ParseOrigLen(orig); len(hs) != 1 || err != nil || n != p.OrigLen {
+				t.Fatalf("%d orig_len headers %q: decoded wire length %d", len(hs), orig, p.OrigLen)
+			}
+		}
 	})
+}
+
+// origHeaders are the headers a fuzz input gives a record: n%3 orig_len
+// headers of value v (none, one, or two: refused).
+func origHeaders(v []byte, n uint8) []ck.Header {
+	var hs []ck.Header
+	for range n % 3 {
+		hs = append(hs, ck.Header{Key: kafka.OrigLenHeader, Value: v})
+	}
+	return hs
 }

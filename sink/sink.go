@@ -401,7 +401,7 @@ func (s *Sink) handle(m *ck.Message) error {
 	// Every record before this one is handled; this one is once the
 	// function returns nil.
 	st.next = off
-	pk, derr := s.spec.Decoder.Decode(m.Key, m.Value)
+	pk, derr := s.spec.Decoder.Decode(m.Key, m.Value, m.Headers)
 	if derr != nil {
 		if off >= st.deadSkip {
 			if err := s.deadLetter(m, derr); err != nil {
@@ -454,6 +454,14 @@ type deadRecord struct {
 	Reason    string `json:"reason"`
 	Key       string `json:"key"`   // base64
 	Value     string `json:"value"` // base64
+	// Headers are the record's, if it has any (an orig_len header
+	// may be the reason).
+	Headers []deadHeader `json:"headers,omitempty"`
+}
+
+type deadHeader struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"` // base64; null for a null value
 }
 
 // deadLetter appends a record to the dead-letter file. A line that
@@ -462,7 +470,8 @@ type deadRecord struct {
 func (s *Sink) deadLetter(m *ck.Message, reason error) error {
 	line, _ := json.Marshal(deadRecord{Topic: s.spec.Topic, Partition: m.TopicPartition.Partition,
 		Offset: int64(m.TopicPartition.Offset), Reason: reason.Error(),
-		Key: base64.StdEncoding.EncodeToString(m.Key), Value: base64.StdEncoding.EncodeToString(m.Value)})
+		Key: base64.StdEncoding.EncodeToString(m.Key), Value: base64.StdEncoding.EncodeToString(m.Value),
+		Headers: deadHeaders(m.Headers)})
 	fi, err := s.dead.Stat()
 	if err != nil {
 		return fmt.Errorf("dead-letter file: %w", err)
@@ -473,6 +482,14 @@ func (s *Sink) deadLetter(m *ck.Message, reason error) error {
 	}
 	s.deadLettered.Add(1)
 	return nil
+}
+
+func deadHeaders(hs []ck.Header) []deadHeader {
+	var out []deadHeader
+	for _, h := range hs {
+		out = append(out, deadHeader{Key: h.Key, Value: h.Value})
+	}
+	return out
 }
 
 // journalize syncs the dead-letter file if it holds this partition's
