@@ -47,7 +47,7 @@ FROM ${BASE} AS runtime-base
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libpcap0.8 libnuma1 \
-      librte-eal23 librte-ethdev23 librte-mbuf23 librte-mempool23 librte-ring23 \
+      librte-eal23 librte-ethdev23 librte-mbuf23 librte-mempool23 librte-ring23 librte-bpf23 \
       librte-mempool-ring23 librte-bus-pci23 librte-bus-vdev23 \
       librte-net-pcap23 librte-net-af-packet23 \
       librte-net-ixgbe23 librte-net-i40e23 librte-net-ice23 librte-net-e1000-23 \

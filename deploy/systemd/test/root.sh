@@ -21,7 +21,7 @@
 # unit is Debian's, unchanged.
 set -euo pipefail
 CACHE=${NSPAWN_CACHE:-/var/cache/fastcapa-nspawn}
-PKGS=systemd,systemd-sysv,dbus,dpdk,adduser,python3-apt,tcpdump,tcpreplay,kcat,curl,iproute2,libpcap0.8,libnuma1,libbsd0,libfdt1,librte-eal23,librte-ethdev23,librte-kvargs23,librte-mbuf23,librte-mempool23,librte-meter23,librte-net23,librte-ring23,librte-telemetry23,librte-net-pcap23,librte-bus-vdev23,librte-mempool-ring23,librte-net-af-packet23
+PKGS=systemd,systemd-sysv,dbus,dpdk,adduser,python3-apt,tcpdump,tcpreplay,kcat,curl,iproute2,libpcap0.8,libnuma1,libbsd0,libfdt1,librte-eal23,librte-ethdev23,librte-kvargs23,librte-mbuf23,librte-mempool23,librte-meter23,librte-net23,librte-ring23,librte-bpf23,librte-telemetry23,librte-net-pcap23,librte-bus-vdev23,librte-mempool-ring23,librte-net-af-packet23
 root=$CACHE/root-$(printf '%s' "$PKGS" | sha256sum | cut -c1-12)
 
 if [ ! -d "$root" ]; then
