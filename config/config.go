@@ -75,6 +75,10 @@ type Capture struct {
 	// Filter is a tcpdump expression (pcap-filter(7)) the RX lcores run
 	// over every packet before the ring; "": keep every packet.
 	Filter string `yaml:"filter"`
+	// Snaplen is the most bytes of each frame sent to Kafka; a longer one
+	// is cut and its wire length sent in the orig_len record header. 0:
+	// whole frames.
+	Snaplen int `yaml:"snaplen"`
 }
 
 // Kafka is where packets go.
@@ -249,6 +253,8 @@ func (c *Config) Validate() error {
 		return fieldError("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
 		return fieldError("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
+	case cp.Snaplen < 0 || cp.Snaplen > 262144:
+		return fieldError("capture.snaplen", "%d: use 0 (whole frames) or 1 to 262144 (tcpdump's largest)", cp.Snaplen)
 	}
 	if _, err := cp.compileFilter(); err != nil {
 		return err

@@ -47,6 +47,7 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 	} else if f != nil {
 		sp.Filter = &dpdk.FilterSpec{Expr: f.Expr(), Program: f.Program()}
 	}
+	sp.Snaplen = cp.Snaplen
 	for _, l := range cp.RxLcores {
 		sp.RxLcores = append(sp.RxLcores, uint(l))
 	}

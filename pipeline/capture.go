@@ -215,7 +215,7 @@ func (c *Capture) makeWorkers() error {
 			}
 			c.prods = append(c.prods, prod)
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
-				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Register: true,
+				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Snaplen: c.spec.Snaplen, Register: true,
 			}))
 		}
 	}

@@ -26,7 +26,11 @@ type Spec struct {
 	// each burst before its ring (libpcap's program for a tcpdump
 	// expression); what it rejects is counted Filtered and freed.
 	Filter *dpdk.FilterSpec
-	Kafka  KafkaSpec
+	// Snaplen, if above 0, is the most bytes of a frame sent to Kafka;
+	// a longer frame is cut and its wire length sent beside it (the
+	// orig_len record header).
+	Snaplen int
+	Kafka   KafkaSpec
 	// StatsInterval is how often Run logs live stats; 0: never.
 	StatsInterval time.Duration
 	// FlushTimeout bounds the producers' flush in Stop.

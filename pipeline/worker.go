@@ -16,6 +16,10 @@ type WorkerSpec struct {
 	Ring     *dpdk.Ring
 	Burst    int
 	Producer *kafka.Producer
+	// Snaplen, if above 0, cuts each frame longer than it to its first
+	// Snaplen bytes; the frame's wire length goes with it (the orig_len
+	// header, kafka.Producer.ProduceOrigLen).
+	Snaplen int
 	// Register the worker's OS thread with DPDK so bulk frees use a
 	// per-lcore mempool cache.
 	Register bool
@@ -122,7 +126,11 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 				}
 			}
 			// An error is counted by the producer as queue-dropped.
-			_ = w.spec.Producer.Produce(p.Timestamp, data)
+			if sl := w.spec.Snaplen; sl > 0 && len(data) > sl {
+				_ = w.spec.Producer.ProduceOrigLen(p.Timestamp, data[:sl], uint32(len(data)))
+			} else {
+				_ = w.spec.Producer.Produce(p.Timestamp, data)
+			}
 		}
 		local.Dequeued += uint64(n)
 		local.Bursts++

@@ -89,6 +89,7 @@ func run(args []string) int {
 		queues     = fs.Int("rx-queues", 0, "RX queues for each -port (ports[].rx_queues)")
 		ringSize   = fs.Int("ring-size", 0, "ring size, a power of two (capture.ring_size)")
 		capFilter  = fs.String("filter", "", "capture filter, a tcpdump expression (capture.filter)")
+		snaplen    = fs.Int("snaplen", -1, "send at most this many bytes of each frame, the wire length in the orig_len header; 0: whole (capture.snaplen)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error (log.level)")
 		logFormat  = fs.String("log-format", "", "text or json (log.format)")
 		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
@@ -166,6 +167,9 @@ func run(args []string) int {
 		cfg.Capture.RingSize = *ringSize
 	}
 	set(&cfg.Capture.Filter, *capFilter)
+	if *snaplen >= 0 {
+		cfg.Capture.Snaplen = *snaplen
+	}
 	cfg.EAL.Vdevs = append(cfg.EAL.Vdevs, vdevs...)
 	for _, p := range ports {
 		cfg.Ports = append(cfg.Ports, config.Port{Name: p, RxQueues: *queues})
