@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func requireEAL(t *testing.T) {
+func requireEAL(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if ealErr != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/filter"
-	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
 // BenchmarkRxFilter measures what one RX lcore polls, in Mpps of the
@@ -23,7 +22,7 @@ import (
 //
 //	go test -run '^$' -bench RxFilter -benchtime 1x ./dpdk/
 func BenchmarkRxFilter(b *testing.B) {
-	requireEALB(b)
+	requireEAL(b)
 	pool, err := NewMempool(MempoolSpec{Name: "p-bench-filter", Mbufs: 16383, Cache: 256, DataRoom: 2048 + 128, Socket: -1})
 	if err != nil {
 		b.Fatal(err)
@@ -137,15 +136,4 @@ func benchEnv(b *testing.B, name string, def float64) float64 {
 		b.Fatalf("%s=%q: want a positive number", name, v)
 	}
 	return f
-}
-
-func requireEALB(b *testing.B) {
-	b.Helper()
-	testenv.RequireRoot(b)
-	if ealErr != nil {
-		b.Fatalf("eal: %v", ealErr)
-	}
-	if len(ealInfo.Workers) == 0 {
-		b.Fatal("no worker lcore")
-	}
 }

@@ -320,32 +320,7 @@ func TestProduceQueueFull(t *testing.T) {
 func BenchmarkProduce(b *testing.B) {
 	for _, size := range []int{64, 650} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			addr := newBroker(b, kfake.BlackholeProduce())
-			p := newProducer(b, ProducerSpec{
-				Properties: map[string]string{"bootstrap.servers": addr},
-				// Block rather than drop while the queue is full: a
-				// drop would make the numbers meaningless.
-				QueueFullTimeout: time.Minute,
-			})
-			value := make([]byte, size)
-			ts := uint64(time.Now().UnixNano())
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				if err := p.Produce(ts+uint64(i), value); err != nil {
-					b.Fatalf("Produce %d: %v", i, err)
-				}
-			}
-			left := p.Close(time.Minute)
-			elapsed := time.Since(start)
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-			c := p.Counters()
-			if left != 0 || c.Produced != uint64(b.N) || c.Delivered != c.Produced {
-				b.Fatalf("%d unflushed, counters %+v, want %d delivered", left, c, b.N)
-			}
+			benchProduce(b, size, (*Producer).Produce)
 		})
 	}
 }
@@ -361,31 +336,42 @@ func BenchmarkProduceOrigLen(b *testing.B) {
 				name = fmt.Sprintf("%dB/of%d", size, orig)
 			}
 			b.Run(name, func(b *testing.B) {
-				addr := newBroker(b, kfake.BlackholeProduce())
-				p := newProducer(b, ProducerSpec{
-					Properties:       map[string]string{"bootstrap.servers": addr},
-					QueueFullTimeout: time.Minute,
+				benchProduce(b, size, func(p *Producer, ts uint64, value []byte) error {
+					return p.ProduceOrigLen(ts, value, uint32(orig))
 				})
-				value := make([]byte, size)
-				ts := uint64(time.Now().UnixNano())
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				start := time.Now()
-				for i := 0; i < b.N; i++ {
-					if err := p.ProduceOrigLen(ts+uint64(i), value, uint32(orig)); err != nil {
-						b.Fatalf("ProduceOrigLen %d: %v", i, err)
-					}
-				}
-				left := p.Close(time.Minute)
-				elapsed := time.Since(start)
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-				if c := p.Counters(); left != 0 || c.Delivered != uint64(b.N) {
-					b.Fatalf("%d unflushed, counters %+v, want %d delivered", left, c, b.N)
-				}
 			})
 		}
+	}
+}
+
+// benchProduce produces b.N values of size bytes through produce into a
+// broker that drops them, then flushes: msgs/s counts delivered messages.
+func benchProduce(b *testing.B, size int, produce func(p *Producer, ts uint64, value []byte) error) {
+	addr := newBroker(b, kfake.BlackholeProduce())
+	p := newProducer(b, ProducerSpec{
+		Properties: map[string]string{"bootstrap.servers": addr},
+		// Block rather than drop while the queue is full: a drop would
+		// make the numbers meaningless.
+		QueueFullTimeout: time.Minute,
+	})
+	value := make([]byte, size)
+	ts := uint64(time.Now().UnixNano())
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := produce(p, ts+uint64(i), value); err != nil {
+			b.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	left := p.Close(time.Minute)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	c := p.Counters()
+	if left != 0 || c.Produced != uint64(b.N) || c.Delivered != c.Produced {
+		b.Fatalf("%d unflushed, counters %+v, want %d delivered", left, c, b.N)
 	}
 }
 
