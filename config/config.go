@@ -13,7 +13,6 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/internal/yamlconf"
-	"github.com/fastcapa-go/fastcapa/kafka"
 )
 
 // Config is the whole daemon configuration. See fastcapa.example.yaml for
@@ -23,6 +22,7 @@ type Config struct {
 	Ports    []Port   `yaml:"ports"`
 	Capture  Capture  `yaml:"capture"`
 	Kafka    Kafka    `yaml:"kafka"`
+	Routes   []Route  `yaml:"routes"`
 	Shutdown Shutdown `yaml:"shutdown"`
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
@@ -79,6 +79,28 @@ type Capture struct {
 	// is cut and its wire length sent in the orig_len record header. 0:
 	// whole frames.
 	Snaplen int `yaml:"snaplen"`
+	// Sample keeps "1/N" of the packets, or "P%" of them at random; "":
+	// all. The default route's; a route may set its own.
+	Sample string `yaml:"sample"`
+}
+
+// Route is one destination of the captured packets: which (filter,
+// sampling) and how they are sent (topic, key unit, snaplen,
+// partitioner). Without routes there is one, "default", from capture and
+// kafka; with them, capture.filter is and-ed with each route's filter.
+type Route struct {
+	Name string `yaml:"name"`
+	// Filter is a tcpdump expression; "": every packet.
+	Filter string `yaml:"filter"`
+	// Unmatched: the route matches the packets no other route's filter
+	// matched (its own filter, if any, too).
+	Unmatched   bool   `yaml:"unmatched"`
+	Sample      string `yaml:"sample"`      // default: capture.sample
+	Topic       string `yaml:"topic"`       // default: kafka.topic
+	KeyUnit     string `yaml:"key_unit"`    // default: kafka.key_unit
+	Snaplen     *int   `yaml:"snaplen"`     // default: capture.snaplen
+	Partitioner string `yaml:"partitioner"` // default: kafka.partitioner
+	Partitions  int    `yaml:"partitions"`  // default: kafka.partitions
 }
 
 // Kafka is where packets go.
@@ -90,6 +112,12 @@ type Kafka struct {
 	// StatsFile, if set, gets librdkafka's JSON statistics appended, one
 	// object a line (statistics.interval.ms sets how often).
 	StatsFile string `yaml:"stats_file"`
+	// Partitioner chooses each message's partition: key (librdkafka's,
+	// on the key), flow (both directions of a conversation on one
+	// partition) or round_robin. Partitions is the topic's partition
+	// count for flow and round_robin; 0: asked of the broker at start.
+	Partitioner string `yaml:"partitioner"`
+	Partitions  int    `yaml:"partitions"`
 }
 
 // Shutdown bounds the drain on SIGINT/SIGTERM.
@@ -124,6 +152,7 @@ func Defaults() Config {
 		Kafka: Kafka{
 			Topic:            "pcap",
 			KeyUnit:          "ns",
+			Partitioner:      "key",
 			Properties:       map[string]string{},
 			QueueFullTimeout: time.Second,
 		},
@@ -253,10 +282,8 @@ func (c *Config) Validate() error {
 		return fieldError("capture.mbuf_cache", "%d: use 0 to 512", cp.MbufCache)
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
 		return fieldError("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
-	case cp.Snaplen < 0 || cp.Snaplen > 262144:
-		return fieldError("capture.snaplen", "%d: use 0 (whole frames) or 1 to 262144 (tcpdump's largest)", cp.Snaplen)
 	}
-	if _, err := cp.compileFilter(); err != nil {
+	if _, err := c.routeSpecs(); err != nil {
 		return err
 	}
 	if need := c.mbufsNeeded(len(lcores)); cp.Mbufs < need {
@@ -265,12 +292,6 @@ func (c *Config) Validate() error {
 			cp.RingSize-1, need)
 	}
 	k := c.Kafka
-	if k.Topic == "" {
-		return fieldError("kafka.topic", "empty: name the topic (--topic)")
-	}
-	if _, err := kafka.ParseKeyUnit(k.KeyUnit); err != nil {
-		return fieldError("kafka.key_unit", "%v", err)
-	}
 	if strings.TrimSpace(k.Properties["bootstrap.servers"]) == "" {
 		return fieldError("kafka.properties.bootstrap.servers", "not set: give the broker list, e.g. 127.0.0.1:9092 (--brokers)")
 	}

@@ -64,6 +64,12 @@ type Packet struct {
 	Segments  int
 	Port      uint16
 	Malformed bool // segments do not add up to Len; Copy fails
+	// Routes has bit r set when route r keeps the packet; not set when
+	// the routes are Simple (every packet is route 0's).
+	Routes uint32
+	// FlowHash is the symmetric hash of the packet's 5-tuple, when the
+	// routes need it.
+	FlowHash uint32
 }
 
 // Packet describes packet i of the burst without a cgo call.
@@ -75,6 +81,8 @@ func (b *Burst) Packet(i int) Packet {
 		Segments:  int(p.nb_segs),
 		Port:      uint16(p.port),
 		Malformed: p.bad != 0,
+		Routes:    uint32(p.routes),
+		FlowHash:  uint32(p.flow_hash),
 	}
 	if p.nb_segs == 1 && !pk.Malformed {
 		pk.Data = unsafe.Slice((*byte)(unsafe.Pointer(p.data)), int(p.seg_len))

@@ -14,11 +14,13 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_random.h>
 
 #include "fc.h"
 #include "_cgo_export.h"
 
 int fc_ts_offset = -1;
+int fc_meta_offset = -1;
 int fc_devts_offset = -1;
 uint64_t fc_devts_flag;
 struct fc_clock fc_tsc_clock;
@@ -32,8 +34,16 @@ fc_dynfield_init(void)
 		.size = sizeof(uint64_t),
 		.align = __alignof__(uint64_t),
 	};
+	static const struct rte_mbuf_dynfield meta = {
+		.name = "fastcapa_dynfield_meta",
+		.size = sizeof(struct fc_meta),
+		.align = __alignof__(struct fc_meta),
+	};
 	fc_ts_offset = rte_mbuf_dynfield_register(&desc);
-	return fc_ts_offset < 0 ? -rte_errno : 0;
+	if (fc_ts_offset < 0)
+		return -rte_errno;
+	fc_meta_offset = rte_mbuf_dynfield_register(&meta);
+	return fc_meta_offset < 0 ? -rte_errno : 0;
 }
 
 void
@@ -389,11 +399,156 @@ fc_filter_burst(const struct fc_filter *f, struct rte_mbuf **pkts, uint16_t n)
 	return kept;
 }
 
+
 /*
  * Counters are stored with relaxed atomics: a plain store on x86, so a
  * reader on another thread sees a whole value and the loop pays nothing.
  */
 #define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+
+/* ---- routes: which destinations keep each packet ---- */
+
+static inline int
+filter_match(const struct fc_filter *f, struct rte_mbuf *m)
+{
+	if (f == NULL)
+		return 1;
+	if (f->jit != NULL)
+		return f->jit(m) != 0;
+	return rte_bpf_exec(f->bpf, m) != 0;
+}
+
+/*
+ * A route's sampling: 1 in every packets its filter matched on this queue
+ * (the first, then every every-th), or each with probability below/2^64.
+ */
+static inline int
+sample_keep(struct fc_rx_lcore *lc, unsigned qi, unsigned r, const struct fc_route *rt)
+{
+	if (rt->every > 1) {
+		uint32_t *c = &lc->sample_count[qi][r];
+		int keep = *c == 0;
+
+		if (++*c == rt->every)
+			*c = 0;
+		return keep;
+	}
+	if (rt->below != 0)
+		return rte_rand() < rt->below;
+	return 1;
+}
+
+static inline struct fc_meta *
+meta(struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, fc_meta_offset, struct fc_meta *);
+}
+
+/*
+ * Offer each packet of a burst to every route: a route keeps it when its
+ * filter matches (an unmatched route: when no other route's filter did;
+ * a route without a filter, which takes every packet, does not count)
+ * and its sampling keeps it. The routes that keep a packet are its mask
+ * (fc_meta); packets with a mask move to the front of pkts, in order, the
+ * others are freed, counted filtered (no filter matched) or sampled.
+ * Returns how many are kept.
+ */
+uint16_t
+fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct fc_routes *rs = lc->routes;
+	struct fc_rxq *q = &lc->queues[qi];
+	struct rte_mbuf *freed[FC_MAX_BURST];
+	uint32_t filtered[FC_MAX_ROUTES] = { 0 }, sampled[FC_MAX_ROUTES] = { 0 };
+	uint16_t kept = 0, nfree = 0;
+	uint32_t qfiltered = 0, qsampled = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint32_t mask = 0;
+		int matched = 0, any = 0;
+
+		for (unsigned r = 0; r < rs->n; r++) {
+			const struct fc_route *rt = &rs->r[r];
+
+			if (rt->unmatched)
+				continue;
+			if (!filter_match(rt->filter, m)) {
+				filtered[r]++;
+				continue;
+			}
+			any = 1;
+			matched |= rt->filter != NULL;
+			if (sample_keep(lc, qi, r, rt))
+				mask |= 1u << r;
+			else
+				sampled[r]++;
+		}
+		for (unsigned r = 0; r < rs->n; r++) {
+			const struct fc_route *rt = &rs->r[r];
+
+			if (!rt->unmatched)
+				continue;
+			if (matched || !filter_match(rt->filter, m)) {
+				filtered[r]++;
+				continue;
+			}
+			any = 1;
+			if (sample_keep(lc, qi, r, rt))
+				mask |= 1u << r;
+			else
+				sampled[r]++;
+		}
+		meta(m)->routes = mask;
+		if (mask != 0) {
+			pkts[kept++] = m;
+		} else {
+			freed[nfree++] = m;
+			if (any)
+				qsampled++;
+			else
+				qfiltered++;
+		}
+	}
+	if (nfree != 0)
+		rte_pktmbuf_free_bulk(freed, nfree);
+	BUMP(q->st.filtered, qfiltered);
+	BUMP(q->st.sampled, qsampled);
+	for (unsigned r = 0; r < rs->n; r++) {
+		if (filtered[r] != 0)
+			BUMP(q->st.routes[r].filtered, filtered[r]);
+		if (sampled[r] != 0)
+			BUMP(q->st.routes[r].sampled, sampled[r]);
+	}
+	return kept;
+}
+
+/* Count a ring's refusal against each route of the packets it refused. */
+static void
+ring_drop(struct fc_rx_lcore *lc, struct fc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct fc_routes *rs = lc->routes;
+
+	if (rs->n == 1) { /* every kept packet is route 0's */
+		BUMP(q->st.routes[0].ring_dropped, n);
+		return;
+	}
+	for (uint16_t i = 0; i < n; i++)
+		for (uint32_t mask = meta(pkts[i])->routes; mask != 0; mask &= mask - 1)
+			BUMP(q->st.routes[__builtin_ctz(mask)].ring_dropped, 1);
+}
+
+static inline uint64_t
+copies(const struct fc_routes *rs, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t c = 0;
+
+	if (rs->simple)
+		return n;
+	for (uint16_t i = 0; i < n; i++)
+		c += __builtin_popcount(meta(pkts[i])->routes);
+	return c;
+}
 
 int
 fc_rx_loop(void *arg)
@@ -401,7 +556,7 @@ fc_rx_loop(void *arg)
 	struct fc_rx_lcore *lc = arg;
 	struct rte_mbuf *pkts[FC_MAX_BURST];
 	const uint16_t burst = lc->burst;
-	const struct fc_filter *filter = lc->filter;
+	const struct fc_routes *routes = lc->routes;
 
 	while (!__atomic_load_n(&lc->stop, __ATOMIC_RELAXED)) {
 		uint64_t busy = 0;
@@ -419,12 +574,12 @@ fc_rx_loop(void *arg)
 			stamp(lc, q, pkts, n);
 			for (uint16_t i = 0; i < n; i++)
 				bytes += pkts[i]->pkt_len;
-			if (filter != NULL) {
-				keep = fc_filter_burst(filter, pkts, n);
-				BUMP(q->st.filtered, n - keep);
-			}
+			if (!routes->simple)
+				keep = fc_route_burst(lc, qi, pkts, n);
 			sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, keep, NULL);
+			BUMP(q->st.copies, copies(routes, pkts, sent));
 			if (unlikely(sent < keep)) {
+				ring_drop(lc, q, &pkts[sent], keep - sent);
 				rte_pktmbuf_free_bulk(&pkts[sent], keep - sent);
 				BUMP(q->st.ring_dropped, keep - sent);
 			}
@@ -450,6 +605,13 @@ fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *
 	out->ring_dropped = __atomic_load_n(&s->ring_dropped, __ATOMIC_RELAXED);
 	out->dev_ts = __atomic_load_n(&s->dev_ts, __ATOMIC_RELAXED);
 	out->filtered = __atomic_load_n(&s->filtered, __ATOMIC_RELAXED);
+	out->sampled = __atomic_load_n(&s->sampled, __ATOMIC_RELAXED);
+	out->copies = __atomic_load_n(&s->copies, __ATOMIC_RELAXED);
+	for (unsigned r = 0; r < FC_MAX_ROUTES; r++) {
+		out->routes[r].filtered = __atomic_load_n(&s->routes[r].filtered, __ATOMIC_RELAXED);
+		out->routes[r].sampled = __atomic_load_n(&s->routes[r].sampled, __ATOMIC_RELAXED);
+		out->routes[r].ring_dropped = __atomic_load_n(&s->routes[r].ring_dropped, __ATOMIC_RELAXED);
+	}
 }
 
 /* ---- worker side: one cgo call per burst ---- */
@@ -492,6 +654,8 @@ fc_burst_cycle(struct rte_ring *r, struct fc_burst *b)
 		p->len = m->pkt_len;
 		p->seg_len = m->data_len;
 		p->ts_ns = *RTE_MBUF_DYNFIELD(m, fc_ts_offset, uint64_t *);
+		p->routes = meta(m)->routes;
+		p->flow_hash = meta(m)->flow_hash;
 		p->nb_segs = m->nb_segs;
 		p->port = m->port;
 		p->bad = 0;

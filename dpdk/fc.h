@@ -16,6 +16,7 @@
 
 #define FC_MAX_BURST 1024
 #define FC_MAX_QUEUES_PER_LCORE 64
+#define FC_MAX_ROUTES 32
 
 /* How a queue's packets get their timestamp. */
 enum fc_ts_mode {
@@ -41,6 +42,13 @@ struct fc_clock {
 	uint64_t hz;
 } __rte_cache_aligned;
 
+/* Counters of one route on one RX queue. Written only by its RX lcore. */
+struct fc_route_stats {
+	uint64_t filtered;     /* rejected by the route's filter */
+	uint64_t sampled;      /* matched, not kept by the route's sampling */
+	uint64_t ring_dropped; /* kept by the route, freed because the ring was full */
+};
+
 /* Counters of one RX queue. Written only by its RX lcore. */
 struct fc_rxq_stats {
 	uint64_t packets;      /* received from the device */
@@ -48,7 +56,10 @@ struct fc_rxq_stats {
 	uint64_t enqueued;     /* handed to the ring */
 	uint64_t ring_dropped; /* freed because the ring was full */
 	uint64_t dev_ts;       /* stamped from the device's timestamp */
-	uint64_t filtered;     /* rejected by the capture filter, freed */
+	uint64_t filtered;     /* no route's filter matched: freed */
+	uint64_t sampled;      /* matched a route, kept by none's sampling: freed */
+	uint64_t copies;       /* route bits of the enqueued packets, summed */
+	struct fc_route_stats routes[FC_MAX_ROUTES];
 };
 
 struct fc_rxq {
@@ -69,17 +80,47 @@ struct fc_filter {
 	uint64_t (*jit)(void *);
 };
 
+/*
+ * A route: which packets a destination gets. A packet is offered to every
+ * route; each one that keeps it sets its bit in the packet's route mask
+ * (fc_meta). A packet no route keeps is freed before the ring.
+ */
+struct fc_route {
+	const struct fc_filter *filter; /* NULL: every packet matches */
+	uint32_t every;                 /* keep 1 in every (per queue); 0 or 1: all */
+	uint64_t below;                 /* keep when rte_rand() < below; 0: all */
+	uint8_t unmatched;              /* matches what no other route's filter matched (routes without one do not count) */
+};
+
+/* The routes every RX lcore applies; read-only while they run. */
+struct fc_routes {
+	uint16_t n;
+	/*
+	 * simple: one route, no filter, no sampling: nothing to do per
+	 * packet (every packet is route 0's). The worker then reads no mask.
+	 */
+	uint8_t simple;
+	struct fc_route r[FC_MAX_ROUTES];
+};
+
+/* Per-packet metadata beside the timestamp (dynfield fastcapa_dynfield_meta). */
+struct fc_meta {
+	uint32_t routes;    /* bit r: route r keeps the packet */
+	uint32_t flow_hash; /* symmetric hash of the 5-tuple */
+};
+
 /* One RX lcore: polls nb_queues (port, queue) pairs into one ring. */
 struct fc_rx_lcore {
 	volatile int stop;
 	unsigned lcore;
 	struct rte_ring *ring;
-	const struct fc_filter *filter; /* NULL: keep every packet */
+	const struct fc_routes *routes;
 	uint16_t burst;
 	uint16_t nb_queues;
 	uint64_t last_ns; /* monotonic clamp for TSC stamps */
 	uint64_t polls;
 	uint64_t busy_polls;
+	uint32_t sample_count[FC_MAX_QUEUES_PER_LCORE][FC_MAX_ROUTES];
 	struct fc_rxq queues[FC_MAX_QUEUES_PER_LCORE];
 };
 
@@ -89,6 +130,8 @@ struct fc_pkt {
 	uint32_t len;        /* pkt_len: the whole frame */
 	uint32_t seg_len;    /* first segment's data_len */
 	uint64_t ts_ns;
+	uint32_t routes;    /* fc_meta's */
+	uint32_t flow_hash; /* fc_meta's */
 	uint16_t nb_segs;
 	uint16_t port;
 	uint8_t bad; /* segment lengths do not add up to pkt_len */
@@ -113,6 +156,7 @@ struct fc_mempool_audit {
 };
 
 extern int fc_ts_offset;       /* our dynfield: uint64 wall-clock ns */
+extern int fc_meta_offset;     /* our dynfield: struct fc_meta */
 extern int fc_devts_offset;    /* DPDK's RX timestamp dynfield, -1 if none */
 extern uint64_t fc_devts_flag; /* DPDK's RX timestamp dynflag, 0 if none */
 extern struct fc_clock fc_tsc_clock;
@@ -130,6 +174,7 @@ int fc_dev_sample(uint16_t port, uint64_t *ticks, uint64_t *ns);
 int fc_filter_load(const struct bpf_insn *ins, uint32_t n, int interpret, struct fc_filter *f);
 void fc_filter_free(struct fc_filter *f);
 uint16_t fc_filter_burst(const struct fc_filter *f, struct rte_mbuf **pkts, uint16_t n);
+uint16_t fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint16_t n);
 
 int fc_rx_loop(void *arg);
 void fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *out);

@@ -92,7 +92,16 @@ func BenchmarkRxFilter(b *testing.B) {
 // between them is the filter (and no drainer competes for the CPUs).
 func pollFor(b *testing.B, port *Port, ring *Ring, f *Filter, d time.Duration) (RxQueueStats, uint64) {
 	b.Helper()
-	rx, err := NewRxLcore(RxSpec{Lcore: ealInfo.Workers[0], Queues: []RxQueue{{port, 0}}, Ring: ring, Burst: 32, Filter: f})
+	var route []Route
+	if f != nil {
+		route = []Route{{Filter: f}}
+	}
+	routes, err := NewRoutes(route)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer routes.Close()
+	rx, err := NewRxLcore(RxSpec{Lcore: ealInfo.Workers[0], Queues: []RxQueue{{port, 0}}, Ring: ring, Burst: 32, Routes: routes})
 	if err != nil {
 		b.Fatal(err)
 	}

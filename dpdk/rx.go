@@ -37,10 +37,10 @@ type RxSpec struct {
 	Queues []RxQueue
 	Ring   *Ring
 	Burst  uint16
-	// Filter, if set, runs over each burst before the ring; the packets
-	// it rejects are freed and counted Filtered. The lcore does not own
-	// it: close it after the lcore.
-	Filter *Filter
+	// Routes decide, for each packet, which routes keep it (see
+	// Routes); the lcore does not own them: close them after it. Nil:
+	// one route that keeps every packet.
+	Routes *Routes
 }
 
 // RxLcore is an EAL worker lcore running the C polling loop. Counters live
@@ -48,6 +48,8 @@ type RxSpec struct {
 type RxLcore struct {
 	spec     RxSpec
 	c        *C.struct_fc_rx_lcore
+	routes   *Routes // spec.Routes, or its own default
+	own      bool    // routes is its own
 	launched bool
 }
 
@@ -62,18 +64,27 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 	if spec.Burst == 0 || spec.Burst > MaxBurst {
 		return nil, fmt.Errorf("rx lcore %d: burst %d (1 to %d)", spec.Lcore, spec.Burst, MaxBurst)
 	}
+	routes, own := spec.Routes, false
+	if routes == nil {
+		var err error
+		if routes, err = NewRoutes(nil); err != nil {
+			return nil, err
+		}
+		own = true
+	}
 	c := (*C.struct_fc_rx_lcore)(C.rte_zmalloc_socket(nil, C.sizeof_struct_fc_rx_lcore, C.RTE_CACHE_LINE_SIZE,
 		C.int(C.rte_lcore_to_socket_id(C.uint(spec.Lcore)))))
 	if c == nil {
+		if own {
+			routes.Close()
+		}
 		return nil, fmt.Errorf("rx lcore %d: out of memory", spec.Lcore)
 	}
 	c.lcore = C.uint(spec.Lcore)
 	c.ring = spec.Ring.r
 	c.burst = C.uint16_t(spec.Burst)
 	c.nb_queues = C.uint16_t(len(spec.Queues))
-	if spec.Filter != nil {
-		c.filter = spec.Filter.c
-	}
+	c.routes = routes.c
 	for i, q := range spec.Queues {
 		cq := &c.queues[i]
 		cq.port = C.uint16_t(q.Port.Info.ID)
@@ -81,7 +92,7 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 		cq.ts_mode = q.Port.tsMode
 		cq.dev_clock = q.Port.clock
 	}
-	return &RxLcore{spec: spec, c: c}, nil
+	return &RxLcore{spec: spec, c: c, routes: routes, own: own}, nil
 }
 
 // Spec returns the spec the lcore was made from.
@@ -119,9 +130,24 @@ type RxQueueStats struct {
 	Packets     uint64 // received from the device
 	Bytes       uint64
 	Enqueued    uint64 // put on the ring
-	Filtered    uint64 // rejected by the capture filter, freed before the ring
+	Filtered    uint64 // no route's filter matched: freed before the ring
+	Sampled     uint64 // matched a route, but no route's sampling kept it: freed
 	RingDropped uint64 // freed because the ring was full
 	DeviceStamp uint64 // stamped with the device's timestamp
+	// Copies is the routes' share of Enqueued: each enqueued packet
+	// counts once per route that keeps it.
+	Copies uint64
+	// Routes are the counts of each route, in the lcore's route order.
+	Routes []RouteRxStats
+}
+
+// RouteRxStats are one route's counts on one queue. Each packet received
+// is, for each route, Filtered, Sampled, or kept: then enqueued or
+// RingDropped.
+type RouteRxStats struct {
+	Filtered    uint64 // its filter did not match
+	Sampled     uint64 // matched, not kept by its sampling
+	RingDropped uint64 // kept, but the ring was full
 }
 
 // Stats reads the lcore's counters, one entry per queue.
@@ -134,6 +160,12 @@ func (r *RxLcore) Stats() []RxQueueStats {
 			Port: q.Port.Info.Name, Queue: q.Queue, Lcore: r.spec.Lcore,
 			Packets: uint64(s.packets), Bytes: uint64(s.bytes), Enqueued: uint64(s.enqueued),
 			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts), Filtered: uint64(s.filtered),
+			Sampled: uint64(s.sampled), Copies: uint64(s.copies), Routes: make([]RouteRxStats, r.routes.Len()),
+		}
+		for j := range out[i].Routes {
+			rs := &s.routes[j]
+			out[i].Routes[j] = RouteRxStats{Filtered: uint64(rs.filtered), Sampled: uint64(rs.sampled),
+				RingDropped: uint64(rs.ring_dropped)}
 		}
 	}
 	return out
@@ -145,5 +177,9 @@ func (r *RxLcore) Close() {
 	if r.c != nil {
 		C.rte_free(unsafe.Pointer(r.c))
 		r.c = nil
+	}
+	if r.own {
+		r.routes.Close()
+		r.own = false
 	}
 }

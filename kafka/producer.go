@@ -19,10 +19,15 @@ import (
 
 // ProducerSpec describes a producer.
 type ProducerSpec struct {
+	// Topic and KeyDivisor are the one destination of a producer
+	// without Destinations.
 	Topic string
 	// KeyDivisor turns a nanosecond timestamp into the key's unit:
 	// 1 (ns), 1000 (µs), 1000000 (ms).
 	KeyDivisor uint64
+	// Destinations, if set, are the topics Send sends to, by index (a
+	// capture's routes); each topic at most once.
+	Destinations []Destination
 	// Properties are librdkafka configuration properties, passed through.
 	Properties map[string]string
 	// QueueFullTimeout bounds how long Produce blocks while librdkafka's
@@ -34,6 +39,16 @@ type ProducerSpec struct {
 	// often; Metron's -s file).
 	StatsWriter io.Writer
 }
+
+// Destination is one topic a producer sends to, with the key's unit.
+type Destination struct {
+	Topic      string
+	KeyDivisor uint64 // 0: 1
+}
+
+// PartitionAny leaves the partition to librdkafka's partitioner (on the
+// key), in Send.
+const PartitionAny = int32(ck.PartitionAny)
 
 // Counters are a producer's message counts. Produced = Delivered + Failed
 // + in flight.
@@ -50,24 +65,37 @@ type Counters struct {
 // whole QueueFullTimeout.
 var ErrQueueFull = errors.New("librdkafka queue full")
 
-// Producer sends packets to one topic. Produce and Publish are for one
-// goroutine at a time; Counters may be read from any.
+// Producer sends packets to its destinations (topics). Send, Produce and
+// Publish are for one goroutine at a time; Counters may be read from any.
 type Producer struct {
-	spec ProducerSpec
-	p    *ck.Producer
-	log  *slog.Logger
-	msg  ck.Message
-	key  [8]byte
+	spec  ProducerSpec
+	p     *ck.Producer
+	log   *slog.Logger
+	msg   ck.Message
+	key   [8]byte
+	dests []dest
+	// byTopic finds a delivery report's destination.
+	byTopic map[string]*dest
 	// origLen is ProduceOrigLen's header, its value's bytes reused.
 	origLen [1]ck.Header
 	// shedding is set when the queue stayed full for a whole
 	// QueueFullTimeout; until a message is accepted again, Produce drops
 	// without waiting, so a dead broker costs one wait, not one a packet.
 	shedding bool
-	topic    string
 	events   sync.WaitGroup
 
-	// counts are Produce's own, plain; Publish copies them to published
+	closeMu sync.RWMutex // Close waits for InFlight callers
+	closed  bool
+	brokers atomic.Value // []BrokerStats
+	reach   Reach        // see Ready
+	lastErr atomic.Value // string
+}
+
+// dest is one destination and its counts.
+type dest struct {
+	topic   string
+	divisor uint64
+	// counts are Send's own, plain; Publish copies them to published
 	// for Counters.
 	counts struct {
 		produced, queueDropped, bytes, queueWaits uint64
@@ -77,11 +105,6 @@ type Producer struct {
 	}
 	delivered atomic.Uint64
 	failed    atomic.Uint64
-	closeMu   sync.RWMutex // Close waits for InFlight callers
-	closed    bool
-	brokers   atomic.Value // []BrokerStats
-	reach     Reach        // see Ready
-	lastErr   atomic.Value // string
 }
 
 // fixedProperties are the Go client's own settings, not librdkafka's.
@@ -195,19 +218,27 @@ func (s *StatsFile) Close() error {
 // NewProducer creates a producer. It does not wait for a broker: one that
 // is down now is retried by librdkafka.
 func NewProducer(spec ProducerSpec) (*Producer, error) {
-	if spec.KeyDivisor == 0 {
-		spec.KeyDivisor = 1
-	}
 	if spec.Logger == nil {
 		spec.Logger = slog.Default()
+	}
+	ds := spec.Destinations
+	if len(ds) == 0 {
+		ds = []Destination{{Topic: spec.Topic, KeyDivisor: spec.KeyDivisor}}
+	}
+	pr := &Producer{spec: spec, log: spec.Logger, dests: make([]dest, len(ds)), byTopic: map[string]*dest{}}
+	for i, d := range ds {
+		if _, dup := pr.byTopic[d.Topic]; dup {
+			return nil, fmt.Errorf("kafka producer: topic %q twice", d.Topic)
+		}
+		pr.dests[i].topic, pr.dests[i].divisor = d.Topic, max(d.KeyDivisor, 1)
+		pr.byTopic[d.Topic] = &pr.dests[i]
 	}
 	cm := ConfigMap(spec.Properties)
 	p, err := ck.NewProducer(&cm)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	pr := &Producer{spec: spec, p: p, log: spec.Logger, topic: spec.Topic}
-	pr.msg.TopicPartition = ck.TopicPartition{Topic: &pr.topic, Partition: ck.PartitionAny}
+	pr.p = p
 	pr.lastErr.Store("")
 	pr.events.Add(2)
 	go pr.handleEvents()
@@ -229,11 +260,15 @@ func (p *Producer) handleEvents() {
 	for ev := range p.p.Events() {
 		switch e := ev.(type) {
 		case *ck.Message:
+			d := &p.dests[0]
+			if t := e.TopicPartition.Topic; t != nil && len(p.dests) > 1 && p.byTopic[*t] != nil {
+				d = p.byTopic[*t]
+			}
 			if e.TopicPartition.Error != nil {
-				p.failed.Add(1)
+				d.failed.Add(1)
 				p.lastErr.Store(e.TopicPartition.Error.Error())
 			} else {
-				p.delivered.Add(1)
+				d.delivered.Add(1)
 				p.reach.Up()
 			}
 		case ck.Error:
@@ -312,7 +347,7 @@ func (p *Producer) Brokers() []BrokerStats {
 // While not ready it asks a broker (with a short timeout) at most once a
 // second; while ready it answers from memory.
 func (p *Producer) Ready() error {
-	return p.reach.Check(p.topic, func(topic *string) (*ck.Metadata, error) {
+	return p.reach.Check(p.dests[0].topic, func(topic *string) (*ck.Metadata, error) {
 		p.closeMu.RLock()
 		defer p.closeMu.RUnlock()
 		if p.closed {
@@ -322,29 +357,56 @@ func (p *Producer) Ready() error {
 	})
 }
 
-// Produce hands one packet to librdkafka, which copies key and value
-// before it returns: value may be freed right after. While the queue is
-// full it waits, up to QueueFullTimeout, so the ring before it absorbs a
-// burst; once a wait has run out it drops (queue-dropped) without waiting
-// until librdkafka accepts a message again. What it counts reaches
-// Counters at the next Publish.
+// Produce sends one packet to the first destination, partitioned by
+// librdkafka on the key: Send(0, tsNanos, value, 0, PartitionAny).
 func (p *Producer) Produce(tsNanos uint64, value []byte) error {
-	binary.BigEndian.PutUint64(p.key[:], tsNanos/p.spec.KeyDivisor)
+	return p.Send(0, tsNanos, value, 0, PartitionAny)
+}
+
+// ProduceOrigLen is Produce for a frame cut at capture: Send(0, tsNanos,
+// value, origLen, PartitionAny).
+func (p *Producer) ProduceOrigLen(tsNanos uint64, value []byte, origLen uint32) error {
+	return p.Send(0, tsNanos, value, origLen, PartitionAny)
+}
+
+// Send hands one packet to librdkafka for destination d, which copies
+// key, value and headers before it returns: value may be freed right
+// after. The key is tsNanos in the destination's unit. origLen, when over
+// len(value), is the wire length of a frame cut to value: the record
+// then carries an OrigLenHeader saying so. partition is the partition to
+// write, or PartitionAny.
+//
+// While the queue is full it waits, up to QueueFullTimeout, so the ring
+// before it absorbs a burst; once a wait has run out it drops
+// (queue-dropped) without waiting until librdkafka accepts a message
+// again. What it counts reaches Counters at the next Publish.
+func (p *Producer) Send(d int, tsNanos uint64, value []byte, origLen uint32, partition int32) error {
+	ds := &p.dests[d]
+	binary.BigEndian.PutUint64(p.key[:], tsNanos/ds.divisor)
+	p.msg.TopicPartition = ck.TopicPartition{Topic: &ds.topic, Partition: partition}
 	p.msg.Key = p.key[:]
 	p.msg.Value = value
+	p.msg.Headers = nil
+	if uint64(origLen) > uint64(len(value)) {
+		// librdkafka copies header keys and values (as it does key and
+		// value) before Produce returns, so the buffer is reused.
+		h := &p.origLen[0]
+		h.Key, h.Value = OrigLenHeader, AppendOrigLen(h.Value[:0], origLen)
+		p.msg.Headers = p.origLen[:]
+	}
 	err := p.p.Produce(&p.msg, nil)
 	if err == nil {
-		p.counts.produced++
-		p.counts.bytes += uint64(len(value))
+		ds.counts.produced++
+		ds.counts.bytes += uint64(len(value))
 		p.shedding = false
 		return nil
 	}
 	if isQueueFull(err) && p.shedding {
-		p.counts.queueDropped++
+		ds.counts.queueDropped++
 		return ErrQueueFull
 	}
 	if isQueueFull(err) {
-		p.counts.queueWaits++
+		ds.counts.queueWaits++
 		deadline := time.Now().Add(p.spec.QueueFullTimeout)
 		for wait := 50 * time.Microsecond; isQueueFull(err) && time.Now().Before(deadline); {
 			time.Sleep(wait)
@@ -354,8 +416,8 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 			err = p.p.Produce(&p.msg, nil)
 		}
 		if err == nil {
-			p.counts.produced++
-			p.counts.bytes += uint64(len(value))
+			ds.counts.produced++
+			ds.counts.bytes += uint64(len(value))
 			return nil
 		}
 		if isQueueFull(err) {
@@ -365,37 +427,41 @@ func (p *Producer) Produce(tsNanos uint64, value []byte) error {
 				"in_flight", p.p.Len())
 		}
 	}
-	p.counts.queueDropped++
+	ds.counts.queueDropped++
 	return err
 }
 
-// ProduceOrigLen is Produce for a frame cut at capture: value holds the
-// first bytes of a frame of origLen bytes on the wire. When origLen is
-// over len(value) the record carries an OrigLenHeader saying so; else it
-// is Produce's record, with no header. Counted as Produce counts, the
-// bytes being len(value).
-func (p *Producer) ProduceOrigLen(tsNanos uint64, value []byte, origLen uint32) error {
-	if uint64(origLen) <= uint64(len(value)) {
-		return p.Produce(tsNanos, value)
-	}
-	// librdkafka copies header keys and values (as it does key and
-	// value) before Produce returns, so the buffer is reused.
-	h := &p.origLen[0]
-	h.Key, h.Value = OrigLenHeader, AppendOrigLen(h.Value[:0], origLen)
-	p.msg.Headers = p.origLen[:]
-	err := p.Produce(tsNanos, value)
-	p.msg.Headers = nil
-	return err
-}
-
-// Publish makes what Produce counted so far visible to Counters. The
-// goroutine that calls Produce calls it, once per burst: no atomic per
+// Publish makes what Send counted so far visible to Counters. The
+// goroutine that calls Send calls it, once per burst: no atomic per
 // packet. Close publishes too.
 func (p *Producer) Publish() {
-	p.published.produced.Store(p.counts.produced)
-	p.published.queueDropped.Store(p.counts.queueDropped)
-	p.published.bytes.Store(p.counts.bytes)
-	p.published.queueWaits.Store(p.counts.queueWaits)
+	for i := range p.dests {
+		d := &p.dests[i]
+		d.published.produced.Store(d.counts.produced)
+		d.published.queueDropped.Store(d.counts.queueDropped)
+		d.published.bytes.Store(d.counts.bytes)
+		d.published.queueWaits.Store(d.counts.queueWaits)
+	}
+}
+
+// Partitions asks a broker how many partitions destination d's topic
+// has, waiting up to timeout.
+func (p *Producer) Partitions(d int, timeout time.Duration) (int, error) {
+	topic := p.dests[d].topic
+	md, err := p.p.GetMetadata(&topic, false, int(timeout/time.Millisecond))
+	if err != nil {
+		return 0, fmt.Errorf("topic %s: metadata: %w", topic, err)
+	}
+	t, ok := md.Topics[topic]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("topic %s: not in the broker's metadata", topic)
+	case t.Error.Code() != ck.ErrNoError:
+		return 0, fmt.Errorf("topic %s: %w", topic, t.Error)
+	case len(t.Partitions) == 0:
+		return 0, fmt.Errorf("topic %s: no partitions", topic)
+	}
+	return len(t.Partitions), nil
 }
 
 func isQueueFull(err error) bool {
@@ -413,17 +479,41 @@ func (p *Producer) InFlight() int {
 	return p.p.Len()
 }
 
-// Counters reads the producer's counts: Delivered and Failed as they
-// are, Produce's own as of the last Publish (or Close).
-func (p *Producer) Counters() Counters {
-	return Counters{
-		Produced:     p.published.produced.Load(),
-		QueueDropped: p.published.queueDropped.Load(),
-		Delivered:    p.delivered.Load(),
-		Failed:       p.failed.Load(),
-		Bytes:        p.published.bytes.Load(),
-		QueueWaits:   p.published.queueWaits.Load(),
+// Counters reads the producer's counts, every destination's summed:
+// Delivered and Failed as they are, Send's own as of the last Publish (or
+// Close).
+func (p *Producer) Counters() (c Counters) {
+	for _, d := range p.DestinationCounters() {
+		c.Add(d)
 	}
+	return c
+}
+
+// DestinationCounters reads the counts of each destination, by index.
+func (p *Producer) DestinationCounters() []Counters {
+	out := make([]Counters, len(p.dests))
+	for i := range p.dests {
+		d := &p.dests[i]
+		out[i] = Counters{
+			Produced:     d.published.produced.Load(),
+			QueueDropped: d.published.queueDropped.Load(),
+			Delivered:    d.delivered.Load(),
+			Failed:       d.failed.Load(),
+			Bytes:        d.published.bytes.Load(),
+			QueueWaits:   d.published.queueWaits.Load(),
+		}
+	}
+	return out
+}
+
+// Add adds o's counts to c.
+func (c *Counters) Add(o Counters) {
+	c.Produced += o.Produced
+	c.QueueDropped += o.QueueDropped
+	c.Delivered += o.Delivered
+	c.Failed += o.Failed
+	c.Bytes += o.Bytes
+	c.QueueWaits += o.QueueWaits
 }
 
 // LastError is the last delivery error seen, or "".

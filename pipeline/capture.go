@@ -27,7 +27,8 @@ type Capture struct {
 	ports   []*dpdk.Port
 	rings   []*dpdk.Ring
 	rx      []*dpdk.RxLcore
-	filter  *dpdk.Filter // shared by every RX lcore; closed after them
+	filters []*dpdk.Filter // the routes' filters, shared by every RX lcore; closed after them
+	routes  *dpdk.Routes
 	workers []*Worker
 	prods   []*kafka.Producer // prods[i] is workers[i]'s
 	rxStop  chan struct{}
@@ -82,7 +83,7 @@ func (c *Capture) start() error {
 		c.log.Warn("rx lcore on another NUMA socket than its port", "lcore", w.Lcore, "lcore_socket", w.LcoreSocket,
 			"port", w.Port, "port_socket", w.PortSocket)
 	}
-	if err := c.loadFilter(); err != nil {
+	if err := c.loadRoutes(); err != nil {
 		return err
 	}
 	if err := c.makeRxLcores(plans); err != nil {
@@ -96,9 +97,12 @@ func (c *Capture) start() error {
 	if err := c.launchRx(); err != nil {
 		return err
 	}
-	k := c.spec.Kafka
-	c.log.Info("capturing", "topic", k.Topic, "key_unit", k.KeyUnit.String(),
-		"brokers", k.Properties["bootstrap.servers"], "workers", len(c.workers))
+	for _, r := range c.spec.Routes {
+		c.log.Info("route", "route", r.Name, "topic", r.Topic, "key_unit", r.KeyUnit.String(), "snaplen", r.Snaplen,
+			"partitioner", r.Partitioner.String(), "partitions", r.Partitions)
+	}
+	c.log.Info("capturing", "brokers", c.spec.Kafka.Properties["bootstrap.servers"], "workers", len(c.workers),
+		"routes", len(c.spec.Routes))
 	return nil
 }
 
@@ -159,19 +163,33 @@ func (c *Capture) openPorts() error {
 	return nil
 }
 
-// loadFilter loads the capture filter, if any, and logs which engine
-// runs it: librte_bpf's JIT or its interpreter.
-func (c *Capture) loadFilter() error {
-	if c.spec.Filter == nil {
-		return nil
+// loadRoutes loads each route's filter, logging which engine runs it
+// (librte_bpf's JIT or its interpreter), and lays the routes out for the
+// RX lcores.
+func (c *Capture) loadRoutes() error {
+	if len(c.spec.Routes) == 0 {
+		return errors.New("no route: a capture sends somewhere")
 	}
-	f, err := dpdk.NewFilter(*c.spec.Filter)
+	var routes []dpdk.Route
+	for _, r := range c.spec.Routes {
+		dr := dpdk.Route{Unmatched: r.Unmatched, Every: r.Every, Fraction: r.Fraction}
+		if r.Filter != nil {
+			f, err := dpdk.NewFilter(*r.Filter)
+			if err != nil {
+				return fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			c.filters = append(c.filters, f)
+			dr.Filter = f
+			c.log.Info("capture filter loaded", "route", r.Name, "filter", r.Filter.Expr, "engine", f.Engine(),
+				"cbpf_instructions", len(r.Filter.Program))
+		}
+		routes = append(routes, dr)
+	}
+	rs, err := dpdk.NewRoutes(routes)
 	if err != nil {
 		return err
 	}
-	c.filter = f
-	c.log.Info("capture filter loaded", "filter", c.spec.Filter.Expr, "engine", f.Engine(),
-		"cbpf_instructions", len(c.spec.Filter.Program))
+	c.routes = rs
 	return nil
 }
 
@@ -187,7 +205,7 @@ func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 		c.rings = append(c.rings, ring)
 		c.ringLcore[ring] = pl.Lcore
 		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst,
-			Filter: c.filter})
+			Routes: c.routes})
 		if err != nil {
 			return err
 		}
@@ -200,11 +218,14 @@ func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 // own producer.
 func (c *Capture) makeWorkers() error {
 	k := c.spec.Kafka
+	var dests []kafka.Destination
+	for _, r := range c.spec.Routes {
+		dests = append(dests, kafka.Destination{Topic: r.Topic, KeyDivisor: uint64(r.KeyUnit)})
+	}
 	for _, ring := range c.rings {
 		for j := 0; j < c.spec.WorkersPerRing; j++ {
 			prod, err := kafka.NewProducer(kafka.ProducerSpec{
-				Topic:            k.Topic,
-				KeyDivisor:       uint64(k.KeyUnit),
+				Destinations:     dests,
 				Properties:       k.Properties,
 				QueueFullTimeout: k.QueueFullTimeout,
 				Logger:           c.log,
@@ -214,10 +235,38 @@ func (c *Capture) makeWorkers() error {
 				return err
 			}
 			c.prods = append(c.prods, prod)
+			if len(c.prods) == 1 {
+				if err := c.countPartitions(prod); err != nil {
+					return err
+				}
+			}
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
-				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Snaplen: c.spec.Snaplen, Register: true,
+				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Routes: c.spec.Routes,
+				Simple: c.routes.Simple(), Register: true,
 			}))
 		}
+	}
+	return nil
+}
+
+// partitionsWait bounds how long start-up waits for a broker to say how
+// many partitions a flow or round-robin route's topic has.
+const partitionsWait = 15 * time.Second
+
+// countPartitions fills in the partition count of each route that
+// chooses partitions itself and was not given one, asking the broker.
+func (c *Capture) countPartitions(prod *kafka.Producer) error {
+	for i := range c.spec.Routes {
+		r := &c.spec.Routes[i]
+		if r.Partitioner == PartitionKey || r.Partitions > 0 {
+			continue
+		}
+		n, err := prod.Partitions(i, partitionsWait)
+		if err != nil {
+			return fmt.Errorf("route %s: partitioner %s needs the topic's partition count (or set partitions): %w",
+				r.Name, r.Partitioner, err)
+		}
+		r.Partitions = n
 	}
 	return nil
 }
@@ -410,8 +459,12 @@ func (c *Capture) teardown() {
 		rx.Close()
 	}
 	c.rx = nil
-	c.filter.Close()
-	c.filter = nil
+	c.routes.Close()
+	c.routes = nil
+	for _, f := range c.filters {
+		f.Close()
+	}
+	c.filters = nil
 	if !c.stopped && c.workErr != nil {
 		close(c.rxStop) // start-up failed after workers started
 		c.wg.Wait()

@@ -23,8 +23,11 @@ type Collector struct {
 
 	buildInfo metrics.Metric
 
-	rxPackets, rxBytes, ringDropped, filtered metrics.Metric
-	ringPackets, ringCapacity                 metrics.Metric
+	rxPackets, rxBytes, ringDropped, filtered, sampled metrics.Metric
+	ringPackets, ringCapacity                          metrics.Metric
+
+	routeFiltered, routeSampled, routeRingDropped, routeMalformed metrics.Metric
+	routeProduced, routeQueueDropped, routeDelivered, routeFailed metrics.Metric
 
 	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf, nicKernelDropped metrics.Metric
 
@@ -46,12 +49,22 @@ func NewCollector(src MetricsSource) *Collector {
 		src:       src,
 		buildInfo: newMetric("build_info", "Build of this fastcapa; the value is 1.", g, "version", "goversion", "dpdk"),
 
-		rxPackets:    newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
-		rxBytes:      newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
-		ringDropped:  newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
-		filtered:     newMetric("filtered_packets_total", "Packets the capture filter rejected, freed before the ring.", c, pq...),
-		ringPackets:  newMetric("ring_packets", "Packets waiting in the RX lcore's ring.", g, "lcore"),
-		ringCapacity: newMetric("ring_capacity_packets", "Packets the RX lcore's ring can hold.", g, "lcore"),
+		rxPackets:   newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
+		rxBytes:     newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
+		ringDropped: newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
+		filtered:    newMetric("filtered_packets_total", "Packets no route's filter matched (the capture filter rejected), freed before the ring.", c, pq...),
+		sampled:     newMetric("sampled_out_packets_total", "Packets a route's filter matched but no route's sampling kept, freed before the ring.", c, pq...),
+
+		routeFiltered:     newMetric("route_filtered_packets_total", "Packets the route's filter did not match.", c, "route", "topic"),
+		routeSampled:      newMetric("route_sampled_out_packets_total", "Packets the route's filter matched and its sampling did not keep.", c, "route", "topic"),
+		routeRingDropped:  newMetric("route_ring_dropped_packets_total", "Packets the route kept that a full ring dropped.", c, "route", "topic"),
+		routeMalformed:    newMetric("route_malformed_packets_total", "Packets the route kept that were not sent: mbuf segments shorter than the frame.", c, "route", "topic"),
+		routeProduced:     newMetric("route_produced_messages_total", "The route's messages librdkafka accepted.", c, "route", "topic"),
+		routeQueueDropped: newMetric("route_queue_dropped_messages_total", "The route's messages dropped because librdkafka's queue stayed full.", c, "route", "topic"),
+		routeDelivered:    newMetric("route_delivered_messages_total", "The route's messages a broker acknowledged.", c, "route", "topic"),
+		routeFailed:       newMetric("route_failed_messages_total", "The route's messages whose delivery failed, or purged at shutdown.", c, "route", "topic"),
+		ringPackets:       newMetric("ring_packets", "Packets waiting in the RX lcore's ring.", g, "lcore"),
+		ringCapacity:      newMetric("ring_capacity_packets", "Packets the RX lcore's ring can hold.", g, "lcore"),
 
 		nicPackets: newMetric("nic_received_packets_total", "Packets the device received (ipackets).", c, "port"),
 		nicBytes:   newMetric("nic_received_bytes_total", "Bytes the device received (ibytes).", c, "port"),
@@ -81,7 +94,9 @@ func NewCollector(src MetricsSource) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.ringPackets, c.ringCapacity,
+	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.ringPackets, c.ringCapacity,
+		c.routeFiltered, c.routeSampled, c.routeRingDropped, c.routeMalformed, c.routeProduced, c.routeQueueDropped,
+		c.routeDelivered, c.routeFailed,
 		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
 		c.produced, c.producedBytes, c.queueDropped, c.queueWaits, c.delivered, c.failed, c.queued,
 		c.rttAvg, c.rttP99, c.queueLatencyAvg, c.queueLatencyP99, c.ready} {
@@ -102,6 +117,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.rxBytes, float64(q.Bytes), l...)
 		emit(c.ringDropped, float64(q.RingDropped), l...)
 		emit(c.filtered, float64(q.Filtered), l...)
+		emit(c.sampled, float64(q.Sampled), l...)
+	}
+	for _, rt := range r.Routes {
+		l := []string{rt.Name, rt.Topic}
+		emit(c.routeFiltered, float64(rt.Filtered), l...)
+		emit(c.routeSampled, float64(rt.Sampled), l...)
+		emit(c.routeRingDropped, float64(rt.RingDropped), l...)
+		emit(c.routeMalformed, float64(rt.Malformed), l...)
+		emit(c.routeProduced, float64(rt.Kafka.Produced), l...)
+		emit(c.routeQueueDropped, float64(rt.Kafka.QueueDropped), l...)
+		emit(c.routeDelivered, float64(rt.Kafka.Delivered), l...)
+		emit(c.routeFailed, float64(rt.Kafka.Failed), l...)
 	}
 	for _, g := range r.Rings {
 		l := strconv.Itoa(int(g.Lcore))

@@ -40,6 +40,8 @@ func report(ports, queues, workers int) Report {
 				InKafka: 9, Brokers: []kafka.BrokerStats{{Name: "127.0.0.1:9092/0", RTTAvg: time.Millisecond, RTTP99: 3 * time.Millisecond}}})
 		}
 	}
+	r.Routes = []RouteReport{{Name: "web", Topic: "pcap-web", Received: 110, Filtered: 80, Sampled: 20, Kafka: kafka.Counters{Delivered: 10}},
+		{Name: "rest", Topic: "pcap", Received: 110, Filtered: 30, Kafka: kafka.Counters{Delivered: 80}}}
 	return r
 }
 
@@ -61,7 +63,7 @@ func TestCollectorValues(t *testing.T) {
 # TYPE fastcapa_ring_dropped_packets_total counter
 fastcapa_ring_dropped_packets_total{lcore="1",port="net_pcap0",queue="0"} 2
 fastcapa_ring_dropped_packets_total{lcore="2",port="net_pcap0",queue="1"} 2
-# HELP fastcapa_filtered_packets_total Packets the capture filter rejected, freed before the ring.
+# HELP fastcapa_filtered_packets_total Packets no route's filter matched (the capture filter rejected), freed before the ring.
 # TYPE fastcapa_filtered_packets_total counter
 fastcapa_filtered_packets_total{lcore="1",port="net_pcap0",queue="0"} 10
 fastcapa_filtered_packets_total{lcore="2",port="net_pcap0",queue="1"} 10
@@ -72,10 +74,18 @@ fastcapa_kafka_broker_rtt_p99_seconds{broker="127.0.0.1:9092/0",worker="1"} 0.00
 # HELP fastcapa_ready 1 when packets can be delivered now (every port's link up, every producer reaching a broker; as /readyz), else 0.
 # TYPE fastcapa_ready gauge
 fastcapa_ready 0
+# HELP fastcapa_route_sampled_out_packets_total Packets the route's filter matched and its sampling did not keep.
+# TYPE fastcapa_route_sampled_out_packets_total counter
+fastcapa_route_sampled_out_packets_total{route="rest",topic="pcap"} 0
+fastcapa_route_sampled_out_packets_total{route="web",topic="pcap-web"} 20
+# HELP fastcapa_route_delivered_messages_total The route's messages a broker acknowledged.
+# TYPE fastcapa_route_delivered_messages_total counter
+fastcapa_route_delivered_messages_total{route="rest",topic="pcap"} 80
+fastcapa_route_delivered_messages_total{route="web",topic="pcap-web"} 10
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"fastcapa_ring_dropped_packets_total", "fastcapa_filtered_packets_total", "fastcapa_kafka_broker_rtt_p99_seconds",
-		"fastcapa_ready"); err != nil {
+		"fastcapa_ready", "fastcapa_route_sampled_out_packets_total", "fastcapa_route_delivered_messages_total"); err != nil {
 		t.Error(err)
 	}
 }

@@ -10,9 +10,11 @@ import (
 )
 
 // Report says where every packet went. Every packet an RX lcore took from
-// a device is in exactly one of: Delivered, Filtered (rejected by the
-// capture filter), RingDropped, Malformed, QueueDropped, Failed, or still
-// in flight while running.
+// a device is offered to every route, and for each route it is in
+// exactly one of: Delivered, Filtered (the route's filter did not match),
+// Sampled (the route's sampling did not keep it), RingDropped, Malformed,
+// QueueDropped, Failed, or still in flight while running (RouteReport).
+// With one route, that is every packet in exactly one.
 //
 // The in-flight figures are measured where the packets are (ring counts,
 // the bursts workers hold, librdkafka's queue length), not derived from
@@ -31,9 +33,32 @@ type Report struct {
 	Unflushed int    // purged from librdkafka at shutdown (counted in Failed)
 	Mempools  []dpdk.MempoolAudit
 
+	// Routes are the counts of each route, in the spec's order.
+	Routes []RouteReport
+
 	// The same, per ring and per worker, for metrics.
 	Rings       []RingReport
 	WorkerStats []WorkerReport
+}
+
+// RouteReport is where the packets offered to one route went: Received
+// (every packet received is offered to every route) = Filtered + Sampled
+// + RingDropped + Malformed + Kafka.QueueDropped + Kafka.Delivered +
+// Kafka.Failed + in flight.
+type RouteReport struct {
+	Name, Topic string
+	Received    uint64
+	Filtered    uint64 // the route's filter did not match
+	Sampled     uint64 // matched; the route's sampling did not keep it
+	RingDropped uint64
+	Malformed   uint64
+	Kafka       kafka.Counters // the route's messages
+}
+
+// Counted is the packets the route's counters place: all but those in
+// flight.
+func (r RouteReport) Counted() uint64 {
+	return r.Filtered + r.Sampled + r.RingDropped + r.Malformed + r.Kafka.QueueDropped + r.Kafka.Delivered + r.Kafka.Failed
 }
 
 // RingReport is one RX lcore's ring now.
@@ -69,11 +94,20 @@ func (r Report) Received() (n uint64) {
 	return n
 }
 
-// Filtered is the packets the capture filter rejected, freed by the RX
+// Filtered is the packets no route's filter matched, freed by the RX
 // lcores before their rings.
 func (r Report) Filtered() (n uint64) {
 	for _, q := range r.Queues {
 		n += q.Filtered
+	}
+	return n
+}
+
+// Sampled is the packets a route's filter matched that no route's
+// sampling kept, freed by the RX lcores before their rings.
+func (r Report) Sampled() (n uint64) {
+	for _, q := range r.Queues {
+		n += q.Sampled
 	}
 	return n
 }
@@ -99,12 +133,40 @@ func (r Report) NICDropped() (n uint64) {
 // worker's hands, or queued in librdkafka.
 func (r Report) InFlight() uint64 { return r.InRings + r.InHand + r.InKafka }
 
-// Unaccounted is Received less every category and what is in flight. In a
-// final report it is zero unless a packet went missing uncounted (or was
-// counted twice: then it is negative).
+// Unaccounted is, summed over the routes, Received less every category,
+// less what is in flight: the copies in rings (enqueued less dequeued,
+// while rte_ring_count says the rings hold any), in workers' hands
+// (dequeued less handed on, while a worker holds a burst) and in
+// librdkafka. In a final report, where every stage is measured empty, it
+// is zero unless a packet went missing uncounted (or was counted twice:
+// then it is negative). With one route it is the packets' own balance.
 func (r Report) Unaccounted() int64 {
-	return int64(r.Received()) - int64(r.Kafka.Delivered+r.Filtered()+r.RingDropped()+r.Workers.Malformed+
-		r.Kafka.QueueDropped+r.Kafka.Failed+r.InFlight())
+	var n int64
+	for _, rt := range r.Routes {
+		n += int64(rt.Received) - int64(rt.Counted())
+	}
+	return n - int64(r.inFlightCopies())
+}
+
+// inFlightCopies is what Unaccounted takes as in flight: messages, one
+// per route of each packet.
+func (r Report) inFlightCopies() uint64 {
+	var enq uint64
+	for _, q := range r.Queues {
+		enq += q.Copies
+	}
+	var n uint64
+	if r.InRings > 0 {
+		n += enq - r.Workers.Copies
+	}
+	if r.InHand > 0 {
+		handed := uint64(0)
+		for _, rt := range r.Routes {
+			handed += rt.Malformed + rt.Kafka.Produced + rt.Kafka.QueueDropped
+		}
+		n += r.Workers.Copies - handed
+	}
+	return n + r.InKafka
 }
 
 // Lost is every packet that did not reach Kafka, NIC-side loss included.
@@ -138,6 +200,7 @@ func (c *Capture) Report() Report {
 		return *c.final
 	}
 	var r Report
+	routeKafka := make([]kafka.Counters, len(c.spec.Routes))
 	for _, rx := range c.rx {
 		r.Queues = append(r.Queues, rx.Stats()...)
 	}
@@ -156,14 +219,24 @@ func (c *Capture) Report() Report {
 		r.WorkerStats = append(r.WorkerStats, wr)
 		r.Workers.add(wr.Worker)
 		r.InHand += w.Holding()
-		k := wr.Kafka
-		r.Kafka.Produced += k.Produced
-		r.Kafka.QueueDropped += k.QueueDropped
-		r.Kafka.Delivered += k.Delivered
-		r.Kafka.Failed += k.Failed
-		r.Kafka.Bytes += k.Bytes
-		r.Kafka.QueueWaits += k.QueueWaits
+		r.Kafka.Add(wr.Kafka)
 		r.InKafka += wr.InKafka
+		for j, k := range p.DestinationCounters() {
+			routeKafka[j].Add(k)
+		}
+	}
+	received := r.Received()
+	for j, rs := range c.spec.Routes {
+		rr := RouteReport{Name: rs.Name, Topic: rs.Topic, Received: received, Kafka: routeKafka[j]}
+		for _, q := range r.Queues {
+			rr.Filtered += q.Routes[j].Filtered
+			rr.Sampled += q.Routes[j].Sampled
+			rr.RingDropped += q.Routes[j].RingDropped
+		}
+		if j < len(r.Workers.RouteMalformed) {
+			rr.Malformed = r.Workers.RouteMalformed[j]
+		}
+		r.Routes = append(r.Routes, rr)
 	}
 	for _, ring := range c.rings {
 		rr := RingReport{Lcore: c.ringLcore[ring], Count: uint64(ring.Count()), Capacity: uint64(ring.Capacity())}
@@ -196,6 +269,7 @@ func (r Report) attrs() []any {
 		"received", r.Received(),
 		"delivered", r.Kafka.Delivered,
 		"filtered", r.Filtered(),
+		"sampled", r.Sampled(),
 		"ring_dropped", r.RingDropped(),
 		"malformed", r.Workers.Malformed,
 		"queue_dropped", r.Kafka.QueueDropped,
@@ -205,16 +279,44 @@ func (r Report) attrs() []any {
 		"nic_dropped", r.NICDropped(),
 		"unflushed", r.Unflushed,
 		"mbufs_leaked", r.Leaked(),
+		"routes", r.routeLogs(),
 	}
+}
+
+// routeLog is a route's counts in the log's structured lines.
+type routeLog struct {
+	Route        string `json:"route"`
+	Topic        string `json:"topic"`
+	Received     uint64 `json:"received"`
+	Delivered    uint64 `json:"delivered"`
+	Filtered     uint64 `json:"filtered"`
+	Sampled      uint64 `json:"sampled"`
+	RingDropped  uint64 `json:"ring_dropped"`
+	Malformed    uint64 `json:"malformed"`
+	QueueDropped uint64 `json:"queue_dropped"`
+	Failed       uint64 `json:"failed"`
+	InFlight     int64  `json:"in_flight"`
+}
+
+func (r Report) routeLogs() []routeLog {
+	out := make([]routeLog, len(r.Routes))
+	for i, rt := range r.Routes {
+		out[i] = routeLog{Route: rt.Name, Topic: rt.Topic, Received: rt.Received, Delivered: rt.Kafka.Delivered,
+			Filtered: rt.Filtered, Sampled: rt.Sampled, RingDropped: rt.RingDropped, Malformed: rt.Malformed,
+			QueueDropped: rt.Kafka.QueueDropped, Failed: rt.Kafka.Failed, InFlight: int64(rt.Received) - int64(rt.Counted())}
+	}
+	return out
 }
 
 // Table writes the summary fastcapa users know: per stage, packets in,
 // queued in it now, out to the next stage, and dropped there.
 //
 //	[nic] the devices: in = ipackets, out = taken by RX lcores, drops = imissed + ierrors + rx_nombuf + kernel drops (net_af_packet)
-//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, filtered = rejected by the capture filter, drops = ring full
-//	[tx]  workers: queued = in their bursts, out = handed to librdkafka, drops = malformed + queue-dropped
+//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, filtered = kept by no route (filters, sampling), drops = ring full
+//	[tx]  workers: in = messages to send (a packet once per route keeping it), queued = packets in their bursts, out = handed to librdkafka, drops = malformed + queue-dropped
 //	[kaf] librdkafka: queued = not yet acknowledged, out = delivered, drops = failed
+//
+// With several routes, or sampling, a row per route follows.
 func (r Report) Table(w io.Writer) {
 	var nicIn uint64
 	for _, p := range r.Ports {
@@ -225,9 +327,29 @@ func (r Report) Table(w io.Writer) {
 		fmt.Fprintf(w, "%-5s %14d %14d %14d %14d %14d\n", name, in, queued, out, filtered, drops)
 	}
 	row("[nic]", nicIn, 0, r.Received(), 0, r.NICDropped())
-	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued, r.Filtered(), r.RingDropped())
-	row("[tx]", r.Workers.Dequeued, r.InHand, r.Kafka.Produced, 0, r.Workers.Malformed+r.Kafka.QueueDropped)
+	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued, r.Filtered()+r.Sampled(), r.RingDropped())
+	var malformed uint64
+	for _, rt := range r.Routes {
+		malformed += rt.Malformed
+	}
+	row("[tx]", r.Workers.Copies, r.InHand, r.Kafka.Produced, 0, malformed+r.Kafka.QueueDropped)
 	row("[kaf]", r.Kafka.Produced, r.InKafka, r.Kafka.Delivered, 0, r.Kafka.Failed)
+	if len(r.Routes) > 1 || r.Sampled() > 0 {
+		r.routeTable(w)
+	}
+}
+
+// routeTable writes a row per route: what it was offered, what it let
+// go (filtered, sampled), lost (ring, malformed, queue, failed) and
+// delivered.
+func (r Report) routeTable(w io.Writer) {
+	fmt.Fprintf(w, "\n%-16s %-16s %12s %12s %12s %12s %12s %12s\n", "route", "topic", "received", "filtered", "sampled",
+		"delivered", "drops", "in flight")
+	for _, rt := range r.Routes {
+		drops := rt.RingDropped + rt.Malformed + rt.Kafka.QueueDropped + rt.Kafka.Failed
+		fmt.Fprintf(w, "%-16s %-16s %12d %12d %12d %12d %12d %12d\n", rt.Name, rt.Topic, rt.Received, rt.Filtered,
+			rt.Sampled, rt.Kafka.Delivered, drops, int64(rt.Received)-int64(rt.Counted()))
+	}
 }
 
 // Print writes the final report for people: the stage table, then per
@@ -247,9 +369,24 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "kafka: produced %d, delivered %d, queue-dropped %d, failed %d (of which unflushed at exit %d)\n",
 		r.Kafka.Produced, r.Kafka.Delivered, r.Kafka.QueueDropped, r.Kafka.Failed, r.Unflushed)
-	fmt.Fprintf(w, "accounting: received %d = delivered %d + filtered %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d; unaccounted %d\n",
-		r.Received(), r.Kafka.Delivered, r.Filtered(), r.RingDropped(), r.Workers.Malformed, r.Kafka.QueueDropped, r.Kafka.Failed,
-		r.InFlight(), r.Unaccounted())
+	if len(r.Routes) == 1 {
+		rt := r.Routes[0]
+		fmt.Fprintf(w, "accounting: received %d = delivered %d + filtered %d + sampled %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d; unaccounted %d\n",
+			rt.Received, rt.Kafka.Delivered, rt.Filtered, rt.Sampled, rt.RingDropped, rt.Malformed,
+			rt.Kafka.QueueDropped, rt.Kafka.Failed, r.InFlight(), r.Unaccounted())
+		r.printMempools(w)
+		return
+	}
+	for _, rt := range r.Routes {
+		fmt.Fprintf(w, "accounting, route %s: received %d = delivered %d + filtered %d + sampled %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d\n",
+			rt.Name, rt.Received, rt.Kafka.Delivered, rt.Filtered, rt.Sampled, rt.RingDropped, rt.Malformed,
+			rt.Kafka.QueueDropped, rt.Kafka.Failed, int64(rt.Received)-int64(rt.Counted()))
+	}
+	fmt.Fprintf(w, "accounting: unaccounted %d\n", r.Unaccounted())
+	r.printMempools(w)
+}
+
+func (r Report) printMempools(w io.Writer) {
 	for i, m := range r.Mempools {
 		fmt.Fprintf(w, "mempool %d: %d mbufs, %d in use after shutdown\n", i, m.Size, m.InUse)
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/dpdk"
@@ -22,15 +23,11 @@ type Spec struct {
 	// Mempool sizes the pool of each NUMA socket in use; Start names
 	// each one and sets its socket.
 	Mempool dpdk.MempoolSpec
-	// Filter, if set, is the capture filter every RX lcore runs over
-	// each burst before its ring (libpcap's program for a tcpdump
-	// expression); what it rejects is counted Filtered and freed.
-	Filter *dpdk.FilterSpec
-	// Snaplen, if above 0, is the most bytes of a frame sent to Kafka;
-	// a longer frame is cut and its wire length sent beside it (the
-	// orig_len record header).
-	Snaplen int
-	Kafka   KafkaSpec
+	// Routes are where packets go: each packet is offered to every
+	// route, and sent once for each route that keeps it. At least one;
+	// at most dpdk.MaxRoutes, each with its own topic.
+	Routes []RouteSpec
+	Kafka  KafkaSpec
 	// StatsInterval is how often Run logs live stats; 0: never.
 	StatsInterval time.Duration
 	// FlushTimeout bounds the producers' flush in Stop.
@@ -62,12 +59,68 @@ type PortSpec struct {
 	Optional bool
 }
 
-// KafkaSpec is where packets go: every worker's producer is made from it.
-type KafkaSpec struct {
+// RouteSpec is one route: which packets (decided on the RX lcore, before
+// the ring) and how they are sent.
+type RouteSpec struct {
+	Name string
+	// Filter, if set, is what the route keeps (libpcap's program for a
+	// tcpdump expression); nil: every packet.
+	Filter *dpdk.FilterSpec
+	// Unmatched routes keep what no other route's filter matched.
+	Unmatched bool
+	// Every keeps 1 in Every matched packets, Fraction each with that
+	// probability; neither: all.
+	Every    uint32
+	Fraction float64
+
 	Topic string
 	// KeyUnit is the unit of the timestamp in a message key: a
 	// nanosecond, microsecond or millisecond.
-	KeyUnit          time.Duration
+	KeyUnit time.Duration
+	// Snaplen, if above 0, is the most bytes of a frame sent; a longer
+	// frame is cut and its wire length sent beside it (the orig_len
+	// record header).
+	Snaplen int
+	// Partitioner chooses each message's partition; Partitions, for
+	// PartitionFlow and PartitionRoundRobin, is the topic's partition
+	// count (0: asked of the broker at start).
+	Partitioner Partitioner
+	Partitions  int
+}
+
+// Partitioner is how a route's messages are spread over its topic's
+// partitions.
+type Partitioner int
+
+const (
+	// PartitionKey leaves it to librdkafka's partitioner, on the key
+	// (the timestamp): Metron's behaviour.
+	PartitionKey Partitioner = iota
+	// PartitionFlow puts both directions of a conversation on one
+	// partition: the packet's symmetric 5-tuple hash (inner tuple for
+	// tunnels, computed on the RX lcore) modulo the partition count.
+	PartitionFlow
+	// PartitionRoundRobin cycles each worker through the partitions.
+	PartitionRoundRobin
+)
+
+var partitionerNames = []string{"key", "flow", "round_robin"}
+
+func (p Partitioner) String() string { return partitionerNames[p] }
+
+// ParsePartitioner reads a partitioner's name: key, flow, round_robin.
+func ParsePartitioner(s string) (Partitioner, error) {
+	for i, n := range partitionerNames {
+		if s == n {
+			return Partitioner(i), nil
+		}
+	}
+	return 0, fmt.Errorf("partitioner %q: use key, flow or round_robin", s)
+}
+
+// KafkaSpec is how the producers reach Kafka: every worker's producer is
+// made from it and the routes.
+type KafkaSpec struct {
 	Properties       map[string]string // librdkafka's, bootstrap.servers included
 	QueueFullTimeout time.Duration
 	// StatsFile, if set, gets librdkafka's JSON statistics appended.

@@ -3,14 +3,17 @@ package test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
+	"gopkg.in/yaml.v3"
 )
 
 // captureFilters are the expressions TestCaptureFilterMatchesTcpdump
@@ -53,22 +56,19 @@ func usesLen(expr string) bool {
 	return strings.Contains(expr, "greater") || strings.Contains(expr, "less") || strings.Contains(expr, "len")
 }
 
-// TestCaptureFilterMatchesTcpdump replays every shared capture, as one
-// file, through net_pcap with -filter EXPR for each of captureFilters: the
-// topic holds exactly the frames `tcpdump -r FILE -w - EXPR` keeps, byte
-// for byte and in order, the rest are counted filtered (received =
-// delivered + filtered, nothing lost, no mbuf left), and the filter runs
-// JIT-compiled.
-//
-// The file the oracle reads is the replayed one with each record's
+// filterInput is every shared capture as one file net_pcap can replay
+// (frames it cannot carry left out), and the same with each record's
 // original length set to its captured length: net_pcap delivers the
 // captured bytes, so pkt_len, which "len", "greater" and "less" read in
 // the RX loop, is the captured length, where tcpdump reads the original
-// one. On the replayed file itself tcpdump differs for those expressions
-// exactly on truncated records; the test checks that too and logs how
-// many.
-func TestCaptureFilterMatchesTcpdump(t *testing.T) {
-	testenv.RequireRoot(t)
+// one. tcpdump on asDelivered is the oracle of what the RX loop keeps.
+type filterInput struct {
+	input, asDelivered string
+	recs               []pcap.Record
+}
+
+func makeFilterInput(t *testing.T) filterInput {
+	t.Helper()
 	dir := t.TempDir()
 	var recs []pcap.Record
 	oversize := 0
@@ -88,13 +88,13 @@ func TestCaptureFilterMatchesTcpdump(t *testing.T) {
 			recs = append(recs, r)
 		}
 	}
-	input := filepath.Join(dir, "all.pcap")
-	pcaptest.WriteCapture(t, input, pcaptest.File{}, recs)
+	in := filterInput{input: filepath.Join(dir, "all.pcap"), asDelivered: filepath.Join(dir, "as-delivered.pcap"), recs: recs}
+	pcaptest.WriteCapture(t, in.input, pcaptest.File{}, recs)
 	// The concatenation keeps every frame byte for byte, and every
 	// original length, as libpcap reads it back.
-	back := pcaptest.TcpdumpKeeps(t, input, "")
+	back := pcaptest.TcpdumpKeeps(t, in.input, "")
 	if len(back) != len(recs) {
-		t.Fatalf("%s: libpcap reads %d records, %d written", input, len(back), len(recs))
+		t.Fatalf("%s: libpcap reads %d records, %d written", in.input, len(back), len(recs))
 	}
 	truncated := 0
 	delivered := make([]pcap.Record, len(recs))
@@ -109,56 +109,165 @@ func TestCaptureFilterMatchesTcpdump(t *testing.T) {
 		delivered[i] = r
 		delivered[i].OrigLen = uint32(len(r.Data))
 	}
-	asDelivered := filepath.Join(dir, "as-delivered.pcap")
-	pcaptest.WriteCapture(t, asDelivered, pcaptest.File{}, delivered)
+	pcaptest.WriteCapture(t, in.asDelivered, pcaptest.File{}, delivered)
 	t.Logf("%d frames from %d captures (%d truncated; %d over %d B left out)", len(recs), len(testenv.AllPcaps(t)),
 		truncated, oversize, netPcapMaxFrame)
+	return in
+}
+
+// writeRoutes writes a configuration holding only routes (the rest
+// comes from flags) and returns its path.
+func writeRoutes(t *testing.T, routes []config.Route) string {
+	t.Helper()
+	y, err := yaml.Marshal(map[string]any{"routes": routes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(path, y, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sameFrames fails unless the topic's messages are want's frames, byte
+// for byte and in order (cut to snaplen, if above 0).
+func sameFrames(t *testing.T, topic string, msgs []message, want []pcap.Record, snaplen int) {
+	t.Helper()
+	if len(msgs) != len(want) {
+		t.Errorf("topic %s holds %d frames, want %d", topic, len(msgs), len(want))
+		return
+	}
+	for j, m := range msgs {
+		w := want[j].Data
+		if snaplen > 0 && len(w) > snaplen {
+			w = w[:snaplen]
+		}
+		if !bytes.Equal(m.Value, w) {
+			t.Errorf("frame %d of topic %s (%d B) is not the expected frame %d (%d B)", j, topic, len(m.Value), j, len(w))
+			return
+		}
+	}
+}
+
+// TestCaptureFilterMatchesTcpdump replays every shared capture, as one
+// file, through net_pcap into one fastcapa with a route per expression
+// of captureFilters, each to its own topic: each topic holds exactly the
+// frames `tcpdump -r FILE -w - EXPR` keeps, byte for byte and in order,
+// though a frame goes to as many topics as its routes; each route's
+// accounting holds (received = delivered + filtered, nothing lost), the
+// packets no route matched are counted filtered once, no mbuf is left,
+// and every filter runs JIT-compiled. Then -filter, the one-route flag,
+// does the same for one expression.
+//
+// On the replayed file itself (original lengths) tcpdump differs for
+// length expressions exactly on truncated records; the test checks that
+// too and logs how many (see filterInput).
+func TestCaptureFilterMatchesTcpdump(t *testing.T) {
+	testenv.RequireRoot(t)
+	in := makeFilterInput(t)
+	recs := in.recs
+	wants := make([][]pcap.Record, len(captureFilters))
+	var routes []config.Route
+	for i, expr := range captureFilters {
+		wants[i] = pcaptest.TcpdumpKeeps(t, in.asDelivered, expr)
+		onOrig := pcaptest.TcpdumpKeeps(t, in.input, expr)
+		lenDiff := subsequenceDiff(t, recs, wants[i], onOrig)
+		if lenDiff != 0 && !usesLen(expr) {
+			t.Errorf("%s: tcpdump keeps %d records differently with original lengths", expr, lenDiff)
+		}
+		if lenDiff != 0 {
+			t.Logf("%s: on the original lengths tcpdump keeps %d truncated records differently", expr, lenDiff)
+		}
+		routes = append(routes, config.Route{Name: fmt.Sprint("f", i), Filter: expr, Topic: fmt.Sprint("filter", i)})
+	}
+	// What no route keeps: in none of tcpdump's answers. (Not tcpdump's
+	// answer to their disjunction: "vlan" and "mpls" move libpcap's
+	// offsets for the rest of an expression.)
+	kept := make([]bool, len(recs))
+	for _, want := range wants {
+		for _, i := range subsequenceIndex(t, recs, want) {
+			kept[i] = true
+		}
+	}
+	noRoute := 0
+	for _, k := range kept {
+		if !k {
+			noRoute++
+		}
+	}
 
 	b := startBroker(t, 0, "pcap", "")
+	d := startDaemon(t, []string{"FASTCAPA_DEBUG_POISON=1"}, append(ealArgs(t), "-config", writeRoutes(t, routes),
+		"-brokers", b.Addr, "-vdev", "net_pcap0,rx_pcap="+in.input, "-port", "net_pcap0")...)
+	waitReceived(t, d, len(recs), 60*time.Second)
+	if n := strings.Count(d.stderr.String(), `"engine":"jit"`); n != len(routes) {
+		t.Errorf("%d filters loaded JIT-compiled, want %d", n, len(routes))
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	f := d.final(t)
+	f.check(t)
+	if f.Received != uint64(len(recs)) || f.Filtered != uint64(noRoute) || len(f.Routes) != len(routes) {
+		t.Errorf("received %d, filtered %d, %d routes; want %d, %d, %d", f.Received, f.Filtered, len(f.Routes),
+			len(recs), noRoute, len(routes))
+	}
 	for i, expr := range captureFilters {
 		t.Run(expr, func(t *testing.T) {
-			want := pcaptest.TcpdumpKeeps(t, asDelivered, expr)
-			onOrig := pcaptest.TcpdumpKeeps(t, input, expr)
-			lenDiff := subsequenceDiff(t, recs, want, onOrig)
-			if lenDiff != 0 && !usesLen(expr) {
-				t.Errorf("tcpdump keeps %d records differently with original lengths", lenDiff)
+			if i >= len(f.Routes) {
+				t.Fatalf("no route %d in the final counters", i)
 			}
-			if lenDiff != 0 {
-				t.Logf("on the original lengths tcpdump keeps %d truncated records differently", lenDiff)
+			r := f.Routes[i]
+			if r.Delivered != uint64(len(wants[i])) || r.Filtered != uint64(len(recs)-len(wants[i])) {
+				t.Errorf("route %s: delivered %d, filtered %d; want %d, %d", r.Route, r.Delivered, r.Filtered,
+					len(wants[i]), len(recs)-len(wants[i]))
 			}
-			topic := fmt.Sprintf("filter%d", i)
-			d := startDaemon(t, []string{"FASTCAPA_DEBUG_POISON=1"}, append(ealArgs(t), "-brokers", b.Addr, "-topic", topic,
-				"-vdev", "net_pcap0,rx_pcap="+input, "-port", "net_pcap0", "-filter", expr)...)
-			if engine := logField(t, d, "capture filter loaded", "engine"); engine != "jit" {
-				t.Errorf("filter engine %q, want jit", engine)
+			if len(wants[i]) > 0 { // else nothing created the topic
+				sameFrames(t, routes[i].Topic, kcatRead(t, b.Addr, routes[i].Topic), wants[i], 0)
 			}
-			waitReceived(t, d, len(recs), 30*time.Second)
-			if got := waitRecords(t, b.Addr, topic, len(want), 30*time.Second); got < len(want) {
-				t.Errorf("topic has %d records, want %d", got, len(want))
-			}
-			if code := d.stop(t); code != 0 {
-				t.Errorf("exit status %d", code)
-			}
-			f := d.final(t)
-			f.check(t)
-			if f.Received != uint64(len(recs)) || f.Delivered != uint64(len(want)) ||
-				f.Filtered != uint64(len(recs)-len(want)) {
-				t.Errorf("received %d, delivered %d, filtered %d; want %d, %d, %d", f.Received, f.Delivered, f.Filtered,
-					len(recs), len(want), len(recs)-len(want))
-			}
-			msgs := kcatRead(t, b.Addr, topic)
-			if len(msgs) != len(want) {
-				t.Fatalf("topic holds %d frames, tcpdump keeps %d", len(msgs), len(want))
-			}
-			for j, m := range msgs {
-				if !bytes.Equal(m.Value, want[j].Data) {
-					t.Fatalf("frame %d of the topic (%d B) is not tcpdump's frame %d (%d B)", j, len(m.Value), j,
-						len(want[j].Data))
-				}
-			}
-			t.Logf("%d of %d frames kept, as tcpdump", len(want), len(recs))
+			t.Logf("%d of %d frames kept, as tcpdump", len(wants[i]), len(recs))
 		})
 	}
+
+	t.Run("flag", func(t *testing.T) {
+		expr := "tcp[tcpflags] & tcp-syn != 0"
+		want := pcaptest.TcpdumpKeeps(t, in.asDelivered, expr)
+		d := startDaemon(t, []string{"FASTCAPA_DEBUG_POISON=1"}, append(ealArgs(t), "-brokers", b.Addr, "-topic", "flag",
+			"-vdev", "net_pcap0,rx_pcap="+in.input, "-port", "net_pcap0", "-filter", expr)...)
+		if engine := logField(t, d, "capture filter loaded", "engine"); engine != "jit" {
+			t.Errorf("filter engine %q, want jit", engine)
+		}
+		waitReceived(t, d, len(recs), 30*time.Second)
+		if got := waitRecords(t, b.Addr, "flag", len(want), 30*time.Second); got < len(want) {
+			t.Errorf("topic has %d records, want %d", got, len(want))
+		}
+		if code := d.stop(t); code != 0 {
+			t.Errorf("exit status %d", code)
+		}
+		f := d.final(t)
+		f.check(t)
+		if f.Delivered != uint64(len(want)) || f.Filtered != uint64(len(recs)-len(want)) {
+			t.Errorf("delivered %d, filtered %d; want %d, %d", f.Delivered, f.Filtered, len(want), len(recs)-len(want))
+		}
+		sameFrames(t, "flag", kcatRead(t, b.Addr, "flag"), want, 0)
+	})
+}
+
+// subsequenceIndex returns the index in all of each record of sub, a
+// subsequence of all (records told apart by time and bytes).
+func subsequenceIndex(t *testing.T, all, sub []pcap.Record) []int {
+	t.Helper()
+	var idx []int
+	for i, r := range all {
+		if len(idx) < len(sub) && sub[len(idx)].Timestamp == r.Timestamp && bytes.Equal(sub[len(idx)].Data, r.Data) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) != len(sub) {
+		t.Fatalf("%d of %d records are not a subsequence of the input", len(sub)-len(idx), len(sub))
+	}
+	return idx
 }
 
 // subsequenceDiff: a (from the as-delivered file) and b (from the

@@ -61,9 +61,14 @@ type broker struct {
 
 // startBroker runs devbroker on port (0: any) with a topic, optionally
 // persisting to dataDir, and waits until it listens.
-func startBroker(t *testing.T, port int, topic string, dataDir string) *broker {
+// More topics may be seeded with their partition counts, as
+// "name:partitions" (devbroker's -seed); the others have one.
+func startBroker(t *testing.T, port int, topic string, dataDir string, seeds ...string) *broker {
 	t.Helper()
 	args := []string{"-listen", fmt.Sprintf("127.0.0.1:%d", port), "-topic", topic, "-partitions", "1"}
+	for _, s := range seeds {
+		args = append(args, "-seed", s)
+	}
 	if dataDir != "" {
 		args = append(args, "-data", dataDir)
 	}
@@ -196,18 +201,35 @@ func (d *daemon) wait(t *testing.T, limit time.Duration) int {
 
 // final is the daemon's "final counters" log line.
 type final struct {
+	Received     uint64       `json:"received"`
+	Delivered    uint64       `json:"delivered"`
+	Filtered     uint64       `json:"filtered"`
+	Sampled      uint64       `json:"sampled"`
+	RingDropped  uint64       `json:"ring_dropped"`
+	Malformed    uint64       `json:"malformed"`
+	QueueDropped uint64       `json:"queue_dropped"`
+	Failed       uint64       `json:"failed"`
+	InFlight     uint64       `json:"in_flight"`
+	Unaccounted  int64        `json:"unaccounted"`
+	NICDropped   uint64       `json:"nic_dropped"`
+	Unflushed    int          `json:"unflushed"`
+	MbufsLeaked  int64        `json:"mbufs_leaked"`
+	Routes       []routeFinal `json:"routes"`
+}
+
+// routeFinal is one route's counts in the final line.
+type routeFinal struct {
+	Route        string `json:"route"`
+	Topic        string `json:"topic"`
 	Received     uint64 `json:"received"`
 	Delivered    uint64 `json:"delivered"`
 	Filtered     uint64 `json:"filtered"`
+	Sampled      uint64 `json:"sampled"`
 	RingDropped  uint64 `json:"ring_dropped"`
 	Malformed    uint64 `json:"malformed"`
 	QueueDropped uint64 `json:"queue_dropped"`
 	Failed       uint64 `json:"failed"`
-	InFlight     uint64 `json:"in_flight"`
-	Unaccounted  int64  `json:"unaccounted"`
-	NICDropped   uint64 `json:"nic_dropped"`
-	Unflushed    int    `json:"unflushed"`
-	MbufsLeaked  int64  `json:"mbufs_leaked"`
+	InFlight     int64  `json:"in_flight"`
 }
 
 func (d *daemon) final(t *testing.T) final {
@@ -226,12 +248,28 @@ func (d *daemon) final(t *testing.T) final {
 	return final{}
 }
 
-// check asserts the accounting invariant and that no mbuf leaked.
+// check asserts the accounting invariant, per route and, with one route,
+// for the packets, and that no mbuf leaked.
 func (f final) check(t *testing.T) {
 	t.Helper()
-	sum := f.Delivered + f.Filtered + f.RingDropped + f.Malformed + f.QueueDropped + f.Failed + f.InFlight
-	if f.Received != sum || f.Unaccounted != 0 || f.InFlight != 0 {
-		t.Errorf("accounting: received %d != delivered+filtered+dropped+failed+in flight %d (%+v)", f.Received, sum, f)
+	if len(f.Routes) == 0 {
+		t.Errorf("no routes in the final counters: %+v", f)
+	}
+	for _, r := range f.Routes {
+		sum := r.Delivered + r.Filtered + r.Sampled + r.RingDropped + r.Malformed + r.QueueDropped + r.Failed
+		if r.Received != sum || r.InFlight != 0 || r.Received != f.Received {
+			t.Errorf("accounting of route %s: received %d (of %d) != delivered+filtered+sampled+dropped+failed %d (%+v)",
+				r.Route, r.Received, f.Received, sum, r)
+		}
+	}
+	if len(f.Routes) == 1 {
+		sum := f.Delivered + f.Filtered + f.Sampled + f.RingDropped + f.Malformed + f.QueueDropped + f.Failed + f.InFlight
+		if f.Received != sum {
+			t.Errorf("accounting: received %d != delivered+filtered+sampled+dropped+failed+in flight %d (%+v)", f.Received, sum, f)
+		}
+	}
+	if f.Unaccounted != 0 || f.InFlight != 0 {
+		t.Errorf("accounting: unaccounted %d, in flight %d (%+v)", f.Unaccounted, f.InFlight, f)
 	}
 	if f.MbufsLeaked != 0 {
 		t.Errorf("%d mbufs not back in their pool after shutdown", f.MbufsLeaked)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -25,6 +26,16 @@ func main() {
 	topic := flag.String("topic", "pcap", "topic to create")
 	partitions := flag.Int("partitions", 1, "partitions of the topic, and of topics created on first use")
 	data := flag.String("data", "", "directory to persist the log in (empty: memory only)")
+	var seeds []kfake.Opt
+	flag.Func("seed", "another topic to create, as name:partitions (repeatable)", func(v string) error {
+		name, n, ok := strings.Cut(v, ":")
+		p, err := strconv.Atoi(n)
+		if !ok || name == "" || err != nil || p < 1 {
+			return fmt.Errorf("%q: write name:partitions, e.g. flows:8", v)
+		}
+		seeds = append(seeds, kfake.SeedTopics(int32(p), name))
+		return nil
+	})
 	flag.Parse()
 
 	host, portStr, err := net.SplitHostPort(*listen)
@@ -51,6 +62,7 @@ func main() {
 			return net.Listen(network, net.JoinHostPort(host, p))
 		}),
 	}
+	opts = append(opts, seeds...)
 	if *data != "" {
 		opts = append(opts, kfake.DataDir(*data))
 	}

@@ -90,6 +90,8 @@ func run(args []string) int {
 		ringSize   = fs.Int("ring-size", 0, "ring size, a power of two (capture.ring_size)")
 		capFilter  = fs.String("filter", "", "capture filter, a tcpdump expression (capture.filter)")
 		snaplen    = fs.Int("snaplen", -1, "send at most this many bytes of each frame, the wire length in the orig_len header; 0: whole (capture.snaplen)")
+		sample     = fs.String("sample", "", "keep 1/N of the packets, or P% at random (capture.sample)")
+		partition  = fs.String("partitioner", "", "key, flow (a conversation on one partition) or round_robin (kafka.partitioner)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error (log.level)")
 		logFormat  = fs.String("log-format", "", "text or json (log.format)")
 		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
@@ -167,6 +169,8 @@ func run(args []string) int {
 		cfg.Capture.RingSize = *ringSize
 	}
 	set(&cfg.Capture.Filter, *capFilter)
+	set(&cfg.Capture.Sample, *sample)
+	set(&cfg.Kafka.Partitioner, *partition)
 	if *snaplen >= 0 {
 		cfg.Capture.Snaplen = *snaplen
 	}
