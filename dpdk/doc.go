@@ -1,7 +1,9 @@
 // Package dpdk is fastcapa's thin layer over DPDK 22.11: EAL start-up,
 // mempools, ports, rings, the RX polling loop, the capture filter it runs
-// (libpcap's classic BPF, converted and JIT-compiled by librte_bpf) and
-// the worker-side burst helper. It is the only package in the module
+// (libpcap's classic BPF, converted and JIT-compiled by librte_bpf), the
+// decapsulation it will run before the filter and the symmetric flow hash
+// (decap.c: what each tunnel decodes is in decap.h), and the worker-side
+// burst helper. It is the only package in the module
 // that imports "C" for DPDK.
 //
 // The packet path crosses the cgo boundary once per burst, never once per

@@ -183,3 +183,12 @@ func launchTimedForTest(r *RxLcore) error {
 // rxCPUForTest is the CPU time, in ns, of the last loop launched with
 // launchTimedForTest, once it has stopped.
 func rxCPUForTest() uint64 { return uint64(C.fc_test_rx_cpu()) }
+
+// testMbuf is fc_test_mbuf for the other test hooks of the package: an
+// mbuf of pool holding data in segments of seg bytes (0: one segment),
+// or nil.
+func testMbuf(pool *Mempool, data []byte, seg int) *C.struct_rte_mbuf {
+	p := C.CBytes(data)
+	defer C.free(p)
+	return C.fc_test_mbuf(pool.mp, (*C.uint8_t)(p), C.uint32_t(len(data)), C.uint32_t(seg))
+}
