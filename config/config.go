@@ -82,6 +82,11 @@ type Capture struct {
 	// Sample keeps "1/N" of the packets, or "P%" of them at random; "":
 	// all. The default route's; a route may set its own.
 	Sample string `yaml:"sample"`
+	// Decap shows every route's filter the innermost packet (VLAN and
+	// QinQ tags, MPLS, GRE, ERSPAN, VXLAN, Geneve, GTP-U removed);
+	// SendInner, with Decap, sends that inner packet instead of the frame.
+	Decap     bool `yaml:"decap"`
+	SendInner bool `yaml:"send_inner"`
 }
 
 // Route is one destination of the captured packets: which (filter,
@@ -285,6 +290,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.routeSpecs(); err != nil {
 		return err
+	}
+	if cp.SendInner && !cp.Decap {
+		return fieldError("capture.send_inner", "true without capture.decap: set decap: true too")
 	}
 	if need := c.mbufsNeeded(len(lcores)); cp.Mbufs < need {
 		return fieldError("capture.mbufs", "%d cannot hold full rings (%d x %d), every rx descriptor and the lcore caches: "+

@@ -34,6 +34,8 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		WorkersPerRing: cp.WorkersPerRing,
 		Mempool:        dpdk.MempoolSpec{Mbufs: uint32(cp.Mbufs), Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom)},
 		Routes:         routes,
+		Decap:          cp.Decap,
+		SendInner:      cp.SendInner,
 		Kafka: pipeline.KafkaSpec{
 			Properties:       c.Kafka.Properties,
 			QueueFullTimeout: c.Kafka.QueueFullTimeout,

@@ -17,6 +17,7 @@
 #include <rte_random.h>
 
 #include "fc.h"
+#include "decap.h"
 #include "_cgo_export.h"
 
 int fc_ts_offset = -1;
@@ -461,12 +462,23 @@ fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint
 	struct rte_mbuf *freed[FC_MAX_BURST];
 	uint32_t filtered[FC_MAX_ROUTES] = { 0 }, sampled[FC_MAX_ROUTES] = { 0 };
 	uint16_t kept = 0, nfree = 0;
-	uint32_t qfiltered = 0, qsampled = 0;
+	uint32_t qfiltered = 0, qsampled = 0, decapsulated = 0;
 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint32_t mask = 0;
-		int matched = 0, any = 0;
+		int matched = 0, any = 0, inner = 0;
+		struct fc_parsed parsed;
+		uint8_t saved[14];
+
+		if (rs->hash || rs->decap) {
+			fc_parse(m, &parsed);
+			meta(m)->flow_hash = parsed.flow_hash;
+			if (rs->decap && parsed.inner_kind != FC_INNER_NONE && fc_inner_enter(m, &parsed, saved) == 0) {
+				inner = 1;
+				decapsulated++;
+			}
+		}
 
 		for (unsigned r = 0; r < rs->n; r++) {
 			const struct fc_route *rt = &rs->r[r];
@@ -499,6 +511,8 @@ fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint
 			else
 				sampled[r]++;
 		}
+		if (inner && !rs->send_inner)
+			fc_inner_leave(m, &parsed, saved);
 		meta(m)->routes = mask;
 		if (mask != 0) {
 			pkts[kept++] = m;
@@ -514,6 +528,8 @@ fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint
 		rte_pktmbuf_free_bulk(freed, nfree);
 	BUMP(q->st.filtered, qfiltered);
 	BUMP(q->st.sampled, qsampled);
+	if (decapsulated != 0)
+		BUMP(q->st.decapsulated, decapsulated);
 	for (unsigned r = 0; r < rs->n; r++) {
 		if (filtered[r] != 0)
 			BUMP(q->st.routes[r].filtered, filtered[r]);
@@ -607,6 +623,7 @@ fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *
 	out->filtered = __atomic_load_n(&s->filtered, __ATOMIC_RELAXED);
 	out->sampled = __atomic_load_n(&s->sampled, __ATOMIC_RELAXED);
 	out->copies = __atomic_load_n(&s->copies, __ATOMIC_RELAXED);
+	out->decapsulated = __atomic_load_n(&s->decapsulated, __ATOMIC_RELAXED);
 	for (unsigned r = 0; r < FC_MAX_ROUTES; r++) {
 		out->routes[r].filtered = __atomic_load_n(&s->routes[r].filtered, __ATOMIC_RELAXED);
 		out->routes[r].sampled = __atomic_load_n(&s->routes[r].sampled, __ATOMIC_RELAXED);

@@ -59,6 +59,7 @@ struct fc_rxq_stats {
 	uint64_t filtered;     /* no route's filter matched: freed */
 	uint64_t sampled;      /* matched a route, kept by none's sampling: freed */
 	uint64_t copies;       /* route bits of the enqueued packets, summed */
+	uint64_t decapsulated; /* the routes' filters saw the inner packet */
 	struct fc_route_stats routes[FC_MAX_ROUTES];
 };
 
@@ -100,6 +101,9 @@ struct fc_routes {
 	 * packet (every packet is route 0's). The worker then reads no mask.
 	 */
 	uint8_t simple;
+	uint8_t hash;       /* compute the flow hash (fc_parse) */
+	uint8_t decap;      /* filters see the innermost packet (fc_inner_enter) */
+	uint8_t send_inner; /* and the packet stays cut to it */
 	struct fc_route r[FC_MAX_ROUTES];
 };
 

@@ -14,8 +14,10 @@ import (
 // loop thread's own CPU time (CLOCK_THREAD_CPUTIME_ID: other load on the
 // machine does not count), on net_pcap replaying metron-example.pcap
 // from memory (infinite_rx=1), with no filter, a one-clause filter
-// ("tcp") and a five-clause one, each JIT-compiled and interpreted, in
-// one run: 5 rounds of each in turn, 1 s each ($BENCH_ROUNDS,
+// ("tcp") and a five-clause one, each JIT-compiled and interpreted, the
+// one-clause filter on the innermost packet (decap: fc_parse and
+// fc_inner_enter/leave per packet), the flow hash alone (fc_parse per
+// packet, no filter) and four one-clause routes, in one run: 5 rounds of each in turn, 1 s each ($BENCH_ROUNDS,
 // $BENCH_SECONDS), the median reported, and
 // each as a ratio of no filter. Nothing drains the ring (see pollFor):
 // this is the RX lcore alone.
@@ -45,8 +47,14 @@ func BenchmarkRxFilter(b *testing.B) {
 	variants := []struct {
 		name, expr string
 		interpret  bool
-	}{{"none", "", false}, {"1clause-jit", one, false}, {"1clause-interp", one, true},
-		{"5clause-jit", five, false}, {"5clause-interp", five, true}}
+		opts       RoutesOptions
+		routes     int
+	}{{"none", "", false, RoutesOptions{}, 1}, {"1clause-jit", one, false, RoutesOptions{}, 1},
+		{"1clause-interp", one, true, RoutesOptions{}, 1},
+		{"5clause-jit", five, false, RoutesOptions{}, 1}, {"5clause-interp", five, true, RoutesOptions{}, 1},
+		{"1clause-jit-decap", one, false, RoutesOptions{Decap: true}, 1},
+		{"flowhash", "", false, RoutesOptions{FlowHash: true}, 1},
+		{"4routes-jit", one, false, RoutesOptions{}, 4}}
 	rounds, seconds := benchEnv(b, "BENCH_ROUNDS", 5), benchEnv(b, "BENCH_SECONDS", 1)
 	mpps := make([][]float64, len(variants))
 	kept := make([]float64, len(variants))
@@ -64,7 +72,13 @@ func BenchmarkRxFilter(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				st, cpu := pollFor(b, port, ring, f, time.Duration(seconds*float64(time.Second)))
+				var routes []Route
+				for range v.routes {
+					if f != nil || v.opts != (RoutesOptions{}) {
+						routes = append(routes, Route{Filter: f})
+					}
+				}
+				st, cpu := pollFor(b, port, ring, routes, v.opts, time.Duration(seconds*float64(time.Second)))
 				f.Close()
 				drainRing(b, ring)
 				// Packets per second of the RX lcore's own CPU time:
@@ -85,18 +99,14 @@ func BenchmarkRxFilter(b *testing.B) {
 	}
 }
 
-// pollFor runs an RX lcore with filter f on port for d and returns the
+// pollFor runs an RX lcore with routes (and opts) on port for d and returns the
 // queue's counters and the CPU time the loop's thread used, in ns.
 // Nothing drains the ring: once full, every packet the filter keeps is
 // freed as a ring drop, the same work for every variant, so what differs
 // between them is the filter (and no drainer competes for the CPUs).
-func pollFor(b *testing.B, port *Port, ring *Ring, f *Filter, d time.Duration) (RxQueueStats, uint64) {
+func pollFor(b *testing.B, port *Port, ring *Ring, route []Route, opts RoutesOptions, d time.Duration) (RxQueueStats, uint64) {
 	b.Helper()
-	var route []Route
-	if f != nil {
-		route = []Route{{Filter: f}}
-	}
-	routes, err := NewRoutes(route)
+	routes, err := NewRoutes(route, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -42,9 +42,24 @@ type Routes struct {
 	c    *C.struct_fc_routes
 }
 
+// RoutesOptions are what the RX lcores do to every packet before the
+// routes' filters.
+type RoutesOptions struct {
+	// FlowHash computes each packet's symmetric 5-tuple hash (the
+	// innermost tuple, through tunnels): Packet.FlowHash.
+	FlowHash bool
+	// Decap shows the filters the innermost packet (VLAN, MPLS, GRE,
+	// ERSPAN, VXLAN, Geneve, GTP-U removed; an inner IP packet behind an
+	// Ethernet header of the outer MACs): see decap.h.
+	Decap bool
+	// SendInner, with Decap, leaves each packet cut to its innermost
+	// packet, so that is what is sent.
+	SendInner bool
+}
+
 // NewRoutes checks and lays out routes. No routes is one route that
 // keeps every packet.
-func NewRoutes(routes []Route) (*Routes, error) {
+func NewRoutes(routes []Route, opts RoutesOptions) (*Routes, error) {
 	if len(routes) > MaxRoutes {
 		return nil, fmt.Errorf("%d routes: at most %d", len(routes), MaxRoutes)
 	}
@@ -78,8 +93,14 @@ func NewRoutes(routes []Route) (*Routes, error) {
 			cr.below = C.uint64_t(r.Fraction * (1 << 63) * 2)
 		}
 	}
+	if opts.SendInner && !opts.Decap {
+		C.free(unsafe.Pointer(c))
+		return nil, fmt.Errorf("routes: sending the inner packet needs decapsulation")
+	}
+	c.hash, c.decap, c.send_inner = cbool(opts.FlowHash), cbool(opts.Decap), cbool(opts.SendInner)
 	r0 := routes[0]
-	if len(routes) == 1 && r0.Filter == nil && r0.Every <= 1 && (r0.Fraction == 0 || r0.Fraction == 1) {
+	if len(routes) == 1 && r0.Filter == nil && r0.Every <= 1 && (r0.Fraction == 0 || r0.Fraction == 1) &&
+		!opts.FlowHash && !opts.SendInner {
 		c.simple = 1
 	}
 	return &Routes{list: routes, c: c}, nil
@@ -98,4 +119,11 @@ func (r *Routes) Close() {
 		C.free(unsafe.Pointer(r.c))
 		r.c = nil
 	}
+}
+
+func cbool(b bool) C.uint8_t {
+	if b {
+		return 1
+	}
+	return 0
 }

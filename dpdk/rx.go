@@ -67,7 +67,7 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 	routes, own := spec.Routes, false
 	if routes == nil {
 		var err error
-		if routes, err = NewRoutes(nil); err != nil {
+		if routes, err = NewRoutes(nil, RoutesOptions{}); err != nil {
 			return nil, err
 		}
 		own = true
@@ -137,6 +137,9 @@ type RxQueueStats struct {
 	// Copies is the routes' share of Enqueued: each enqueued packet
 	// counts once per route that keeps it.
 	Copies uint64
+	// Decapsulated is the packets whose inner packet the filters saw
+	// (RoutesOptions.Decap).
+	Decapsulated uint64
 	// Routes are the counts of each route, in the lcore's route order.
 	Routes []RouteRxStats
 }
@@ -160,7 +163,7 @@ func (r *RxLcore) Stats() []RxQueueStats {
 			Port: q.Port.Info.Name, Queue: q.Queue, Lcore: r.spec.Lcore,
 			Packets: uint64(s.packets), Bytes: uint64(s.bytes), Enqueued: uint64(s.enqueued),
 			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts), Filtered: uint64(s.filtered),
-			Sampled: uint64(s.sampled), Copies: uint64(s.copies), Routes: make([]RouteRxStats, r.routes.Len()),
+			Sampled: uint64(s.sampled), Copies: uint64(s.copies), Decapsulated: uint64(s.decapsulated), Routes: make([]RouteRxStats, r.routes.Len()),
 		}
 		for j := range out[i].Routes {
 			rs := &s.routes[j]

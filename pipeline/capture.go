@@ -185,7 +185,11 @@ func (c *Capture) loadRoutes() error {
 		}
 		routes = append(routes, dr)
 	}
-	rs, err := dpdk.NewRoutes(routes)
+	opts := dpdk.RoutesOptions{Decap: c.spec.Decap, SendInner: c.spec.SendInner}
+	for _, r := range c.spec.Routes {
+		opts.FlowHash = opts.FlowHash || r.Partitioner == PartitionFlow
+	}
+	rs, err := dpdk.NewRoutes(routes, opts)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,8 @@ type Collector struct {
 
 	buildInfo metrics.Metric
 
-	rxPackets, rxBytes, ringDropped, filtered, sampled metrics.Metric
-	ringPackets, ringCapacity                          metrics.Metric
+	rxPackets, rxBytes, ringDropped, filtered, sampled, decapsulated metrics.Metric
+	ringPackets, ringCapacity                                        metrics.Metric
 
 	routeFiltered, routeSampled, routeRingDropped, routeMalformed metrics.Metric
 	routeProduced, routeQueueDropped, routeDelivered, routeFailed metrics.Metric
@@ -49,11 +49,12 @@ func NewCollector(src MetricsSource) *Collector {
 		src:       src,
 		buildInfo: newMetric("build_info", "Build of this fastcapa; the value is 1.", g, "version", "goversion", "dpdk"),
 
-		rxPackets:   newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
-		rxBytes:     newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
-		ringDropped: newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
-		filtered:    newMetric("filtered_packets_total", "Packets no route's filter matched (the capture filter rejected), freed before the ring.", c, pq...),
-		sampled:     newMetric("sampled_out_packets_total", "Packets a route's filter matched but no route's sampling kept, freed before the ring.", c, pq...),
+		rxPackets:    newMetric("rx_packets_total", "Packets the RX lcores took from the queue.", c, pq...),
+		rxBytes:      newMetric("rx_bytes_total", "Bytes (frame lengths) the RX lcores took from the queue.", c, pq...),
+		ringDropped:  newMetric("ring_dropped_packets_total", "Packets freed because the ring was full.", c, pq...),
+		filtered:     newMetric("filtered_packets_total", "Packets no route's filter matched (the capture filter rejected), freed before the ring.", c, pq...),
+		decapsulated: newMetric("decapsulated_packets_total", "Packets whose innermost packet the routes' filters saw (capture.decap).", c, pq...),
+		sampled:      newMetric("sampled_out_packets_total", "Packets a route's filter matched but no route's sampling kept, freed before the ring.", c, pq...),
 
 		routeFiltered:     newMetric("route_filtered_packets_total", "Packets the route's filter did not match.", c, "route", "topic"),
 		routeSampled:      newMetric("route_sampled_out_packets_total", "Packets the route's filter matched and its sampling did not keep.", c, "route", "topic"),
@@ -94,7 +95,7 @@ func NewCollector(src MetricsSource) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.ringPackets, c.ringCapacity,
+	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.decapsulated, c.ringPackets, c.ringCapacity,
 		c.routeFiltered, c.routeSampled, c.routeRingDropped, c.routeMalformed, c.routeProduced, c.routeQueueDropped,
 		c.routeDelivered, c.routeFailed,
 		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
@@ -118,6 +119,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.ringDropped, float64(q.RingDropped), l...)
 		emit(c.filtered, float64(q.Filtered), l...)
 		emit(c.sampled, float64(q.Sampled), l...)
+		emit(c.decapsulated, float64(q.Decapsulated), l...)
 	}
 	for _, rt := range r.Routes {
 		l := []string{rt.Name, rt.Topic}

@@ -27,7 +27,11 @@ type Spec struct {
 	// route, and sent once for each route that keeps it. At least one;
 	// at most dpdk.MaxRoutes, each with its own topic.
 	Routes []RouteSpec
-	Kafka  KafkaSpec
+	// Decap shows the routes' filters the innermost packet (VLAN, MPLS
+	// and tunnels removed); SendInner sends that inner packet instead of
+	// the frame.
+	Decap, SendInner bool
+	Kafka            KafkaSpec
 	// StatsInterval is how often Run logs live stats; 0: never.
 	StatsInterval time.Duration
 	// FlushTimeout bounds the producers' flush in Stop.

@@ -69,10 +69,16 @@ type filterInput struct {
 
 func makeFilterInput(t *testing.T) filterInput {
 	t.Helper()
+	return makeFilterInputFrom(t, testenv.AllPcaps(t))
+}
+
+// makeFilterInputFrom is makeFilterInput over some captures.
+func makeFilterInputFrom(t *testing.T, files []string) filterInput {
+	t.Helper()
 	dir := t.TempDir()
 	var recs []pcap.Record
 	oversize := 0
-	for _, f := range testenv.AllPcaps(t) {
+	for _, f := range files {
 		rs, err := libpcapRecords(t, f)
 		if err != nil {
 			t.Fatalf("read %s: %v", f, err)
@@ -110,7 +116,7 @@ func makeFilterInput(t *testing.T) filterInput {
 		delivered[i].OrigLen = uint32(len(r.Data))
 	}
 	pcaptest.WriteCapture(t, in.asDelivered, pcaptest.File{}, delivered)
-	t.Logf("%d frames from %d captures (%d truncated; %d over %d B left out)", len(recs), len(testenv.AllPcaps(t)),
+	t.Logf("%d frames from %d captures (%d truncated; %d over %d B left out)", len(recs), len(files),
 		truncated, oversize, netPcapMaxFrame)
 	return in
 }
@@ -119,11 +125,18 @@ func makeFilterInput(t *testing.T) filterInput {
 // comes from flags) and returns its path.
 func writeRoutes(t *testing.T, routes []config.Route) string {
 	t.Helper()
-	y, err := yaml.Marshal(map[string]any{"routes": routes})
+	return writeConfig(t, map[string]any{"routes": routes})
+}
+
+// writeConfig writes a configuration of the given sections (the rest
+// comes from defaults and flags) and returns its path.
+func writeConfig(t *testing.T, sections map[string]any) string {
+	t.Helper()
+	y, err := yaml.Marshal(sections)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "routes.yaml")
+	path := filepath.Join(t.TempDir(), "fastcapa.yaml")
 	if err := os.WriteFile(path, y, 0o644); err != nil {
 		t.Fatal(err)
 	}

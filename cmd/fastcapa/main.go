@@ -90,6 +90,7 @@ func run(args []string) int {
 		ringSize   = fs.Int("ring-size", 0, "ring size, a power of two (capture.ring_size)")
 		capFilter  = fs.String("filter", "", "capture filter, a tcpdump expression (capture.filter)")
 		snaplen    = fs.Int("snaplen", -1, "send at most this many bytes of each frame, the wire length in the orig_len header; 0: whole (capture.snaplen)")
+		decap      = fs.Bool("decap", false, "filters see the innermost packet: VLAN, MPLS and tunnels removed (capture.decap)")
 		sample     = fs.String("sample", "", "keep 1/N of the packets, or P% at random (capture.sample)")
 		partition  = fs.String("partitioner", "", "key, flow (a conversation on one partition) or round_robin (kafka.partitioner)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error (log.level)")
@@ -170,6 +171,9 @@ func run(args []string) int {
 	}
 	set(&cfg.Capture.Filter, *capFilter)
 	set(&cfg.Capture.Sample, *sample)
+	if *decap {
+		cfg.Capture.Decap = true
+	}
 	set(&cfg.Kafka.Partitioner, *partition)
 	if *snaplen >= 0 {
 		cfg.Capture.Snaplen = *snaplen
