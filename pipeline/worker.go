@@ -24,7 +24,7 @@ type WorkerSpec struct {
 	// its mask (dpdk.Packet.Routes).
 	Routes []RouteSpec
 	// Simple: every packet is route 0's (dpdk.Routes.Simple); the
-	// packets carry no mask.
+	// packets carry no mask. No Routes: one route, Simple.
 	Simple bool
 	// Register the worker's OS thread with DPDK so bulk frees use a
 	// per-lcore mempool cache.
@@ -73,6 +73,9 @@ type Worker struct {
 
 // NewWorker prepares a worker; Run runs it.
 func NewWorker(spec WorkerSpec) *Worker {
+	if len(spec.Routes) == 0 { // one route, every packet: the producer's first destination
+		spec.Routes, spec.Simple = []RouteSpec{{}}, true
+	}
 	return &Worker{spec: spec, lcore: -1, routeMal: make([]atomic.Uint64, len(spec.Routes))}
 }
 
