@@ -559,7 +559,7 @@ copies(const struct fc_routes *rs, struct rte_mbuf **pkts, uint16_t n)
 {
 	uint64_t c = 0;
 
-	if (rs->simple)
+	if (rs->n == 1) /* every kept packet is route 0's */
 		return n;
 	for (uint16_t i = 0; i < n; i++)
 		c += __builtin_popcount(meta(pkts[i])->routes);
@@ -590,8 +590,13 @@ fc_rx_loop(void *arg)
 			stamp(lc, q, pkts, n);
 			for (uint16_t i = 0; i < n; i++)
 				bytes += pkts[i]->pkt_len;
-			if (!routes->simple)
+			if (routes->filter_only) {
+				keep = fc_filter_burst(routes->r[0].filter, pkts, n);
+				BUMP(q->st.filtered, n - keep);
+				BUMP(q->st.routes[0].filtered, n - keep);
+			} else if (!routes->simple) {
 				keep = fc_route_burst(lc, qi, pkts, n);
+			}
 			sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, keep, NULL);
 			BUMP(q->st.copies, copies(routes, pkts, sent));
 			if (unlikely(sent < keep)) {

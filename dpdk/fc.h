@@ -101,6 +101,8 @@ struct fc_routes {
 	 * packet (every packet is route 0's). The worker then reads no mask.
 	 */
 	uint8_t simple;
+	/* filter_only: one route, a filter, nothing else: fc_filter_burst */
+	uint8_t filter_only;
 	uint8_t hash;       /* compute the flow hash (fc_parse) */
 	uint8_t decap;      /* filters see the innermost packet (fc_inner_enter) */
 	uint8_t send_inner; /* and the packet stays cut to it */

@@ -99,9 +99,12 @@ func NewRoutes(routes []Route, opts RoutesOptions) (*Routes, error) {
 	}
 	c.hash, c.decap, c.send_inner = cbool(opts.FlowHash), cbool(opts.Decap), cbool(opts.SendInner)
 	r0 := routes[0]
-	if len(routes) == 1 && r0.Filter == nil && r0.Every <= 1 && (r0.Fraction == 0 || r0.Fraction == 1) &&
-		!opts.FlowHash && !opts.SendInner {
+	alone := len(routes) == 1 && r0.Every <= 1 && (r0.Fraction == 0 || r0.Fraction == 1) && !opts.FlowHash && !opts.SendInner
+	switch {
+	case alone && r0.Filter == nil:
 		c.simple = 1
+	case alone && !opts.Decap:
+		c.filter_only = 1
 	}
 	return &Routes{list: routes, c: c}, nil
 }
@@ -109,9 +112,9 @@ func NewRoutes(routes []Route, opts RoutesOptions) (*Routes, error) {
 // Len is the number of routes.
 func (r *Routes) Len() int { return len(r.list) }
 
-// Simple reports whether every packet is route 0's with nothing to
-// decide per packet; Packet.Routes is then not set.
-func (r *Routes) Simple() bool { return r.c.simple != 0 }
+// Simple reports whether every packet on the ring is route 0's: there is
+// one route. Packet.Routes may then be unset.
+func (r *Routes) Simple() bool { return len(r.list) == 1 }
 
 // Close frees the routes (not their filters).
 func (r *Routes) Close() {
