@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
@@ -22,6 +23,9 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(badYAML, []byte("kafka:\n  topic: pcap\n  topik: typo\n"), 0o644)
 	vdev := []string{"-vdev", "net_pcap0,rx_pcap=" + metron}
 	b := startBroker(t, 0, "pcap", "")
+	badRoute := writeRoutes(t, []config.Route{{Name: "web", Filter: "tcp port 80", Topic: "web"},
+		{Name: "dns", Filter: "udp prot 53", Topic: "dns"}})
+	dead := testenv.DeadAddr(t)
 
 	for _, c := range []struct {
 		name string
@@ -36,6 +40,12 @@ func TestBadInput(t *testing.T) {
 		{"unknown librdkafka property", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-X", "no.such.property=1"), "No such configuration property"},
 		{"filter that does not compile", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-filter", "tcp prot 80"),
 			`capture.filter: filter "tcp prot 80": can't parse filter expression: syntax error`},
+		{"route filter that does not compile", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-config", badRoute),
+			`routes[1] (dns).filter: filter "udp prot 53": can't parse filter expression: syntax error`},
+		{"bad sampling", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-sample", "2/10"),
+			`capture.sample: "2/10": write 1/N (keep one packet in N) or P% (keep each with probability P/100)`},
+		{"flow partitions without a broker", append(vdev, "-port", "net_pcap0", "-brokers", dead, "-partitioner", "flow"),
+			"route default: partitioner flow needs the topic's partition count (or set partitions): topic pcap: metadata"},
 		{"bad key unit", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-key-unit", "s"), "kafka.key_unit"},
 		{"metrics address in use", append(vdev, "-port", "net_pcap0", "-brokers", b.Addr, "-metrics-listen", b.Addr),
 			"metrics address " + b.Addr + ": listen tcp " + b.Addr + ": bind: address already in use"},
