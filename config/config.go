@@ -69,9 +69,14 @@ type Capture struct {
 	WorkerBurst    int   `yaml:"worker_burst"` // 0: burst
 	RingSize       int   `yaml:"ring_size"`
 	WorkersPerRing int   `yaml:"workers_per_ring"`
-	Mbufs          int   `yaml:"mbufs"` // per NUMA socket in use
-	MbufCache      int   `yaml:"mbuf_cache"`
-	MbufDataRoom   int   `yaml:"mbuf_data_room"`
+	// IdlePolls empty polls in a row make an RX lcore sleep between
+	// polls, doubling from 1 µs to IdleSleep, until a packet comes; 0:
+	// busy polling.
+	IdlePolls    int           `yaml:"idle_polls"`
+	IdleSleep    time.Duration `yaml:"idle_sleep"`
+	Mbufs        int           `yaml:"mbufs"` // per NUMA socket in use
+	MbufCache    int           `yaml:"mbuf_cache"`
+	MbufDataRoom int           `yaml:"mbuf_data_room"`
 	// Filter is a tcpdump expression (pcap-filter(7)) the RX lcores run
 	// over every packet before the ring; "": keep every packet.
 	Filter string `yaml:"filter"`
@@ -148,6 +153,8 @@ func Defaults() Config {
 			// (see the mbufs check in Validate).
 			RingSize:       32768,
 			WorkersPerRing: 1,
+			IdlePolls:      0, // busy polling: see fastcapa.example.yaml
+			IdleSleep:      50 * time.Microsecond,
 			// 2^n rather than 2^n-1: the pool's backing ring then has
 			// room to take, and so reveal, an mbuf freed twice.
 			Mbufs:        65536,
@@ -281,6 +288,10 @@ func (c *Config) Validate() error {
 		return fieldError("capture.ring_size", "%d is not a power of two from 64 to 2^28: use e.g. 65536", cp.RingSize)
 	case cp.WorkersPerRing < 1 || cp.WorkersPerRing > 64:
 		return fieldError("capture.workers_per_ring", "%d: use 1 to 64", cp.WorkersPerRing)
+	case cp.IdlePolls < 0 || cp.IdlePolls > 1<<30:
+		return fieldError("capture.idle_polls", "%d: use 0 (busy polling) or a number of polls such as 1024", cp.IdlePolls)
+	case cp.IdlePolls > 0 && (cp.IdleSleep < time.Microsecond || cp.IdleSleep > time.Millisecond):
+		return fieldError("capture.idle_sleep", "%v: use 1µs to 1ms (what a device's RX ring holds at line rate)", cp.IdleSleep)
 	case cp.Mbufs < 1024 || cp.Mbufs > 1<<28:
 		return fieldError("capture.mbufs", "%d: use 1024 to 2^28", cp.Mbufs)
 	case cp.MbufCache < 0 || cp.MbufCache > 512:

@@ -32,6 +32,8 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		WorkerBurst:    cp.WorkerBurstOrDefault(),
 		RingSize:       uint32(cp.RingSize),
 		WorkersPerRing: cp.WorkersPerRing,
+		IdleAfter:      uint32(cp.IdlePolls),
+		IdleSleep:      cp.IdleSleep,
 		Mempool:        dpdk.MempoolSpec{Mbufs: uint32(cp.Mbufs), Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom)},
 		Routes:         routes,
 		Decap:          cp.Decap,

@@ -53,6 +53,7 @@ func TestSpecTyped(t *testing.T) {
 		WorkerBurst:    64,
 		RingSize:       4096,
 		WorkersPerRing: 2,
+		IdleSleep:      50 * time.Microsecond,
 		Mempool:        dpdk.MempoolSpec{Mbufs: 100000, Cache: 256, DataRoom: 2176},
 		Routes:         []pipeline.RouteSpec{{Name: "default", Topic: "pkts", KeyUnit: time.Microsecond}},
 		Kafka: pipeline.KafkaSpec{

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <rte_bpf.h>
 #include <rte_cycles.h>
@@ -573,7 +574,11 @@ fc_rx_loop(void *arg)
 	struct rte_mbuf *pkts[FC_MAX_BURST];
 	const uint16_t burst = lc->burst;
 	const struct fc_routes *routes = lc->routes;
+	uint32_t empty = 0, sleep_ns = 1000;
 
+	/* Sleeps of a few µs need the timer slack (50 µs by default) down. */
+	if (lc->idle_after != 0)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	while (!__atomic_load_n(&lc->stop, __ATOMIC_RELAXED)) {
 		uint64_t busy = 0;
 
@@ -609,8 +614,24 @@ fc_rx_loop(void *arg)
 			BUMP(q->st.enqueued, sent);
 		}
 		BUMP(lc->polls, 1);
-		if (busy)
+		if (busy) {
 			BUMP(lc->busy_polls, 1);
+			empty = 0;
+			sleep_ns = 1000;
+			continue;
+		}
+		if (lc->idle_after == 0)
+			continue; /* busy polling */
+		if (++empty < lc->idle_after) {
+			rte_pause();
+			continue;
+		}
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = sleep_ns };
+		nanosleep(&ts, NULL);
+		BUMP(lc->sleeps, 1);
+		BUMP(lc->slept_ns, sleep_ns);
+		if (sleep_ns < lc->idle_sleep_ns)
+			sleep_ns = RTE_MIN(sleep_ns * 2, lc->idle_sleep_ns);
 	}
 	return 0;
 }

@@ -124,8 +124,17 @@ struct fc_rx_lcore {
 	uint16_t burst;
 	uint16_t nb_queues;
 	uint64_t last_ns; /* monotonic clamp for TSC stamps */
+	/*
+	 * Idling: after idle_after polls in a row found nothing, the loop
+	 * sleeps between polls, from 1 µs doubling to idle_sleep_ns, until a
+	 * packet comes. idle_after 0: busy polling, never a pause.
+	 */
+	uint32_t idle_after;
+	uint32_t idle_sleep_ns;
 	uint64_t polls;
 	uint64_t busy_polls;
+	uint64_t sleeps;      /* nanosleeps taken */
+	uint64_t slept_ns;    /* their requested durations, summed */
 	uint32_t sample_count[FC_MAX_QUEUES_PER_LCORE][FC_MAX_ROUTES];
 	struct fc_rxq queues[FC_MAX_QUEUES_PER_LCORE];
 };

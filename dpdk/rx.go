@@ -16,11 +16,21 @@ static void fc_rx_stop(struct fc_rx_lcore *lc)
 {
 	__atomic_store_n(&lc->stop, 1, __ATOMIC_RELAXED);
 }
+
+static void fc_rx_lcore_counts(const struct fc_rx_lcore *lc, uint64_t *polls, uint64_t *busy, uint64_t *sleeps,
+			       uint64_t *slept_ns)
+{
+	*polls = __atomic_load_n(&lc->polls, __ATOMIC_RELAXED);
+	*busy = __atomic_load_n(&lc->busy_polls, __ATOMIC_RELAXED);
+	*sleeps = __atomic_load_n(&lc->sleeps, __ATOMIC_RELAXED);
+	*slept_ns = __atomic_load_n(&lc->slept_ns, __ATOMIC_RELAXED);
+}
 */
 import "C"
 
 import (
 	"fmt"
+	"time"
 	"unsafe"
 )
 
@@ -37,6 +47,11 @@ type RxSpec struct {
 	Queues []RxQueue
 	Ring   *Ring
 	Burst  uint16
+	// IdleAfter is how many polls in a row that find nothing make the
+	// lcore sleep between polls (from 1 µs, doubling to IdleSleep) until
+	// a packet comes; 0: busy polling, never a pause.
+	IdleAfter uint32
+	IdleSleep time.Duration
 	// Routes decide, for each packet, which routes keep it (see
 	// Routes); the lcore does not own them: close them after it. Nil:
 	// one route that keeps every packet.
@@ -85,6 +100,8 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 	c.burst = C.uint16_t(spec.Burst)
 	c.nb_queues = C.uint16_t(len(spec.Queues))
 	c.routes = routes.c
+	c.idle_after = C.uint32_t(spec.IdleAfter)
+	c.idle_sleep_ns = C.uint32_t(max(spec.IdleSleep, time.Microsecond).Nanoseconds())
 	for i, q := range spec.Queues {
 		cq := &c.queues[i]
 		cq.port = C.uint16_t(q.Port.Info.ID)
@@ -172,6 +189,23 @@ func (r *RxLcore) Stats() []RxQueueStats {
 		}
 	}
 	return out
+}
+
+// LcoreStats are an RX lcore's own counts.
+type LcoreStats struct {
+	Lcore     uint
+	Polls     uint64 // passes over its queues
+	BusyPolls uint64 // passes that found packets
+	Sleeps    uint64 // sleeps taken while idle
+	Slept     time.Duration
+}
+
+// LcoreStats reads the lcore's own counts.
+func (r *RxLcore) LcoreStats() LcoreStats {
+	var p, b, s, ns C.uint64_t
+	C.fc_rx_lcore_counts(r.c, &p, &b, &s, &ns)
+	return LcoreStats{Lcore: r.spec.Lcore, Polls: uint64(p), BusyPolls: uint64(b), Sleeps: uint64(s),
+		Slept: time.Duration(ns)}
 }
 
 // Close stops the lcore if needed and frees its memory.

@@ -209,7 +209,7 @@ func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 		c.rings = append(c.rings, ring)
 		c.ringLcore[ring] = pl.Lcore
 		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst,
-			Routes: c.routes})
+			Routes: c.routes, IdleAfter: c.spec.IdleAfter, IdleSleep: c.spec.IdleSleep})
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ type Collector struct {
 
 	rxPackets, rxBytes, ringDropped, filtered, sampled, decapsulated metrics.Metric
 	ringPackets, ringCapacity                                        metrics.Metric
+	lcorePolls, lcoreBusyPolls, lcoreSleeps, lcoreSlept              metrics.Metric
 
 	routeFiltered, routeSampled, routeRingDropped, routeMalformed metrics.Metric
 	routeProduced, routeQueueDropped, routeDelivered, routeFailed metrics.Metric
@@ -64,6 +65,10 @@ func NewCollector(src MetricsSource) *Collector {
 		routeQueueDropped: newMetric("route_queue_dropped_messages_total", "The route's messages dropped because librdkafka's queue stayed full.", c, "route", "topic"),
 		routeDelivered:    newMetric("route_delivered_messages_total", "The route's messages a broker acknowledged.", c, "route", "topic"),
 		routeFailed:       newMetric("route_failed_messages_total", "The route's messages whose delivery failed, or purged at shutdown.", c, "route", "topic"),
+		lcorePolls:        newMetric("rx_lcore_polls_total", "Passes of the RX lcore over its queues.", c, "lcore"),
+		lcoreBusyPolls:    newMetric("rx_lcore_busy_polls_total", "Passes of the RX lcore that found packets.", c, "lcore"),
+		lcoreSleeps:       newMetric("rx_lcore_sleeps_total", "Sleeps of the RX lcore while idle (capture.idle_polls).", c, "lcore"),
+		lcoreSlept:        newMetric("rx_lcore_sleep_seconds_total", "Time the RX lcore asked to sleep while idle.", c, "lcore"),
 		ringPackets:       newMetric("ring_packets", "Packets waiting in the RX lcore's ring.", g, "lcore"),
 		ringCapacity:      newMetric("ring_capacity_packets", "Packets the RX lcore's ring can hold.", g, "lcore"),
 
@@ -95,7 +100,7 @@ func NewCollector(src MetricsSource) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.decapsulated, c.ringPackets, c.ringCapacity,
+	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.decapsulated, c.lcorePolls, c.lcoreBusyPolls, c.lcoreSleeps, c.lcoreSlept, c.ringPackets, c.ringCapacity,
 		c.routeFiltered, c.routeSampled, c.routeRingDropped, c.routeMalformed, c.routeProduced, c.routeQueueDropped,
 		c.routeDelivered, c.routeFailed,
 		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
@@ -131,6 +136,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.routeQueueDropped, float64(rt.Kafka.QueueDropped), l...)
 		emit(c.routeDelivered, float64(rt.Kafka.Delivered), l...)
 		emit(c.routeFailed, float64(rt.Kafka.Failed), l...)
+	}
+	for _, l := range r.Lcores {
+		lc := strconv.Itoa(int(l.Lcore))
+		emit(c.lcorePolls, float64(l.Polls), lc)
+		emit(c.lcoreBusyPolls, float64(l.BusyPolls), lc)
+		emit(c.lcoreSleeps, float64(l.Sleeps), lc)
+		emit(c.lcoreSlept, l.Slept.Seconds(), lc)
 	}
 	for _, g := range r.Rings {
 		l := strconv.Itoa(int(g.Lcore))

@@ -24,6 +24,7 @@ import (
 // report, taken when every stage has stopped, is exact.
 type Report struct {
 	Queues    []dpdk.RxQueueStats
+	Lcores    []dpdk.LcoreStats // each RX lcore's polls and sleeps
 	Ports     []PortReport
 	Workers   WorkerCounters
 	Kafka     kafka.Counters
@@ -203,6 +204,7 @@ func (c *Capture) Report() Report {
 	routeKafka := make([]kafka.Counters, len(c.spec.Routes))
 	for _, rx := range c.rx {
 		r.Queues = append(r.Queues, rx.Stats()...)
+		r.Lcores = append(r.Lcores, rx.LcoreStats())
 	}
 	for _, p := range c.ports {
 		st, err := p.Stats()

@@ -20,6 +20,10 @@ type Spec struct {
 	WorkerBurst    int
 	RingSize       uint32
 	WorkersPerRing int
+	// IdleAfter empty polls in a row make an RX lcore sleep between
+	// polls, up to IdleSleep, until a packet comes; 0: busy polling.
+	IdleAfter uint32
+	IdleSleep time.Duration
 	// Mempool sizes the pool of each NUMA socket in use; Start names
 	// each one and sets its socket.
 	Mempool dpdk.MempoolSpec

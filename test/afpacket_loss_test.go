@@ -91,15 +91,16 @@ type burst struct {
 }
 
 // burstRun captures one top-speed burst on a fresh veth pair with the
-// given vdev arguments after the interface name.
-func burstRun(t *testing.T, vdevArgs string) burst {
+// given vdev arguments after the interface name, and fastcapa's further
+// arguments.
+func burstRun(t *testing.T, vdevArgs string, args ...string) burst {
 	t.Helper()
 	v := newVethPair(t)
 	file := burstPcap(t)
 	b := startBroker(t, 0, "pcap", "")
 	r := burst{}
-	r.d = startDaemon(t, nil, append(ealArgs(t), "-vdev", v.vdev()+vdevArgs, "-port", "net_af_packet0",
-		"-brokers", b.Addr, "-topic", "burst")...)
+	r.d = startDaemon(t, nil, append(append(ealArgs(t), "-vdev", v.vdev()+vdevArgs, "-port", "net_af_packet0",
+		"-brokers", b.Addr, "-topic", "burst"), args...)...)
 	addr := logField(t, r.d, "metrics", "listen")
 	waitReady(t, addr)
 	r.sent = v.sendTopSpeed(t, file)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
@@ -19,11 +20,14 @@ type vethPair struct {
 	capture, inject, netns string
 }
 
+// vethSeq numbers the pairs of one test binary, so their names differ.
+var vethSeq atomic.Int32
+
 func newVethPair(t *testing.T) vethPair {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
-	id := fmt.Sprintf("%d%d", os.Getpid()%10000, len(t.Name())%100)
+	id := fmt.Sprintf("%d%d", os.Getpid()%10000, vethSeq.Add(1)%1000)
 	v := vethPair{capture: "fcc" + id, inject: "fci" + id, netns: "fcns" + id}
 	run := func(args ...string) {
 		t.Helper()
