@@ -7,5 +7,7 @@
 // failed) and never copies a payload back out of librdkafka. It also owns
 // how librdkafka's log reaches slog (RouteLogs, ForwardLogs), for every
 // client we make, the sink's consumer too; and the key's time unit as
-// both programs' configurations name it (ParseKeyUnit).
+// both programs' configurations name it (ParseKeyUnit). Its C over
+// librdkafka is in kafka/internal/rdk; for now that gives make bench its
+// C ceiling (CCeiling).
 package kafka

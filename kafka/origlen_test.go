@@ -8,6 +8,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/fastcapa-go/fastcapa/internal/kafkatest"
 )
 
 func TestParseOrigLen(t *testing.T) {
@@ -54,7 +56,7 @@ func TestParseOrigLen(t *testing.T) {
 // records are held back in librdkafka (linger) while the next ones are
 // produced: each must keep its own value.
 func TestProduceOrigLen(t *testing.T) {
-	addr := newBroker(t)
+	addr := kafkatest.Broker(t, topic)
 	p := newProducer(t, ProducerSpec{
 		Properties:       map[string]string{"bootstrap.servers": addr, "linger.ms": "200"},
 		QueueFullTimeout: time.Second,
@@ -97,7 +99,7 @@ func TestProduceOrigLen(t *testing.T) {
 	if c := p.Counters(); c.Produced != uint64(len(want)) || c.Delivered != c.Produced || c.Bytes != bytesIn {
 		t.Fatalf("Counters() = %+v, want %d delivered, %d bytes", c, len(want), bytesIn)
 	}
-	for _, r := range consume(t, addr, len(want)) {
+	for _, r := range kafkatest.Consume(t, addr, topic, len(want)) {
 		i := binary.BigEndian.Uint64(r.Key)
 		w := want[i]
 		if !bytes.Equal(r.Value, w.value) {

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,8 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fastcapa-go/fastcapa/internal/kafkatest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
 
@@ -37,18 +36,6 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// newBroker starts an in-process Kafka-protocol broker with one
-// single-partition topic and returns its address.
-func newBroker(tb testing.TB, opts ...kfake.Opt) string {
-	tb.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(0), kfake.SeedTopics(1, topic)}, opts...)...)
-	if err != nil {
-		tb.Fatalf("kfake: %v", err)
-	}
-	tb.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
-}
-
 func newProducer(tb testing.TB, spec ProducerSpec) *Producer {
 	tb.Helper()
 	if spec.Topic == "" {
@@ -62,47 +49,6 @@ func newProducer(tb testing.TB, spec ProducerSpec) *Producer {
 		tb.Fatalf("NewProducer: %v", err)
 	}
 	return p
-}
-
-// consume reads the topic from the start with franz-go, an independent
-// client, until it holds want records, then checks briefly that no more
-// follow (a duplicate would).
-func consume(tb testing.TB, addr string, want int) []*kgo.Record {
-	tb.Helper()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		tb.Fatalf("kgo: %v", err)
-	}
-	defer cl.Close()
-
-	poll := func(ctx context.Context) []*kgo.Record {
-		fs := cl.PollFetches(ctx)
-		fs.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				tb.Fatalf("fetch %s/%d: %v", t, p, err)
-			}
-		})
-		return fs.Records()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < want {
-		recs = append(recs, poll(ctx)...)
-		if ctx.Err() != nil {
-			tb.Fatalf("read %d of %d records before the timeout", len(recs), want)
-		}
-	}
-	extra, cancelExtra := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancelExtra()
-	if more := poll(extra); len(more) > 0 || len(recs) > want {
-		tb.Fatalf("read %d records, want %d", len(recs)+len(more), want)
-	}
-	return recs
 }
 
 // TestProduceRoundTrip produces packets with varied timestamps and sizes
@@ -137,7 +83,7 @@ func TestProduceRoundTrip(t *testing.T) {
 
 	for _, divisor := range []uint64{1, 1000, 1000000} {
 		t.Run(fmt.Sprintf("divisor=%d", divisor), func(t *testing.T) {
-			addr := newBroker(t)
+			addr := kafkatest.Broker(t, topic)
 			p := newProducer(t, ProducerSpec{
 				KeyDivisor:       divisor,
 				Properties:       map[string]string{"bootstrap.servers": addr},
@@ -157,7 +103,7 @@ func TestProduceRoundTrip(t *testing.T) {
 			}
 
 			seen := make([]bool, n)
-			for _, r := range consume(t, addr, n) {
+			for _, r := range kafkatest.Consume(t, addr, topic, n) {
 				if len(r.Value) < 4 {
 					t.Fatalf("offset %d: value of %d bytes", r.Offset, len(r.Value))
 				}
@@ -185,7 +131,7 @@ func TestProduceRoundTrip(t *testing.T) {
 // fastcapa handed librdkafka pointers into mbufs it then freed.
 func TestProduceCopiesValue(t *testing.T) {
 	const n = 500
-	addr := newBroker(t)
+	addr := kafkatest.Broker(t, topic)
 	p := newProducer(t, ProducerSpec{
 		Properties: map[string]string{
 			"bootstrap.servers": addr,
@@ -212,7 +158,7 @@ func TestProduceCopiesValue(t *testing.T) {
 	if c := p.Counters(); c.Delivered != n || c.Failed != 0 {
 		t.Fatalf("Counters() = %+v, want %d delivered", c, n)
 	}
-	for _, r := range consume(t, addr, n) {
+	for _, r := range kafkatest.Consume(t, addr, topic, n) {
 		i := int(binary.BigEndian.Uint64(r.Key))
 		if !bytes.Equal(r.Value, pattern(i)) {
 			t.Errorf("packet %d arrived corrupted: % x...", i, r.Value[:min(12, len(r.Value))])
@@ -347,7 +293,7 @@ func BenchmarkProduceOrigLen(b *testing.B) {
 // benchProduce produces b.N values of size bytes through produce into a
 // broker that drops them, then flushes: msgs/s counts delivered messages.
 func benchProduce(b *testing.B, size int, produce func(p *Producer, ts uint64, value []byte) error) {
-	addr := newBroker(b, kfake.BlackholeProduce())
+	addr := kafkatest.Broker(b, topic, kfake.BlackholeProduce())
 	p := newProducer(b, ProducerSpec{
 		Properties: map[string]string{"bootstrap.servers": addr},
 		// Block rather than drop while the queue is full: a drop would

@@ -10,10 +10,12 @@
 //	fcbench consume -topic sinkbench -count 300000
 //	fcbench gen-store -from example.pcap -dir /tmp/store -bytes 2147483648
 //
-// The first form runs twice, once through package kafka's Producer (what
-// the pipeline uses) and once through a bare confluent-kafka-go Producer
-// with the same librdkafka properties, each to its own topic (TOPIC-kafka,
-// TOPIC-raw), and prints one key=value line per run:
+// The first form runs once per -modes entry (kafka,raw by default):
+// through package kafka's Producer (what the pipeline uses), through a
+// bare confluent-kafka-go Producer with the same librdkafka properties
+// (raw), or through librdkafka alone from one C loop (c: the C ceiling,
+// package kafka/internal/rdk), each to its own topic (TOPIC-kafka,
+// TOPIC-raw, TOPIC-c), and prints one key=value line per run:
 //
 //	mode=kafka size=64 msgs=... delivered=... failed=... queue_dropped=... seconds=... msgs_per_s=... mb_per_s=... steady_msgs_per_s=...
 //
@@ -23,9 +25,12 @@
 // (connection and metadata are not timed), and stops at the last delivery
 // report. steady_msgs_per_s leaves out the first second and the final
 // drain: messages delivered from one second in to the last Produce, over
-// that time (0 for runs under 1.5 s). In mode kafka a message librdkafka's queue refuses for longer
-// than -queue-full-timeout is given up and counted as queue_dropped, as
-// in the daemon; mode raw retries until -timeout.
+// that time (0 for runs under 1.5 s). In mode kafka a message
+// librdkafka's queue refuses for longer than -queue-full-timeout is given
+// up and counted as queue_dropped, as in the daemon; modes raw and c
+// retry until -timeout. Mode c counts
+// delivery reports in C, keys each message with its sequence number (8
+// bytes, as fastcapa's key) and times itself in C the same way.
 //
 // gen-pcap writes a capture of identical-length UDP/IPv4 Ethernet frames
 // for net_pcap's infinite_rx (or -from a capture, repeated); pcap-stats
@@ -108,13 +113,13 @@ func ceiling(args []string) int {
 	fs := flag.NewFlagSet("fcbench", flag.ContinueOnError)
 	var (
 		brokers  = fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers")
-		topic    = fs.String("topic", "fcbench", "topic prefix: runs go to TOPIC-kafka and TOPIC-raw")
+		topic    = fs.String("topic", "fcbench", "topic prefix: runs go to TOPIC-kafka, TOPIC-raw and TOPIC-c")
 		size     = fs.Int("size", 64, "message value size in bytes")
 		count    = fs.Int("count", 1000000, "messages per run (ignored with -duration)")
 		duration = fs.Duration("duration", 0, "produce for this long per run instead of -count messages")
 		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports, or for room in a full queue (raw), after this long")
 		qfull    = fs.Duration("queue-full-timeout", config.Defaults().Kafka.QueueFullTimeout, "mode kafka: give a message up after its queue stayed full this long (kafka.queue_full_timeout)")
-		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go)")
+		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go), c (librdkafka alone, from C)")
 	)
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka property key=value, repeatable (as fastcapa -X)")
@@ -152,8 +157,10 @@ func ceiling(args []string) int {
 			r, err = runKafka(o)
 		case "raw":
 			r, err = runRaw(o)
+		case "c":
+			r, err = runC(o)
 		default:
-			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (kafka, raw)\n", m)
+			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (kafka, raw, c)\n", m)
 			return 2
 		}
 		if err != nil {
@@ -356,6 +363,15 @@ func runRaw(o opts) (result, error) {
 		return r, fmt.Errorf("%d of %d delivery reports after %v", r.delivered+r.failed, sent, o.timeout)
 	}
 	return r, nil
+}
+
+// runC sends from C through librdkafka alone (kafka.CCeiling): no Go per
+// message, delivery reports counted in C.
+func runC(o opts) (result, error) {
+	r, err := kafka.CCeiling(kafka.CeilingSpec{Properties: o.props, Topic: o.topic + "-c", Size: o.size, Count: o.count,
+		Duration: o.duration, Timeout: o.timeout})
+	return result{mode: "c", sent: r.Sent, delivered: r.Delivered, failed: r.Failed, elapsed: r.Elapsed,
+		steady: r.Steady}, err
 }
 
 // genPcap writes a capture of count UDP/IPv4 frames of size bytes each,

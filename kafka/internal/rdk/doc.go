@@ -1,0 +1,15 @@
+// Package rdk is the only C over librdkafka in fastcapa: our own
+// declarations (rdk.h) of the librdkafka 2.x functions it calls, and the
+// C that calls them. The librdkafka is the one confluent-kafka-go bundles
+// (a static archive in its librdkafka_vendor package), already linked into
+// every program that imports confluent-kafka-go; this package links
+// nothing of its own and never includes an rdkafka.h, neither Debian's
+// (too old for the bundled 2.x) nor the vendored one (its path carries the
+// module version). It checks its constants against the library in its
+// tests.
+//
+// For now it holds Ceiling, the C ceiling of make bench: librdkafka alone
+// producing synthetic messages from one C loop, with delivery reports
+// counted in C. It never hands a Go pointer to librdkafka, and never
+// calls back into Go: one cgo call makes a whole run.
+package rdk
