@@ -442,6 +442,7 @@ func (c *Capture) Stop() Report {
 	}
 	r := c.Report()
 	r.Unflushed = unflushed
+	r.CPU = processCPU()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.teardown()

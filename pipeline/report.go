@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"syscall"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/kafka"
@@ -32,7 +34,10 @@ type Report struct {
 	InHand    uint64 // in the bursts workers hold now
 	InKafka   uint64 // in librdkafka's queues now
 	Unflushed int    // purged from librdkafka at shutdown (counted in Failed)
-	Mempools  []dpdk.MempoolAudit
+	// CPU is the process's user + system CPU time, in the final report:
+	// what the whole run cost (CPU per delivered packet in make bench).
+	CPU      time.Duration
+	Mempools []dpdk.MempoolAudit
 
 	// Routes are the counts of each route, in the spec's order.
 	Routes []RouteReport
@@ -281,8 +286,18 @@ func (r Report) attrs() []any {
 		"nic_dropped", r.NICDropped(),
 		"unflushed", r.Unflushed,
 		"mbufs_leaked", r.Leaked(),
+		"cpu_ms", r.CPU.Milliseconds(),
 		"routes", r.routeLogs(),
 	}
+}
+
+// processCPU is this process's user + system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // routeLog is a route's counts in the log's structured lines.

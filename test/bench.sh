@@ -173,6 +173,10 @@ pipeline() {
 	R_INFLIGHT=$(jnum in_flight "$final")
 	R_UNFLUSHED=$(jnum unflushed "$final")
 	R_LEAKED=$(jnum mbufs_leaked "$final")
+	# CPU per delivered packet: the fastcapa process's user + system time
+	# over the run (its final line's cpu_ms; n/a from builds before it).
+	R_CPU_US=$(awk -v ms="$(jnum cpu_ms "$final")" -v d="$R_DELIVERED" \
+		'BEGIN{ if (ms != "" && d > 0) printf "%.3f", ms*1000/d; else print "n/a" }')
 	R_SECONDS=$(awk -v a="$(jtime "$start")" -v b="$(jtime "$final")" 'BEGIN{printf "%.3f", b-a}')
 	# Steady rate: delivered between the first stats line (1 s in) and the
 	# last one before shutdown, over the time between them.
@@ -225,12 +229,14 @@ echo "# bench.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $ROUNDS rounds of ${SECONDS
 status=0
 summary=()
 bsummary=()
+cpusummary=()
 n=0
 for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	size=${spec%%:*}
 	pcap=${spec#*:}
 	echo "## frames of ${size} B ($(basename "$pcap"))"
 	raw_w=() raw_s=() kafka_w=() kafka_s=() c_w=() c_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 cqueue=0 unacc=0 mean=$size
+	cpu_us=() base_cpu_us=()
 	for round in $(seq "$ROUNDS"); do
 		n=$((n + 1))
 		run="bench$$-$n"
@@ -261,7 +267,9 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 		echo "round $round  pipeline  mode=fastcapa mean_size=${R_MEAN} received=$R_RECEIVED delivered=$R_DELIVERED" \
 			"ring_dropped=$R_RING queue_dropped=$R_QUEUE failed=$R_FAILED nic_dropped=$R_NIC unflushed=$R_UNFLUSHED" \
 			"in_flight=$R_INFLIGHT unaccounted=$R_UNACC mbufs_leaked=$R_LEAKED exit=$R_RC" \
-			"seconds=$R_SECONDS msgs_per_s=$pps mb_per_s=$mbs steady_msgs_per_s=$R_STEADY other_cpu=$OTHER"
+			"seconds=$R_SECONDS msgs_per_s=$pps mb_per_s=$mbs steady_msgs_per_s=$R_STEADY cpu_us_per_pkt=$R_CPU_US" \
+			"other_cpu=$OTHER"
+		cpu_us+=("$R_CPU_US")
 		pipe_w+=("$pps")
 		pipe_s+=("$R_STEADY")
 		mean=$R_MEAN
@@ -282,11 +290,15 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 			pps=$(awk -v d="$R_DELIVERED" -v s="$R_SECONDS" 'BEGIN{printf "%.0f", d/s}')
 			echo "round $round  pipeline  mode=base received=$R_RECEIVED delivered=$R_DELIVERED" \
 				"ring_dropped=$R_RING queue_dropped=$R_QUEUE unaccounted=$R_UNACC in_flight=$R_INFLIGHT" \
-				"mbufs_leaked=$R_LEAKED exit=$R_RC seconds=$R_SECONDS msgs_per_s=$pps steady_msgs_per_s=$R_STEADY other_cpu=$OTHER"
+				"mbufs_leaked=$R_LEAKED exit=$R_RC seconds=$R_SECONDS msgs_per_s=$pps steady_msgs_per_s=$R_STEADY" \
+				"cpu_us_per_pkt=$R_CPU_US other_cpu=$OTHER"
+			base_cpu_us+=("$R_CPU_US")
 			base_w+=("$pps")
 			base_s+=("$R_STEADY")
 		fi
 	done
+	cpusummary+=("$(printf '%-5s this %s µs [%s]' "$size" "$(median "${cpu_us[@]}")" "$(range "${cpu_us[@]}")")$(
+		[ -n "$BASE" ] && printf '  base %s µs [%s]' "$(median "${base_cpu_us[@]}")" "$(range "${base_cpu_us[@]}")")")
 	if [ -n "$BASE" ]; then
 		for m in steady whole; do
 			if [ $m = steady ]; then a=("${pipe_s[@]}") b=("${base_s[@]}"); else a=("${pipe_w[@]}") b=("${base_w[@]}"); fi
@@ -322,6 +334,8 @@ echo "## (frame bytes); steady: from 1 s in to the last Produce/stats line; whol
 echo "## load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "size  rate   ceiling_raw             ceiling_kafka           ceiling_c               pipeline                /raw   /kafka  /c      MB/s"
 printf '%s\n' "${summary[@]}"
+echo "## CPU per delivered packet: the fastcapa process's user + system time over the run ÷ delivered, median [min-max]"
+printf '%s\n' "${cpusummary[@]}"
 if [ -n "$BASE" ]; then
 	echo "## before/after: this build's pipeline over $BASE's, same rounds, same machine"
 	printf '%s\n' "${bsummary[@]}"
