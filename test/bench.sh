@@ -297,8 +297,11 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 			base_s+=("$R_STEADY")
 		fi
 	done
-	cpusummary+=("$(printf '%-5s this %s µs [%s]' "$size" "$(median "${cpu_us[@]}")" "$(range "${cpu_us[@]}")")$(
-		[ -n "$BASE" ] && printf '  base %s µs [%s]' "$(median "${base_cpu_us[@]}")" "$(range "${base_cpu_us[@]}")")")
+	line=$(printf '%-5s this %s µs [%s]' "$size" "$(median "${cpu_us[@]}")" "$(range "${cpu_us[@]}")")
+	if [ -n "$BASE" ]; then
+		line+=$(printf '  base %s µs [%s]' "$(median "${base_cpu_us[@]}")" "$(range "${base_cpu_us[@]}")")
+	fi
+	cpusummary+=("$line")
 	if [ -n "$BASE" ]; then
 		for m in steady whole; do
 			if [ $m = steady ]; then a=("${pipe_s[@]}") b=("${base_s[@]}"); else a=("${pipe_w[@]}") b=("${base_w[@]}"); fi
