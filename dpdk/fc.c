@@ -401,7 +401,6 @@ fc_filter_burst(const struct fc_filter *f, struct rte_mbuf **pkts, uint16_t n)
 	return kept;
 }
 
-
 /*
  * Counters are stored with relaxed atomics: a plain store on x86, so a
  * reader on another thread sees a whole value and the loop pays nothing.
@@ -438,6 +437,16 @@ sample_keep(struct fc_rx_lcore *lc, unsigned qi, unsigned r, const struct fc_rou
 	if (rt->below != 0)
 		return rte_rand() < rt->below;
 	return 1;
+}
+
+/* A route whose filter matched: its sampling keeps the packet (its bit in mask) or counts it. */
+static inline void
+offer(struct fc_rx_lcore *lc, unsigned qi, unsigned r, const struct fc_route *rt, uint32_t *mask, uint32_t *sampled)
+{
+	if (sample_keep(lc, qi, r, rt))
+		*mask |= 1u << r;
+	else
+		sampled[r]++;
 }
 
 static inline struct fc_meta *
@@ -492,10 +501,7 @@ fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint
 			}
 			any = 1;
 			matched |= rt->filter != NULL;
-			if (sample_keep(lc, qi, r, rt))
-				mask |= 1u << r;
-			else
-				sampled[r]++;
+			offer(lc, qi, r, rt, &mask, sampled);
 		}
 		for (unsigned r = 0; r < rs->n; r++) {
 			const struct fc_route *rt = &rs->r[r];
@@ -507,10 +513,7 @@ fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint
 				continue;
 			}
 			any = 1;
-			if (sample_keep(lc, qi, r, rt))
-				mask |= 1u << r;
-			else
-				sampled[r]++;
+			offer(lc, qi, r, rt, &mask, sampled);
 		}
 		if (inner && !rs->send_inner)
 			fc_inner_leave(m, &parsed, saved);

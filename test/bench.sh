@@ -217,6 +217,19 @@ other_cpu() {
 		-v dc="$(awk -v a="$child" -v b="$M_CHILD" 'BEGIN{print b-a}')" -v n="$(nproc)" \
 		'BEGIN{o=(db/hz-dc)/(dt*n)*100; if (o<0) o=0; printf "%.0f%% own_cpu=%.0f%%", o, dc/(dt*n)*100}')
 }
+# ceiling_round MODE SIZE RUN ROUND: one ceiling run of fcbench's MODE,
+# its line printed, its rates appended to MODE_w (whole) and MODE_s
+# (steady), its queue drops in C_QUEUE_MODE.
+ceiling_round() {
+	local -n whole=${1}_w steady=${1}_s
+	mark
+	ceiling "$1" "$2" "$3"
+	other_cpu
+	echo "round $4  ceiling   $C_LINE other_cpu=$OTHER"
+	whole+=("$(kv msgs_per_s "$C_LINE")")
+	steady+=("$(kv steady_msgs_per_s "$C_LINE")")
+	printf -v "C_QUEUE_$1" '%s' "$(kv queue_dropped "$C_LINE")"
+}
 # pct A B: A as a percentage of B.
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.1f", 100*a/b; else print "n/a" }'; }
 
@@ -240,25 +253,10 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	for round in $(seq "$ROUNDS"); do
 		n=$((n + 1))
 		run="bench$$-$n"
-		mark
-		ceiling raw "$size" "$run"
-		other_cpu
-		echo "round $round  ceiling   $C_LINE other_cpu=$OTHER"
-		raw_w+=("$(kv msgs_per_s "$C_LINE")")
-		raw_s+=("$(kv steady_msgs_per_s "$C_LINE")")
-		mark
-		ceiling kafka "$size" "$run"
-		other_cpu
-		echo "round $round  ceiling   $C_LINE other_cpu=$OTHER"
-		kafka_w+=("$(kv msgs_per_s "$C_LINE")")
-		kafka_s+=("$(kv steady_msgs_per_s "$C_LINE")")
-		cqueue=$((cqueue + $(kv queue_dropped "$C_LINE")))
-		mark
-		ceiling c "$size" "$run"
-		other_cpu
-		echo "round $round  ceiling   $C_LINE other_cpu=$OTHER"
-		c_w+=("$(kv msgs_per_s "$C_LINE")")
-		c_s+=("$(kv steady_msgs_per_s "$C_LINE")")
+		for mode in raw kafka c; do
+			ceiling_round "$mode" "$size" "$run" "$round"
+		done
+		cqueue=$((cqueue + C_QUEUE_kafka))
 		mark
 		pipeline "$pcap" "$run-pipe"
 		other_cpu
