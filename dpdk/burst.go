@@ -47,6 +47,21 @@ func (b *Burst) Cycle(r *Ring) int {
 	return int(C.fc_burst_cycle(r.r, b.c))
 }
 
+// Sink is C code that consumes a burst: Fn is a fc_sink_fn (pkt.h) and
+// Ctx its first argument, both C pointers. A consumer's package makes
+// them; this one calls Fn on the burst without knowing what it does.
+type Sink struct {
+	Fn, Ctx unsafe.Pointer
+}
+
+// Drain frees the packets the burst held, dequeues up to its size from
+// r, hands them to s (every frame contiguous: multi-segment ones are
+// copied first) and frees them, in one cgo call. It returns how many
+// packets s was given; the burst holds none after it.
+func (b *Burst) Drain(r *Ring, s Sink) int {
+	return int(C.fc_burst_drain(r.r, b.c, (*C.fc_sink_fn)(s.Fn), s.Ctx))
+}
+
 // Release frees the packets the burst holds.
 func (b *Burst) Release() { C.fc_burst_release(b.c) }
 
@@ -110,8 +125,7 @@ func (b *Burst) Copy(i int, dst []byte) ([]byte, error) {
 // Close releases held packets and frees the burst.
 func (b *Burst) Close() {
 	if b.c != nil {
-		b.Release()
-		C.rte_free(unsafe.Pointer(b.c))
+		C.fc_burst_destroy(b.c)
 		b.c = nil
 		b.pkts = nil
 	}

@@ -719,6 +719,73 @@ fc_burst_cycle(struct rte_ring *r, struct fc_burst *b)
 	return n;
 }
 
+/*
+ * Linearize the good multi-segment frames of the burst into b->lin, so
+ * that every packet a sink sees is contiguous. Returns -1, with those
+ * frames marked bad, if memory for them cannot be had.
+ */
+static int
+linearize(struct fc_burst *b)
+{
+	uint64_t need = 0, off = 0;
+
+	for (uint32_t i = 0; i < b->n; i++)
+		if (unlikely(b->pkts[i].nb_segs > 1) && !b->pkts[i].bad)
+			need += b->pkts[i].len;
+	if (likely(need == 0))
+		return 0;
+	if (need > b->lin_cap) {
+		uint8_t *lin = realloc(b->lin, need);
+
+		if (lin == NULL) {
+			for (uint32_t i = 0; i < b->n; i++)
+				if (b->pkts[i].nb_segs > 1)
+					b->pkts[i].bad = 1;
+			return -1;
+		}
+		b->lin = lin;
+		b->lin_cap = need;
+	}
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct fc_pkt *p = &b->pkts[i];
+
+		if (likely(p->nb_segs == 1) || p->bad)
+			continue;
+		fc_pkt_copy(b, i, b->lin + off, p->len);
+		p->data = b->lin + off;
+		p->seg_len = p->len;
+		off += p->len;
+	}
+	return 0;
+}
+
+/*
+ * Free the burst the worker held, dequeue the next one, hand it to sink
+ * in one call and free it: the sink must have copied what it keeps. One
+ * cgo call per burst, no Go on the packet path.
+ */
+unsigned
+fc_burst_drain(struct rte_ring *r, struct fc_burst *b, fc_sink_fn *sink, void *ctx)
+{
+	unsigned n = fc_burst_cycle(r, b);
+
+	if (n == 0)
+		return 0;
+	linearize(b);
+	sink(ctx, b->pkts, n);
+	fc_burst_release(b);
+	return n;
+}
+
+/* Free what the burst holds, and its own memory. */
+void
+fc_burst_destroy(struct fc_burst *b)
+{
+	fc_burst_release(b);
+	free(b->lin);
+	rte_free(b);
+}
+
 /* Copy packet i, all its segments, into dst. Returns its length or -1. */
 int64_t
 fc_pkt_copy(const struct fc_burst *b, uint32_t i, uint8_t *dst, uint64_t cap)

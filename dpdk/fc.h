@@ -14,6 +14,8 @@
 #include <rte_bpf.h>
 #include <pcap/bpf.h> /* struct bpf_program, for rte_bpf_convert: the type only */
 
+#include "pkt.h" /* struct fc_pkt, fc_sink_fn */
+
 #define FC_MAX_BURST 1024
 #define FC_MAX_QUEUES_PER_LCORE 64
 #define FC_MAX_ROUTES 32
@@ -139,19 +141,6 @@ struct fc_rx_lcore {
 	struct fc_rxq queues[FC_MAX_QUEUES_PER_LCORE];
 };
 
-/* One packet of a dequeued burst, as the Go worker reads it. */
-struct fc_pkt {
-	const uint8_t *data; /* first segment's data */
-	uint32_t len;        /* pkt_len: the whole frame */
-	uint32_t seg_len;    /* first segment's data_len */
-	uint64_t ts_ns;
-	uint32_t routes;    /* fc_meta's */
-	uint32_t flow_hash; /* fc_meta's */
-	uint16_t nb_segs;
-	uint16_t port;
-	uint8_t bad; /* segment lengths do not add up to pkt_len */
-};
-
 /*
  * A worker's burst: the mbufs it owns between two fc_burst_cycle calls,
  * and their descriptors.
@@ -161,6 +150,9 @@ struct fc_burst {
 	uint32_t cap;
 	struct rte_mbuf *mbufs[FC_MAX_BURST];
 	struct fc_pkt pkts[FC_MAX_BURST];
+	/* fc_burst_drain's copies of multi-segment frames (malloc'd, grown) */
+	uint8_t *lin;
+	uint64_t lin_cap;
 };
 
 struct fc_mempool_audit {
@@ -196,6 +188,8 @@ void fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_st
 
 unsigned fc_burst_cycle(struct rte_ring *r, struct fc_burst *b);
 void fc_burst_release(struct fc_burst *b);
+unsigned fc_burst_drain(struct rte_ring *r, struct fc_burst *b, fc_sink_fn *sink, void *ctx);
+void fc_burst_destroy(struct fc_burst *b);
 int64_t fc_pkt_copy(const struct fc_burst *b, uint32_t i, uint8_t *dst, uint64_t cap);
 
 void fc_mempool_audit(const struct rte_mempool *mp, struct fc_mempool_audit *a);

@@ -8,6 +8,9 @@
 // how librdkafka's log reaches slog (RouteLogs, ForwardLogs), for every
 // client we make, the sink's consumer too; and the key's time unit as
 // both programs' configurations name it (ParseKeyUnit). Its C over
-// librdkafka is in kafka/internal/rdk; for now that gives make bench its
-// C ceiling (CCeiling).
+// librdkafka is in kafka/internal/rdk: the C path (ProducerSpec.FromC,
+// Sink: a whole burst produced in one call, delivery reports counted in
+// C), and make bench's C ceiling (CCeiling). The Go path (Send, one
+// confluent-kafka-go Produce a packet) stays until the C path replaces
+// it everywhere.
 package kafka

@@ -11,7 +11,9 @@ import (
 // cut at capture: its value is the frame's length on the wire, in ASCII
 // decimal ("1514"), so kcat writes and shows it (-H orig_len=1514, -f
 // '%h'). A record without it holds the whole frame. Only the FROM_KEY
-// format (key = timestamp, value = frame) carries it.
+// format (key = timestamp, value = frame) carries it. The C path writes
+// it too (fmt_dec in kafka/internal/rdk/producer.c), checked against
+// ParseOrigLen by TestCaptureSnaplen through the sink.
 const OrigLenHeader = "orig_len"
 
 // ErrOrigLen is a header value ParseOrigLen refuses.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/fastcapa-go/fastcapa/kafka/internal/rdk"
 )
 
 // ProducerSpec describes a producer.
@@ -38,12 +40,28 @@ type ProducerSpec struct {
 	// object per line, as they come (statistics.interval.ms sets how
 	// often; Metron's -s file).
 	StatsWriter io.Writer
+	// FromC produces from C: a burst at a time through Sink, every
+	// per-packet step (cut, key, partition, produce, delivery report)
+	// in C. Send is then not used. Otherwise packets are sent from Go,
+	// one Send each, which is the path being retired.
+	FromC bool
+	// Simple (FromC): every packet is the first destination's; its
+	// route mask is not read.
+	Simple bool
 }
 
 // Destination is one topic a producer sends to, with the key's unit.
 type Destination struct {
 	Topic      string
 	KeyDivisor uint64 // 0: 1
+	// For FromC: how a route's packets are sent here (Send takes them
+	// per message instead). A frame over Snaplen (> 0) is cut and an
+	// OrigLenHeader added; Partitions is the topic's partition count
+	// for PartitionByFlow and PartitionRoundRobin (SetPartitions may
+	// set it later).
+	Snaplen     int
+	Partitioner Partitioner
+	Partitions  int
 }
 
 // PartitionAny leaves the partition to librdkafka's partitioner (on the
@@ -68,12 +86,14 @@ var ErrQueueFull = errors.New("librdkafka queue full")
 // Producer sends packets to its destinations (topics). Send, Produce and
 // Publish are for one goroutine at a time; Counters may be read from any.
 type Producer struct {
-	spec  ProducerSpec
-	p     *ck.Producer
-	log   *slog.Logger
-	msg   ck.Message
-	key   [8]byte
-	dests []dest
+	spec     ProducerSpec
+	p        *ck.Producer  // the Go path's client
+	c        *rdk.Producer // the C path's, when FromC
+	stopPoll atomic.Bool   // ends pollC
+	log      *slog.Logger
+	msg      ck.Message
+	key      [8]byte
+	dests    []dest
 	// byTopic finds a delivery report's destination.
 	byTopic map[string]*dest
 	// origLen is ProduceOrigLen's header, its value's bytes reused.
@@ -126,12 +146,17 @@ const RouteLogs = "go.logs.channel.enable"
 // logs, so lines go out at debug unless critical.
 func ForwardLogs(logs <-chan ck.LogEvent, log *slog.Logger) {
 	for l := range logs {
-		lv := slog.LevelDebug
-		if l.Level <= 2 {
-			lv = slog.LevelError
-		}
-		log.Log(context.Background(), lv, l.Message, "source", "librdkafka", "facility", l.Tag)
+		logLine(log, l.Level, l.Message, l.Tag)
 	}
+}
+
+// logLine logs one of librdkafka's lines (level: syslog's).
+func logLine(log *slog.Logger, level int, msg, facility string) {
+	lv := slog.LevelDebug
+	if level <= 2 {
+		lv = slog.LevelError
+	}
+	log.Log(context.Background(), lv, msg, "source", "librdkafka", "facility", facility)
 }
 
 // ConfigMap builds the client configuration from librdkafka properties.
@@ -233,13 +258,19 @@ func NewProducer(spec ProducerSpec) (*Producer, error) {
 		pr.dests[i].topic, pr.dests[i].divisor = d.Topic, max(d.KeyDivisor, 1)
 		pr.byTopic[d.Topic] = &pr.dests[i]
 	}
+	pr.lastErr.Store("")
+	if spec.FromC {
+		if err := pr.newC(ds); err != nil {
+			return nil, err
+		}
+		return pr, nil
+	}
 	cm := ConfigMap(spec.Properties)
 	p, err := ck.NewProducer(&cm)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	pr.p = p
-	pr.lastErr.Store("")
 	pr.events.Add(2)
 	go pr.handleEvents()
 	go pr.handleLogs()
@@ -351,7 +382,15 @@ func (p *Producer) Ready() error {
 		p.closeMu.RLock()
 		defer p.closeMu.RUnlock()
 		if p.closed {
-			return nil, errors.New("closed")
+			return nil, errClosed
+		}
+		if p.c != nil {
+			if _, err := p.metadataC(0, 500*time.Millisecond); err != nil {
+				return nil, err
+			}
+			// metadataC checked what Check reads.
+			return &ck.Metadata{Brokers: make([]ck.BrokerMetadata, 1),
+				Topics: map[string]ck.TopicMetadata{*topic: {Topic: *topic}}}, nil
 		}
 		return p.p.GetMetadata(topic, false, 500)
 	})
@@ -447,6 +486,9 @@ func (p *Producer) Publish() {
 // Partitions asks a broker how many partitions destination d's topic
 // has, waiting up to timeout.
 func (p *Producer) Partitions(d int, timeout time.Duration) (int, error) {
+	if p.c != nil {
+		return p.metadataC(d, timeout)
+	}
 	topic := p.dests[d].topic
 	md, err := p.p.GetMetadata(&topic, false, int(timeout/time.Millisecond))
 	if err != nil {
@@ -476,6 +518,9 @@ func (p *Producer) InFlight() int {
 	if p.closed {
 		return 0
 	}
+	if p.c != nil {
+		return p.c.InFlight()
+	}
 	return p.p.Len()
 }
 
@@ -492,6 +537,16 @@ func (p *Producer) Counters() (c Counters) {
 // DestinationCounters reads the counts of each destination, by index.
 func (p *Producer) DestinationCounters() []Counters {
 	out := make([]Counters, len(p.dests))
+	if p.c != nil {
+		p.closeMu.RLock()
+		defer p.closeMu.RUnlock()
+		for i := range p.dests {
+			c := p.c.Dest(i)
+			out[i] = Counters{Produced: c.Produced, QueueDropped: c.QueueDropped, Delivered: c.Delivered,
+				Failed: c.Failed, Bytes: c.Bytes, QueueWaits: c.QueueWaits}
+		}
+		return out
+	}
 	for i := range p.dests {
 		d := &p.dests[i]
 		out[i] = Counters{
@@ -524,6 +579,9 @@ func (p *Producer) LastError() string { return p.lastErr.Load().(string) }
 // It returns how many messages were purged unflushed. Call it once
 // nothing calls Produce any more.
 func (p *Producer) Close(timeout time.Duration) (unflushed int) {
+	if p.c != nil {
+		return p.closeC(timeout)
+	}
 	p.Publish()
 	left := p.p.Flush(int(timeout / time.Millisecond))
 	if left > 0 {
@@ -543,5 +601,5 @@ func (p *Producer) Close(timeout time.Duration) (unflushed int) {
 }
 
 // Client returns the underlying confluent-kafka-go producer, for
-// metadata queries.
+// metadata queries; nil for a producer FromC.
 func (p *Producer) Client() *ck.Producer { return p.p }

@@ -222,18 +222,16 @@ func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 // own producer.
 func (c *Capture) makeWorkers() error {
 	k := c.spec.Kafka
-	var dests []kafka.Destination
-	for _, r := range c.spec.Routes {
-		dests = append(dests, kafka.Destination{Topic: r.Topic, KeyDivisor: uint64(r.KeyUnit)})
-	}
 	for _, ring := range c.rings {
 		for j := 0; j < c.spec.WorkersPerRing; j++ {
 			prod, err := kafka.NewProducer(kafka.ProducerSpec{
-				Destinations:     dests,
+				Destinations:     c.destinations(),
 				Properties:       k.Properties,
 				QueueFullTimeout: k.QueueFullTimeout,
 				Logger:           c.log,
 				StatsWriter:      c.stats,
+				FromC:            !k.FromGo,
+				Simple:           c.routes.Simple(),
 			})
 			if err != nil {
 				return err
@@ -243,6 +241,9 @@ func (c *Capture) makeWorkers() error {
 				if err := c.countPartitions(prod); err != nil {
 					return err
 				}
+				for i, r := range c.spec.Routes {
+					prod.SetPartitions(i, r.Partitions)
+				}
 			}
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
 				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Routes: c.spec.Routes,
@@ -251,6 +252,22 @@ func (c *Capture) makeWorkers() error {
 		}
 	}
 	return nil
+}
+
+// destinations are the routes' topics and how each is sent to.
+func (c *Capture) destinations() []kafka.Destination {
+	var ds []kafka.Destination
+	for _, r := range c.spec.Routes {
+		d := kafka.Destination{Topic: r.Topic, KeyDivisor: uint64(r.KeyUnit), Snaplen: r.Snaplen, Partitions: r.Partitions}
+		switch r.Partitioner {
+		case PartitionFlow:
+			d.Partitioner = kafka.PartitionByFlow
+		case PartitionRoundRobin:
+			d.Partitioner = kafka.PartitionRoundRobin
+		}
+		ds = append(ds, d)
+	}
+	return ds
 }
 
 // partitionsWait bounds how long start-up waits for a broker to say how

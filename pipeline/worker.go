@@ -81,10 +81,20 @@ func NewWorker(spec WorkerSpec) *Worker {
 
 // Holding is the number of packets in the burst the worker holds now
 // (some may already be with the producer): zero once it has exited.
-func (w *Worker) Holding() uint64 { return w.holding.Load() }
+func (w *Worker) Holding() uint64 {
+	if _, _, fromC := w.spec.Producer.Sink(); fromC {
+		return w.spec.Producer.SinkCounters().Holding
+	}
+	return w.holding.Load()
+}
 
 // Counters reads the worker's counts, as of its last burst.
 func (w *Worker) Counters() WorkerCounters {
+	if _, _, fromC := w.spec.Producer.Sink(); fromC {
+		s := w.spec.Producer.SinkCounters()
+		return WorkerCounters{Dequeued: s.Packets, Malformed: s.Malformed, Bursts: s.Bursts, Copies: s.Copies,
+			RouteMalformed: s.RouteMalformed}
+	}
 	c := WorkerCounters{Dequeued: w.dequeued.Load(), Malformed: w.malformed.Load(), Bursts: w.bursts.Load(),
 		Copies: w.copies.Load(), RouteMalformed: make([]uint64, len(w.routeMal))}
 	for i := range w.routeMal {
@@ -117,6 +127,10 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 		b.Close() // frees what it holds
 		w.holding.Store(0)
 	}()
+	if fn, ctx, fromC := w.spec.Producer.Sink(); fromC {
+		w.drain(b, dpdk.Sink{Fn: fn, Ctx: ctx}, rxStopped)
+		return nil
+	}
 
 	local := WorkerCounters{RouteMalformed: make([]uint64, len(w.spec.Routes))}
 	rr := make([]uint32, len(w.spec.Routes)) // round-robin positions
@@ -193,6 +207,27 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 		for r, v := range local.RouteMalformed {
 			w.routeMal[r].Store(v)
 		}
+	}
+}
+
+// drain is Run for a producer FromC: one cgo call per burst dequeues it,
+// produces each packet for each of its routes, counts it all and frees
+// it (librdkafka copied what it keeps). No Go per packet.
+func (w *Worker) drain(b *dpdk.Burst, sink dpdk.Sink, rxStopped <-chan struct{}) {
+	for idle := 0; ; {
+		if b.Drain(w.spec.Ring, sink) > 0 {
+			idle = 0
+			continue
+		}
+		select {
+		case <-rxStopped:
+			if w.spec.Ring.Count() == 0 {
+				return
+			}
+		default:
+		}
+		idle++
+		backoff(idle)
 	}
 }
 

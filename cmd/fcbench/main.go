@@ -119,7 +119,7 @@ func ceiling(args []string) int {
 		duration = fs.Duration("duration", 0, "produce for this long per run instead of -count messages")
 		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports, or for room in a full queue (raw), after this long")
 		qfull    = fs.Duration("queue-full-timeout", config.Defaults().Kafka.QueueFullTimeout, "mode kafka: give a message up after its queue stayed full this long (kafka.queue_full_timeout)")
-		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go), c (librdkafka alone, from C)")
+		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go), c (librdkafka alone, from C), cnocopy (c without RD_KAFKA_MSG_F_COPY: librdkafka points at the value)")
 	)
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka property key=value, repeatable (as fastcapa -X)")
@@ -157,10 +157,10 @@ func ceiling(args []string) int {
 			r, err = runKafka(o)
 		case "raw":
 			r, err = runRaw(o)
-		case "c":
-			r, err = runC(o)
+		case "c", "cnocopy":
+			r, err = runC(o, m == "cnocopy")
 		default:
-			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (kafka, raw, c)\n", m)
+			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (kafka, raw, c, cnocopy)\n", m)
 			return 2
 		}
 		if err != nil {
@@ -366,11 +366,17 @@ func runRaw(o opts) (result, error) {
 }
 
 // runC sends from C through librdkafka alone (kafka.CCeiling): no Go per
-// message, delivery reports counted in C.
-func runC(o opts) (result, error) {
-	r, err := kafka.CCeiling(kafka.CeilingSpec{Properties: o.props, Topic: o.topic + "-c", Size: o.size, Count: o.count,
-		Duration: o.duration, Timeout: o.timeout})
-	return result{mode: "c", sent: r.Sent, delivered: r.Delivered, failed: r.Failed, elapsed: r.Elapsed,
+// message, delivery reports counted in C. noCopy: librdkafka points at
+// the value instead of copying it (mode cnocopy), what a zero-copy path
+// would save at most.
+func runC(o opts, noCopy bool) (result, error) {
+	mode := "c"
+	if noCopy {
+		mode = "cnocopy"
+	}
+	r, err := kafka.CCeiling(kafka.CeilingSpec{Properties: o.props, Topic: o.topic + "-" + mode, Size: o.size, Count: o.count,
+		Duration: o.duration, Timeout: o.timeout, NoCopy: noCopy})
+	return result{mode: mode, sent: r.Sent, delivered: r.Delivered, failed: r.Failed, elapsed: r.Elapsed,
 		steady: r.Steady}, err
 }
 

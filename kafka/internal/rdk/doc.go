@@ -8,8 +8,12 @@
 // module version). It checks its constants against the library in its
 // tests.
 //
-// For now it holds Ceiling, the C ceiling of make bench: librdkafka alone
-// producing synthetic messages from one C loop, with delivery reports
-// counted in C. It never hands a Go pointer to librdkafka, and never
-// calls back into Go: one cgo call makes a whole run.
+// It holds the producer of the packets (Producer, producer.c): a burst
+// of packets, described by dpdk's struct fc_pkt (dpdk/pkt.h, the one
+// header of dpdk's it includes, plain C), is produced by fc_rdk_sink in
+// the same cgo call that dequeued it, and delivery reports are counted
+// by fc_rdk_poll in C; only logs, errors and statistics reach Go, one
+// event per Poll. And Ceiling, the C ceiling of make bench: librdkafka
+// alone producing synthetic messages from one C loop. It never hands a
+// Go pointer to librdkafka, and never calls back into Go.
 package rdk

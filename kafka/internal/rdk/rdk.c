@@ -54,7 +54,7 @@ static void put_be64(unsigned char *b, uint64_t v)
  * which copies it. While the queue is full it serves delivery reports
  * (up to 1 ms a poll) and tries again, up to timeout_ns.
  */
-static int produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, void *value,
+static int produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int flags, void *value,
 		   size_t len, uint64_t seq, uint64_t timeout_ns,
 		   struct fc_rdk_result *r)
 {
@@ -64,7 +64,7 @@ static int produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, void *value,
 
 	put_be64(key, seq);
 	for (;;) {
-		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, flags,
 				     value, len, key, sizeof(key), NULL) == 0)
 			return 0;
 		err = rd_kafka_last_error();
@@ -132,7 +132,7 @@ static void run(rd_kafka_t *rk, rd_kafka_topic_t *rkt, struct counts *c,
 				break;
 			}
 		}
-		if (produce(rk, rkt, value, s->size, seq + i, s->timeout_ns, r) != 0)
+		if (produce(rk, rkt, s->nocopy ? 0 : RD_KAFKA_MSG_F_COPY, value, s->size, seq + i, s->timeout_ns, r) != 0)
 			break;
 		r->sent++;
 		rd_kafka_poll(rk, 0);
@@ -196,7 +196,7 @@ int fc_rdk_ceiling(const struct fc_rdk_spec *s, struct fc_rdk_result *r)
 		value[j] = (unsigned char)j;
 
 	if (s->warmup) {
-		if (produce(rk, rkt, value, s->size, seq++, s->timeout_ns, r) != 0) {
+		if (produce(rk, rkt, s->nocopy ? 0 : RD_KAFKA_MSG_F_COPY, value, s->size, seq++, s->timeout_ns, r) != 0) {
 			r->err = FC_RDK_EWARMUP;
 		} else if (wait_reports(rk, &c, 1, s->timeout_ns) != 0) {
 			r->err = FC_RDK_EWARMUP;

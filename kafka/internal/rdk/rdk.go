@@ -37,6 +37,12 @@ func ErrName(code int) string {
 	return C.GoString(C.rd_kafka_err2name(C.rd_kafka_resp_err_t(code)))
 }
 
+// ErrString is librdkafka's description of an error code, as
+// rd_kafka_err2str.
+func ErrString(code int) string {
+	return C.GoString(C.rd_kafka_err2str(C.rd_kafka_resp_err_t(code)))
+}
+
 // Spec describes one ceiling run.
 type Spec struct {
 	Properties map[string]string // librdkafka properties, bootstrap.servers at least
@@ -48,6 +54,10 @@ type Spec struct {
 	// NoWarmup starts the clock at once instead of after one message
 	// delivered (connection and metadata then count in the run).
 	NoWarmup bool
+	// NoCopy produces without RD_KAFKA_MSG_F_COPY: librdkafka keeps a
+	// pointer to the value (one buffer for the whole run) instead of a
+	// copy, as a zero-copy path handing it mbuf data would.
+	NoCopy bool
 }
 
 // Result is one run's outcome. Messages have an 8-byte key, the message's
@@ -75,39 +85,20 @@ func Ceiling(s Spec) (Result, error) {
 		return Result{}, fmt.Errorf("rdk: bad spec: size %d, count %d, duration %v, topic %q, timeout %v",
 			s.Size, s.Count, s.Duration, s.Topic, s.Timeout)
 	}
+	var a cArgs
+	defer a.free()
 	var cs C.struct_fc_rdk_spec
-	var free []unsafe.Pointer
-	defer func() {
-		for _, p := range free {
-			C.free(p)
-		}
-	}()
-	cstr := func(v string) *C.char {
-		p := C.CString(v)
-		free = append(free, unsafe.Pointer(p))
-		return p
-	}
-	n := len(s.Properties)
-	if n > 0 {
-		ptrs := C.size_t(n) * C.size_t(unsafe.Sizeof((*C.char)(nil)))
-		keys := unsafe.Slice((**C.char)(C.malloc(ptrs)), n)
-		values := unsafe.Slice((**C.char)(C.malloc(ptrs)), n)
-		free = append(free, unsafe.Pointer(&keys[0]), unsafe.Pointer(&values[0]))
-		i := 0
-		for k, v := range s.Properties {
-			keys[i], values[i] = cstr(k), cstr(v)
-			i++
-		}
-		cs.keys, cs.values = &keys[0], &values[0]
-	}
-	cs.nprops = C.int(n)
-	cs.topic = cstr(s.Topic)
+	cs.keys, cs.values, cs.nprops = a.props(s.Properties)
+	cs.topic = a.str(s.Topic)
 	cs.size = C.uint32_t(s.Size)
 	cs.count = C.uint64_t(max(s.Count, 0))
 	cs.duration_ns = C.uint64_t(max(s.Duration, 0))
 	cs.timeout_ns = C.uint64_t(s.Timeout)
 	if !s.NoWarmup {
 		cs.warmup = 1
+	}
+	if s.NoCopy {
+		cs.nocopy = 1
 	}
 	var cr C.struct_fc_rdk_result
 	C.fc_rdk_ceiling(&cs, &cr)
@@ -125,4 +116,42 @@ func Ceiling(s Spec) (Result, error) {
 	default:
 		return r, fmt.Errorf("rdk: %s", msg)
 	}
+}
+
+// cArgs holds the C memory of one call's arguments, freed together.
+type cArgs struct{ ptrs []unsafe.Pointer }
+
+func (a *cArgs) str(v string) *C.char {
+	p := C.CString(v)
+	a.ptrs = append(a.ptrs, unsafe.Pointer(p))
+	return p
+}
+
+// cArray allocates n Ts (n > 0) in C memory.
+func cArray[T any](a *cArgs, n int) []T {
+	var t T
+	p := C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(t)))
+	a.ptrs = append(a.ptrs, p)
+	return unsafe.Slice((*T)(p), n)
+}
+
+// props lays out librdkafka properties as two arrays of C strings.
+func (a *cArgs) props(m map[string]string) (keys, values **C.char, n C.int) {
+	if len(m) == 0 {
+		return nil, nil, 0
+	}
+	ks, vs := cArray[*C.char](a, len(m)), cArray[*C.char](a, len(m))
+	i := 0
+	for k, v := range m {
+		ks[i], vs[i] = a.str(k), a.str(v)
+		i++
+	}
+	return &ks[0], &vs[0], C.int(len(m))
+}
+
+func (a *cArgs) free() {
+	for _, p := range a.ptrs {
+		C.free(p)
+	}
+	a.ptrs = nil
 }

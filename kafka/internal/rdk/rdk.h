@@ -15,6 +15,8 @@ typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_topic_s rd_kafka_topic_t;
 typedef struct rd_kafka_conf_s rd_kafka_conf_t;
 typedef struct rd_kafka_topic_conf_s rd_kafka_topic_conf_t;
+typedef struct rd_kafka_queue_s rd_kafka_queue_t;
+typedef struct rd_kafka_op_s rd_kafka_event_t;
 
 typedef int rd_kafka_resp_err_t;	/* an enum in rdkafka.h */
 typedef int rd_kafka_conf_res_t;	/* an enum in rdkafka.h */
@@ -25,10 +27,28 @@ typedef int rd_kafka_type_t;		/* an enum in rdkafka.h */
 #define RD_KAFKA_RESP_ERR_NO_ERROR 0
 #define RD_KAFKA_RESP_ERR__MSG_TIMED_OUT (-192)
 #define RD_KAFKA_RESP_ERR__QUEUE_FULL (-184)
+#define RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN (-187)
+#define RD_KAFKA_RESP_ERR__TIMED_OUT (-185)
 #define RD_KAFKA_PARTITION_UA ((int32_t)-1)
 #define RD_KAFKA_MSG_F_COPY 0x2
 #define RD_KAFKA_PURGE_F_QUEUE 0x1
 #define RD_KAFKA_PURGE_F_INFLIGHT 0x2
+
+/* rd_kafka_vtype_t, the tags of rd_kafka_producev's arguments */
+#define RD_KAFKA_VTYPE_END 0
+#define RD_KAFKA_VTYPE_RKT 2
+#define RD_KAFKA_VTYPE_PARTITION 3
+#define RD_KAFKA_VTYPE_VALUE 4
+#define RD_KAFKA_VTYPE_KEY 5
+#define RD_KAFKA_VTYPE_MSGFLAGS 7
+#define RD_KAFKA_VTYPE_HEADER 9
+
+/* event types */
+#define RD_KAFKA_EVENT_NONE 0x0
+#define RD_KAFKA_EVENT_DR 0x1
+#define RD_KAFKA_EVENT_LOG 0x4
+#define RD_KAFKA_EVENT_ERROR 0x8
+#define RD_KAFKA_EVENT_STATS 0x40
 
 /* The layout is part of librdkafka's ABI. */
 typedef struct rd_kafka_message_s {
@@ -73,6 +93,67 @@ int rd_kafka_produce(rd_kafka_topic_t *rkt, int32_t partition, int msgflags,
 rd_kafka_resp_err_t rd_kafka_flush(rd_kafka_t *rk, int timeout_ms);
 rd_kafka_resp_err_t rd_kafka_purge(rd_kafka_t *rk, int purge_flags);
 
+rd_kafka_resp_err_t rd_kafka_producev(rd_kafka_t *rk, ...);
+int rd_kafka_outq_len(rd_kafka_t *rk);
+rd_kafka_topic_conf_t *rd_kafka_topic_conf_new(void);
+void rd_kafka_topic_conf_set_opaque(rd_kafka_topic_conf_t *conf, void *rkt_opaque);
+void *rd_kafka_topic_opaque(const rd_kafka_topic_t *rkt);
+
+void rd_kafka_conf_set_events(rd_kafka_conf_t *conf, int events);
+rd_kafka_resp_err_t rd_kafka_set_log_queue(rd_kafka_t *rk, rd_kafka_queue_t *rkqu);
+rd_kafka_queue_t *rd_kafka_queue_get_main(rd_kafka_t *rk);
+void rd_kafka_queue_destroy(rd_kafka_queue_t *rkqu);
+rd_kafka_event_t *rd_kafka_queue_poll(rd_kafka_queue_t *rkqu, int timeout_ms);
+void rd_kafka_queue_yield(rd_kafka_queue_t *rkqu);
+int rd_kafka_event_type(const rd_kafka_event_t *rkev);
+const rd_kafka_message_t *rd_kafka_event_message_next(rd_kafka_event_t *rkev);
+rd_kafka_resp_err_t rd_kafka_event_error(rd_kafka_event_t *rkev);
+const char *rd_kafka_event_error_string(rd_kafka_event_t *rkev);
+int rd_kafka_event_error_is_fatal(rd_kafka_event_t *rkev);
+int rd_kafka_event_log(rd_kafka_event_t *rkev, const char **fac,
+		       const char **str, int *level);
+const char *rd_kafka_event_stats(rd_kafka_event_t *rkev);
+void rd_kafka_event_destroy(rd_kafka_event_t *rkev);
+
+/* The layouts are part of librdkafka's ABI. */
+struct rd_kafka_metadata_broker {
+	int32_t id;
+	char *host;
+	int port;
+};
+
+struct rd_kafka_metadata_partition {
+	int32_t id;
+	rd_kafka_resp_err_t err;
+	int32_t leader;
+	int replica_cnt;
+	int32_t *replicas;
+	int isr_cnt;
+	int32_t *isrs;
+};
+
+struct rd_kafka_metadata_topic {
+	char *topic;
+	int partition_cnt;
+	struct rd_kafka_metadata_partition *partitions;
+	rd_kafka_resp_err_t err;
+};
+
+struct rd_kafka_metadata {
+	int broker_cnt;
+	struct rd_kafka_metadata_broker *brokers;
+	int topic_cnt;
+	struct rd_kafka_metadata_topic *topics;
+	int32_t orig_broker_id;
+	char *orig_broker_name;
+};
+
+rd_kafka_resp_err_t rd_kafka_metadata(rd_kafka_t *rk, int all_topics,
+				      rd_kafka_topic_t *only_rkt,
+				      const struct rd_kafka_metadata **metadatap,
+				      int timeout_ms);
+void rd_kafka_metadata_destroy(const struct rd_kafka_metadata *metadata);
+
 /* This package's own C, in rdk.c. */
 
 /* Why fc_rdk_ceiling stopped (fc_rdk_result.err); errstr says more. */
@@ -96,6 +177,7 @@ struct fc_rdk_spec {
 	uint64_t duration_ns;	/* produce for this long instead */
 	uint64_t timeout_ns;	/* for reports, or for room in the queue */
 	int warmup;		/* one delivered message before the clock */
+	int nocopy;		/* librdkafka points at the value, no RD_KAFKA_MSG_F_COPY */
 };
 
 struct fc_rdk_result {
