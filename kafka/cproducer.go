@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -160,5 +159,3 @@ func (p *Producer) closeC(timeout time.Duration) (unflushed int) {
 	p.closeMu.Unlock()
 	return unflushed
 }
-
-var errClosed = errors.New("closed")

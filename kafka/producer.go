@@ -378,21 +378,19 @@ func (p *Producer) Brokers() []BrokerStats {
 // While not ready it asks a broker (with a short timeout) at most once a
 // second; while ready it answers from memory.
 func (p *Producer) Ready() error {
-	return p.reach.Check(p.dests[0].topic, func(topic *string) (*ck.Metadata, error) {
+	return p.reach.Check(func() bool {
 		p.closeMu.RLock()
 		defer p.closeMu.RUnlock()
-		if p.closed {
-			return nil, errClosed
+		switch {
+		case p.closed:
+			return false
+		case p.c != nil:
+			_, err := p.metadataC(0, 500*time.Millisecond)
+			return err == nil
 		}
-		if p.c != nil {
-			if _, err := p.metadataC(0, 500*time.Millisecond); err != nil {
-				return nil, err
-			}
-			// metadataC checked what Check reads.
-			return &ck.Metadata{Brokers: make([]ck.BrokerMetadata, 1),
-				Topics: map[string]ck.TopicMetadata{*topic: {Topic: *topic}}}, nil
-		}
-		return p.p.GetMetadata(topic, false, 500)
+		topic := p.dests[0].topic
+		md, err := p.p.GetMetadata(&topic, false, 500)
+		return TopicAnswered(md, err, topic)
 	})
 }
 

@@ -30,6 +30,16 @@ func (r *Reach) Up() {
 	r.up.Store(true)
 }
 
+// TopicAnswered says whether a metadata request about topic was answered
+// by a broker naming the topic without error.
+func TopicAnswered(md *ck.Metadata, err error, topic string) bool {
+	if err != nil || len(md.Brokers) == 0 {
+		return false
+	}
+	t, ok := md.Topics[topic]
+	return ok && t.Error.Code() == ck.ErrNoError
+}
+
 // Event notes what an event of the client says of its brokers.
 func (r *Reach) Event(e ck.Error) {
 	if e.Code() == ck.ErrAllBrokersDown {
@@ -39,21 +49,18 @@ func (r *Reach) Event(e ck.Error) {
 }
 
 // Check returns nil while a broker is reached, else why not. While down,
-// it calls metadata (at most once a second, never two at once), which
-// asks a broker about topic; an answer naming the topic without error
-// counts as Up.
-func (r *Reach) Check(topic string, metadata func(topic *string) (*ck.Metadata, error)) error {
+// it calls answered (at most once a second, never two at once), which
+// asks a broker about the client's topic and says whether it answered
+// naming the topic without error (TopicAnswered): then it counts as Up.
+func (r *Reach) Check(answered func() bool) error {
 	if r.up.Load() {
 		return nil
 	}
 	if r.askMu.TryLock() { // else someone is asking now
 		if time.Since(r.lastAsk) >= time.Second {
 			r.lastAsk = time.Now()
-			md, err := metadata(&topic)
-			if err == nil && len(md.Brokers) > 0 {
-				if t, ok := md.Topics[topic]; ok && t.Error.Code() == ck.ErrNoError {
-					r.Up()
-				}
+			if answered() {
+				r.Up()
 			}
 		}
 		r.askMu.Unlock()

@@ -143,15 +143,9 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 			w.holding.Store(uint64(n))
 		}
 		if n == 0 {
-			select {
-			case <-rxStopped:
-				if w.spec.Ring.Count() == 0 {
-					return nil
-				}
-			default:
+			if w.idle(rxStopped, &idle) {
+				return nil
 			}
-			idle++
-			backoff(idle)
 			continue
 		}
 		idle = 0
@@ -217,18 +211,25 @@ func (w *Worker) drain(b *dpdk.Burst, sink dpdk.Sink, rxStopped <-chan struct{})
 	for idle := 0; ; {
 		if b.Drain(w.spec.Ring, sink) > 0 {
 			idle = 0
-			continue
+		} else if w.idle(rxStopped, &idle) {
+			return
 		}
-		select {
-		case <-rxStopped:
-			if w.spec.Ring.Count() == 0 {
-				return
-			}
-		default:
-		}
-		idle++
-		backoff(idle)
 	}
+}
+
+// idle follows an empty dequeue: it says whether the worker is done (RX
+// stopped and the ring empty), else counts *idle up and backs off.
+func (w *Worker) idle(rxStopped <-chan struct{}, idle *int) (done bool) {
+	select {
+	case <-rxStopped:
+		if w.spec.Ring.Count() == 0 {
+			return true
+		}
+	default:
+	}
+	*idle++
+	backoff(*idle)
+	return false
 }
 
 // backoff waits after the idle-th empty dequeue in a row: a few yields,

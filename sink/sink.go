@@ -251,13 +251,14 @@ func (s *Sink) Ready() error {
 	if s.stopped.Load() {
 		return errors.New("stopped: disk full, resuming when every target has space")
 	}
-	err := s.reach.Check(s.spec.Topic, func(topic *string) (*ck.Metadata, error) {
+	err := s.reach.Check(func() bool {
 		s.closeMu.RLock()
 		defer s.closeMu.RUnlock()
 		if s.closed {
-			return nil, errors.New("closed")
+			return false
 		}
-		return s.c.GetMetadata(topic, false, 500)
+		md, err := s.c.GetMetadata(&s.spec.Topic, false, 500)
+		return kafka.TopicAnswered(md, err, s.spec.Topic)
 	})
 	if err != nil {
 		return fmt.Errorf("%w (%s)", err, s.spec.Properties["bootstrap.servers"])
