@@ -128,11 +128,6 @@ type Kafka struct {
 	// count for flow and round_robin; 0: asked of the broker at start.
 	Partitioner string `yaml:"partitioner"`
 	Partitions  int    `yaml:"partitions"`
-	// Producer is where packets are produced from: c (one call a
-	// burst, the default) or go (one confluent-kafka-go Produce a
-	// packet, the earlier path, kept until the C path has replaced it
-	// everywhere).
-	Producer string `yaml:"producer"`
 }
 
 // Shutdown bounds the drain on SIGINT/SIGTERM.
@@ -172,7 +167,6 @@ func Defaults() Config {
 			Partitioner:      "key",
 			Properties:       map[string]string{},
 			QueueFullTimeout: time.Second,
-			Producer:         "c",
 		},
 		Shutdown: Shutdown{FlushTimeout: 30 * time.Second},
 		Log:      Log{Level: "info", Format: "text", StatsInterval: 10 * time.Second},
@@ -327,9 +321,6 @@ func (c *Config) Validate() error {
 	}
 	if k.QueueFullTimeout < 0 {
 		return fieldError("kafka.queue_full_timeout", "%v is negative", k.QueueFullTimeout)
-	}
-	if k.Producer != "c" && k.Producer != "go" {
-		return fieldError("kafka.producer", "%q: use c or go", k.Producer)
 	}
 	if c.Shutdown.FlushTimeout <= 0 {
 		return fieldError("shutdown.flush_timeout", "%v: give a positive duration such as 30s", c.Shutdown.FlushTimeout)

@@ -42,7 +42,6 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 			Properties:       c.Kafka.Properties,
 			QueueFullTimeout: c.Kafka.QueueFullTimeout,
 			StatsFile:        c.Kafka.StatsFile,
-			FromGo:           c.Kafka.Producer == "go",
 		},
 		StatsInterval: c.Log.StatsInterval,
 		FlushTimeout:  c.Shutdown.FlushTimeout,

@@ -8,10 +8,11 @@
 //
 // The packet path crosses the cgo boundary once per burst, never once per
 // packet: the RX loop runs in C on EAL worker lcores (see fc.c), and a Go
-// worker frees its previous burst and dequeues the next in one call
-// (Burst.Cycle). Packet data is read from Go through slices over mbuf
-// memory; such a slice is valid only until the next Cycle or Release of the
-// burst that returned it.
+// worker dequeues a burst, hands it to its consumer's C (a Sink: struct
+// fc_pkt descriptors, pkt.h) and frees it, in one call (Burst.Drain).
+// Burst.Cycle and Packet read a burst from Go instead, through slices over
+// mbuf memory valid only until the next Cycle or Release; the tests read
+// what the RX loop delivered that way.
 //
 // The package never exits the process, never logs per packet and never
 // keeps Go pointers in C memory.

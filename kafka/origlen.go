@@ -4,24 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 )
 
 // OrigLenHeader is the key of the record header that says a frame was
 // cut at capture: its value is the frame's length on the wire, in ASCII
 // decimal ("1514"), so kcat writes and shows it (-H orig_len=1514, -f
 // '%h'). A record without it holds the whole frame. Only the FROM_KEY
-// format (key = timestamp, value = frame) carries it. The C path writes
-// it too (fmt_dec in kafka/internal/rdk/producer.c), checked against
+// format (key = timestamp, value = frame) carries it. The producer writes
+// it in C (fmt_dec in kafka/internal/rdk/producer.c), checked against
 // ParseOrigLen by TestCaptureSnaplen through the sink.
 const OrigLenHeader = "orig_len"
 
 // ErrOrigLen is a header value ParseOrigLen refuses.
 var ErrOrigLen = errors.New("bad orig_len header")
-
-// AppendOrigLen appends the header value for a frame of n bytes on the
-// wire to b.
-func AppendOrigLen(b []byte, n uint32) []byte { return strconv.AppendUint(b, uint64(n), 10) }
 
 // ParseOrigLen reads an OrigLenHeader value: one or more ASCII digits
 // (no sign, no space), at most 2^32-1.

@@ -3,7 +3,6 @@ package kafka
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/internal/kafkatest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
+	"github.com/fastcapa-go/fastcapa/kafka/internal/rdk"
 )
 
 const topic = "t"
@@ -50,6 +50,11 @@ func newProducer(tb testing.TB, spec ProducerSpec) *Producer {
 	}
 	return p
 }
+
+// produce gives p one burst of packets as a worker's drain does: the
+// sink takes what it keeps before it returns, and the packets' memory is
+// then overwritten and freed (rdk.Producer.SinkPackets).
+func produce(p *Producer, pkts ...rdk.Packet) { p.c.SinkPackets(pkts) }
 
 // TestProduceRoundTrip produces packets with varied timestamps and sizes
 // and reads them back: every key the timestamp in the key's unit, every
@@ -89,10 +94,12 @@ func TestProduceRoundTrip(t *testing.T) {
 				Properties:       map[string]string{"bootstrap.servers": addr},
 				QueueFullTimeout: time.Second,
 			})
-			for i := range n {
-				if err := p.Produce(ts[i], values[i]); err != nil {
-					t.Fatalf("Produce %d: %v", i, err)
+			for i := 0; i < n; i += 32 { // bursts of 32
+				var burst []rdk.Packet
+				for j := i; j < min(i+32, n); j++ {
+					burst = append(burst, rdk.Packet{Data: values[j], Timestamp: ts[j], Routes: 1})
 				}
+				produce(p, burst...)
 			}
 			if left := p.Close(30 * time.Second); left != 0 {
 				t.Fatalf("Close: %d messages unflushed", left)
@@ -125,10 +132,11 @@ func TestProduceRoundTrip(t *testing.T) {
 	}
 }
 
-// TestProduceCopiesValue reuses one buffer for every packet and scribbles
-// over it as soon as Produce returns, as a worker does when it hands the
-// mbuf back to DPDK. librdkafka must have copied the value: the original
-// fastcapa handed librdkafka pointers into mbufs it then freed.
+// TestProduceCopiesValue: each burst's memory is overwritten with 0xFF
+// as soon as the sink returns, as a worker frees the burst's mbufs back
+// to DPDK, while librdkafka still holds the messages (linger).
+// librdkafka must have copied the values: the original fastcapa handed
+// librdkafka pointers into mbufs it then freed.
 func TestProduceCopiesValue(t *testing.T) {
 	const n = 500
 	addr := kafkatest.Broker(t, topic)
@@ -142,15 +150,8 @@ func TestProduceCopiesValue(t *testing.T) {
 		QueueFullTimeout: time.Second,
 	})
 	pattern := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 0xA5}, 200) }
-	buf := make([]byte, 600)
 	for i := range n {
-		copy(buf, pattern(i))
-		if err := p.Produce(uint64(i), buf); err != nil {
-			t.Fatalf("Produce %d: %v", i, err)
-		}
-		for j := range buf {
-			buf[j] = 0xFF
-		}
+		produce(p, rdk.Packet{Data: pattern(i), Timestamp: uint64(i), Routes: 1})
 	}
 	if left := p.Close(30 * time.Second); left != 0 {
 		t.Fatalf("Close: %d messages unflushed", left)
@@ -179,7 +180,9 @@ func TestProduceNoBroker(t *testing.T) {
 		unflushed bool
 	}{
 		// message.timeout.ms (2s) fails every message well inside Close's
-		// wait.
+		// wait. It is a topic-level property given among the others, as
+		// -X and Metron's [kafka-topic] give it: each destination's topic
+		// must inherit it (a fresh topic configuration would not).
 		{"timeout", 30 * time.Second, false},
 		// Close stops waiting first; the purge fails what is left.
 		{"purge", 200 * time.Millisecond, true},
@@ -194,9 +197,7 @@ func TestProduceNoBroker(t *testing.T) {
 				QueueFullTimeout: time.Second,
 			})
 			for i := range n {
-				if err := p.Produce(uint64(i), []byte("packet")); err != nil {
-					t.Fatalf("Produce %d: %v", i, err)
-				}
+				produce(p, rdk.Packet{Data: []byte("packet"), Timestamp: uint64(i), Routes: 1})
 			}
 			start := time.Now()
 			left := p.Close(tc.close)
@@ -216,108 +217,6 @@ func TestProduceNoBroker(t *testing.T) {
 			}
 			t.Logf("last error: %s", p.LastError())
 		})
-	}
-}
-
-// TestProduceQueueFull: with no broker and a 10-message queue, the first
-// 10 packets are accepted, the 11th waits QueueFullTimeout and is dropped,
-// and the rest are dropped without waiting: one wait, not 990. Every
-// packet is counted once.
-func TestProduceQueueFull(t *testing.T) {
-	addr := testenv.DeadAddr(t)
-	p := newProducer(t, ProducerSpec{
-		Properties: map[string]string{
-			"bootstrap.servers":            addr,
-			"queue.buffering.max.messages": "10",
-		},
-		QueueFullTimeout: 200 * time.Millisecond,
-	})
-	const n = 1000
-	var dropped int
-	for i := range n {
-		if err := p.Produce(uint64(i), []byte("packet")); err != nil {
-			if !errors.Is(err, ErrQueueFull) {
-				t.Fatalf("Produce %d: %v, want ErrQueueFull", i, err)
-			}
-			dropped++
-		}
-	}
-	if c := p.Counters(); c.Produced != 0 || c.QueueDropped != 0 {
-		t.Errorf("Counters() = %+v before Publish, want Produce's counts not yet published", c)
-	}
-	p.Publish()
-	c := p.Counters()
-	if c.Produced != 10 || c.QueueDropped != n-10 || dropped != n-10 || c.QueueWaits != 1 {
-		t.Errorf("Counters() = %+v with %d errors, want 10 produced, %d queue-dropped, 1 wait", c, dropped, n-10)
-	}
-	if left := p.Close(100 * time.Millisecond); left != 10 {
-		t.Errorf("Close: %d unflushed, want 10", left)
-	}
-	if c := p.Counters(); c.Failed != 10 || c.Delivered != 0 {
-		t.Errorf("after Close: %+v, want the 10 queued ones failed", c)
-	}
-}
-
-// BenchmarkProduce measures Producer.Produce, one cgo call per packet, to
-// an in-process broker that acknowledges without storing (so its memory
-// does not grow with b.N). The timed part ends when Close has flushed
-// every message, so msgs/s is the rate of delivered messages, not just
-// of hand-overs to librdkafka's queue.
-func BenchmarkProduce(b *testing.B) {
-	for _, size := range []int{64, 650} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			benchProduce(b, size, (*Producer).Produce)
-		})
-	}
-}
-
-// BenchmarkProduceOrigLen is BenchmarkProduce through ProduceOrigLen:
-// "whole" frames (origLen = len(value): no header, Produce's path) and
-// frames cut from 1514 bytes ("of1514": one orig_len header each).
-func BenchmarkProduceOrigLen(b *testing.B) {
-	for _, size := range []int{64, 650} {
-		for _, orig := range []int{size, 1514} {
-			name := fmt.Sprintf("%dB/whole", size)
-			if orig != size {
-				name = fmt.Sprintf("%dB/of%d", size, orig)
-			}
-			b.Run(name, func(b *testing.B) {
-				benchProduce(b, size, func(p *Producer, ts uint64, value []byte) error {
-					return p.ProduceOrigLen(ts, value, uint32(orig))
-				})
-			})
-		}
-	}
-}
-
-// benchProduce produces b.N values of size bytes through produce into a
-// broker that drops them, then flushes: msgs/s counts delivered messages.
-func benchProduce(b *testing.B, size int, produce func(p *Producer, ts uint64, value []byte) error) {
-	addr := kafkatest.Broker(b, topic, kfake.BlackholeProduce())
-	p := newProducer(b, ProducerSpec{
-		Properties: map[string]string{"bootstrap.servers": addr},
-		// Block rather than drop while the queue is full: a drop would
-		// make the numbers meaningless.
-		QueueFullTimeout: time.Minute,
-	})
-	value := make([]byte, size)
-	ts := uint64(time.Now().UnixNano())
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		if err := produce(p, ts+uint64(i), value); err != nil {
-			b.Fatalf("produce %d: %v", i, err)
-		}
-	}
-	left := p.Close(time.Minute)
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	c := p.Counters()
-	if left != 0 || c.Produced != uint64(b.N) || c.Delivered != c.Produced {
-		b.Fatalf("%d unflushed, counters %+v, want %d delivered", left, c, b.N)
 	}
 }
 

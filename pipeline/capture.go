@@ -230,7 +230,6 @@ func (c *Capture) makeWorkers() error {
 				QueueFullTimeout: k.QueueFullTimeout,
 				Logger:           c.log,
 				StatsWriter:      c.stats,
-				FromC:            !k.FromGo,
 				Simple:           c.routes.Simple(),
 			})
 			if err != nil {
@@ -246,8 +245,7 @@ func (c *Capture) makeWorkers() error {
 				}
 			}
 			c.workers = append(c.workers, NewWorker(WorkerSpec{
-				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Routes: c.spec.Routes,
-				Simple: c.routes.Simple(), Register: true,
+				ID: len(c.workers), Ring: ring, Burst: c.spec.WorkerBurst, Producer: prod, Register: true,
 			}))
 		}
 	}

@@ -133,7 +133,4 @@ type KafkaSpec struct {
 	QueueFullTimeout time.Duration
 	// StatsFile, if set, gets librdkafka's JSON statistics appended.
 	StatsFile string
-	// FromGo sends each packet from Go (kafka.ProducerSpec.FromC
-	// false), the path being retired.
-	FromGo bool
 }

@@ -12,9 +12,9 @@
 #   BENCH_SECONDS=20 BENCH_ROUNDS=5 test/bench.sh
 #
 # Each capture gets BENCH_ROUNDS (3) rounds of: ceiling through bare
-# confluent-kafka-go (raw), ceiling through package kafka's Producer
-# (kafka), ceiling through librdkafka alone from C (c, the ceiling
-# issue 13's 90 % target is judged against), then fastcapa, each for
+# confluent-kafka-go (raw), ceiling through librdkafka alone from C (c,
+# the ceiling issue 13's 90 % target is judged against), then fastcapa,
+# each for
 # BENCH_SECONDS (5); the summary gives
 # medians, so one disturbed run does not make the figure. The pipeline's
 # rate is delivered packets over the time from its "capturing" log line to
@@ -108,8 +108,8 @@ jnum() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9]*\).*/\1/p" <<<"$2"; }
 jtime() { date -d "$(sed -n 's/^{"time":"\([^"]*\)".*/\1/p' <<<"$1")" +%s.%N; }
 
 # ceiling MODE SIZE TOPIC: sets C_LINE to fcbench's line. fcbench exits 1
-# when a message was not delivered (in mode kafka a queue-full shed, as
-# the daemon would): reported in its line, not a failure here.
+# when a message was not delivered: reported in its line, not a failure
+# here.
 ceiling() {
 	local rc=0
 	start_broker
@@ -219,7 +219,7 @@ other_cpu() {
 }
 # ceiling_round MODE SIZE RUN ROUND: one ceiling run of fcbench's MODE,
 # its line printed, its rates appended to MODE_w (whole) and MODE_s
-# (steady), its queue drops in C_QUEUE_MODE.
+# (steady).
 ceiling_round() {
 	local -n whole=${1}_w steady=${1}_s
 	mark
@@ -228,7 +228,6 @@ ceiling_round() {
 	echo "round $4  ceiling   $C_LINE other_cpu=$OTHER"
 	whole+=("$(kv msgs_per_s "$C_LINE")")
 	steady+=("$(kv steady_msgs_per_s "$C_LINE")")
-	printf -v "C_QUEUE_$1" '%s' "$(kv queue_dropped "$C_LINE")"
 }
 # pct A B: A as a percentage of B.
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.1f", 100*a/b; else print "n/a" }'; }
@@ -248,15 +247,14 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	size=${spec%%:*}
 	pcap=${spec#*:}
 	echo "## frames of ${size} B ($(basename "$pcap"))"
-	raw_w=() raw_s=() kafka_w=() kafka_s=() c_w=() c_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 cqueue=0 unacc=0 mean=$size
+	raw_w=() raw_s=() c_w=() c_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 unacc=0 mean=$size
 	cpu_us=() base_cpu_us=()
 	for round in $(seq "$ROUNDS"); do
 		n=$((n + 1))
 		run="bench$$-$n"
-		for mode in raw kafka c; do
+		for mode in raw c; do
 			ceiling_round "$mode" "$size" "$run" "$round"
 		done
-		cqueue=$((cqueue + C_QUEUE_kafka))
 		mark
 		pipeline "$pcap" "$run-pipe"
 		other_cpu
@@ -310,22 +308,22 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	fi
 	for m in steady whole; do
 		if [ $m = steady ]; then
-			a=("${raw_s[@]}") b=("${kafka_s[@]}") cc=("${c_s[@]}") c=("${pipe_s[@]}")
+			a=("${raw_s[@]}") cc=("${c_s[@]}") c=("${pipe_s[@]}")
 		else
-			a=("${raw_w[@]}") b=("${kafka_w[@]}") cc=("${c_w[@]}") c=("${pipe_w[@]}")
+			a=("${raw_w[@]}") cc=("${c_w[@]}") c=("${pipe_w[@]}")
 		fi
-		ck=$(median "${a[@]}") wr=$(median "${b[@]}") cm=$(median "${cc[@]}") pp=$(median "${c[@]}")
-		line=$(printf '%-5s %-6s %8s [%s] %8s [%s] %8s [%s] %8s [%s] %6s %6s %6s %7s' "$size" "$m" \
-			"$ck" "$(range "${a[@]}")" "$wr" "$(range "${b[@]}")" "$cm" "$(range "${cc[@]}")" \
+		ck=$(median "${a[@]}") cm=$(median "${cc[@]}") pp=$(median "${c[@]}")
+		line=$(printf '%-5s %-6s %8s [%s] %8s [%s] %8s [%s] %6s %6s %7s' "$size" "$m" \
+			"$ck" "$(range "${a[@]}")" "$cm" "$(range "${cc[@]}")" \
 			"$pp" "$(range "${c[@]}")" \
-			"$(pct "$pp" "$ck")%" "$(pct "$pp" "$wr")%" "$(pct "$pp" "$cm")%" \
+			"$(pct "$pp" "$ck")%" "$(pct "$pp" "$cm")%" \
 			"$(awk -v p="$pp" -v m="$mean" 'BEGIN{printf "%.1f", p*m/1e6}')")
 		if [ $m = steady ]; then
 			# Issue 13's target: the pipeline at 90 % of the C ceiling.
 			verdict="below"
 			awk -v r="$(pct "$pp" "$cm")" 'BEGIN{exit !(r+0 >= 90)}' && verdict="meets"
 			line+=" pipeline: ring_dropped=$ring queue_dropped=$queue unaccounted=$unacc;"
-			line+=" ceiling kafka: queue_dropped=$cqueue; $verdict the 90% target (of ceiling_c)"
+			line+=" $verdict the 90% target (of ceiling_c)"
 		fi
 		summary+=("$line")
 	done
@@ -333,7 +331,7 @@ done
 echo "## summary: packets/s, median [min-max] of $ROUNDS rounds; ratios of medians; MB/s of the pipeline's median"
 echo "## (frame bytes); steady: from 1 s in to the last Produce/stats line; whole: whole run incl. ramp-up and drain"
 echo "## load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "size  rate   ceiling_raw             ceiling_kafka           ceiling_c               pipeline                /raw   /kafka  /c      MB/s"
+echo "size  rate   ceiling_raw             ceiling_c               pipeline                /raw   /c      MB/s"
 printf '%s\n' "${summary[@]}"
 echo "## CPU per delivered packet: the fastcapa process's user + system time over the run ÷ delivered, median [min-max]"
 printf '%s\n' "${cpusummary[@]}"

@@ -1,7 +1,7 @@
-// Command fcbench measures the ceiling fastcapa is compared with in
-// make bench: confluent-kafka-go's Produce alone, with no DPDK, no ring
-// and no worker, sending synthetic messages of one size to a broker and
-// waiting for every delivery report.
+// Command fcbench measures the ceilings fastcapa is compared with in
+// make bench: librdkafka alone from C, and confluent-kafka-go's Produce
+// alone, with no DPDK, no ring and no worker, sending synthetic messages
+// of one size to a broker and waiting for every delivery report.
 //
 //	fcbench -brokers 127.0.0.1:9092 -topic bench -size 64 -duration 10s
 //	fcbench gen-pcap -size 64 -count 1024 -o frames64.pcap
@@ -10,14 +10,14 @@
 //	fcbench consume -topic sinkbench -count 300000
 //	fcbench gen-store -from example.pcap -dir /tmp/store -bytes 2147483648
 //
-// The first form runs once per -modes entry (kafka,raw by default):
-// through package kafka's Producer (what the pipeline uses), through a
-// bare confluent-kafka-go Producer with the same librdkafka properties
-// (raw), or through librdkafka alone from one C loop (c: the C ceiling,
-// package kafka/internal/rdk), each to its own topic (TOPIC-kafka,
-// TOPIC-raw, TOPIC-c), and prints one key=value line per run:
+// The first form runs once per -modes entry (raw,c by default): through
+// a bare confluent-kafka-go Producer (raw: the Go client's ceiling), or
+// through librdkafka alone from one C loop (c: the C ceiling, package
+// kafka/internal/rdk; cnocopy: the same without RD_KAFKA_MSG_F_COPY),
+// each to its own topic (TOPIC-raw, TOPIC-c, TOPIC-cnocopy), and prints
+// one key=value line per run:
 //
-//	mode=kafka size=64 msgs=... delivered=... failed=... queue_dropped=... seconds=... msgs_per_s=... mb_per_s=... steady_msgs_per_s=...
+//	mode=c size=64 msgs=... delivered=... failed=... queue_dropped=... seconds=... msgs_per_s=... mb_per_s=... steady_msgs_per_s=...
 //
 // The message key is 8 bytes, as fastcapa's; msgs_per_s counts delivered
 // messages, mb_per_s their value bytes only, in 10^6 B. The clock starts
@@ -25,10 +25,8 @@
 // (connection and metadata are not timed), and stops at the last delivery
 // report. steady_msgs_per_s leaves out the first second and the final
 // drain: messages delivered from one second in to the last Produce, over
-// that time (0 for runs under 1.5 s). In mode kafka a message
-// librdkafka's queue refuses for longer than -queue-full-timeout is given
-// up and counted as queue_dropped, as in the daemon; modes raw and c
-// retry until -timeout. Mode c counts
+// that time (0 for runs under 1.5 s). Every mode retries a message the
+// full queue refuses until -timeout. Mode c counts
 // delivery reports in C, keys each message with its sequence number (8
 // bytes, as fastcapa's key) and times itself in C the same way.
 //
@@ -56,7 +54,6 @@ import (
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/fastcapa-go/fastcapa/config"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/kafka"
 	"github.com/fastcapa-go/fastcapa/packet"
@@ -89,7 +86,6 @@ type opts struct {
 	count    int
 	duration time.Duration
 	timeout  time.Duration
-	qfull    time.Duration
 }
 
 // result is one run's outcome.
@@ -113,13 +109,12 @@ func ceiling(args []string) int {
 	fs := flag.NewFlagSet("fcbench", flag.ContinueOnError)
 	var (
 		brokers  = fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers")
-		topic    = fs.String("topic", "fcbench", "topic prefix: runs go to TOPIC-kafka, TOPIC-raw and TOPIC-c")
+		topic    = fs.String("topic", "fcbench", "topic prefix: runs go to TOPIC-MODE (TOPIC-raw, TOPIC-c, TOPIC-cnocopy)")
 		size     = fs.Int("size", 64, "message value size in bytes")
 		count    = fs.Int("count", 1000000, "messages per run (ignored with -duration)")
 		duration = fs.Duration("duration", 0, "produce for this long per run instead of -count messages")
 		timeout  = fs.Duration("timeout", 60*time.Second, "give up waiting for delivery reports, or for room in a full queue (raw), after this long")
-		qfull    = fs.Duration("queue-full-timeout", config.Defaults().Kafka.QueueFullTimeout, "mode kafka: give a message up after its queue stayed full this long (kafka.queue_full_timeout)")
-		modes    = fs.String("modes", "kafka,raw", "runs to make, in order: kafka (package kafka's Producer), raw (bare confluent-kafka-go), c (librdkafka alone, from C), cnocopy (c without RD_KAFKA_MSG_F_COPY: librdkafka points at the value)")
+		modes    = fs.String("modes", "raw,c", "runs to make, in order: raw (bare confluent-kafka-go), c (librdkafka alone, from C), cnocopy (c without RD_KAFKA_MSG_F_COPY: librdkafka points at the value)")
 	)
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka property key=value, repeatable (as fastcapa -X)")
@@ -142,7 +137,7 @@ func ceiling(args []string) int {
 		return 2
 	}
 	o := opts{props: map[string]string{"bootstrap.servers": *brokers}, topic: *topic, size: *size,
-		count: *count, duration: *duration, timeout: *timeout, qfull: *qfull}
+		count: *count, duration: *duration, timeout: *timeout}
 	for k, v := range props {
 		o.props[k] = v
 	}
@@ -153,14 +148,12 @@ func ceiling(args []string) int {
 			err error
 		)
 		switch m {
-		case "kafka":
-			r, err = runKafka(o)
 		case "raw":
 			r, err = runRaw(o)
 		case "c", "cnocopy":
 			r, err = runC(o, m == "cnocopy")
 		default:
-			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (kafka, raw, c, cnocopy)\n", m)
+			fmt.Fprintf(os.Stderr, "fcbench: -modes: unknown mode %q (raw, c, cnocopy)\n", m)
 			return 2
 		}
 		if err != nil {
@@ -239,53 +232,9 @@ func waitFor(timeout time.Duration, done func() bool) bool {
 	return true
 }
 
-// runKafka sends through package kafka's Producer, as a pipeline worker
-// does: one Produce per message, which waits while librdkafka's queue is
-// full, up to the queue-full timeout.
-func runKafka(o opts) (result, error) {
-	p, err := kafka.NewProducer(kafka.ProducerSpec{Topic: o.topic + "-kafka", Properties: o.props,
-		QueueFullTimeout: o.qfull})
-	if err != nil {
-		return result{}, err
-	}
-	defer p.Close(5 * time.Second)
-	v := payload(o.size)
-	if err := p.Produce(uint64(time.Now().UnixNano()), v); err != nil {
-		return result{}, fmt.Errorf("warm-up: %w", err)
-	}
-	if !waitFor(o.timeout, func() bool { c := p.Counters(); return c.Delivered+c.Failed == 1 }) {
-		return result{}, fmt.Errorf("warm-up: no delivery report in %v (is a broker at %s?)", o.timeout, o.props["bootstrap.servers"])
-	}
-	if c := p.Counters(); c.Failed != 0 {
-		return result{}, fmt.Errorf("warm-up: delivery failed: %s", p.LastError())
-	}
-	base := p.Counters()
-
-	w := newWindow(func() uint64 { return p.Counters().Delivered - base.Delivered })
-	var sent uint64
-	for i := 0; w.sending(o, i); i++ {
-		// A refused message is counted by the producer as queue-dropped.
-		_ = p.Produce(uint64(time.Now().UnixNano()), v)
-		sent++
-	}
-	c := p.Counters()
-	qdropped := c.QueueDropped - base.QueueDropped
-	ok := waitFor(o.timeout, func() bool {
-		c := p.Counters()
-		return c.Delivered+c.Failed-base.Delivered-base.Failed+qdropped >= sent
-	})
-	elapsed := time.Since(w.t0)
-	c = p.Counters()
-	r := result{mode: "kafka", sent: sent, delivered: c.Delivered - base.Delivered, failed: c.Failed - base.Failed,
-		qdropped: qdropped, elapsed: elapsed, steady: w.steady()}
-	if !ok {
-		return r, fmt.Errorf("%d of %d delivery reports after %v", r.delivered+r.failed, sent, o.timeout)
-	}
-	return r, nil
-}
-
-// runRaw sends through a bare confluent-kafka-go Producer, configured as
-// package kafka configures its own, retrying while the queue is full.
+// runRaw sends through a bare confluent-kafka-go Producer (configured by
+// kafka.ConfigMap), one Produce a message, retrying while the queue is
+// full: the Go client's ceiling, as the daemon produced before issue 13.
 func runRaw(o opts) (result, error) {
 	cm := kafka.ConfigMap(o.props)
 	p, err := ck.NewProducer(&cm)

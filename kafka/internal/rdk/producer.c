@@ -70,7 +70,11 @@ fc_rdk_producer_new(const struct fc_rdk_producer_spec *s, char *errstr, size_t e
 	p->qfull_timeout_ns = s->qfull_timeout_ns;
 	for (uint32_t i = 0; i < s->ndests; i++) {
 		struct fc_rdk_dest *d = &p->d[i];
-		rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+		/* The topic-level properties given with the others
+		 * (message.timeout.ms, acks, compression.type, ...) are in the
+		 * handle's default topic configuration: a fresh one would
+		 * silently drop them. */
+		rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(p->rk);
 
 		/* A delivery report finds its destination by its topic. */
 		rd_kafka_topic_conf_set_opaque(tc, d);

@@ -95,7 +95,7 @@ rd_kafka_resp_err_t rd_kafka_purge(rd_kafka_t *rk, int purge_flags);
 
 rd_kafka_resp_err_t rd_kafka_producev(rd_kafka_t *rk, ...);
 int rd_kafka_outq_len(rd_kafka_t *rk);
-rd_kafka_topic_conf_t *rd_kafka_topic_conf_new(void);
+rd_kafka_topic_conf_t *rd_kafka_default_topic_conf_dup(rd_kafka_t *rk);
 void rd_kafka_topic_conf_set_opaque(rd_kafka_topic_conf_t *conf, void *rkt_opaque);
 void *rd_kafka_topic_opaque(const rd_kafka_topic_t *rkt);
 

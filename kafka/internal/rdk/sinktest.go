@@ -21,8 +21,10 @@ type Packet struct {
 }
 
 // SinkPackets gives pkts to the producer's sink as one burst, as
-// dpdk.Burst.Drain does, from C memory. For tests of the sink without
-// DPDK.
+// dpdk.Burst.Drain does, from C memory, which it overwrites with 0xFF
+// and frees as soon as the sink returns, as the burst's mbufs are: a
+// message that still pointed into it would arrive as 0xFF bytes. For
+// tests of the sink without DPDK.
 func (p *Producer) SinkPackets(pkts []Packet) {
 	if len(pkts) == 0 {
 		return
@@ -48,4 +50,9 @@ func (p *Producer) SinkPackets(pkts []Packet) {
 		}
 	}
 	C.fc_rdk_sink(unsafe.Pointer(p.c), &ds[0], C.uint32_t(len(pkts)))
+	for i := range ds {
+		if ds[i].data != nil {
+			C.memset(unsafe.Pointer(ds[i].data), 0xFF, C.size_t(ds[i].seg_len))
+		}
+	}
 }
