@@ -13,7 +13,10 @@
 #
 # Each capture gets BENCH_ROUNDS (3) rounds of: ceiling through bare
 # confluent-kafka-go (raw), ceiling through librdkafka alone from C (c,
-# the ceiling issue 13's 90 % target is judged against), then fastcapa,
+# the ceiling issue 13's 90 % target is judged against), the same beside
+# a busy loop pinned to the RX lcore's CPU, BENCH_RX_CPU (1) (cspin: the
+# CPUs the pipeline has left for its worker, librdkafka and the broker
+# while its RX lcore polls), then fastcapa,
 # each for
 # BENCH_SECONDS (5); the summary gives
 # medians, so one disturbed run does not make the figure. The pipeline's
@@ -40,6 +43,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 PCAPS=${FASTCAPA_PCAPS:-$(cd .. && pwd)/shared/pcaps}
 EXTRA=${BENCH_FASTCAPA_ARGS:-}
 BASE=${BENCH_BASE_BIN:-}
+RX_CPU=${BENCH_RX_CPU:-1}
 
 if [ "$(id -u)" != 0 ]; then
 	if [ "${CI:-}" = true ]; then
@@ -57,6 +61,7 @@ done
 work=$(mktemp -d /tmp/fcbench.XXXXXX)
 broker_pid=
 fc_pid=
+spin_pid=
 stop_broker() {
 	if [ -n "$broker_pid" ]; then
 		local t0=$SECONDS
@@ -71,6 +76,7 @@ stop_broker() {
 	fi
 }
 cleanup() {
+	[ -z "$spin_pid" ] || kill "$spin_pid" 2>/dev/null || true
 	if [ -n "$fc_pid" ]; then
 		kill -KILL "$fc_pid" 2>/dev/null || true
 		wait "$fc_pid" 2>/dev/null || true
@@ -223,7 +229,18 @@ other_cpu() {
 ceiling_round() {
 	local -n whole=${1}_w steady=${1}_s
 	mark
-	ceiling "$1" "$2" "$3"
+	if [ "$1" = cspin ]; then
+		# As the RX lcore does, a thread that never sleeps, on its CPU.
+		taskset -c "$RX_CPU" sh -c 'while :; do :; done' &
+		spin_pid=$!
+		ceiling c "$2" "$3"
+		kill "$spin_pid"
+		wait "$spin_pid" 2>/dev/null || true
+		spin_pid=
+		C_LINE=${C_LINE/mode=c /mode=cspin }
+	else
+		ceiling "$1" "$2" "$3"
+	fi
 	other_cpu
 	echo "round $4  ceiling   $C_LINE other_cpu=$OTHER"
 	whole+=("$(kv msgs_per_s "$C_LINE")")
@@ -247,12 +264,12 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	size=${spec%%:*}
 	pcap=${spec#*:}
 	echo "## frames of ${size} B ($(basename "$pcap"))"
-	raw_w=() raw_s=() c_w=() c_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 unacc=0 mean=$size
+	raw_w=() raw_s=() c_w=() c_s=() cspin_w=() cspin_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 unacc=0 mean=$size
 	cpu_us=() base_cpu_us=()
 	for round in $(seq "$ROUNDS"); do
 		n=$((n + 1))
 		run="bench$$-$n"
-		for mode in raw c; do
+		for mode in raw c cspin; do
 			ceiling_round "$mode" "$size" "$run" "$round"
 		done
 		mark
@@ -308,22 +325,25 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	fi
 	for m in steady whole; do
 		if [ $m = steady ]; then
-			a=("${raw_s[@]}") cc=("${c_s[@]}") c=("${pipe_s[@]}")
+			a=("${raw_s[@]}") cc=("${c_s[@]}") cs=("${cspin_s[@]}") c=("${pipe_s[@]}")
 		else
-			a=("${raw_w[@]}") cc=("${c_w[@]}") c=("${pipe_w[@]}")
+			a=("${raw_w[@]}") cc=("${c_w[@]}") cs=("${cspin_w[@]}") c=("${pipe_w[@]}")
 		fi
-		ck=$(median "${a[@]}") cm=$(median "${cc[@]}") pp=$(median "${c[@]}")
-		line=$(printf '%-5s %-6s %8s [%s] %8s [%s] %8s [%s] %6s %6s %7s' "$size" "$m" \
-			"$ck" "$(range "${a[@]}")" "$cm" "$(range "${cc[@]}")" \
+		ck=$(median "${a[@]}") cm=$(median "${cc[@]}") csm=$(median "${cs[@]}") pp=$(median "${c[@]}")
+		line=$(printf '%-5s %-6s %8s [%s] %8s [%s] %8s [%s] %8s [%s] %6s %6s %6s %7s' "$size" "$m" \
+			"$ck" "$(range "${a[@]}")" "$cm" "$(range "${cc[@]}")" "$csm" "$(range "${cs[@]}")" \
 			"$pp" "$(range "${c[@]}")" \
-			"$(pct "$pp" "$ck")%" "$(pct "$pp" "$cm")%" \
+			"$(pct "$pp" "$ck")%" "$(pct "$pp" "$cm")%" "$(pct "$pp" "$csm")%" \
 			"$(awk -v p="$pp" -v m="$mean" 'BEGIN{printf "%.1f", p*m/1e6}')")
 		if [ $m = steady ]; then
-			# Issue 13's target: the pipeline at 90 % of the C ceiling.
-			verdict="below"
-			awk -v r="$(pct "$pp" "$cm")" 'BEGIN{exit !(r+0 >= 90)}' && verdict="meets"
+			# Issue 13's target: the pipeline at 90 % of the C ceiling,
+			# judged against both: all CPUs, and the CPUs the RX
+			# lcore leaves.
+			v1="below" v2="below"
+			awk -v r="$(pct "$pp" "$cm")" 'BEGIN{exit !(r+0 >= 90)}' && v1="meets"
+			awk -v r="$(pct "$pp" "$csm")" 'BEGIN{exit !(r+0 >= 90)}' && v2="meets"
 			line+=" pipeline: ring_dropped=$ring queue_dropped=$queue unaccounted=$unacc;"
-			line+=" $verdict the 90% target (of ceiling_c)"
+			line+=" 90% target: $v1 (of ceiling_c), $v2 (of ceiling_cspin)"
 		fi
 		summary+=("$line")
 	done
@@ -331,7 +351,7 @@ done
 echo "## summary: packets/s, median [min-max] of $ROUNDS rounds; ratios of medians; MB/s of the pipeline's median"
 echo "## (frame bytes); steady: from 1 s in to the last Produce/stats line; whole: whole run incl. ramp-up and drain"
 echo "## load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "size  rate   ceiling_raw             ceiling_c               pipeline                /raw   /c      MB/s"
+echo "size  rate   ceiling_raw             ceiling_c               ceiling_cspin           pipeline                /raw   /c     /cspin  MB/s"
 printf '%s\n' "${summary[@]}"
 echo "## CPU per delivered packet: the fastcapa process's user + system time over the run ÷ delivered, median [min-max]"
 printf '%s\n' "${cpusummary[@]}"

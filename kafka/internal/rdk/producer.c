@@ -2,6 +2,8 @@
  * The producer of fastcapa's packets (see producer.h): every per-packet
  * step in C, one call per burst.
  */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,34 @@ static void sleep_ns(uint64_t ns)
 #define PUBLISH(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define BUMP(field) __atomic_fetch_add(&(field), 1, __ATOMIC_RELAXED)
 
+/*
+ * keep_heap stops glibc's malloc from handing the top of the heap back to
+ * the kernel as soon as it is free. librdkafka allocates each message in
+ * the worker's thread (rd_kafka_msg_new, key and value copied in) and
+ * frees it in the poller's once delivered: at a million messages a second
+ * the heap top was trimmed and grown again without end (sysmalloc, page
+ * faults, clear_page: a tenth of the worker's side in perf). Freed memory
+ * up to FC_TRIM_THRESHOLD stays mapped for the next messages, far less
+ * than librdkafka's own queue may hold (queue.buffering.max.kbytes). It
+ * is process-wide, so it is applied once and not at all when the user set
+ * malloc's tunables (MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES).
+ */
+#define FC_TOP_PAD (64 << 20)
+#define FC_TRIM_THRESHOLD (256 << 20)
+
+static pthread_once_t keep_heap_once = PTHREAD_ONCE_INIT;
+
+static void keep_heap(void)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+
+	if (getenv("MALLOC_TRIM_THRESHOLD_") != NULL || getenv("MALLOC_TOP_PAD_") != NULL ||
+	    (t != NULL && strstr(t, "glibc.malloc.") != NULL))
+		return;
+	mallopt(M_TOP_PAD, FC_TOP_PAD);
+	mallopt(M_TRIM_THRESHOLD, FC_TRIM_THRESHOLD);
+}
+
 struct fc_rdk_producer *
 fc_rdk_producer_new(const struct fc_rdk_producer_spec *s, char *errstr, size_t errstr_size)
 {
@@ -50,6 +80,7 @@ fc_rdk_producer_new(const struct fc_rdk_producer_spec *s, char *errstr, size_t e
 		return NULL;
 	}
 	memset(p, 0, sizeof(*p));
+	pthread_once(&keep_heap_once, keep_heap);
 	conf = rd_kafka_conf_new();
 	for (int i = 0; i < s->nprops; i++)
 		if (rd_kafka_conf_set(conf, s->keys[i], s->values[i], errstr, errstr_size) != RD_KAFKA_CONF_OK)
@@ -134,6 +165,11 @@ send_one(struct fc_rdk_producer *p, struct fc_rdk_dest *d, const struct fc_pkt *
 	uint32_t len = pk->len, orig = 0;
 	int32_t part = RD_KAFKA_PARTITION_UA;
 	uint64_t key = pk->ts_ns / d->divisor, deadline = 0, wait = WAIT_MIN_NS;
+	/* The record's timestamp (CreateTime, ms) is the packet's capture
+	 * time, not the time it was produced: brokers' time-based retention
+	 * and a consumer's offsetsForTimes then follow capture time, and
+	 * librdkafka reads no clock for it. */
+	int64_t ts_ms = (int64_t)(pk->ts_ns / 1000000u);
 	unsigned char kb[8];
 	char hv[12];
 	int hl = 0;
@@ -159,6 +195,7 @@ send_one(struct fc_rdk_producer *p, struct fc_rdk_dest *d, const struct fc_pkt *
 			err = rd_kafka_producev(p->rk, RD_KAFKA_VTYPE_RKT, d->rkt,
 						RD_KAFKA_VTYPE_PARTITION, part,
 						RD_KAFKA_VTYPE_MSGFLAGS, RD_KAFKA_MSG_F_COPY,
+						RD_KAFKA_VTYPE_TIMESTAMP, ts_ms,
 						RD_KAFKA_VTYPE_KEY, (const void *)kb, sizeof(kb),
 						RD_KAFKA_VTYPE_VALUE, (void *)pk->data, (size_t)len,
 						RD_KAFKA_VTYPE_END);
@@ -166,6 +203,7 @@ send_one(struct fc_rdk_producer *p, struct fc_rdk_dest *d, const struct fc_pkt *
 			err = rd_kafka_producev(p->rk, RD_KAFKA_VTYPE_RKT, d->rkt,
 						RD_KAFKA_VTYPE_PARTITION, part,
 						RD_KAFKA_VTYPE_MSGFLAGS, RD_KAFKA_MSG_F_COPY,
+						RD_KAFKA_VTYPE_TIMESTAMP, ts_ms,
 						RD_KAFKA_VTYPE_KEY, (const void *)kb, sizeof(kb),
 						RD_KAFKA_VTYPE_VALUE, (void *)pk->data, (size_t)len,
 						RD_KAFKA_VTYPE_HEADER, "orig_len", (const void *)hv, (ssize_t)hl,

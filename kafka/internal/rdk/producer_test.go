@@ -102,11 +102,12 @@ func TestProducerSink(t *testing.T) {
 		value     []byte
 		partition int32
 		origLen   string
+		tsMs      int64 // the record's timestamp
 	}
 	read := func(topic string, n int) map[uint64]rec {
 		out := map[uint64]rec{}
 		for _, r := range kafkatest.Consume(t, addr, topic, n) {
-			x := rec{key: binary.BigEndian.Uint64(r.Key), value: r.Value, partition: r.Partition}
+			x := rec{key: binary.BigEndian.Uint64(r.Key), value: r.Value, partition: r.Partition, tsMs: r.Timestamp.UnixMilli()}
 			for _, h := range r.Headers {
 				if h.Key == "orig_len" {
 					x.origLen = string(h.Value)
@@ -117,6 +118,12 @@ func TestProducerSink(t *testing.T) {
 		return out
 	}
 	a := read("a", 2)
+	// Each record's timestamp is its packet's capture time in ms.
+	for key, want := range map[uint64]int64{1_000_007: 1000, 2_000_000: 2000} {
+		if got := a[key].tsMs; got != want {
+			t.Errorf("a, key %d: record timestamp %d ms, want %d (the packet's)", key, got, want)
+		}
+	}
 	if r := a[1_000_007]; !bytes.Equal(r.value, frame(10, 1)) || r.origLen != "20" || r.partition != 3 {
 		t.Errorf("a, key 1000007: %+v, want 10 B of 1, orig_len 20, partition 7%%4", r)
 	}

@@ -41,6 +41,7 @@ typedef int rd_kafka_type_t;		/* an enum in rdkafka.h */
 #define RD_KAFKA_VTYPE_VALUE 4
 #define RD_KAFKA_VTYPE_KEY 5
 #define RD_KAFKA_VTYPE_MSGFLAGS 7
+#define RD_KAFKA_VTYPE_TIMESTAMP 8
 #define RD_KAFKA_VTYPE_HEADER 9
 
 /* event types */
