@@ -53,13 +53,12 @@ func (c *WorkerCounters) add(o WorkerCounters) {
 
 // Worker moves packets from a ring to Kafka.
 type Worker struct {
-	spec  WorkerSpec
-	lcore int
+	spec WorkerSpec
 }
 
 // NewWorker prepares a worker; Run runs it.
 func NewWorker(spec WorkerSpec) *Worker {
-	return &Worker{spec: spec, lcore: -1}
+	return &Worker{spec: spec}
 }
 
 // Holding is the number of packets in the burst the worker holds now
@@ -84,11 +83,9 @@ func (w *Worker) Run(rxStopped <-chan struct{}) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if w.spec.Register {
-		l, err := dpdk.RegisterThread()
-		if err != nil {
+		if _, err := dpdk.RegisterThread(); err != nil {
 			return err
 		}
-		w.lcore = int(l)
 		defer dpdk.UnregisterThread()
 	}
 	b, err := dpdk.NewBurst(w.spec.Burst)

@@ -148,6 +148,16 @@ pipeline() {
 	done
 	grep -q '"msg":"capturing"' "$log" || { cat "$log" >&2; fail "fastcapa did not start"; }
 	sleep "$SECONDS_PER_RUN"
+	# The produce path's own CPU: every thread but the RX lcores'
+	# (rte-worker-*, busy-polling whatever the build), so far, over the
+	# packets delivered by the last stats line.
+	local ticks=0 t comm at_stop
+	for t in /proc/"$fc_pid"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		[[ $comm == rte-worker-* ]] && continue
+		ticks=$((ticks + $(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)))
+	done
+	at_stop=$(grep '"msg":"stats"' "$log" | tail -1)
 	kill -INT "$fc_pid"
 	# Drain and flush are bounded by fastcapa's flush_timeout (30 s).
 	for _ in $(seq 600); do kill -0 "$fc_pid" 2>/dev/null || break; sleep 0.1; done
@@ -183,6 +193,8 @@ pipeline() {
 	# over the run (its final line's cpu_ms; n/a from builds before it).
 	R_CPU_US=$(awk -v ms="$(jnum cpu_ms "$final")" -v d="$R_DELIVERED" \
 		'BEGIN{ if (ms != "" && d > 0) printf "%.3f", ms*1000/d; else print "n/a" }')
+	R_NONRX_US=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v d="$(jnum delivered "$at_stop")" \
+		'BEGIN{ if (d > 0) printf "%.3f", t/hz*1e6/d; else print "n/a" }')
 	R_SECONDS=$(awk -v a="$(jtime "$start")" -v b="$(jtime "$final")" 'BEGIN{printf "%.3f", b-a}')
 	# Steady rate: delivered between the first stats line (1 s in) and the
 	# last one before shutdown, over the time between them.
@@ -265,7 +277,7 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 	pcap=${spec#*:}
 	echo "## frames of ${size} B ($(basename "$pcap"))"
 	raw_w=() raw_s=() c_w=() c_s=() cspin_w=() cspin_s=() pipe_w=() pipe_s=() base_w=() base_s=() ring=0 queue=0 unacc=0 mean=$size
-	cpu_us=() base_cpu_us=()
+	cpu_us=() base_cpu_us=() nonrx_us=() base_nonrx_us=()
 	for round in $(seq "$ROUNDS"); do
 		n=$((n + 1))
 		run="bench$$-$n"
@@ -281,8 +293,10 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 			"ring_dropped=$R_RING queue_dropped=$R_QUEUE failed=$R_FAILED nic_dropped=$R_NIC unflushed=$R_UNFLUSHED" \
 			"in_flight=$R_INFLIGHT unaccounted=$R_UNACC mbufs_leaked=$R_LEAKED exit=$R_RC" \
 			"seconds=$R_SECONDS msgs_per_s=$pps mb_per_s=$mbs steady_msgs_per_s=$R_STEADY cpu_us_per_pkt=$R_CPU_US" \
+			"nonrx_cpu_us_per_pkt=$R_NONRX_US" \
 			"other_cpu=$OTHER"
 		cpu_us+=("$R_CPU_US")
+		nonrx_us+=("$R_NONRX_US")
 		pipe_w+=("$pps")
 		pipe_s+=("$R_STEADY")
 		mean=$R_MEAN
@@ -304,15 +318,18 @@ for spec in "64:$work/frames64.pcap" "$metron_size:$metron"; do
 			echo "round $round  pipeline  mode=base received=$R_RECEIVED delivered=$R_DELIVERED" \
 				"ring_dropped=$R_RING queue_dropped=$R_QUEUE unaccounted=$R_UNACC in_flight=$R_INFLIGHT" \
 				"mbufs_leaked=$R_LEAKED exit=$R_RC seconds=$R_SECONDS msgs_per_s=$pps steady_msgs_per_s=$R_STEADY" \
-				"cpu_us_per_pkt=$R_CPU_US other_cpu=$OTHER"
+				"cpu_us_per_pkt=$R_CPU_US nonrx_cpu_us_per_pkt=$R_NONRX_US other_cpu=$OTHER"
 			base_cpu_us+=("$R_CPU_US")
+			base_nonrx_us+=("$R_NONRX_US")
 			base_w+=("$pps")
 			base_s+=("$R_STEADY")
 		fi
 	done
-	line=$(printf '%-5s this %s µs [%s]' "$size" "$(median "${cpu_us[@]}")" "$(range "${cpu_us[@]}")")
+	line=$(printf '%-5s this %s µs [%s] (non-RX %s µs [%s])' "$size" "$(median "${cpu_us[@]}")" "$(range "${cpu_us[@]}")" \
+		"$(median "${nonrx_us[@]}")" "$(range "${nonrx_us[@]}")")
 	if [ -n "$BASE" ]; then
-		line+=$(printf '  base %s µs [%s]' "$(median "${base_cpu_us[@]}")" "$(range "${base_cpu_us[@]}")")
+		line+=$(printf '  base %s µs [%s] (non-RX %s µs [%s])' "$(median "${base_cpu_us[@]}")" "$(range "${base_cpu_us[@]}")" \
+			"$(median "${base_nonrx_us[@]}")" "$(range "${base_nonrx_us[@]}")")
 	fi
 	cpusummary+=("$line")
 	if [ -n "$BASE" ]; then
@@ -353,7 +370,8 @@ echo "## (frame bytes); steady: from 1 s in to the last Produce/stats line; whol
 echo "## load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "size  rate   ceiling_raw             ceiling_c               ceiling_cspin           pipeline                /raw   /c     /cspin  MB/s"
 printf '%s\n' "${summary[@]}"
-echo "## CPU per delivered packet: the fastcapa process's user + system time over the run ÷ delivered, median [min-max]"
+echo "## CPU per delivered packet: the fastcapa process's user + system time over the run ÷ delivered, median [min-max];"
+echo "## non-RX: every thread's but the RX lcore's, up to SIGINT ÷ delivered by the last stats line"
 printf '%s\n' "${cpusummary[@]}"
 if [ -n "$BASE" ]; then
 	echo "## before/after: this build's pipeline over $BASE's, same rounds, same machine"
