@@ -115,6 +115,11 @@ type headers struct {
 	wantLayers bool
 	cur        int
 	quote      int
+	// next is the Layer whose Transport comes next, or -1; vlans
+	// are the tags before the outer IP header (Frame.VLANs).
+	next   int
+	vlans  [2]uint16
+	nVLANs int
 }
 
 // Layer is one IP header of a packet, as Layers finds it.
@@ -129,6 +134,56 @@ type Layer struct {
 	// whole packet or first fragment.
 	Ports            bool
 	SrcPort, DstPort uint16
+
+	// What package records keeps of the header: its version (4 or 6),
+	// TTL or hop limit, length (IPv4's total length, IPv6's payload
+	// length plus 40: as the header says, 0 under TCP segmentation
+	// offload), IPv4's three flag bits (reserved, DF, MF; for IPv6 the
+	// fragment header's M flag), and the fragment offset in 8-byte
+	// units (IPv4's, or the fragment header's).
+	Version, TTL uint8
+	Length       uint16
+	Flags        uint8
+	FragOffset   uint16
+	// Transport is the header behind the IP header and its extension
+	// headers.
+	Transport Transport
+}
+
+// Transport is the header an IP header carries, past IPv6's extension
+// headers, as LayersOf reads it: its protocol always; its ports, TCP's
+// sequence, acknowledgement and flags, or ICMP's type and code when
+// the header is there whole (a first fragment or a whole packet).
+type Transport struct {
+	// Proto is the upper-layer protocol: IPv4's protocol field, the
+	// last next header of IPv6's chain (the fragment header's on a
+	// fragment).
+	Proto uint8
+	// Ports: SrcPort and DstPort are TCP's, UDP's, UDP-Lite's or
+	// SCTP's.
+	Ports            bool
+	SrcPort, DstPort uint16
+	// TCP: Seq, Ack and Flags (the 12 bits after the data offset: 3
+	// reserved, then NS CWR ECE URG ACK PSH RST SYN FIN, FIN lowest, as
+	// tshark's tcp.flags) were read from a 14-byte TCP header.
+	TCP      bool
+	Seq, Ack uint32
+	TCPFlags uint16
+	// ICMP: Type and Code are ICMP's or ICMPv6's.
+	ICMP       bool
+	Type, Code uint8
+}
+
+// Frame is what one walk of a record found for package records: its IP
+// headers (as LayersOf) and the outermost VLAN tags of its link layer.
+type Frame struct {
+	Layers [MaxLayers]Layer
+	N      int
+	// VLANs holds the IDs of the first two VLAN tags before the outer
+	// IP header, outer first (802.1ad's service tag, then the customer
+	// tag), in VLANs[:NVLANs].
+	VLANs  [2]uint16
+	NVLANs int
 }
 
 // MaxLayers bounds the IP headers of one packet LayersOf reports: one a
@@ -142,9 +197,17 @@ const MaxLayers = levels
 // above), never the packets ICMP errors quote. An IPv4 header needs its
 // 20 bytes, an IPv6 header its 40. It does not allocate.
 func LayersOf(linkType uint32, frame []byte) (layers [MaxLayers]Layer, n int) {
-	h := headers{wantLayers: true, cur: -1}
+	h := headers{wantLayers: true, cur: -1, next: -1}
 	h.link(linkType, frame)
 	return h.layers, h.nLayers
+}
+
+// Decode is LayersOf with the frame's outer VLAN tags: the one walk
+// package records reads packets through.
+func Decode(linkType uint32, frame []byte) Frame {
+	h := headers{wantLayers: true, cur: -1, next: -1}
+	h.link(linkType, frame)
+	return Frame{Layers: h.layers, N: h.nLayers, VLANs: h.vlans, NVLANs: h.nVLANs}
 }
 
 // layer starts a Layer at an IP header: the walk's next transport
@@ -156,7 +219,47 @@ func (h *headers) layer(src, dst netip.Addr, proto uint8) {
 	}
 	h.layers[h.nLayers] = Layer{Src: src, Dst: dst, Proto: proto}
 	h.cur = h.nLayers
+	h.next = h.nLayers
 	h.nLayers++
+}
+
+// current returns the Layer the walk is in, whose Transport comes next,
+// or nil.
+func (h *headers) current() *Layer {
+	if !h.wantLayers || h.quote > 0 || h.next < 0 || h.next >= h.nLayers {
+		return nil
+	}
+	return &h.layers[h.next]
+}
+
+// layerTransport gives the current Layer its Transport: protocol p,
+// whose header starts b.
+func (h *headers) layerTransport(p uint8, b []byte) {
+	l := h.current()
+	if l == nil {
+		return
+	}
+	t := &l.Transport
+	t.Proto = p
+	if p == 51 {
+		return // IPv4's AH: the header behind it is the layer's
+	}
+	h.next = -1
+	switch p {
+	case 6, 17, 132, 136:
+		if len(b) >= 4 {
+			t.Ports, t.SrcPort, t.DstPort = true, be16(b), be16(b[2:])
+		}
+		if p == 6 && len(b) >= 14 {
+			t.TCP = true
+			t.Seq, t.Ack = binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:])
+			t.TCPFlags = be16(b[12:]) & 0x0fff
+		}
+	case 1, 58:
+		if len(b) >= 2 {
+			t.ICMP, t.Type, t.Code = true, b[0], b[1]
+		}
+	}
 }
 
 // layerPorts gives the current Layer its ports, if its protocol is p:
@@ -259,6 +362,10 @@ func (h *headers) ethertype(et uint16, b []byte, depth int) {
 		case 0x8100, 0x88a8, 0x9100, 0x9200: // VLAN tags
 			if len(b) < 4 {
 				return
+			}
+			if h.wantLayers && depth == 0 && h.nLayers == 0 && h.nVLANs < len(h.vlans) {
+				h.vlans[h.nVLANs] = be16(b) & 0x0fff
+				h.nVLANs++
 			}
 			et, b = be16(b[2:]), b[4:]
 			continue
@@ -364,6 +471,11 @@ func (h *headers) ip4(b []byte, depth int) {
 		return
 	}
 	h.layer(netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])), b[9])
+	if l := h.current(); l != nil {
+		l.Version, l.TTL, l.Length = 4, b[8], be16(b[2:])
+		l.Flags, l.FragOffset = b[6]>>5, be16(b[6:])&0x1fff
+		l.Transport.Proto = b[9]
+	}
 	ihl := int(b[0]&0x0f) * 4
 	if ihl < 20 {
 		// tcpdump's "port" still reads ports where the header length
@@ -404,6 +516,13 @@ func (h *headers) ip6(b []byte, depth int) {
 	}
 	h.addr(key6(b[24:]))
 	h.layer(netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40])), b[6])
+	l := h.current()
+	if l != nil {
+		l.Version, l.TTL, l.Transport.Proto = 6, b[7], b[6]
+		if n := be16(b[4:]); n != 0 {
+			l.Length = n + 40
+		}
+	}
 	if n := int(be16(b[4:])); n != 0 && n < len(b)-40 {
 		b = b[:40+n]
 	}
@@ -427,6 +546,9 @@ func (h *headers) ip6(b []byte, depth int) {
 			if len(b) < 8 {
 				return
 			}
+			if l != nil {
+				l.Flags, l.FragOffset, l.Transport.Proto = b[3]&1, be16(b[2:])>>3, b[0]
+			}
 			if be16(b[2:])&0xfff8 != 0 {
 				h.proto(b[0])
 				return // not a first fragment
@@ -440,12 +562,16 @@ func (h *headers) ip6(b []byte, depth int) {
 			return
 		}
 		next, b = b[0], b[n:]
+		if l != nil {
+			l.Transport.Proto = next
+		}
 	}
 	h.proto(next)
 }
 
 // transport walks what follows an IP header of protocol p.
 func (h *headers) transport(p uint8, b []byte, depth int) {
+	h.layerTransport(p, b)
 	switch p {
 	case 6, 132, 136: // TCP, SCTP, UDP-Lite
 		h.portPair(b)

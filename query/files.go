@@ -270,3 +270,10 @@ func probeAll(files []*file, workers int, prune Pruner) {
 	}
 	wg.Wait()
 }
+
+// OpenCapture opens a file Walk found as a capture: ErrNotCapture for a
+// file Sniff says is not one, else the reader and the file to close
+// after it. pcapstore records reads captures through it.
+func OpenCapture(found Found) (*pcap.Capture, *os.File, error) {
+	return openCapture(found, nil)
+}

@@ -5,6 +5,7 @@
 //	pcapstore inspect FILE [-n N]
 //	pcapstore query fixed|expr ... (pcapstore query -h)
 //	pcapstore index [-force] DIR...
+//	pcapstore records -out DIR PATH...
 //
 // Exit status: 0 done, 1 a runtime failure, 2 bad usage or configuration.
 package main
@@ -31,6 +32,9 @@ Commands:
   index [-force] DIR...
       build the sidecar index of each capture that lacks one (the sink
       writes them itself)
+  records -out DIR PATH...
+      packet and flow records of captures as Parquet, in date/hour
+      partitions (pcapstore records -h)
 
 Exit status:
   0  done
@@ -60,6 +64,8 @@ func main() {
 		os.Exit(runQuery(os.Args[2:]))
 	case "index":
 		os.Exit(runIndex(os.Args[2:]))
+	case "records":
+		os.Exit(runRecords(os.Args[2:]))
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -47,7 +47,7 @@ fi
 
 # pcapstore's man page also carries each command's own -h, verbatim.
 roff() { sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"; }
-for c in sink query index inspect; do
+for c in sink query index inspect records; do
 	echo "[COMMAND: pcapstore $c]"
 	echo ".nf"
 	"$stage/pcapstore" "$c" -h 2>&1 | roff

@@ -1,0 +1,212 @@
+package records
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
+)
+
+// Partition returns the Hive-style partition of a time in ns: its UTC
+// date and hour, "date=2026-12-06/hour=02".
+func Partition(ts int64) string {
+	t := time.Unix(0, ts).UTC()
+	return fmt.Sprintf("date=%04d-%02d-%02d/hour=%02d", t.Year(), t.Month(), t.Day(), t.Hour())
+}
+
+// DatasetSpec says how a Dataset writes.
+type DatasetSpec struct {
+	// Dir is the root of the partitions.
+	Dir string
+	// Kind names the rows: "packets" or "flows", the first word of each
+	// file's name and of its schema metadata.
+	Kind string
+	// Stem makes the files' names unique to this writer:
+	// KIND-STEM-SEQ.parquet, SEQ counting the files it published.
+	Stem string
+	// RowGroupRows bounds a row group (and so the rows a file holds in
+	// memory before they are flushed to it). Default 131072.
+	RowGroupRows int64
+	// MaxOpen bounds the partitions with a file open at once; writing to
+	// another publishes the one written to longest ago. Default 8.
+	MaxOpen int
+	// Published, if set, is told each file's path once published.
+	Published func(path string, rows int64)
+}
+
+// Dataset writes rows of one kind into Parquet files under Dir, one open
+// file per partition: hidden (.NAME.tmp) while written, published whole
+// under NAME by Close or when MaxOpen is reached. It never replaces a
+// file: a name taken is an error. Not safe for concurrent use.
+type Dataset[T any] struct {
+	spec  DatasetSpec
+	parts map[string]*partFile[T]
+	seq   int
+	tick  int64
+}
+
+type partFile[T any] struct {
+	part       string
+	tmp, final string
+	f          *os.File
+	w          *parquet.GenericWriter[T]
+	buf        []T
+	rows       int64
+	used       int64 // Dataset.tick at the last write
+}
+
+// batchRows is how many rows a partition buffers before handing them to
+// its Parquet writer.
+const batchRows = 1024
+
+// NewDataset returns a Dataset; nothing is created before the first row.
+func NewDataset[T any](spec DatasetSpec) *Dataset[T] {
+	if spec.RowGroupRows <= 0 {
+		spec.RowGroupRows = 128 << 10
+	}
+	if spec.MaxOpen <= 0 {
+		spec.MaxOpen = 8
+	}
+	return &Dataset[T]{spec: spec, parts: map[string]*partFile[T]{}}
+}
+
+// Write adds row to the partition of time ts. The row's pointers must
+// stay valid until Close (or until its file is published).
+func (d *Dataset[T]) Write(ts int64, row T) error {
+	part := Partition(ts)
+	p := d.parts[part]
+	if p == nil {
+		var err error
+		if p, err = d.open(part); err != nil {
+			return err
+		}
+	}
+	d.tick++
+	p.used = d.tick
+	p.buf = append(p.buf, row)
+	if len(p.buf) == batchRows {
+		return p.flush()
+	}
+	return nil
+}
+
+// open starts a hidden file for partition part, publishing the least
+// recently written one first if MaxOpen are open.
+func (d *Dataset[T]) open(part string) (*partFile[T], error) {
+	if len(d.parts) >= d.spec.MaxOpen {
+		var oldest *partFile[T]
+		for _, p := range d.parts {
+			if oldest == nil || p.used < oldest.used {
+				oldest = p
+			}
+		}
+		if err := d.publish(oldest); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Join(d.spec.Dir, filepath.FromSlash(part))
+	if err := atomicfile.MkdirAll(dir); err != nil {
+		return nil, err
+	}
+	d.seq++
+	name := fmt.Sprintf("%s-%s-%04d.parquet", d.spec.Kind, d.spec.Stem, d.seq)
+	p := &partFile[T]{part: part, tmp: filepath.Join(dir, "."+name+".tmp"), final: filepath.Join(dir, name)}
+	if _, err := os.Stat(p.final); err == nil {
+		return nil, fmt.Errorf("%s: %w", p.final, fs.ErrExist)
+	}
+	f, err := atomicfile.Create(p.tmp)
+	if err != nil {
+		return nil, err
+	}
+	p.f = f
+	p.w = parquet.NewGenericWriter[T](f,
+		parquet.Compression(&zstd.Codec{}),
+		parquet.MaxRowsPerRowGroup(d.spec.RowGroupRows),
+		parquet.KeyValueMetadata(MetaSchema, d.spec.Kind+"/"+SchemaVersion),
+		parquet.CreatedBy("fastcapa-go pcapstore records", SchemaVersion, ""),
+	)
+	p.buf = make([]T, 0, batchRows)
+	d.parts[part] = p
+	return p, nil
+}
+
+// flush hands the buffered rows to the Parquet writer.
+func (p *partFile[T]) flush() error {
+	if len(p.buf) == 0 {
+		return nil
+	}
+	if _, err := p.w.Write(p.buf); err != nil {
+		return fmt.Errorf("%s: %w", p.tmp, err)
+	}
+	p.rows += int64(len(p.buf))
+	clear(p.buf)
+	p.buf = p.buf[:0]
+	return nil
+}
+
+// publish completes p's file and gives it its name.
+func (d *Dataset[T]) publish(p *partFile[T]) error {
+	delete(d.parts, p.part)
+	err := p.flush()
+	if err == nil {
+		err = p.w.Close()
+	}
+	if err == nil {
+		err = p.f.Sync()
+	}
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = atomicfile.Link(p.tmp, p.final)
+	}
+	if err != nil {
+		_ = atomicfile.Unlink(p.tmp)
+		return fmt.Errorf("publish %s: %w", p.final, err)
+	}
+	if err := atomicfile.Unlink(p.tmp); err != nil {
+		return fmt.Errorf("publish %s: %w", p.final, err)
+	}
+	if d.spec.Published != nil {
+		d.spec.Published(p.final, p.rows)
+	}
+	return nil
+}
+
+// Close publishes every open file, in partition order, and returns the
+// first error.
+func (d *Dataset[T]) Close() error {
+	var errs []error
+	for _, part := range slices.Sorted(maps.Keys(d.parts)) {
+		errs = append(errs, d.publish(d.parts[part]))
+	}
+	return errors.Join(errs...)
+}
+
+// Abort drops every open file unpublished.
+func (d *Dataset[T]) Abort() {
+	for part, p := range d.parts {
+		_ = p.f.Close()
+		_ = atomicfile.Unlink(p.tmp)
+		delete(d.parts, part)
+	}
+}
+
+// NewStem returns a Stem for a writer started at t: its UTC time to the
+// second and 6 random hex digits, so that two runs never share a name.
+func NewStem(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
