@@ -39,21 +39,24 @@ type DatasetSpec struct {
 	// memory before they are flushed to it). Default 131072.
 	RowGroupRows int64
 	// MaxOpen bounds the partitions with a file open at once; writing to
-	// another publishes the one written to longest ago. Default 8.
+	// another seals the one written to longest ago. Default 8.
 	MaxOpen int
-	// Published, if set, is told each file's path once published.
+	// Published, if set, is told each file's path once Close published
+	// it.
 	Published func(path string, rows int64)
 }
 
 // Dataset writes rows of one kind into Parquet files under Dir, one open
-// file per partition: hidden (.NAME.tmp) while written, published whole
-// under NAME by Close or when MaxOpen is reached. It never replaces a
+// file per partition: hidden (.NAME.tmp) while written, sealed (complete
+// and fsynced) by Seal or when MaxOpen is reached, and published whole
+// under NAME by Sealed.Publish (Close does both). It never replaces a
 // file: a name taken is an error. Not safe for concurrent use.
 type Dataset[T any] struct {
-	spec  DatasetSpec
-	parts map[string]*partFile[T]
-	seq   int
-	tick  int64
+	spec   DatasetSpec
+	parts  map[string]*partFile[T]
+	sealed []Sealed // sealed, not yet handed out by Seal
+	seq    int
+	tick   int64
 }
 
 type partFile[T any] struct {
@@ -111,7 +114,7 @@ func (d *Dataset[T]) open(part string) (*partFile[T], error) {
 				oldest = p
 			}
 		}
-		if err := d.publish(oldest); err != nil {
+		if err := d.seal(oldest); err != nil {
 			return nil, err
 		}
 	}
@@ -155,8 +158,34 @@ func (p *partFile[T]) flush() error {
 	return nil
 }
 
-// publish completes p's file and gives it its name.
-func (d *Dataset[T]) publish(p *partFile[T]) error {
+// Sealed is a complete, fsynced file under its hidden name, waiting to
+// be given its final one (Publish).
+type Sealed struct {
+	Tmp   string `json:"tmp"`
+	Final string `json:"final"`
+	Rows  int64  `json:"rows"`
+}
+
+// Publish gives a sealed file its name, never replacing another, and
+// removes the hidden one; done again after a crash (the hidden name
+// gone, the final one there), it does nothing.
+func (s Sealed) Publish() error {
+	if _, err := os.Stat(s.Tmp); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(s.Final); err == nil {
+			return nil
+		}
+	}
+	if err := atomicfile.Link(s.Tmp, s.Final); err != nil {
+		return fmt.Errorf("publish %s: %w", s.Final, err)
+	}
+	if err := atomicfile.Unlink(s.Tmp); err != nil {
+		return fmt.Errorf("publish %s: %w", s.Final, err)
+	}
+	return nil
+}
+
+// seal completes p's file under its hidden name.
+func (d *Dataset[T]) seal(p *partFile[T]) error {
 	delete(d.parts, p.part)
 	err := p.flush()
 	if err == nil {
@@ -168,28 +197,37 @@ func (d *Dataset[T]) publish(p *partFile[T]) error {
 	if cerr := p.f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = atomicfile.Link(p.tmp, p.final)
-	}
 	if err != nil {
 		_ = atomicfile.Unlink(p.tmp)
-		return fmt.Errorf("publish %s: %w", p.final, err)
+		return fmt.Errorf("%s: %w", p.final, err)
 	}
-	if err := atomicfile.Unlink(p.tmp); err != nil {
-		return fmt.Errorf("publish %s: %w", p.final, err)
-	}
-	if d.spec.Published != nil {
-		d.spec.Published(p.final, p.rows)
-	}
+	d.sealed = append(d.sealed, Sealed{Tmp: p.tmp, Final: p.final, Rows: p.rows})
 	return nil
 }
 
-// Close publishes every open file, in partition order, and returns the
-// first error.
-func (d *Dataset[T]) Close() error {
+// Seal completes every open file, in partition order, and returns every
+// file sealed since the last Seal (those MaxOpen sealed too), for the
+// caller to publish: with its checkpoint (RunFiles), or at once (Close).
+func (d *Dataset[T]) Seal() ([]Sealed, error) {
 	var errs []error
 	for _, part := range slices.Sorted(maps.Keys(d.parts)) {
-		errs = append(errs, d.publish(d.parts[part]))
+		errs = append(errs, d.seal(d.parts[part]))
+	}
+	out := d.sealed
+	d.sealed = nil
+	return out, errors.Join(errs...)
+}
+
+// Close seals and publishes every file, and returns the first error.
+func (d *Dataset[T]) Close() error {
+	sealed, err := d.Seal()
+	errs := []error{err}
+	for _, s := range sealed {
+		if err := s.Publish(); err != nil {
+			errs = append(errs, err)
+		} else if d.spec.Published != nil {
+			d.spec.Published(s.Final, s.Rows)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -201,6 +239,10 @@ func (d *Dataset[T]) Abort() {
 		_ = atomicfile.Unlink(p.tmp)
 		delete(d.parts, part)
 	}
+	for _, s := range d.sealed {
+		_ = atomicfile.Unlink(s.Tmp)
+	}
+	d.sealed = nil
 }
 
 // NewStem returns a Stem for a writer started at t: its UTC time to the

@@ -57,15 +57,19 @@ func TestDataset(t *testing.T) {
 	if !slices.Equal(got, want) || len(published) != 0 {
 		t.Fatalf("while writing: %v, published %v", got, published)
 	}
-	// A third partition publishes the least recently written.
+	// A third partition seals the least recently written; Close
+	// publishes it with the others.
 	if err := d.Write(h0+2*int64(time.Hour), row{}); err != nil {
 		t.Fatal(err)
 	}
-	if len(published) != 1 || !strings.HasSuffix(published[0], "date=2026-12-06/hour=23/packets-s-0001.parquet") {
-		t.Fatalf("published %v", published)
+	if len(published) != 0 || len(d.parts) != 2 || len(d.sealed) != 1 {
+		t.Fatalf("published %v, %d open, %v sealed", published, len(d.parts), d.sealed)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if len(published) != 3 || !strings.HasSuffix(published[0], "date=2026-12-06/hour=23/packets-s-0001.parquet") {
+		t.Fatalf("published %v", published)
 	}
 	got = files(t, dir)
 	if len(got) != 3 || slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "/.") }) {

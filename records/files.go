@@ -3,12 +3,19 @@ package records
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/atomicfile"
 	"github.com/fastcapa-go/fastcapa/query"
 )
 
@@ -20,7 +27,15 @@ type FilesSpec struct {
 	Exclude []string
 	Writer  WriterSpec
 	Log     *slog.Logger
-	// Progress, if set, is called after each file.
+	// Watch, if above 0, keeps the run going: the paths are walked
+	// again this often for captures not read yet, until ctx ends.
+	Watch time.Duration
+	// Checkpoint is how often, at most, the records written are
+	// published with the state (StateName) that says what they hold.
+	// Default 1 min; a checkpoint is also taken when a walk finds
+	// nothing new, and at the end.
+	Checkpoint time.Duration
+	// Progress, if set, is called after each checkpoint.
 	Progress func(FilesResult)
 }
 
@@ -28,9 +43,160 @@ type FilesSpec struct {
 type FilesResult struct {
 	Counts
 	Files   int               // captures read whole
+	Done    int               // captures earlier runs read, not read again (at the first walk)
 	Skipped []query.Skip      // not captures, by Walk's and Sniff's rule
-	Failed  []query.FileError // read in part or not at all: the answer is incomplete
+	Failed  []query.FileError // read in part or not at all
 	Written int               // Parquet files published
+	// Checkpoints counts the states saved; Flows still open are in the
+	// last one.
+	Checkpoints int
+}
+
+// StateName is the file in the output directory that says which
+// captures its records hold, and the flows still open.
+const StateName = ".records-state.json"
+
+// state is StateName's content: what the published records hold.
+type state struct {
+	Version int `json:"version"`
+	// Seq counts the checkpoints.
+	Seq int64 `json:"seq"`
+	// Done are the captures read (whole, or as far as they could be:
+	// Failed), by absolute path.
+	Done map[string]doneFile `json:"done"`
+	// Publish are the files of the last checkpoint: sealed before the
+	// state was written, published after. A start publishes any still
+	// hidden (a crash between the two).
+	Publish []Sealed `json:"publish,omitempty"`
+	// Table holds the open flows.
+	Table *TableState `json:"table,omitempty"`
+}
+
+type doneFile struct {
+	Size   int64  `json:"size"`
+	Failed string `json:"failed,omitempty"`
+}
+
+const stateVersion = 1
+
+// run is one RunFiles.
+type run struct {
+	spec        FilesSpec
+	log         *slog.Logger
+	w           *Writer
+	st          state
+	path        string          // of the state
+	since       []string        // captures read since the last checkpoint
+	sinceSet    map[string]bool // the same
+	sinceFailed map[string]string
+	res         FilesResult
+	last        time.Time // the last checkpoint
+}
+
+// RunFiles reads the captures under spec.Paths that no earlier run into
+// the same output read, oldest first packet first (so a flow spanning
+// rotated files is one flow), and writes their records.
+//
+// What is published is exactly what its state says: a checkpoint seals
+// every file (complete and fsynced under its hidden name), then writes
+// the state — the captures read, the files to publish, the open flows —
+// then publishes the files. A run that starts finds the state, publishes
+// the files a crash left sealed, removes the hidden files of work after
+// it, and goes on from the captures the state has not read, the open
+// flows restored: after a SIGKILL at any moment, no record is lost and
+// none is written twice.
+//
+// A capture that cannot be read whole is named in Failed, its packets
+// read so far kept, and not read again. At the end of the input (without
+// Watch) the flows still open are written with End "end"; when ctx ends
+// they are written as parts with End "open" and saved, to go on at the
+// next run.
+func RunFiles(ctx context.Context, spec FilesSpec) (FilesResult, error) {
+	r := &run{spec: spec, log: spec.Log, path: filepath.Join(spec.Writer.Dir, StateName)}
+	r.forget()
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.spec.Checkpoint <= 0 {
+		r.spec.Checkpoint = time.Minute
+	}
+	if err := atomicfile.MkdirAll(spec.Writer.Dir); err != nil {
+		return r.res, err
+	}
+	if err := r.load(); err != nil {
+		return r.res, err
+	}
+	r.w = NewWriter(spec.Writer)
+	r.w.table.Restore(r.st.Table)
+	r.last = time.Now()
+	for {
+		n, err := r.pass(ctx)
+		if err != nil {
+			r.w.Abort()
+			r.res.Counts = r.w.Counts
+			return r.res, err
+		}
+		if ctx.Err() != nil || spec.Watch <= 0 {
+			break
+		}
+		if n == 0 && len(r.since) > 0 {
+			if err := r.checkpoint(); err != nil {
+				return r.res, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(spec.Watch):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		r.w.table.Cut()
+	} else {
+		r.w.table.Flush()
+	}
+	err := r.checkpoint()
+	r.res.Counts = r.w.Counts
+	return r.res, err
+}
+
+// load reads the state, completes the last checkpoint's publishing and
+// removes hidden files no state holds.
+func (r *run) load() error {
+	b, err := os.ReadFile(r.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.st = state{Version: stateVersion, Done: map[string]doneFile{}}
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(b, &r.st); err != nil || r.st.Version != stateVersion {
+			return fmt.Errorf("%s: not a state this version reads (%v): move it away to start over", r.path, err)
+		}
+		if r.st.Done == nil {
+			r.st.Done = map[string]doneFile{}
+		}
+	}
+	keep := map[string]bool{}
+	for _, s := range r.st.Publish {
+		if err := s.Publish(); err != nil {
+			return fmt.Errorf("the last checkpoint's files: %w", err)
+		}
+		keep[s.Tmp] = true
+	}
+	// Hidden files of work after the last checkpoint: written again.
+	return filepath.WalkDir(r.spec.Writer.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if name := d.Name(); strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".parquet.tmp") && !keep[p] {
+			r.log.Info("removed records written after the last checkpoint: written again", "file", p)
+			return atomicfile.Unlink(p)
+		}
+		return nil
+	})
 }
 
 // capture is one capture to read, with its first packet's time.
@@ -40,31 +206,30 @@ type capture struct {
 	order int
 }
 
-// RunFiles reads the captures under spec.Paths, oldest first packet
-// first (so flows spanning rotated files join), and writes their
-// records. A capture that cannot be read whole is named in Failed, its
-// packets read so far kept; reading goes on. When ctx ends the flows
-// still open are written as "open"; at the end of the input, as "end".
-func RunFiles(ctx context.Context, spec FilesSpec) (FilesResult, error) {
-	var res FilesResult
-	log := spec.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	found, skipped, err := query.Walk(spec.Paths, spec.Exclude)
-	res.Skipped = skipped
+// pass walks the paths and reads the captures not read yet; it returns
+// how many it read.
+func (r *run) pass(ctx context.Context) (int, error) {
+	found, skipped, err := query.Walk(r.spec.Paths, r.spec.Exclude)
+	r.res.Skipped = skipped
 	if err != nil {
-		return res, err
+		return 0, err
 	}
 	var caps []capture
+	first := r.res.Checkpoints == 0 && len(r.since) == 0 && r.res.Files == 0
 	for i, f := range found {
+		if _, done := r.st.Done[doneKey(f.Path)]; done || r.sinceSet[f.Path] {
+			if first {
+				r.res.Done++ // read by an earlier run
+			}
+			continue
+		}
 		c, fd, err := query.OpenCapture(f)
 		if errors.Is(err, query.ErrNotCapture) {
-			res.Skipped = append(res.Skipped, query.Skip{Path: f.Path, Reason: query.SkipNotCapture})
+			r.res.Skipped = append(r.res.Skipped, query.Skip{Path: f.Path, Reason: query.SkipNotCapture})
 			continue
 		}
 		if err != nil {
-			res.Failed = append(res.Failed, query.FileError{Path: f.Path, Err: err})
+			r.failed(f, err)
 			continue
 		}
 		rec, err := c.Next()
@@ -72,54 +237,136 @@ func RunFiles(ctx context.Context, spec FilesSpec) (FilesResult, error) {
 		fd.Close()
 		switch {
 		case err == io.EOF:
-			res.Files++ // empty: nothing to read
+			r.read(f) // empty: nothing to read
 			continue
 		case err != nil:
-			res.Failed = append(res.Failed, query.FileError{Path: f.Path, Err: err})
+			r.failed(f, err)
 			continue
 		}
 		caps = append(caps, capture{Found: f, first: rec.Timestamp, order: i})
 	}
+	// Captures deleted since (retention) leave the state.
+	for p := range r.st.Done {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			delete(r.st.Done, p)
+		}
+	}
 	slices.SortFunc(caps, func(a, b capture) int {
 		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.order, b.order))
 	})
-	ws := spec.Writer
-	published := ws.Published
-	ws.Published = func(path string, rows int64) {
-		res.Written++
-		log.Debug("published", "file", path, "rows", rows)
-		if published != nil {
-			published(path, rows)
-		}
-	}
-	w := NewWriter(ws)
+	n := 0
 	for _, c := range caps {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := readCapture(ctx, w, c.Found); err != nil {
-			var ferr fileError
-			if !errors.As(err, &ferr) {
-				res.Counts = w.Counts
-				return res, errors.Join(err, w.Close("open"))
+		err := readCapture(ctx, r.w, c.Found)
+		var ferr fileError
+		switch {
+		case errors.As(err, &ferr) && errors.Is(ferr.err, context.Canceled):
+			// Stopped in the middle: read again from its start next
+			// time, its rows so far dropped with the uncheckpointed
+			// files.
+			return n, r.interrupted()
+		case errors.As(err, &ferr):
+			r.failed(c.Found, ferr.err)
+		case err != nil:
+			return n, err
+		default:
+			r.read(c.Found)
+		}
+		n++
+		if time.Since(r.last) >= r.spec.Checkpoint {
+			if err := r.checkpoint(); err != nil {
+				return n, err
 			}
-			res.Failed = append(res.Failed, query.FileError{Path: c.Path, Err: ferr.err})
-			log.Warn("capture read in part", "file", c.Path, "err", ferr.err)
-		} else {
-			res.Files++
-		}
-		res.Counts = w.Counts
-		if spec.Progress != nil {
-			spec.Progress(res)
 		}
 	}
-	end := "end"
-	if ctx.Err() != nil {
-		end = "open"
+	return n, nil
+}
+
+// interrupted drops what was written since the last checkpoint, so that
+// the captures read since are read again whole by the next run.
+func (r *run) interrupted() error {
+	r.w.Abort()
+	r.forget()
+	r.w = NewWriter(r.spec.Writer)
+	r.w.table.Restore(r.st.Table)
+	return nil
+}
+
+// forget empties the captures read since the last checkpoint.
+func (r *run) forget() {
+	r.since, r.sinceSet, r.sinceFailed = nil, map[string]bool{}, map[string]string{}
+}
+
+// read notes a capture read whole, to be in the next checkpoint.
+func (r *run) read(f query.Found) {
+	r.since = append(r.since, f.Path)
+	r.sinceSet[f.Path] = true
+	r.res.Files++
+}
+
+// failed notes a capture that could not be read whole.
+func (r *run) failed(f query.Found, err error) {
+	r.log.Warn("capture read in part or not at all", "file", f.Path, "err", err)
+	r.res.Failed = append(r.res.Failed, query.FileError{Path: f.Path, Err: err})
+	r.since = append(r.since, f.Path)
+	r.sinceSet[f.Path] = true
+	r.sinceFailed[f.Path] = err.Error()
+}
+
+// checkpoint seals the files written since the last one, saves the
+// state that holds them, and publishes them.
+func (r *run) checkpoint() error {
+	sealed, err := r.w.Seal()
+	if err != nil {
+		return err
 	}
-	err = w.Close(end)
-	res.Counts = w.Counts
-	return res, err
+	for _, p := range r.since {
+		var size int64
+		if fi, err := os.Stat(p); err == nil {
+			size = fi.Size()
+		}
+		r.st.Done[doneKey(p)] = doneFile{Size: size, Failed: r.sinceFailed[p]}
+	}
+	r.st.Seq++
+	r.st.Publish = sealed
+	r.st.Table = r.w.table.Save()
+	b, err := json.Marshal(&r.st)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(r.path, b); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	for _, s := range sealed {
+		if err := s.Publish(); err != nil {
+			return err
+		}
+		r.res.Written++
+		if r.spec.Writer.Published != nil {
+			r.spec.Writer.Published(s.Final, s.Rows)
+		}
+		r.log.Debug("published", "file", s.Final, "rows", s.Rows)
+	}
+	r.forget()
+	r.last = time.Now()
+	r.res.Checkpoints++
+	r.res.Counts = r.w.Counts
+	r.log.Debug("checkpoint", "seq", r.st.Seq, "published", len(sealed), "open_flows", r.w.table.Len())
+	if r.spec.Progress != nil {
+		r.spec.Progress(r.res)
+	}
+	return nil
+}
+
+// doneKey is a capture's key in the state: its absolute path, so that
+// runs naming it differently agree.
+func doneKey(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // fileError is a capture that could not be read whole: the run goes on.

@@ -191,6 +191,9 @@ func (t *Table) Add(d *Decoded) string {
 	if f == nil {
 		f = t.open(k, d, l, o)
 	}
+	if f.OrigPackets+f.RespPackets == 0 {
+		f.First = d.Ts // a flow's next part starts at its first packet
+	}
 	dir := 0
 	if src != f.origAddr || f.ports && src == dst && sport != f.origPort {
 		dir = 1
@@ -276,11 +279,12 @@ func (t *Table) open(k flowKey, d *Decoded, l, o *index.Layer) *flowState {
 	return f
 }
 
-// restart empties f's counters after an active-timeout record: the flow
-// goes on, its UID kept.
+// restart empties f's counters after a record of part of it (active
+// timeout, shutdown): the flow goes on, its UID kept, its next part
+// from its next packet.
 func (t *Table) restart(f *flowState) {
-	f.First, f.OrigPackets, f.OrigBytes, f.RespPackets, f.RespBytes = f.Last, 0, 0, 0, 0
-	f.Sources = f.Sources[len(f.Sources)-1:]
+	f.OrigPackets, f.OrigBytes, f.RespPackets, f.RespBytes = 0, 0, 0, 0
+	f.Sources = nil
 }
 
 // expire writes the flows that ended by now, oldest first.
@@ -305,13 +309,28 @@ func (t *Table) expire(now int64) {
 	}
 }
 
-// Flush writes every open flow with End set to end ("end" when the input
-// ended, "open" at shutdown) and forgets them.
-func (t *Table) Flush(end string) {
+// Flush writes every open flow's record with End "end" (the input
+// ended) and forgets them.
+func (t *Table) Flush() {
 	for _, f := range t.sorted() {
-		t.write(f, end)
+		if f.OrigPackets+f.RespPackets > 0 {
+			t.write(f, "end")
+		}
 	}
 	clear(t.flows)
+}
+
+// Cut writes the part of every open flow since its last record with End
+// "open" and keeps the flows, their counts emptied: at shutdown, before
+// the table is saved (Save) to go on after a restart. A flow's records
+// are disjoint parts: its packets and bytes are their sums by UID.
+func (t *Table) Cut() {
+	for _, f := range t.sorted() {
+		if f.OrigPackets+f.RespPackets > 0 {
+			t.write(f, "open")
+			t.restart(f)
+		}
+	}
 }
 
 // sorted returns the open flows by first packet, then UID.
@@ -415,4 +434,62 @@ func clonePtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// TableState is a Table saved to go on after a restart: its open flows
+// and its packet clock.
+type TableState struct {
+	Now   int64       `json:"now"`
+	Swept int64       `json:"swept"`
+	Flows []savedFlow `json:"flows"`
+}
+
+// savedFlow is an open flow as saved: its record so far, its key, and
+// what the table keeps beside them.
+type savedFlow struct {
+	Flow
+	A, B         netip.Addr
+	APort, BPort uint16
+	Proto        uint8
+	HasPorts     bool
+	VLANs        [2]uint16
+	NVLANs       uint8
+	OuterA       netip.Addr
+	OuterB       netip.Addr
+	Tunnel       uint8
+	OrigAddr     netip.Addr
+	OrigPort     uint16
+	Flags        [2]uint16
+	Closed       bool
+}
+
+// Save returns the table's open flows and clock.
+func (t *Table) Save() *TableState {
+	st := &TableState{Now: t.now, Swept: t.swept}
+	keys := make(map[*flowState]flowKey, len(t.flows))
+	for k, f := range t.flows {
+		keys[f] = k
+	}
+	for _, f := range t.sorted() {
+		k := keys[f]
+		st.Flows = append(st.Flows, savedFlow{Flow: f.clone(), A: k.a, B: k.b, APort: k.aPort, BPort: k.bPort, Proto: k.proto,
+			HasPorts: k.ports, VLANs: k.vlans, NVLANs: k.nVLANs, OuterA: k.outerA, OuterB: k.outerB, Tunnel: k.tunnel,
+			OrigAddr: f.origAddr, OrigPort: f.origPort, Flags: f.flags, Closed: f.closed})
+	}
+	return st
+}
+
+// Restore puts back the flows and clock Save returned, replacing any.
+func (t *Table) Restore(st *TableState) {
+	clear(t.flows)
+	if st == nil {
+		return
+	}
+	t.now, t.swept = st.Now, st.Swept
+	for _, s := range st.Flows {
+		k := flowKey{a: s.A, b: s.B, aPort: s.APort, bPort: s.BPort, proto: s.Proto, ports: s.HasPorts,
+			vlans: s.VLANs, nVLANs: s.NVLANs, outerA: s.OuterA, outerB: s.OuterB, tunnel: s.Tunnel}
+		t.flows[k] = &flowState{Flow: s.Flow, origAddr: s.OrigAddr, origPort: s.OrigPort, ports: s.HasPorts,
+			flags: s.Flags, closed: s.Closed}
+	}
 }

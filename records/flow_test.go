@@ -34,7 +34,7 @@ func flows(t *testing.T, to Timeouts, frames ...timed) []Flow {
 			t.Fatalf("frame %d: no flow", i)
 		}
 	}
-	tab.Flush("end")
+	tab.Flush()
 	return out
 }
 

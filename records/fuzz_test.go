@@ -45,7 +45,7 @@ func FuzzRecords(f *testing.F) {
 		if !strings.HasPrefix(cid, "1:") || len(cid) != 30 {
 			t.Fatalf("Community ID %q", cid)
 		}
-		tab.Flush("end")
+		tab.Flush()
 		if len(flows) != 1 || flows[0].CommunityID != cid || flows[0].OrigPackets+flows[0].RespPackets != 1 {
 			t.Fatalf("flows %+v", flows)
 		}

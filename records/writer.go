@@ -102,10 +102,10 @@ func (w *Writer) flow(f *Flow) {
 	}
 }
 
-// Close writes the flows still open with End set to end ("end" or
-// "open") and publishes every file.
-func (w *Writer) Close(end string) error {
-	w.table.Flush(end)
+// Close writes the flows still open with End "end" and publishes every
+// file.
+func (w *Writer) Close() error {
+	w.table.Flush()
 	errs := []error{w.err}
 	if w.packets != nil {
 		errs = append(errs, w.packets.Close())
@@ -114,4 +114,42 @@ func (w *Writer) Close(end string) error {
 		errs = append(errs, w.flows.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Seal completes every file under its hidden name (Dataset.Seal) for a
+// checkpoint to publish.
+func (w *Writer) Seal() ([]Sealed, error) {
+	var out []Sealed
+	var errs []error
+	for _, seal := range []func() ([]Sealed, error){w.sealPackets, w.sealFlows} {
+		s, err := seal()
+		out = append(out, s...)
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (w *Writer) sealPackets() ([]Sealed, error) {
+	if w.packets == nil {
+		return nil, nil
+	}
+	return w.packets.Seal()
+}
+
+func (w *Writer) sealFlows() ([]Sealed, error) {
+	if w.flows == nil {
+		return nil, nil
+	}
+	return w.flows.Seal()
+}
+
+// Abort drops every file not sealed yet and those sealed but not handed
+// out.
+func (w *Writer) Abort() {
+	if w.packets != nil {
+		w.packets.Abort()
+	}
+	if w.flows != nil {
+		w.flows.Abort()
+	}
 }

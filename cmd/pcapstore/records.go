@@ -15,12 +15,14 @@ import (
 	"github.com/fastcapa-go/fastcapa/records"
 )
 
-const recordsUsage = `usage: pcapstore records -out DIR [OPTION]... PATH...
+const recordsUsage = `usage: pcapstore records -out DIR [-watch 10s] [OPTION]... PATH...
   writes a packet record per packet and a flow record per flow of the
   captures under PATH (files, or directories walked as pcapstore query
   walks them) as Parquet under DIR/packets and DIR/flows, in Hive
-  partitions date=YYYY-MM-DD/hour=HH. The README's "Records" section
-  documents the columns.
+  partitions date=YYYY-MM-DD/hour=HH. DIR/.records-state.json says which
+  captures are read: a later run reads only new ones, and after a crash
+  or a stop it goes on without losing or repeating a record. The README's
+  "Packet and flow records" section documents the columns.
 `
 
 // runRecords is pcapstore records: flags → records.RunFiles.
@@ -32,7 +34,9 @@ func runRecords(args []string) int {
 	idle := flags.Duration("idle", time.Minute, "a flow without a packet for this long (packet time) ends")
 	active := flags.Duration("active", 30*time.Minute, "a flow lasting this long is written and goes on in a next record")
 	rowGroup := flags.Int64("row-group", 128<<10, "rows per Parquet row group (bounds memory per open file)")
-	verbose := flags.Bool("v", false, "log each file published")
+	watch := flags.Duration("watch", 0, "keep running: look for new captures this often (0: read what is there and stop)")
+	checkpoint := flags.Duration("checkpoint", time.Minute, "publish the records written and save the state this often, at most")
+	verbose := flags.Bool("v", false, "log each file published and each checkpoint")
 	flags.Usage = func() {
 		fmt.Fprint(os.Stderr, recordsUsage)
 		flags.PrintDefaults()
@@ -64,10 +68,15 @@ func runRecords(args []string) int {
 		return 2
 	}
 	start := time.Now()
+	if *watch > 0 {
+		log.Info("watching for captures", "paths", flags.Args(), "every", *watch, "out", *out)
+	}
 	res, err := records.RunFiles(ctx, records.FilesSpec{
-		Paths:   flags.Args(),
-		Exclude: []string{abs},
-		Log:     log,
+		Paths:      flags.Args(),
+		Exclude:    []string{abs},
+		Log:        log,
+		Watch:      *watch,
+		Checkpoint: *checkpoint,
 		Writer: records.WriterSpec{
 			Dir:          *out,
 			Packets:      *packets,
@@ -80,13 +89,16 @@ func runRecords(args []string) int {
 	for _, f := range res.Failed {
 		fmt.Fprintf(os.Stderr, "pcapstore records: %s: %v\n", f.Path, f.Err)
 	}
-	fmt.Fprintf(os.Stderr, "pcapstore records: %d captures read, %d failed, %d skipped; %d packets (%d without IP), %d flows; %d Parquet files in %s\n",
-		res.Files, len(res.Failed), len(res.Skipped), res.Packets, res.NonIP, res.Flows, res.Written, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "pcapstore records: %d captures read (%d read before), %d failed, %d skipped; %d packets (%d without IP), %d flows; %d Parquet files in %s\n",
+		res.Files, res.Done, len(res.Failed), len(res.Skipped), res.Packets, res.NonIP, res.Flows, res.Written, time.Since(start).Round(time.Millisecond))
 	switch {
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
 		return 1
-	case len(res.Failed) > 0 || ctx.Err() != nil:
+	case len(res.Failed) > 0:
+		return 1
+	case ctx.Err() != nil && *watch == 0:
+		fmt.Fprintln(os.Stderr, "pcapstore records: stopped before the end; run it again to go on")
 		return 1
 	}
 	return 0
