@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,6 +71,13 @@ type state struct {
 	Publish []Sealed `json:"publish,omitempty"`
 	// Table holds the open flows.
 	Table *TableState `json:"table,omitempty"`
+	// Topic and Offsets, from the topic (RunKafka): the next offset of
+	// each partition the records hold.
+	Topic   string          `json:"topic,omitempty"`
+	Offsets map[int32]int64 `json:"offsets,omitempty"`
+	// DeadSize is the dead-letter file's size at the checkpoint: the
+	// lines after it are of records consumed again.
+	DeadSize int64 `json:"dead_size,omitempty"`
 }
 
 type doneFile struct {
@@ -79,7 +87,7 @@ type doneFile struct {
 
 const stateVersion = 1
 
-// run is one RunFiles.
+// run is one RunFiles or RunKafka.
 type run struct {
 	spec        FilesSpec
 	log         *slog.Logger
@@ -91,6 +99,13 @@ type run struct {
 	sinceFailed map[string]string
 	res         FilesResult
 	last        time.Time // the last checkpoint
+
+	// From the topic (RunKafka): the next offset of each partition, the
+	// dead-letter file (synced before a checkpoint), and what to do
+	// after one (commit).
+	offsets         map[int32]int64
+	dead            *os.File
+	afterCheckpoint func()
 }
 
 // RunFiles reads the captures under spec.Paths that no earlier run into
@@ -112,23 +127,10 @@ type run struct {
 // they are written as parts with End "open" and saved, to go on at the
 // next run.
 func RunFiles(ctx context.Context, spec FilesSpec) (FilesResult, error) {
-	r := &run{spec: spec, log: spec.Log, path: filepath.Join(spec.Writer.Dir, StateName)}
-	r.forget()
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
+	r, err := newRun(spec)
+	if err != nil {
+		return FilesResult{}, err
 	}
-	if r.spec.Checkpoint <= 0 {
-		r.spec.Checkpoint = time.Minute
-	}
-	if err := atomicfile.MkdirAll(spec.Writer.Dir); err != nil {
-		return r.res, err
-	}
-	if err := r.load(); err != nil {
-		return r.res, err
-	}
-	r.w = NewWriter(spec.Writer)
-	r.w.table.Restore(r.st.Table)
-	r.last = time.Now()
 	for {
 		n, err := r.pass(ctx)
 		if err != nil {
@@ -157,9 +159,32 @@ func RunFiles(ctx context.Context, spec FilesSpec) (FilesResult, error) {
 	} else {
 		r.w.table.Flush()
 	}
-	err := r.checkpoint()
+	err = r.checkpoint()
 	r.res.Counts = r.w.Counts
 	return r.res, err
+}
+
+// newRun loads the state of spec's output and makes the writer, its
+// flows restored.
+func newRun(spec FilesSpec) (*run, error) {
+	r := &run{spec: spec, log: spec.Log, path: filepath.Join(spec.Writer.Dir, StateName)}
+	r.forget()
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.spec.Checkpoint <= 0 {
+		r.spec.Checkpoint = time.Minute
+	}
+	if err := atomicfile.MkdirAll(spec.Writer.Dir); err != nil {
+		return nil, err
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	r.w = NewWriter(spec.Writer)
+	r.w.table.Restore(r.st.Table)
+	r.last = time.Now()
+	return r, nil
 }
 
 // load reads the state, completes the last checkpoint's publishing and
@@ -318,9 +343,22 @@ func (r *run) failed(f query.Found, err error) {
 // checkpoint seals the files written since the last one, saves the
 // state that holds them, and publishes them.
 func (r *run) checkpoint() error {
+	if r.dead != nil {
+		fi, err := r.dead.Stat()
+		if err == nil {
+			err = r.dead.Sync()
+		}
+		if err != nil {
+			return fmt.Errorf("dead-letter file: %w", err)
+		}
+		r.st.DeadSize = fi.Size()
+	}
 	sealed, err := r.w.Seal()
 	if err != nil {
 		return err
+	}
+	if r.offsets != nil {
+		r.st.Offsets = maps.Clone(r.offsets)
 	}
 	for _, p := range r.since {
 		var size int64
@@ -352,6 +390,9 @@ func (r *run) checkpoint() error {
 	r.forget()
 	r.last = time.Now()
 	r.res.Checkpoints++
+	if r.afterCheckpoint != nil {
+		r.afterCheckpoint()
+	}
 	r.res.Counts = r.w.Counts
 	r.log.Debug("checkpoint", "seq", r.st.Seq, "published", len(sealed), "open_flows", r.w.table.Len())
 	if r.spec.Progress != nil {

@@ -162,6 +162,31 @@ func (t *TargetConfig) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// NewDecoder makes the Decoder of a record format ("key": Metron's
+// FROM_KEY, "value": FROM_VALUE), a key unit (kafka.ParseKeyUnit) and a
+// sanity window (0: any time): for the sink and pcapstore records alike.
+// An error is a *yamlconf.FieldError naming format, key_unit or
+// sanity_window.
+func NewDecoder(format, keyUnit string, window time.Duration) (Decoder, error) {
+	unit, err := kafka.ParseKeyUnit(keyUnit)
+	if err != nil {
+		return Decoder{}, yamlconf.Errorf("key_unit", "%v", err)
+	}
+	dec := Decoder{KeyUnit: int64(unit), Window: window}
+	switch format {
+	case "key":
+		dec.Format = FromKey
+	case "value":
+		dec.Format = FromValue
+	default:
+		return Decoder{}, yamlconf.Errorf("format", "%q: use key (Metron FROM_KEY) or value (Metron FROM_VALUE)", format)
+	}
+	if window < 0 {
+		return Decoder{}, yamlconf.Errorf("sanity_window", "%v is negative: use 0 to accept any time", window)
+	}
+	return dec, nil
+}
+
 // Spec checks c and makes the sink's Spec (Logger unset, no Upload).
 // Errors name the field and the fix, as *yamlconf.FieldError.
 func (c *Config) Spec() (Spec, error) {
@@ -175,21 +200,9 @@ func (c *Config) Spec() (Spec, error) {
 	if c.Group == "" {
 		return sp, yamlconf.Errorf("group", "empty: name the consumer group")
 	}
-	unit, err := kafka.ParseKeyUnit(c.KeyUnit)
+	dec, err := NewDecoder(c.Format, c.KeyUnit, c.SanityWindow)
 	if err != nil {
-		return sp, yamlconf.Errorf("key_unit", "%v", err)
-	}
-	dec := Decoder{KeyUnit: int64(unit), Window: c.SanityWindow}
-	switch c.Format {
-	case "key":
-		dec.Format = FromKey
-	case "value":
-		dec.Format = FromValue
-	default:
-		return sp, yamlconf.Errorf("format", "%q: use key (Metron FROM_KEY) or value (Metron FROM_VALUE)", c.Format)
-	}
-	if c.SanityWindow < 0 {
-		return sp, yamlconf.Errorf("sanity_window", "%v is negative: use 0 to accept any time", c.SanityWindow)
+		return sp, err
 	}
 	if c.ResumeFree < 0 {
 		return sp, yamlconf.Errorf("resume_free_bytes", "%d is negative", c.ResumeFree)

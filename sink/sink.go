@@ -465,23 +465,33 @@ type deadHeader struct {
 	Value []byte `json:"value"` // base64; null for a null value
 }
 
-// deadLetter appends a record to the dead-letter file. A line that
-// cannot be written whole is cut off again, so the file holds only
-// whole lines.
+// deadLetter appends a record to the dead-letter file.
 func (s *Sink) deadLetter(m *ck.Message, reason error) error {
-	line, _ := json.Marshal(deadRecord{Topic: s.spec.Topic, Partition: m.TopicPartition.Partition,
+	if err := AppendDeadLetter(s.dead, s.spec.Topic, m, reason); err != nil {
+		return err
+	}
+	s.deadLettered.Add(1)
+	return nil
+}
+
+// AppendDeadLetter appends a record refused for reason to a dead-letter
+// file f: one JSON object a line (topic, partition, offset, reason, key
+// and value in base64, headers). A line that cannot be written whole is
+// cut off again, so the file holds only whole lines. The sink's and
+// pcapstore records' dead letters alike.
+func AppendDeadLetter(f *os.File, topic string, m *ck.Message, reason error) error {
+	line, _ := json.Marshal(deadRecord{Topic: topic, Partition: m.TopicPartition.Partition,
 		Offset: int64(m.TopicPartition.Offset), Reason: reason.Error(),
 		Key: base64.StdEncoding.EncodeToString(m.Key), Value: base64.StdEncoding.EncodeToString(m.Value),
 		Headers: deadHeaders(m.Headers)})
-	fi, err := s.dead.Stat()
+	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
-	if _, err := s.dead.Write(append(line, '\n')); err != nil {
-		s.dead.Truncate(fi.Size())
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Truncate(fi.Size())
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
-	s.deadLettered.Add(1)
 	return nil
 }
 

@@ -12,10 +12,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/records"
+	"github.com/fastcapa-go/fastcapa/sink"
 )
 
 const recordsUsage = `usage: pcapstore records -out DIR [-watch 10s] [OPTION]... PATH...
+       pcapstore records -out DIR -brokers HOST:PORT [-topic pcap] [-group G] [OPTION]...
   writes a packet record per packet and a flow record per flow of the
   captures under PATH (files, or directories walked as pcapstore query
   walks them) as Parquet under DIR/packets and DIR/flows, in Hive
@@ -23,6 +26,9 @@ const recordsUsage = `usage: pcapstore records -out DIR [-watch 10s] [OPTION]...
   captures are read: a later run reads only new ones, and after a crash
   or a stop it goes on without losing or repeating a record. The README's
   "Packet and flow records" section documents the columns.
+  With -brokers it consumes the packet topic instead, in a consumer group,
+  until stopped (SIGINT, SIGTERM), its records read as pcapstore sink
+  reads them; the state then holds each partition's offset too.
 `
 
 // runRecords is pcapstore records: flags → records.RunFiles.
@@ -37,6 +43,15 @@ func runRecords(args []string) int {
 	watch := flags.Duration("watch", 0, "keep running: look for new captures this often (0: read what is there and stop)")
 	checkpoint := flags.Duration("checkpoint", time.Minute, "publish the records written and save the state this often, at most")
 	verbose := flags.Bool("v", false, "log each file published and each checkpoint")
+	brokers := flags.String("brokers", "", "Kafka bootstrap servers: consume the topic instead of reading captures")
+	topic := flags.String("topic", sink.DefaultTopic, "packet topic (with -brokers)")
+	group := flags.String("group", "pcapstore-records", "consumer group (with -brokers)")
+	format := flags.String("format", "key", "record format: key (Metron FROM_KEY) or value (FROM_VALUE)")
+	keyUnit := flags.String("key-unit", "ns", "unit of the key's timestamp: ns, us or ms")
+	window := flags.Duration("sanity-window", 0, "dead-letter records whose time is further than this from now (0: any)")
+	deadLetter := flags.String("dead-letter", "", "file for records refused (default DIR/deadletter.jsonl)")
+	props := cliflag.Properties{}
+	flags.Var(props, "X", "librdkafka consumer property key=value, repeatable")
 	flags.Usage = func() {
 		fmt.Fprint(os.Stderr, recordsUsage)
 		flags.PrintDefaults()
@@ -47,7 +62,7 @@ func runRecords(args []string) int {
 		}
 		return 2
 	}
-	if *out == "" || flags.NArg() == 0 {
+	if *out == "" || (flags.NArg() == 0) == (*brokers == "") {
 		flags.Usage()
 		return 2
 	}
@@ -68,6 +83,35 @@ func runRecords(args []string) int {
 		return 2
 	}
 	start := time.Now()
+	ws := records.WriterSpec{
+		Dir:          *out,
+		Packets:      *packets,
+		Flows:        *flows,
+		Stem:         records.NewStem(start),
+		Timeouts:     records.Timeouts{Idle: *idle, Active: *active},
+		RowGroupRows: *rowGroup,
+	}
+	if *brokers != "" {
+		dec, err := sink.NewDecoder(*format, *keyUnit, *window)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
+			return 2
+		}
+		properties := map[string]string{"bootstrap.servers": *brokers}
+		for k, v := range props {
+			properties[k] = v
+		}
+		log.Info("consuming", "topic", *topic, "group", *group, "brokers", *brokers, "out", *out)
+		res, err := records.RunKafka(ctx, records.KafkaSpec{Topic: *topic, Group: *group, Properties: properties,
+			Decoder: dec, DeadLetter: *deadLetter, Writer: ws, Checkpoint: *checkpoint, Log: log})
+		fmt.Fprintf(os.Stderr, "pcapstore records: %d records consumed, %d dead-lettered; %d packets (%d without IP), %d flows; %d Parquet files in %s\n",
+			res.Consumed, res.DeadLettered, res.Packets, res.NonIP, res.Flows, res.Written, time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if *watch > 0 {
 		log.Info("watching for captures", "paths", flags.Args(), "every", *watch, "out", *out)
 	}
@@ -77,14 +121,7 @@ func runRecords(args []string) int {
 		Log:        log,
 		Watch:      *watch,
 		Checkpoint: *checkpoint,
-		Writer: records.WriterSpec{
-			Dir:          *out,
-			Packets:      *packets,
-			Flows:        *flows,
-			Stem:         records.NewStem(start),
-			Timeouts:     records.Timeouts{Idle: *idle, Active: *active},
-			RowGroupRows: *rowGroup,
-		},
+		Writer:     ws,
 	})
 	for _, f := range res.Failed {
 		fmt.Fprintf(os.Stderr, "pcapstore records: %s: %v\n", f.Path, f.Err)
