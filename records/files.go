@@ -36,6 +36,9 @@ type FilesSpec struct {
 	// Default 1 min; a checkpoint is also taken when a walk finds
 	// nothing new, and at the end.
 	Checkpoint time.Duration
+	// FlowTopic, if set, is sent every flow record, delivered before
+	// each checkpoint's state is saved.
+	FlowTopic *FlowTopic
 	// Progress, if set, is called after each checkpoint.
 	Progress func(FilesResult)
 }
@@ -181,7 +184,10 @@ func newRun(spec FilesSpec) (*run, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
-	r.w = NewWriter(spec.Writer)
+	if spec.FlowTopic != nil {
+		r.spec.Writer.FlowOut = spec.FlowTopic.Add
+	}
+	r.w = NewWriter(r.spec.Writer)
 	r.w.table.Restore(r.st.Table)
 	r.last = time.Now()
 	return r, nil
@@ -313,6 +319,9 @@ func (r *run) pass(ctx context.Context) (int, error) {
 // the captures read since are read again whole by the next run.
 func (r *run) interrupted() error {
 	r.w.Abort()
+	if r.spec.FlowTopic != nil {
+		r.spec.FlowTopic.Discard()
+	}
 	r.forget()
 	r.w = NewWriter(r.spec.Writer)
 	r.w.table.Restore(r.st.Table)
@@ -356,6 +365,11 @@ func (r *run) checkpoint() error {
 	sealed, err := r.w.Seal()
 	if err != nil {
 		return err
+	}
+	if r.spec.FlowTopic != nil {
+		if err := r.spec.FlowTopic.Deliver(); err != nil {
+			return err
+		}
 	}
 	if r.offsets != nil {
 		r.st.Offsets = maps.Clone(r.offsets)

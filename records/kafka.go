@@ -37,6 +37,8 @@ type KafkaSpec struct {
 	// Default 1 min.
 	Checkpoint time.Duration
 	Log        *slog.Logger
+	// FlowTopic: as FilesSpec's.
+	FlowTopic *FlowTopic
 	// Progress, if set, is called after each checkpoint.
 	Progress func(KafkaResult)
 }
@@ -70,7 +72,7 @@ type KafkaResult struct {
 // output directory; with several in a group, give each its own.
 func RunKafka(ctx context.Context, spec KafkaSpec) (KafkaResult, error) {
 	var res KafkaResult
-	r, err := newRun(FilesSpec{Writer: spec.Writer, Log: spec.Log, Checkpoint: spec.Checkpoint})
+	r, err := newRun(FilesSpec{Writer: spec.Writer, Log: spec.Log, Checkpoint: spec.Checkpoint, FlowTopic: spec.FlowTopic})
 	if err != nil {
 		return res, err
 	}

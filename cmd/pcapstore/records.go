@@ -50,6 +50,8 @@ func runRecords(args []string) int {
 	keyUnit := flags.String("key-unit", "ns", "unit of the key's timestamp: ns, us or ms")
 	window := flags.Duration("sanity-window", 0, "dead-letter records whose time is further than this from now (0: any)")
 	deadLetter := flags.String("dead-letter", "", "file for records refused (default DIR/deadletter.jsonl)")
+	flowTopic := flags.String("flow-topic", "", "also send each flow record as JSON to this Kafka topic (the README says its shape)")
+	flowBrokers := flags.String("flow-brokers", "", "bootstrap servers of -flow-topic (default -brokers)")
 	props := cliflag.Properties{}
 	flags.Var(props, "X", "librdkafka consumer property key=value, repeatable")
 	flags.Usage = func() {
@@ -91,6 +93,23 @@ func runRecords(args []string) int {
 		Timeouts:     records.Timeouts{Idle: *idle, Active: *active},
 		RowGroupRows: *rowGroup,
 	}
+	var ft *records.FlowTopic
+	if *flowTopic != "" {
+		fb := *flowBrokers
+		if fb == "" {
+			fb = *brokers
+		}
+		if fb == "" {
+			fmt.Fprintln(os.Stderr, "pcapstore records: -flow-topic needs -flow-brokers (or -brokers)")
+			return 2
+		}
+		var err error
+		if ft, err = records.NewFlowTopic(*flowTopic, map[string]string{"bootstrap.servers": fb}, log); err != nil {
+			fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
+			return 2
+		}
+		defer ft.Close()
+	}
 	if *brokers != "" {
 		dec, err := sink.NewDecoder(*format, *keyUnit, *window)
 		if err != nil {
@@ -103,7 +122,7 @@ func runRecords(args []string) int {
 		}
 		log.Info("consuming", "topic", *topic, "group", *group, "brokers", *brokers, "out", *out)
 		res, err := records.RunKafka(ctx, records.KafkaSpec{Topic: *topic, Group: *group, Properties: properties,
-			Decoder: dec, DeadLetter: *deadLetter, Writer: ws, Checkpoint: *checkpoint, Log: log})
+			Decoder: dec, DeadLetter: *deadLetter, Writer: ws, Checkpoint: *checkpoint, Log: log, FlowTopic: ft})
 		fmt.Fprintf(os.Stderr, "pcapstore records: %d records consumed, %d dead-lettered; %d packets (%d without IP), %d flows; %d Parquet files in %s\n",
 			res.Consumed, res.DeadLettered, res.Packets, res.NonIP, res.Flows, res.Written, time.Since(start).Round(time.Millisecond))
 		if err != nil {
@@ -121,6 +140,7 @@ func runRecords(args []string) int {
 		Log:        log,
 		Watch:      *watch,
 		Checkpoint: *checkpoint,
+		FlowTopic:  ft,
 		Writer:     ws,
 	})
 	for _, f := range res.Failed {
