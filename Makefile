@@ -70,20 +70,22 @@ lint: ansible-lint image-test
 # The benchmarks once, briefly: they must run and account for every
 # packet; their figures mean little at this length.
 bench-smoke: build $(MINIO)
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/ ./sink/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/ ./sink/ ./records/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./store/ ./objstore/
 	BENCH_ROUNDS=1 BENCH_SECONDS=0.2 $(GO) test -count=1 -run '^$$' -bench RxFilter -benchtime 1x ./dpdk/
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
 	BENCH_RECORDS=100000 BENCH_ROUNDS=1 ./test/bench_sink.sh
 	BENCH_QUERY_BYTES=268435456 BENCH_ROUNDS=1 ./test/bench_query.sh
+	BENCH_RECORDS_BYTES=33554432 BENCH_RECORDS=50000 BENCH_ROUNDS=1 ./test/bench_records.sh
 
 bench: build $(MINIO)
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./pipeline/ ./filter/ ./store/ ./pattern/ ./index/ ./query/ ./pcap/ ./sink/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./pipeline/ ./filter/ ./store/ ./pattern/ ./index/ ./query/ ./pcap/ ./sink/ ./records/
 	$(GO) test -run '^$$' -bench . -benchtime 10x -count 3 ./objstore/
 	$(GO) test -run '^$$' -bench RxFilter -benchtime 1x ./dpdk/
 	./test/bench.sh
 	./test/bench_sink.sh
 	./test/bench_query.sh
+	./test/bench_records.sh
 
 clean:
 	rm -rf bin out

@@ -57,7 +57,13 @@ type Dataset[T any] struct {
 	sealed []Sealed // sealed, not yet handed out by Seal
 	seq    int
 	tick   int64
+	// hourPart is the partition of the hour from hourFrom: the last
+	// row's, named once an hour, not once a row.
+	hourFrom int64
+	hourPart string
 }
+
+const hourNs = int64(time.Hour)
 
 type partFile[T any] struct {
 	part       string
@@ -87,7 +93,11 @@ func NewDataset[T any](spec DatasetSpec) *Dataset[T] {
 // Write adds row to the partition of time ts. The row's pointers must
 // stay valid until Close (or until its file is published).
 func (d *Dataset[T]) Write(ts int64, row T) error {
-	part := Partition(ts)
+	if ts < d.hourFrom || ts >= d.hourFrom+hourNs || d.hourPart == "" {
+		d.hourFrom = ts - ((ts%hourNs)+hourNs)%hourNs
+		d.hourPart = Partition(ts)
+	}
+	part := d.hourPart
 	p := d.parts[part]
 	if p == nil {
 		var err error

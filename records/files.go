@@ -39,6 +39,12 @@ type FilesSpec struct {
 	// FlowTopic, if set, is sent every flow record, delivered before
 	// each checkpoint's state is saved.
 	FlowTopic *FlowTopic
+	// Upload, if set, copies each published file away under its path
+	// relative to Writer.Dir ('/'-separated: packets/date=…/hour=…/NAME),
+	// returning nil only once it is stored (objstore's Uploader.Upload).
+	// A file not yet uploaded is in the state, tried again at each
+	// checkpoint and by the next run.
+	Upload func(ctx context.Context, localPath, key string) error
 	// Progress, if set, is called after each checkpoint.
 	Progress func(FilesResult)
 }
@@ -54,6 +60,9 @@ type FilesResult struct {
 	// Checkpoints counts the states saved; Flows still open are in the
 	// last one.
 	Checkpoints int
+	// Uploaded counts the files uploaded; Unuploaded those the state
+	// still holds to upload (tried again by the next run).
+	Uploaded, Unuploaded int
 }
 
 // StateName is the file in the output directory that says which
@@ -81,6 +90,9 @@ type state struct {
 	// DeadSize is the dead-letter file's size at the checkpoint: the
 	// lines after it are of records consumed again.
 	DeadSize int64 `json:"dead_size,omitempty"`
+	// Uploads are the published files (paths relative to the output)
+	// not yet uploaded, with Upload set.
+	Uploads []string `json:"uploads,omitempty"`
 }
 
 type doneFile struct {
@@ -383,6 +395,15 @@ func (r *run) checkpoint() error {
 	}
 	r.st.Seq++
 	r.st.Publish = sealed
+	if r.spec.Upload != nil {
+		for _, f := range sealed {
+			rel, err := filepath.Rel(r.spec.Writer.Dir, f.Final)
+			if err != nil {
+				return err
+			}
+			r.st.Uploads = append(r.st.Uploads, filepath.ToSlash(rel))
+		}
+	}
 	r.st.Table = r.w.table.Save()
 	b, err := json.Marshal(&r.st)
 	if err != nil {
@@ -404,6 +425,7 @@ func (r *run) checkpoint() error {
 	r.forget()
 	r.last = time.Now()
 	r.res.Checkpoints++
+	r.upload()
 	if r.afterCheckpoint != nil {
 		r.afterCheckpoint()
 	}
@@ -422,6 +444,30 @@ func doneKey(p string) string {
 		return a
 	}
 	return p
+}
+
+// upload uploads the published files the state holds to upload, in
+// order; one that fails stays, for the next checkpoint or run.
+func (r *run) upload() {
+	if r.spec.Upload == nil {
+		return
+	}
+	var left []string
+	for _, key := range r.st.Uploads {
+		if len(left) > 0 { // the store failed: the rest waits too
+			left = append(left, key)
+			continue
+		}
+		local := filepath.Join(r.spec.Writer.Dir, filepath.FromSlash(key))
+		if err := r.spec.Upload(context.Background(), local, key); err != nil {
+			r.log.Warn("upload failed; tried again at the next checkpoint", "file", local, "error", err)
+			left = append(left, key)
+			continue
+		}
+		r.res.Uploaded++
+	}
+	r.st.Uploads = left
+	r.res.Unuploaded = len(left)
 }
 
 // fileError is a capture that could not be read whole: the run goes on.

@@ -28,7 +28,7 @@ func FuzzRecords(f *testing.F) {
 		d := Decode(1e18, uint32(len(data)), links[int(link)%len(links)], data, "f", 1)
 		cid := tab.Add(&d)
 		var r Packet
-		r.fill(&d, new(packetVals), cid)
+		r.fill(&d, new(packetVals), new(addrNames), cid)
 		if int(r.CapLen) != len(data) || r.Length < r.CapLen {
 			t.Fatalf("lengths %d/%d of %d bytes", r.CapLen, r.Length, len(data))
 		}

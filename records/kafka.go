@@ -37,8 +37,9 @@ type KafkaSpec struct {
 	// Default 1 min.
 	Checkpoint time.Duration
 	Log        *slog.Logger
-	// FlowTopic: as FilesSpec's.
+	// FlowTopic and Upload: as FilesSpec's.
 	FlowTopic *FlowTopic
+	Upload    func(ctx context.Context, localPath, key string) error
 	// Progress, if set, is called after each checkpoint.
 	Progress func(KafkaResult)
 }
@@ -50,6 +51,11 @@ type KafkaResult struct {
 	DeadLettered int64 // of them, refused by the Decoder
 	Written      int   // Parquet files published
 	Checkpoints  int
+	// Uploaded and Unuploaded: as FilesResult's.
+	Uploaded, Unuploaded int
+	// First and Last are when the first and the last record were
+	// consumed: with Consumed, the rate once the group is joined.
+	First, Last time.Time
 }
 
 // RunKafka consumes the topic in the group and writes the records of
@@ -72,7 +78,7 @@ type KafkaResult struct {
 // output directory; with several in a group, give each its own.
 func RunKafka(ctx context.Context, spec KafkaSpec) (KafkaResult, error) {
 	var res KafkaResult
-	r, err := newRun(FilesSpec{Writer: spec.Writer, Log: spec.Log, Checkpoint: spec.Checkpoint, FlowTopic: spec.FlowTopic})
+	r, err := newRun(FilesSpec{Writer: spec.Writer, Log: spec.Log, Checkpoint: spec.Checkpoint, FlowTopic: spec.FlowTopic, Upload: spec.Upload})
 	if err != nil {
 		return res, err
 	}
@@ -136,6 +142,7 @@ func RunKafka(ctx context.Context, spec KafkaSpec) (KafkaResult, error) {
 	}
 	<-logsDone
 	res.Counts, res.Written, res.Checkpoints = r.w.Counts, r.res.Written, r.res.Checkpoints
+	res.Uploaded, res.Unuploaded = r.res.Uploaded, r.res.Unuploaded
 	return res, runErr
 }
 
@@ -217,6 +224,10 @@ func (k *kafkaRun) handle(m *ck.Message) error {
 	}
 	k.res.Consumed++
 	k.pending = true
+	if k.res.Consumed == 1 {
+		k.res.First = time.Now()
+	}
+	k.res.Last = time.Now()
 	pk, err := k.spec.Decoder.Decode(m.Key, m.Value, m.Headers)
 	if err != nil {
 		if err := sink.AppendDeadLetter(k.dead, k.spec.Topic, m, err); err != nil {

@@ -1,6 +1,10 @@
 package records
 
-import "github.com/fastcapa-go/fastcapa/index"
+import (
+	"net/netip"
+
+	"github.com/fastcapa-go/fastcapa/index"
+)
 
 // SchemaVersion is the version of the packet and flow schemas, in every
 // file's key-value metadata under MetaSchema. A change that renames,
@@ -137,9 +141,28 @@ type packetVals struct {
 	src, dst, tunnel, outerSrc, outerDst, community string
 }
 
-// fill makes r the row of d, its values in v; cid is its flow's
-// Community ID ("" for none).
-func (r *Packet) fill(d *Decoded, v *packetVals, cid string) {
+// addrNames renders addresses as text, remembering the last few
+// thousand: a capture's packets repeat their hosts, and a string per
+// address per packet was a quarter of a row's cost.
+type addrNames map[netip.Addr]string
+
+const maxAddrNames = 4096
+
+func (m *addrNames) name(a netip.Addr) string {
+	if s, ok := (*m)[a]; ok {
+		return s
+	}
+	if *m == nil || len(*m) >= maxAddrNames {
+		*m = make(addrNames, maxAddrNames)
+	}
+	s := a.String()
+	(*m)[a] = s
+	return s
+}
+
+// fill makes r the row of d, its values in v, its addresses named
+// through names; cid is its flow's Community ID ("" for none).
+func (r *Packet) fill(d *Decoded, v *packetVals, names *addrNames, cid string) {
 	*r = Packet{Ts: d.Ts, CapLen: int32(d.CapLen), Length: int32(d.Length), Source: d.Source, Position: d.Position}
 	f := &d.Frame
 	if f.NVLANs > 0 {
@@ -156,8 +179,8 @@ func (r *Packet) fill(d *Decoded, v *packetVals, cid string) {
 		return
 	}
 	v.ipVersion, r.IPVersion = int32(l.Version), &v.ipVersion
-	v.src, r.Src = l.Src.String(), &v.src
-	v.dst, r.Dst = l.Dst.String(), &v.dst
+	v.src, r.Src = names.name(l.Src), &v.src
+	v.dst, r.Dst = names.name(l.Dst), &v.dst
 	v.ttl, r.TTL = int32(l.TTL), &v.ttl
 	v.ipLen, r.IPLength = int32(l.Length), &v.ipLen
 	v.ipFlags, r.IPFlags = int32(l.Flags), &v.ipFlags
@@ -179,8 +202,8 @@ func (r *Packet) fill(d *Decoded, v *packetVals, cid string) {
 	}
 	if o := d.Outer(); o != nil {
 		v.tunnel, r.Tunnel = TunnelName(o), &v.tunnel
-		v.outerSrc, r.OuterSrc = o.Src.String(), &v.outerSrc
-		v.outerDst, r.OuterDst = o.Dst.String(), &v.outerDst
+		v.outerSrc, r.OuterSrc = names.name(o.Src), &v.outerSrc
+		v.outerDst, r.OuterDst = names.name(o.Dst), &v.outerDst
 		v.outerProto, r.OuterProto = int32(o.Transport.Proto), &v.outerProto
 	}
 }

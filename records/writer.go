@@ -37,6 +37,7 @@ type Writer struct {
 	packets *Dataset[Packet]
 	flows   *Dataset[Flow]
 	table   *Table
+	names   addrNames
 	err     error // the first error of a flow's emit
 	Counts
 }
@@ -74,7 +75,7 @@ func (w *Writer) Add(ts int64, origLen, linkType uint32, data []byte, source str
 	}
 	if w.packets != nil {
 		var row Packet
-		row.fill(&d, new(packetVals), cid)
+		row.fill(&d, new(packetVals), &w.names, cid)
 		return w.packets.Write(d.Ts, row)
 	}
 	return nil

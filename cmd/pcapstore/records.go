@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
+	"github.com/fastcapa-go/fastcapa/objstore"
 	"github.com/fastcapa-go/fastcapa/records"
 	"github.com/fastcapa-go/fastcapa/sink"
 )
@@ -52,6 +53,11 @@ func runRecords(args []string) int {
 	deadLetter := flags.String("dead-letter", "", "file for records refused (default DIR/deadletter.jsonl)")
 	flowTopic := flags.String("flow-topic", "", "also send each flow record as JSON to this Kafka topic (the README says its shape)")
 	flowBrokers := flags.String("flow-brokers", "", "bootstrap servers of -flow-topic (default -brokers)")
+	s3Endpoint := flags.String("s3-endpoint", "", "also upload each published file to this S3-compatible store (host:port), credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	s3Bucket := flags.String("s3-bucket", "", "bucket of -s3-endpoint")
+	s3Prefix := flags.String("s3-prefix", "", "key prefix in -s3-bucket (the files keep their packets/date=…/hour=… paths under it)")
+	s3Region := flags.String("s3-region", "", "region of -s3-endpoint")
+	s3TLS := flags.Bool("s3-tls", true, "HTTPS to -s3-endpoint")
 	props := cliflag.Properties{}
 	flags.Var(props, "X", "librdkafka consumer property key=value, repeatable")
 	flags.Usage = func() {
@@ -110,6 +116,23 @@ func runRecords(args []string) int {
 		}
 		defer ft.Close()
 	}
+	var upload func(ctx context.Context, localPath, key string) error
+	if *s3Endpoint != "" {
+		up, err := objstore.New(objstore.Spec{Endpoint: *s3Endpoint, TLS: *s3TLS, Region: *s3Region, Bucket: *s3Bucket,
+			Prefix: *s3Prefix, Credentials: objstore.Credentials{FromEnv: true}, Logger: log})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
+			return 2
+		}
+		defer up.Close()
+		upload = func(ctx context.Context, localPath, key string) error {
+			obj, err := up.Upload(ctx, localPath, key)
+			if err == nil {
+				log.Debug("uploaded", "file", localPath, "object", obj.String())
+			}
+			return err
+		}
+	}
 	if *brokers != "" {
 		dec, err := sink.NewDecoder(*format, *keyUnit, *window)
 		if err != nil {
@@ -122,11 +145,19 @@ func runRecords(args []string) int {
 		}
 		log.Info("consuming", "topic", *topic, "group", *group, "brokers", *brokers, "out", *out)
 		res, err := records.RunKafka(ctx, records.KafkaSpec{Topic: *topic, Group: *group, Properties: properties,
-			Decoder: dec, DeadLetter: *deadLetter, Writer: ws, Checkpoint: *checkpoint, Log: log, FlowTopic: ft})
-		fmt.Fprintf(os.Stderr, "pcapstore records: %d records consumed, %d dead-lettered; %d packets (%d without IP), %d flows; %d Parquet files in %s\n",
-			res.Consumed, res.DeadLettered, res.Packets, res.NonIP, res.Flows, res.Written, time.Since(start).Round(time.Millisecond))
+			Decoder: dec, DeadLetter: *deadLetter, Writer: ws, Checkpoint: *checkpoint, Log: log, FlowTopic: ft, Upload: upload})
+		rate := 0.0
+		if d := res.Last.Sub(res.First).Seconds(); res.Consumed > 1 && d > 0 {
+			rate = float64(res.Consumed-1) / d
+		}
+		fmt.Fprintf(os.Stderr, "pcapstore records: %d records consumed (%.0f records/s from the first to the last), %d dead-lettered; %d packets (%d without IP), %d flows; %d Parquet files in %s\n",
+			res.Consumed, rate, res.DeadLettered, res.Packets, res.NonIP, res.Flows, res.Written, time.Since(start).Round(time.Millisecond))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
+			return 1
+		}
+		if res.Unuploaded > 0 {
+			fmt.Fprintf(os.Stderr, "pcapstore records: %d files not uploaded yet: the next run uploads them\n", res.Unuploaded)
 			return 1
 		}
 		return 0
@@ -141,6 +172,7 @@ func runRecords(args []string) int {
 		Watch:      *watch,
 		Checkpoint: *checkpoint,
 		FlowTopic:  ft,
+		Upload:     upload,
 		Writer:     ws,
 	})
 	for _, f := range res.Failed {
@@ -153,6 +185,9 @@ func runRecords(args []string) int {
 		fmt.Fprintf(os.Stderr, "pcapstore records: %v\n", err)
 		return 1
 	case len(res.Failed) > 0:
+		return 1
+	case res.Unuploaded > 0:
+		fmt.Fprintf(os.Stderr, "pcapstore records: %d files not uploaded yet: the next run uploads them\n", res.Unuploaded)
 		return 1
 	case ctx.Err() != nil && *watch == 0:
 		fmt.Fprintln(os.Stderr, "pcapstore records: stopped before the end; run it again to go on")

@@ -327,17 +327,33 @@ func (m *MinIO) logTail() string {
 }
 
 // URL is the path-style URL of bucket/key on the server, each path
-// element escaped.
+// element escaped as SigV4 canonicalizes it (every byte but A-Z, a-z,
+// 0-9 and -_.~), so that curl's signature is the server's: "=" in a Hive
+// partition's name is %3D.
 func (m *MinIO) URL(bucket, key string) string {
-	p := "/" + url.PathEscape(bucket)
+	p := "/" + s3Escape(bucket)
 	if key != "" {
 		parts := strings.Split(key, "/")
 		for i, s := range parts {
-			parts[i] = url.PathEscape(s)
+			parts[i] = s3Escape(s)
 		}
 		p += "/" + strings.Join(parts, "/")
 	}
 	return m.scheme() + "://" + m.Endpoint + p
+}
+
+// s3Escape percent-encodes every byte of s but SigV4's unreserved ones.
+func s3Escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 func (m *MinIO) scheme() string {
