@@ -23,16 +23,20 @@ type Flow struct {
 	// restart, keeps it.
 	UID         string `parquet:"uid,dict"`
 	CommunityID string `parquet:"community_id,dict"`
-	First       int64  `parquet:"first_ts,timestamp(nanosecond:utc)"`
-	Last        int64  `parquet:"last_ts,timestamp(nanosecond:utc)"`
-	VLAN        *int32 `parquet:"vlan,optional"`
-	InnerVLAN   *int32 `parquet:"inner_vlan,optional"`
-	IPVersion   int32  `parquet:"ip_version"`
-	Proto       int32  `parquet:"proto"`
-	OrigAddr    string `parquet:"orig_addr,dict"`
-	OrigPort    *int32 `parquet:"orig_port,optional"`
-	RespAddr    string `parquet:"resp_addr,dict"`
-	RespPort    *int32 `parquet:"resp_port,optional"`
+	// FirstTs and LastTs are the first and last packet's times to the
+	// microsecond (as Packet.Ts); First and Last the same in ns.
+	FirstTs   int64  `parquet:"first_ts,timestamp(microsecond:utc)"`
+	LastTs    int64  `parquet:"last_ts,timestamp(microsecond:utc)"`
+	First     int64  `parquet:"first_ns"`
+	Last      int64  `parquet:"last_ns"`
+	VLAN      *int32 `parquet:"vlan,optional"`
+	InnerVLAN *int32 `parquet:"inner_vlan,optional"`
+	IPVersion int32  `parquet:"ip_version"`
+	Proto     int32  `parquet:"proto"`
+	OrigAddr  string `parquet:"orig_addr,dict"`
+	OrigPort  *int32 `parquet:"orig_port,optional"`
+	RespAddr  string `parquet:"resp_addr,dict"`
+	RespPort  *int32 `parquet:"resp_port,optional"`
 	// ICMPType and ICMPCode are the first ICMP packet's.
 	ICMPType *int32 `parquet:"icmp_type,optional"`
 	ICMPCode *int32 `parquet:"icmp_code,optional"`
@@ -357,6 +361,7 @@ func (t *Table) write(f *flowState, end string) {
 		v.state, f.State = tcpState(f.flags[0], f.flags[1]), &v.state
 	}
 	f.End = end
+	f.FirstTs, f.LastTs = f.First/1000, f.Last/1000
 	t.emit(&f.Flow)
 }
 

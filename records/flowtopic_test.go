@@ -50,7 +50,7 @@ func TestFlowTopic(t *testing.T) {
 		topic = append(topic, fmt.Sprint(f.UID, f.CommunityID, ns(t, f.First), ns(t, f.Last), f.OrigAddr, f.RespAddr, deref(f.OrigPort), deref(f.RespPort),
 			f.OrigPackets, f.OrigBytes, f.RespPackets, f.RespBytes, deref(f.State), f.End, f.Sources))
 	}
-	rows, err := duck(t).Query(`SELECT uid, community_id, epoch_ns(first_ts), epoch_ns(last_ts),
+	rows, err := duck(t).Query(`SELECT uid, community_id, first_ns, last_ns,
 		orig_addr, resp_addr, orig_port, resp_port, orig_packets, orig_bytes, resp_packets, resp_bytes, state, "end", sources
 		FROM read_parquet($1)`, out+"/flows/**/*.parquet")
 	if err != nil {

@@ -20,8 +20,12 @@ const (
 // (no IP header, no ports, no TCP) is null. With a tunnel, the IP
 // columns are the innermost header's and outer_* the outermost's.
 type Packet struct {
-	// Ts is the capture time, ns since the epoch, UTC.
-	Ts int64 `parquet:"ts,timestamp(nanosecond:utc)"`
+	// Ts is the capture time as a timestamp to the microsecond (UTC):
+	// the precision every engine reads (Spark and Drill refuse
+	// Parquet's nanosecond timestamps); TsNs is the same time exactly,
+	// ns since the epoch.
+	Ts   int64 `parquet:"ts,timestamp(microsecond:utc)"`
+	TsNs int64 `parquet:"ts_ns"`
 	// CapLen is the bytes captured, Length the bytes on the wire.
 	CapLen int32 `parquet:"caplen"`
 	Length int32 `parquet:"length"`
@@ -163,7 +167,7 @@ func (m *addrNames) name(a netip.Addr) string {
 // fill makes r the row of d, its values in v, its addresses named
 // through names; cid is its flow's Community ID ("" for none).
 func (r *Packet) fill(d *Decoded, v *packetVals, names *addrNames, cid string) {
-	*r = Packet{Ts: d.Ts, CapLen: int32(d.CapLen), Length: int32(d.Length), Source: d.Source, Position: d.Position}
+	*r = Packet{Ts: d.Ts / 1000, TsNs: d.Ts, CapLen: int32(d.CapLen), Length: int32(d.Length), Source: d.Source, Position: d.Position}
 	f := &d.Frame
 	if f.NVLANs > 0 {
 		v.vlan, r.VLAN = int32(f.VLANs[0]), &v.vlan

@@ -40,6 +40,7 @@ func runRecords(args []string) int {
 	flows := flags.Bool("flows", true, "write flow records")
 	idle := flags.Duration("idle", time.Minute, "a flow without a packet for this long (packet time) ends")
 	active := flags.Duration("active", 30*time.Minute, "a flow lasting this long is written and goes on in a next record")
+	closeDelay := flags.Duration("close", 5*time.Second, "a TCP flow closed (both FINs, or a RST) ends after this long without a packet")
 	rowGroup := flags.Int64("row-group", 128<<10, "rows per Parquet row group (bounds memory per open file)")
 	watch := flags.Duration("watch", 0, "keep running: look for new captures this often (0: read what is there and stop)")
 	checkpoint := flags.Duration("checkpoint", time.Minute, "publish the records written and save the state this often, at most")
@@ -96,7 +97,7 @@ func runRecords(args []string) int {
 		Packets:      *packets,
 		Flows:        *flows,
 		Stem:         records.NewStem(start),
-		Timeouts:     records.Timeouts{Idle: *idle, Active: *active},
+		Timeouts:     records.Timeouts{Idle: *idle, Active: *active, Close: *closeDelay},
 		RowGroupRows: *rowGroup,
 	}
 	var ft *records.FlowTopic
