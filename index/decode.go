@@ -654,10 +654,7 @@ func (h *headers) nsh(b []byte, depth int) (ether []byte) {
 // udpTunnel walks a UDP payload b that a well-known tunnel port says is
 // encapsulated traffic: the destination port first, then the source.
 func (h *headers) udpTunnel(src, dst uint16, b []byte, depth int) {
-	port := dst
-	if !tunnelPort(port) {
-		port = src
-	}
+	port, _ := TunnelPort(src, dst)
 	if len(b) < 8 {
 		return
 	}
@@ -690,6 +687,20 @@ func (h *headers) udpTunnel(src, dst uint16, b []byte, depth int) {
 
 func tunnelPort(p uint16) bool {
 	return p == 4789 || p == 4790 || p == 6081 || p == 2152
+}
+
+// TunnelPort returns the UDP port by which the walk enters a datagram
+// from src to dst as a tunnel (VXLAN 4789, VXLAN-GPE 4790, Geneve 6081,
+// GTP-U 2152): the destination if it is one, else the source; ok is
+// false if neither is.
+func TunnelPort(src, dst uint16) (port uint16, ok bool) {
+	switch {
+	case tunnelPort(dst):
+		return dst, true
+	case tunnelPort(src):
+		return src, true
+	}
+	return 0, false
 }
 
 // gtpu walks a GTP-U G-PDU.

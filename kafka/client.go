@@ -45,6 +45,35 @@ func logLine(log *slog.Logger, level int, msg, facility string) {
 	log.Log(context.Background(), lv, msg, "source", "librdkafka", "facility", facility)
 }
 
+// NewConsumer makes a consumer in group that commits only when its
+// owner does (enable.auto.commit and enable.auto.offset.store off) and
+// starts where the group has no offset at the earliest one; props
+// (bootstrap.servers among them) may set any of these. Its librdkafka
+// log lines go to log (ForwardLogs); logsDone is closed once the last
+// one is logged, after the consumer's Close. The consumer of `pcapstore
+// sink` and of `pcapstore records`.
+func NewConsumer(group string, props map[string]string, log *slog.Logger) (c *ck.Consumer, logsDone <-chan struct{}, err error) {
+	cm := ck.ConfigMap{
+		"group.id":                 group,
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"auto.offset.reset":        "earliest",
+	}
+	for k, v := range props {
+		cm[k] = v
+	}
+	cm[RouteLogs] = true
+	if c, err = ck.NewConsumer(&cm); err != nil {
+		return nil, nil, fmt.Errorf("kafka consumer: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ForwardLogs(c.Logs(), log)
+	}()
+	return c, done, nil
+}
+
 // ConfigMap builds the client configuration from librdkafka properties.
 func ConfigMap(props map[string]string) ck.ConfigMap {
 	cm := ck.ConfigMap{}

@@ -229,26 +229,36 @@ func (f *file) probe(prune Pruner) {
 			return
 		}
 	}
-	c, fd, err := openCapture(f.Found, nil)
-	if err == ErrNotCapture {
-		f.skip = SkipNotCapture
-		return
-	}
-	if err != nil {
-		f.err = err
-		return
-	}
-	defer fd.Close()
-	defer c.Close()
-	rec, err := c.Next()
+	first, err := FirstTime(f.Found)
 	switch {
+	case err == ErrNotCapture:
+		f.skip = SkipNotCapture
 	case err == io.EOF:
 		f.empty = true
 	case err != nil:
 		f.err = err
 	default:
-		f.first = rec.Timestamp
+		f.first = first
 	}
+}
+
+// FirstTime opens a file Walk found as a capture and returns its first
+// record's time: ErrNotCapture for a file Sniff says is not one, io.EOF
+// for a capture that holds no record, or the error opening or reading
+// it. Queries order and prune files by it, pcapstore records orders
+// them.
+func FirstTime(found Found) (int64, error) {
+	c, fd, err := openCapture(found, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer fd.Close()
+	defer c.Close()
+	rec, err := c.Next()
+	if err != nil {
+		return 0, err
+	}
+	return rec.Timestamp, nil
 }
 
 // probeAll probes files with up to workers goroutines.

@@ -266,27 +266,17 @@ func (r *run) pass(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		c, fd, err := query.OpenCapture(f)
-		if errors.Is(err, query.ErrNotCapture) {
-			r.res.Skipped = append(r.res.Skipped, query.Skip{Path: f.Path, Reason: query.SkipNotCapture})
-			continue
-		}
-		if err != nil {
-			r.failed(f, err)
-			continue
-		}
-		rec, err := c.Next()
-		c.Close()
-		fd.Close()
+		first, err := query.FirstTime(f)
 		switch {
+		case errors.Is(err, query.ErrNotCapture):
+			r.res.Skipped = append(r.res.Skipped, query.Skip{Path: f.Path, Reason: query.SkipNotCapture})
 		case err == io.EOF:
 			r.read(f) // empty: nothing to read
-			continue
 		case err != nil:
 			r.failed(f, err)
-			continue
+		default:
+			caps = append(caps, capture{Found: f, first: first, order: i})
 		}
-		caps = append(caps, capture{Found: f, first: rec.Timestamp, order: i})
 	}
 	// Captures deleted since (retention) leave the state.
 	for p := range r.st.Done {
@@ -417,9 +407,6 @@ func (r *run) checkpoint() error {
 			return err
 		}
 		r.res.Written++
-		if r.spec.Writer.Published != nil {
-			r.spec.Writer.Published(s.Final, s.Rows)
-		}
 		r.log.Debug("published", "file", s.Final, "rows", s.Rows)
 	}
 	r.forget()

@@ -104,26 +104,11 @@ func RunKafka(ctx context.Context, spec KafkaSpec) (KafkaResult, error) {
 		}
 	}
 
-	cm := ck.ConfigMap{
-		"group.id":                 spec.Group,
-		"enable.auto.commit":       false,
-		"enable.auto.offset.store": false,
-		"auto.offset.reset":        "earliest",
-	}
-	for k, v := range spec.Properties {
-		cm[k] = v
-	}
-	cm[kafka.RouteLogs] = true
-	c, err := ck.NewConsumer(&cm)
+	c, logsDone, err := kafka.NewConsumer(spec.Group, spec.Properties, r.log)
 	if err != nil {
-		return res, fmt.Errorf("kafka consumer: %w", err)
+		return res, err
 	}
-	logsDone := make(chan struct{})
-	go func() {
-		defer close(logsDone)
-		kafka.ForwardLogs(c.Logs(), r.log)
-	}()
-	k := &kafkaRun{run: r, spec: spec, c: c, res: &res}
+	k := &kafkaRun{run: r, spec: spec, c: c, res: &res, sources: map[int32]string{}}
 	r.afterCheckpoint = k.commit
 	if err := c.SubscribeTopics([]string{spec.Topic}, k.rebalance); err != nil {
 		c.Close()
@@ -141,9 +126,15 @@ func RunKafka(ctx context.Context, spec KafkaSpec) (KafkaResult, error) {
 		runErr = fmt.Errorf("close consumer: %w", err)
 	}
 	<-logsDone
-	res.Counts, res.Written, res.Checkpoints = r.w.Counts, r.res.Written, r.res.Checkpoints
-	res.Uploaded, res.Unuploaded = r.res.Uploaded, r.res.Unuploaded
+	k.result()
 	return res, runErr
+}
+
+// result brings the counts the run keeps into the result.
+func (k *kafkaRun) result() {
+	r := k.run
+	k.res.Counts, k.res.Written, k.res.Checkpoints = r.w.Counts, r.res.Written, r.res.Checkpoints
+	k.res.Uploaded, k.res.Unuploaded = r.res.Uploaded, r.res.Unuploaded
 }
 
 // kafkaRun is RunKafka's consumer side.
@@ -152,7 +143,8 @@ type kafkaRun struct {
 	spec    KafkaSpec
 	c       *ck.Consumer
 	res     *KafkaResult
-	pending bool // records handled since the last checkpoint
+	pending bool             // records handled since the last checkpoint
+	sources map[int32]string // each partition's packet source, "kafka:TOPIC/PARTITION"
 }
 
 // rebalance starts an assigned partition where the state says its
@@ -195,25 +187,18 @@ func (k *kafkaRun) consume(ctx context.Context) error {
 			}
 			k.log.Warn("kafka", "error", e)
 		}
-		if k.pending && time.Since(k.last) >= k.spec.checkpoint() {
+		if k.pending && time.Since(k.last) >= k.run.spec.Checkpoint {
 			if err := k.checkpoint(); err != nil {
 				return err
 			}
 			k.pending = false
 			if k.spec.Progress != nil {
-				k.res.Counts, k.res.Written, k.res.Checkpoints = k.w.Counts, k.run.res.Written, k.run.res.Checkpoints
+				k.result()
 				k.spec.Progress(*k.res)
 			}
 		}
 	}
 	return nil
-}
-
-func (s KafkaSpec) checkpoint() time.Duration {
-	if s.Checkpoint <= 0 {
-		return time.Minute
-	}
-	return s.Checkpoint
 }
 
 // handle writes one record's rows, or dead-letters it.
@@ -224,10 +209,10 @@ func (k *kafkaRun) handle(m *ck.Message) error {
 	}
 	k.res.Consumed++
 	k.pending = true
-	if k.res.Consumed == 1 {
-		k.res.First = time.Now()
-	}
 	k.res.Last = time.Now()
+	if k.res.Consumed == 1 {
+		k.res.First = k.res.Last
+	}
 	pk, err := k.spec.Decoder.Decode(m.Key, m.Value, m.Headers)
 	if err != nil {
 		if err := sink.AppendDeadLetter(k.dead, k.spec.Topic, m, err); err != nil {
@@ -235,7 +220,11 @@ func (k *kafkaRun) handle(m *ck.Message) error {
 		}
 		k.res.DeadLettered++
 	} else {
-		source := "kafka:" + k.spec.Topic + "/" + strconv.Itoa(int(p))
+		source, ok := k.sources[p]
+		if !ok {
+			source = "kafka:" + k.spec.Topic + "/" + strconv.Itoa(int(p))
+			k.sources[p] = source
+		}
 		if err := k.w.Add(pk.Timestamp, pk.OrigLen, pcap.LinkTypeEthernet, pk.Data, source, off); err != nil {
 			return err
 		}

@@ -103,7 +103,8 @@ func (d *Decoded) Outer() *index.Layer {
 }
 
 // TunnelName names the encapsulation an outermost IP header l starts:
-// by its protocol, and for UDP by the tunnel port.
+// by its protocol, and for UDP by the port the walk entered it by
+// (index.TunnelPort).
 func TunnelName(l *index.Layer) string {
 	t := l.Transport
 	switch t.Proto {
@@ -120,17 +121,16 @@ func TunnelName(l *index.Layer) string {
 	case 51:
 		return "ah"
 	case 17:
-		for _, p := range [2]uint16{t.DstPort, t.SrcPort} {
-			switch p {
-			case 4789:
-				return "vxlan"
-			case 4790:
-				return "vxlan-gpe"
-			case 6081:
-				return "geneve"
-			case 2152:
-				return "gtp-u"
-			}
+		port, _ := index.TunnelPort(t.SrcPort, t.DstPort)
+		switch port {
+		case 4789:
+			return "vxlan"
+		case 4790:
+			return "vxlan-gpe"
+		case 6081:
+			return "geneve"
+		case 2152:
+			return "gtp-u"
 		}
 	}
 	return "other"

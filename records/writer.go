@@ -15,8 +15,6 @@ type WriterSpec struct {
 	Stem         string
 	Timeouts     Timeouts
 	RowGroupRows int64
-	// Published, if set, is told each file once published.
-	Published func(path string, rows int64)
 	// FlowOut, if set, is given each flow record as it is written (the
 	// flow topic). It must not keep the *Flow.
 	FlowOut func(*Flow) error
@@ -47,11 +45,11 @@ func NewWriter(spec WriterSpec) *Writer {
 	w := &Writer{spec: spec}
 	if spec.Packets {
 		w.packets = NewDataset[Packet](DatasetSpec{Dir: spec.Dir + "/packets", Kind: "packets", Stem: spec.Stem,
-			RowGroupRows: spec.RowGroupRows, Published: spec.Published})
+			RowGroupRows: spec.RowGroupRows})
 	}
 	if spec.Flows {
 		w.flows = NewDataset[Flow](DatasetSpec{Dir: spec.Dir + "/flows", Kind: "flows", Stem: spec.Stem,
-			RowGroupRows: spec.RowGroupRows, Published: spec.Published})
+			RowGroupRows: spec.RowGroupRows})
 	}
 	w.table = NewTable(spec.Timeouts, w.flow)
 	return w

@@ -89,7 +89,7 @@ type Sink struct {
 
 	// logsDone is closed when the consumer's log lines are all logged
 	// (after its Close).
-	logsDone chan struct{}
+	logsDone <-chan struct{}
 
 	consumed, deadLettered, commits, recovered, diskFull atomic.Uint64
 	stopped                                              atomic.Bool
@@ -215,26 +215,10 @@ func newSink(spec Spec) (*Sink, error) {
 // subscribe makes the consumer and joins the group.
 func (s *Sink) subscribe() error {
 	spec := &s.spec
-	cm := ck.ConfigMap{
-		"group.id":                 spec.Group,
-		"enable.auto.commit":       false,
-		"enable.auto.offset.store": false,
-		"auto.offset.reset":        "earliest",
-	}
-	for k, v := range spec.Properties {
-		cm[k] = v
-	}
-	cm[kafka.RouteLogs] = true
 	var err error
-	s.c, err = ck.NewConsumer(&cm)
-	if err != nil {
-		return fmt.Errorf("kafka consumer: %w", err)
+	if s.c, s.logsDone, err = kafka.NewConsumer(spec.Group, spec.Properties, s.log); err != nil {
+		return err
 	}
-	s.logsDone = make(chan struct{})
-	go func() {
-		defer close(s.logsDone)
-		kafka.ForwardLogs(s.c.Logs(), s.log)
-	}()
 	if err := s.c.SubscribeTopics([]string{spec.Topic}, s.rebalance); err != nil {
 		s.c.Close()
 		return fmt.Errorf("subscribe %s: %w", spec.Topic, err)

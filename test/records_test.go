@@ -111,7 +111,17 @@ func TestRecordsCrash(t *testing.T) {
 	if n != refN || distinct != n || missing != 0 || extra != 0 {
 		t.Errorf("packet records: %d (%d distinct), want %d; %d missing, %d not in the reference", n, distinct, refN, missing, extra)
 	}
-	var diff, flows int64
+	diff, flows := flowSumsDiffer(t, db, out, ref)
+	if diff != 0 || flows < 100 {
+		t.Errorf("flows: %d of %d (Community ID, VLAN) differ in packets or bytes from the uninterrupted run", diff, flows)
+	}
+}
+
+// flowSumsDiffer compares the flow records under out and ref summed by
+// (Community ID, VLAN), packets and bytes: it returns how many of the
+// sums differ either way, and how many ref has.
+func flowSumsDiffer(t *testing.T, db *sql.DB, out, ref string) (diff, flows int64) {
+	t.Helper()
 	if err := db.QueryRow(`WITH a AS (SELECT community_id, vlan, sum(orig_packets + resp_packets) AS p, sum(orig_bytes + resp_bytes) AS b
 			FROM read_parquet($1) GROUP BY ALL),
 		r AS (SELECT community_id, vlan, sum(orig_packets + resp_packets) AS p, sum(orig_bytes + resp_bytes) AS b
@@ -120,9 +130,7 @@ func TestRecordsCrash(t *testing.T) {
 			(SELECT count(*) FROM r)`, out+"/flows/**/*.parquet", ref+"/flows/**/*.parquet").Scan(&diff, &flows); err != nil {
 		t.Fatal(err)
 	}
-	if diff != 0 || flows < 100 {
-		t.Errorf("flows: %d of %d (Community ID, VLAN) differ in packets or bytes from the uninterrupted run", diff, flows)
-	}
+	return diff, flows
 }
 
 // startRecords runs pcapstore with args and returns once its log says
@@ -311,15 +319,7 @@ func TestRecordsKafkaCrash(t *testing.T) {
 		Writer: records.WriterSpec{Dir: ref, Packets: false, Flows: true, Stem: "ref"}}); err != nil {
 		t.Fatal(err)
 	}
-	var diff, flows int64
-	if err := db.QueryRow(`WITH a AS (SELECT community_id, vlan, sum(orig_packets + resp_packets) AS p, sum(orig_bytes + resp_bytes) AS b
-			FROM read_parquet($1) GROUP BY ALL),
-		r AS (SELECT community_id, vlan, sum(orig_packets + resp_packets) AS p, sum(orig_bytes + resp_bytes) AS b
-			FROM read_parquet($2) GROUP BY ALL)
-		SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM r UNION ALL (SELECT * FROM r EXCEPT SELECT * FROM a))),
-			(SELECT count(*) FROM r)`, out+"/flows/**/*.parquet", ref+"/flows/**/*.parquet").Scan(&diff, &flows); err != nil {
-		t.Fatal(err)
-	}
+	diff, flows := flowSumsDiffer(t, db, out, ref)
 	t.Logf("%d packet records, %d dead letters, %d flows by (Community ID, VLAN)", len(seen), len(deadSeen), flows)
 	if diff != 0 || flows < 100 {
 		t.Errorf("flows: %d of %d (Community ID, VLAN) differ in packets or bytes from the capture's", diff, flows)
