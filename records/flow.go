@@ -450,9 +450,11 @@ type TableState struct {
 }
 
 // savedFlow is an open flow as saved: its record so far, its key, and
-// what the table keeps beside them.
+// what the table keeps beside them. The record is a field of its own,
+// not embedded: its Proto, OrigAddr, OrigPort and Tunnel would be
+// shadowed by the key's fields of those names, and lost.
 type savedFlow struct {
-	Flow
+	Flow         Flow
 	A, B         netip.Addr
 	APort, BPort uint16
 	Proto        uint8

@@ -1,11 +1,16 @@
 package records
 
 import (
+	"encoding/json"
 	"net/netip"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -153,5 +158,50 @@ func TestFlowKey(t *testing.T) {
 	want := CommunityID(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("127.0.0.1"), 6, 1234, 80, true)
 	if got := CommunityID(netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.0.1"), 6, 80, 1234, true); got != want {
 		t.Fatalf("%s != %s", got, want)
+	}
+}
+
+// TestTableSaveRestore: a table saved (through the JSON of the state
+// file) and restored in another goes on as if it had never stopped:
+// every flow record it writes equals the uninterrupted table's, field
+// for field (UIDs aside, which each table draws anew for its new flows).
+func TestTableSaveRestore(t *testing.T) {
+	recs := pcaptest.ReadAll(t, filepath.Join(testenv.Pcaps(t), "metron-example.pcap"))
+	var whole, split []Flow
+	keep := func(out *[]Flow) func(*Flow) { return func(f *Flow) { *out = append(*out, f.clone()) } }
+	add := func(tab *Table, rs []pcap.Record) {
+		for i, r := range rs {
+			d := Decode(r.Timestamp, r.OrigLen, r.LinkType, r.Data, "m.pcap", int64(i))
+			tab.Add(&d)
+		}
+	}
+	a := NewTable(Timeouts{}, keep(&whole))
+	add(a, recs)
+	a.Flush()
+
+	b := NewTable(Timeouts{}, keep(&split))
+	add(b, recs[:400])
+	saved, err := json.Marshal(b.Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st TableState
+	if err := json.Unmarshal(saved, &st); err != nil {
+		t.Fatal(err)
+	}
+	c := NewTable(Timeouts{}, keep(&split))
+	c.Restore(&st)
+	add(c, recs[400:])
+	c.Flush()
+
+	if len(whole) != len(split) || len(whole) < 20 {
+		t.Fatalf("%d flow records, %d without the restart", len(split), len(whole))
+	}
+	for i := range whole {
+		w, s := whole[i], split[i]
+		w.UID, s.UID = "", ""
+		if !reflect.DeepEqual(w, s) {
+			t.Errorf("record %d:\n restarted %+v\n whole     %+v", i, s, w)
+		}
 	}
 }
