@@ -21,50 +21,52 @@ type Flow struct {
 	// UID names the flow across its records: a flow cut by the active
 	// timeout, or written open at shutdown and continued after a
 	// restart, keeps it.
-	UID         string `parquet:"uid,dict"`
-	CommunityID string `parquet:"community_id,dict"`
+	UID         string `parquet:"uid,dict" json:"uid"`
+	CommunityID string `parquet:"community_id,dict" json:"community_id"`
 	// FirstTs and LastTs are the first and last packet's times to the
-	// microsecond (as Packet.Ts); First and Last the same in ns.
-	FirstTs   int64  `parquet:"first_ts,timestamp(microsecond:utc)"`
-	LastTs    int64  `parquet:"last_ts,timestamp(microsecond:utc)"`
-	First     int64  `parquet:"first_ns"`
-	Last      int64  `parquet:"last_ns"`
-	VLAN      *int32 `parquet:"vlan,optional"`
-	InnerVLAN *int32 `parquet:"inner_vlan,optional"`
-	IPVersion int32  `parquet:"ip_version"`
-	Proto     int32  `parquet:"proto"`
-	OrigAddr  string `parquet:"orig_addr,dict"`
-	OrigPort  *int32 `parquet:"orig_port,optional"`
-	RespAddr  string `parquet:"resp_addr,dict"`
-	RespPort  *int32 `parquet:"resp_port,optional"`
+	// microsecond (as Packet.Ts); First and Last the same in ns. The
+	// flow topic carries them as text (FlowJSON); the json tags are the
+	// topic's names.
+	FirstTs   int64  `parquet:"first_ts,timestamp(microsecond:utc)" json:"-"`
+	LastTs    int64  `parquet:"last_ts,timestamp(microsecond:utc)" json:"-"`
+	First     int64  `parquet:"first_ns" json:"-"`
+	Last      int64  `parquet:"last_ns" json:"-"`
+	VLAN      *int32 `parquet:"vlan,optional" json:"vlan,omitempty"`
+	InnerVLAN *int32 `parquet:"inner_vlan,optional" json:"inner_vlan,omitempty"`
+	IPVersion int32  `parquet:"ip_version" json:"ip_version"`
+	Proto     int32  `parquet:"proto" json:"proto"`
+	OrigAddr  string `parquet:"orig_addr,dict" json:"orig_addr"`
+	OrigPort  *int32 `parquet:"orig_port,optional" json:"orig_port,omitempty"`
+	RespAddr  string `parquet:"resp_addr,dict" json:"resp_addr"`
+	RespPort  *int32 `parquet:"resp_port,optional" json:"resp_port,omitempty"`
 	// ICMPType and ICMPCode are the first ICMP packet's.
-	ICMPType *int32 `parquet:"icmp_type,optional"`
-	ICMPCode *int32 `parquet:"icmp_code,optional"`
+	ICMPType *int32 `parquet:"icmp_type,optional" json:"icmp_type,omitempty"`
+	ICMPCode *int32 `parquet:"icmp_code,optional" json:"icmp_code,omitempty"`
 	// Tunnel, OuterOrig and OuterResp: the outermost IP header of the
 	// flow's packets when tunnelled (part of the flow's key).
-	Tunnel    *string `parquet:"tunnel,optional,dict"`
-	OuterOrig *string `parquet:"outer_orig,optional,dict"`
-	OuterResp *string `parquet:"outer_resp,optional,dict"`
+	Tunnel    *string `parquet:"tunnel,optional,dict" json:"tunnel,omitempty"`
+	OuterOrig *string `parquet:"outer_orig,optional,dict" json:"outer_orig,omitempty"`
+	OuterResp *string `parquet:"outer_resp,optional,dict" json:"outer_resp,omitempty"`
 
-	OrigPackets int64 `parquet:"orig_packets"`
-	OrigBytes   int64 `parquet:"orig_bytes"`
-	RespPackets int64 `parquet:"resp_packets"`
-	RespBytes   int64 `parquet:"resp_bytes"`
+	OrigPackets int64 `parquet:"orig_packets" json:"orig_packets"`
+	OrigBytes   int64 `parquet:"orig_bytes" json:"orig_bytes"`
+	RespPackets int64 `parquet:"resp_packets" json:"resp_packets"`
+	RespBytes   int64 `parquet:"resp_bytes" json:"resp_bytes"`
 	// OrigFlags and RespFlags are the TCP flags seen each way, or-ed.
-	OrigFlags *int32 `parquet:"orig_tcp_flags,optional"`
-	RespFlags *int32 `parquet:"resp_tcp_flags,optional"`
+	OrigFlags *int32 `parquet:"orig_tcp_flags,optional" json:"orig_tcp_flags,omitempty"`
+	RespFlags *int32 `parquet:"resp_tcp_flags,optional" json:"resp_tcp_flags,omitempty"`
 	// State is Zeek's conn_state for TCP (S0, S1, SF, REJ, S2, S3,
 	// RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH), null otherwise.
-	State *string `parquet:"state,optional,dict"`
+	State *string `parquet:"state,optional,dict" json:"state,omitempty"`
 	// End says why the record was written: "idle" (the idle timeout),
 	// "closed" (TCP's FINs or a RST, after the close delay), "active"
 	// (the active timeout: the flow goes on in a next record with the
 	// same UID), "end" (the input ended: files read once), or "open"
 	// (written at shutdown; continued after a restart).
-	End string `parquet:"end,dict"`
+	End string `parquet:"end,dict" json:"end"`
 	// Sources are the captures (or partitions) the flow's packets were
 	// read from, in order of first use.
-	Sources []string `parquet:"sources,list"`
+	Sources []string `parquet:"sources,list" json:"sources"`
 }
 
 // Timeouts decide when a flow's record is written.
@@ -455,6 +457,7 @@ type TableState struct {
 // shadowed by the key's fields of those names, and lost.
 type savedFlow struct {
 	Flow         Flow
+	First, Last  int64 // the record's, which its JSON leaves out
 	A, B         netip.Addr
 	APort, BPort uint16
 	Proto        uint8
@@ -479,7 +482,7 @@ func (t *Table) Save() *TableState {
 	}
 	for _, f := range t.sorted() {
 		k := keys[f]
-		st.Flows = append(st.Flows, savedFlow{Flow: f.clone(), A: k.a, B: k.b, APort: k.aPort, BPort: k.bPort, Proto: k.proto,
+		st.Flows = append(st.Flows, savedFlow{Flow: f.clone(), First: f.First, Last: f.Last, A: k.a, B: k.b, APort: k.aPort, BPort: k.bPort, Proto: k.proto,
 			HasPorts: k.ports, VLANs: k.vlans, NVLANs: k.nVLANs, OuterA: k.outerA, OuterB: k.outerB, Tunnel: k.tunnel,
 			OrigAddr: f.origAddr, OrigPort: f.origPort, Flags: f.flags, Closed: f.closed})
 	}
@@ -496,7 +499,9 @@ func (t *Table) Restore(st *TableState) {
 	for _, s := range st.Flows {
 		k := flowKey{a: s.A, b: s.B, aPort: s.APort, bPort: s.BPort, proto: s.Proto, ports: s.HasPorts,
 			vlans: s.VLANs, nVLANs: s.NVLANs, outerA: s.OuterA, outerB: s.OuterB, tunnel: s.Tunnel}
-		t.flows[k] = &flowState{Flow: s.Flow, origAddr: s.OrigAddr, origPort: s.OrigPort, ports: s.HasPorts,
+		fl := s.Flow
+		fl.First, fl.Last = s.First, s.Last
+		t.flows[k] = &flowState{Flow: fl, origAddr: s.OrigAddr, origPort: s.OrigPort, ports: s.HasPorts,
 			flags: s.Flags, closed: s.Closed}
 	}
 }

@@ -14,48 +14,21 @@ import (
 
 // FlowJSON is a flow record as the flow topic carries it: one JSON
 // object a message, keyed by its UID, the fields named as the Parquet
-// columns, times as RFC 3339 with nanoseconds (UTC), and absent where
-// the column is null. Logstash's kafka input with the json codec, Kafka
-// Connect's JSON converter or an OpenSearch/Elasticsearch ingest
-// pipeline read it as it is.
+// columns (Flow's json tags), the first and last packet's times as RFC
+// 3339 with nanoseconds (UTC), and absent where the column is null.
+// Logstash's kafka input with the json codec, Kafka Connect's JSON
+// converter or an OpenSearch/Elasticsearch ingest pipeline read it as
+// it is.
 type FlowJSON struct {
-	UID         string   `json:"uid"`
-	CommunityID string   `json:"community_id"`
-	First       string   `json:"first_ts"`
-	Last        string   `json:"last_ts"`
-	VLAN        *int32   `json:"vlan,omitempty"`
-	InnerVLAN   *int32   `json:"inner_vlan,omitempty"`
-	IPVersion   int32    `json:"ip_version"`
-	Proto       int32    `json:"proto"`
-	OrigAddr    string   `json:"orig_addr"`
-	OrigPort    *int32   `json:"orig_port,omitempty"`
-	RespAddr    string   `json:"resp_addr"`
-	RespPort    *int32   `json:"resp_port,omitempty"`
-	ICMPType    *int32   `json:"icmp_type,omitempty"`
-	ICMPCode    *int32   `json:"icmp_code,omitempty"`
-	Tunnel      *string  `json:"tunnel,omitempty"`
-	OuterOrig   *string  `json:"outer_orig,omitempty"`
-	OuterResp   *string  `json:"outer_resp,omitempty"`
-	OrigPackets int64    `json:"orig_packets"`
-	OrigBytes   int64    `json:"orig_bytes"`
-	RespPackets int64    `json:"resp_packets"`
-	RespBytes   int64    `json:"resp_bytes"`
-	OrigFlags   *int32   `json:"orig_tcp_flags,omitempty"`
-	RespFlags   *int32   `json:"resp_tcp_flags,omitempty"`
-	State       *string  `json:"state,omitempty"`
-	End         string   `json:"end"`
-	Sources     []string `json:"sources"`
+	*Flow
+	First string `json:"first_ts"`
+	Last  string `json:"last_ts"`
 }
 
 // JSON returns f as the flow topic carries it.
 func (f *Flow) JSON() FlowJSON {
 	ts := func(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
-	return FlowJSON{UID: f.UID, CommunityID: f.CommunityID, First: ts(f.First), Last: ts(f.Last), VLAN: f.VLAN,
-		InnerVLAN: f.InnerVLAN, IPVersion: f.IPVersion, Proto: f.Proto, OrigAddr: f.OrigAddr, OrigPort: f.OrigPort,
-		RespAddr: f.RespAddr, RespPort: f.RespPort, ICMPType: f.ICMPType, ICMPCode: f.ICMPCode, Tunnel: f.Tunnel,
-		OuterOrig: f.OuterOrig, OuterResp: f.OuterResp, OrigPackets: f.OrigPackets, OrigBytes: f.OrigBytes,
-		RespPackets: f.RespPackets, RespBytes: f.RespBytes, OrigFlags: f.OrigFlags, RespFlags: f.RespFlags,
-		State: f.State, End: f.End, Sources: f.Sources}
+	return FlowJSON{Flow: f, First: ts(f.First), Last: ts(f.Last)}
 }
 
 // FlowTopic sends flow records to a Kafka topic as JSON. Add keeps them
