@@ -104,16 +104,17 @@ const stateVersion = 1
 
 // run is one RunFiles or RunKafka.
 type run struct {
-	spec        FilesSpec
-	log         *slog.Logger
-	w           *Writer
-	st          state
-	path        string          // of the state
-	since       []string        // captures read since the last checkpoint
-	sinceSet    map[string]bool // the same
-	sinceFailed map[string]string
-	res         FilesResult
-	last        time.Time // the last checkpoint
+	spec FilesSpec
+	log  *slog.Logger
+	w    *Writer
+	st   state
+	path string // of the state
+	// since are the captures read since the last checkpoint, each with
+	// why it could not be read whole ("" if it was).
+	since  map[string]string
+	passes int // walks done
+	res    FilesResult
+	last   time.Time // the last checkpoint
 
 	// From the topic (RunKafka): the next offset of each partition, the
 	// dead-letter file (synced before a checkpoint), and what to do
@@ -258,9 +259,11 @@ func (r *run) pass(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var caps []capture
-	first := r.res.Checkpoints == 0 && len(r.since) == 0 && r.res.Files == 0
+	first := r.passes == 0
+	r.passes++
 	for i, f := range found {
-		if _, done := r.st.Done[doneKey(f.Path)]; done || r.sinceSet[f.Path] {
+		_, read := r.since[f.Path]
+		if _, done := r.st.Done[doneKey(f.Path)]; done || read {
 			if first {
 				r.res.Done++ // read by an earlier run
 			}
@@ -332,13 +335,12 @@ func (r *run) interrupted() error {
 
 // forget empties the captures read since the last checkpoint.
 func (r *run) forget() {
-	r.since, r.sinceSet, r.sinceFailed = nil, map[string]bool{}, map[string]string{}
+	r.since = map[string]string{}
 }
 
 // read notes a capture read whole, to be in the next checkpoint.
 func (r *run) read(f query.Found) {
-	r.since = append(r.since, f.Path)
-	r.sinceSet[f.Path] = true
+	r.since[f.Path] = ""
 	r.res.Files++
 }
 
@@ -346,9 +348,7 @@ func (r *run) read(f query.Found) {
 func (r *run) failed(f query.Found, err error) {
 	r.log.Warn("capture read in part or not at all", "file", f.Path, "err", err)
 	r.res.Failed = append(r.res.Failed, query.FileError{Path: f.Path, Err: err})
-	r.since = append(r.since, f.Path)
-	r.sinceSet[f.Path] = true
-	r.sinceFailed[f.Path] = err.Error()
+	r.since[f.Path] = err.Error()
 }
 
 // checkpoint seals the files written since the last one, saves the
@@ -376,12 +376,12 @@ func (r *run) checkpoint() error {
 	if r.offsets != nil {
 		r.st.Offsets = maps.Clone(r.offsets)
 	}
-	for _, p := range r.since {
+	for p, failed := range r.since {
 		var size int64
 		if fi, err := os.Stat(p); err == nil {
 			size = fi.Size()
 		}
-		r.st.Done[doneKey(p)] = doneFile{Size: size, Failed: r.sinceFailed[p]}
+		r.st.Done[doneKey(p)] = doneFile{Size: size, Failed: failed}
 	}
 	r.st.Seq++
 	r.st.Publish = sealed
