@@ -595,16 +595,22 @@ fc_rx_loop(void *arg)
 			if (n == 0)
 				continue;
 			busy++;
-			stamp(lc, q, pkts, n);
 			for (uint16_t i = 0; i < n; i++)
 				bytes += pkts[i]->pkt_len;
+			if (q->tin != NULL)
+				keep = fc_tunnel_burst(q->tin, &q->st.tunnel, pkts, n);
+			stamp(lc, q, pkts, keep);
 			if (routes->filter_only) {
-				keep = fc_filter_burst(routes->r[0].filter, pkts, n);
-				BUMP(q->st.filtered, n - keep);
-				BUMP(q->st.routes[0].filtered, n - keep);
+				uint16_t offered = keep;
+
+				keep = fc_filter_burst(routes->r[0].filter, pkts, offered);
+				BUMP(q->st.filtered, offered - keep);
+				BUMP(q->st.routes[0].filtered, offered - keep);
 			} else if (!routes->simple) {
-				keep = fc_route_burst(lc, qi, pkts, n);
+				keep = fc_route_burst(lc, qi, pkts, keep);
 			}
+			if (lc->out.outs != NULL)
+				fc_out_burst(&lc->out, pkts, keep, routes->simple || routes->filter_only);
 			sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, keep, NULL);
 			BUMP(q->st.copies, copies(routes, pkts, sent));
 			if (unlikely(sent < keep)) {
@@ -653,6 +659,10 @@ fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *
 	out->sampled = __atomic_load_n(&s->sampled, __ATOMIC_RELAXED);
 	out->copies = __atomic_load_n(&s->copies, __ATOMIC_RELAXED);
 	out->decapsulated = __atomic_load_n(&s->decapsulated, __ATOMIC_RELAXED);
+	out->tunnel.decapsulated = __atomic_load_n(&s->tunnel.decapsulated, __ATOMIC_RELAXED);
+	out->tunnel.other = __atomic_load_n(&s->tunnel.other, __ATOMIC_RELAXED);
+	out->tunnel.wrong_key = __atomic_load_n(&s->tunnel.wrong_key, __ATOMIC_RELAXED);
+	out->tunnel.malformed = __atomic_load_n(&s->tunnel.malformed, __ATOMIC_RELAXED);
 	for (unsigned r = 0; r < FC_MAX_ROUTES; r++) {
 		out->routes[r].filtered = __atomic_load_n(&s->routes[r].filtered, __ATOMIC_RELAXED);
 		out->routes[r].sampled = __atomic_load_n(&s->routes[r].sampled, __ATOMIC_RELAXED);

@@ -15,6 +15,7 @@
 #include <pcap/bpf.h> /* struct bpf_program, for rte_bpf_convert: the type only */
 
 #include "pkt.h" /* struct fc_pkt, fc_sink_fn */
+#include "out.h" /* outputs and tunnel receivers */
 
 #define FC_MAX_BURST 1024
 #define FC_MAX_QUEUES_PER_LCORE 64
@@ -62,6 +63,7 @@ struct fc_rxq_stats {
 	uint64_t sampled;      /* matched a route, kept by none's sampling: freed */
 	uint64_t copies;       /* route bits of the enqueued packets, summed */
 	uint64_t decapsulated; /* the routes' filters saw the inner packet */
+	struct fc_tunnel_stats tunnel; /* a tunnel receiver's counts (packets: before it) */
 	struct fc_route_stats routes[FC_MAX_ROUTES];
 };
 
@@ -70,6 +72,7 @@ struct fc_rxq {
 	uint16_t queue;
 	uint8_t ts_mode;
 	struct fc_clock *dev_clock; /* FC_TS_DEV_CLOCK only */
+	const struct fc_tunnel_in *tin; /* NULL: frames as received */
 	struct fc_rxq_stats st;
 } __rte_cache_aligned;
 
@@ -138,6 +141,7 @@ struct fc_rx_lcore {
 	uint64_t sleeps;      /* nanosleeps taken */
 	uint64_t slept_ns;    /* their requested durations, summed */
 	uint32_t sample_count[FC_MAX_QUEUES_PER_LCORE][FC_MAX_ROUTES];
+	struct fc_out_lcore out; /* out.outs NULL: no outputs */
 	struct fc_rxq queues[FC_MAX_QUEUES_PER_LCORE];
 };
 

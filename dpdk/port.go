@@ -22,7 +22,7 @@ static int fc_link_up(const struct rte_eth_link *l)
 	return l->link_status == RTE_ETH_LINK_UP;
 }
 
-static int fc_port_configure(uint16_t port, uint16_t nb_rxq, uint16_t mtu, uint64_t offloads,
+static int fc_port_configure(uint16_t port, uint16_t nb_rxq, uint16_t nb_txq, uint16_t mtu, uint64_t offloads,
 		uint64_t rss_hf)
 {
 	struct rte_eth_conf conf;
@@ -34,7 +34,7 @@ static int fc_port_configure(uint16_t port, uint16_t nb_rxq, uint16_t mtu, uint6
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
 	}
-	return rte_eth_dev_configure(port, nb_rxq, 0, &conf);
+	return rte_eth_dev_configure(port, nb_rxq, nb_txq, &conf);
 }
 
 // Receives and frees whatever the port's queues hold, up to limit packets;
@@ -66,6 +66,14 @@ static int fc_rxq_setup(uint16_t port, uint16_t q, uint16_t nb_desc, int socket,
 	rxconf = info.default_rxconf;
 	rxconf.offloads = offloads;
 	return rte_eth_rx_queue_setup(port, q, nb_desc, socket, &rxconf, mp);
+}
+
+static uint16_t fc_port_mtu(uint16_t port)
+{
+	uint16_t mtu = 0;
+
+	rte_eth_dev_get_mtu(port, &mtu);
+	return mtu;
 }
 */
 import "C"
@@ -104,6 +112,14 @@ type PortSpec struct {
 	Promiscuous   bool
 	RSS           bool
 	Timestamp     TimestampMode
+	// TxQueues are the port's transmit queues, for outputs (one per RX
+	// lcore); 0: receive only. A port with TxQueues may have no
+	// RxQueues: it only transmits.
+	TxQueues      uint16
+	TxDescriptors uint16 // 0: 1024
+	// Tunnel, if set, makes the port a tunnel receiver: only that
+	// tunnel's packets are captured, as the frames they carry.
+	Tunnel *TunnelIn
 	// Mempool for the port's socket. PoolFor picks one per socket.
 	PoolFor func(socket int) (*Mempool, error)
 }
@@ -117,6 +133,8 @@ type PortInfo struct {
 	MaxRxQueues   uint16
 	RxQueues      uint16 // after clamping to MaxRxQueues
 	RxDescriptors uint16 // after the device's limits
+	TxQueues      uint16
+	TxDescriptors uint16 // after the device's limits
 	MTU           uint16
 	RSSHashes     uint64 // RSS hash functions enabled, 0 if none
 	Scatter       bool
@@ -129,7 +147,9 @@ type Port struct {
 	Info    PortInfo
 	tsMode  C.uint8_t
 	clock   *C.struct_fc_clock
+	tin     *C.struct_fc_tunnel_in // spec.Tunnel's, read by the RX lcores
 	stopped bool
+	closed  bool
 	// sockets are a net_af_packet port's kernel packet sockets, nil for
 	// other drivers or when they could not be found (then a Note says so).
 	sockets *packetSockets
@@ -188,11 +208,17 @@ func openPort(spec PortSpec) (*Port, error) {
 	// Not started yet: Close then only closes.
 	p := &Port{Info: plan.Info, tsMode: C.uint8_t(plan.TSMode), stopped: true}
 	id := C.uint16_t(p.Info.ID)
-	if err := rc(C.fc_port_configure(id, C.uint16_t(p.Info.RxQueues), C.uint16_t(p.Info.MTU), C.uint64_t(plan.Offloads),
+	if spec.Tunnel != nil {
+		if p.tin, err = spec.Tunnel.cStruct(); err != nil {
+			return nil, err
+		}
+	}
+	if err := rc(C.fc_port_configure(id, C.uint16_t(p.Info.RxQueues), C.uint16_t(p.Info.TxQueues), C.uint16_t(p.Info.MTU), C.uint64_t(plan.Offloads),
 		C.uint64_t(plan.RSSHash))); err != nil {
 		// rte_eth_dev_configure puts back the device's configuration
 		// when it fails: nothing to undo.
-		return nil, fmt.Errorf("configure %d rx queues: %w", p.Info.RxQueues, flushLogErr(err))
+		p.freeTunnel()
+		return nil, fmt.Errorf("configure %d rx and %d tx queues: %w", p.Info.RxQueues, p.Info.TxQueues, flushLogErr(err))
 	}
 	// From here on the device holds this configuration: on any error,
 	// Close undoes what was done (stop if started, close, free the
@@ -226,6 +252,7 @@ func readDevice(name string) (portDevice, error) {
 		Driver:        C.GoString(di.driver_name),
 		Socket:        int(C.rte_eth_dev_socket_id(id)),
 		MaxRxQueues:   uint16(di.max_rx_queues),
+		MaxTxQueues:   uint16(di.max_tx_queues),
 		MaxMTU:        uint16(di.max_mtu),
 		RxOffloadCapa: uint64(di.rx_offload_capa),
 		FlowTypeRSS:   uint64(di.flow_type_rss_offloads),
@@ -239,7 +266,10 @@ func readDevice(name string) (portDevice, error) {
 func (p *Port) bringUp(spec PortSpec, plan portPlan, pool *Mempool) error {
 	id := C.uint16_t(p.Info.ID)
 	nbDesc := C.uint16_t(spec.RxDescriptors)
-	var nbTx C.uint16_t
+	nbTx := C.uint16_t(spec.TxDescriptors)
+	if nbTx == 0 {
+		nbTx = 1024
+	}
 	if err := rc(C.rte_eth_dev_adjust_nb_rx_tx_desc(id, &nbDesc, &nbTx)); err != nil {
 		return fmt.Errorf("adjust descriptors: %w", err)
 	}
@@ -252,11 +282,22 @@ func (p *Port) bringUp(spec PortSpec, plan portPlan, pool *Mempool) error {
 			return fmt.Errorf("set up rx queue %d: %w", q, flushLogErr(err))
 		}
 	}
+	for q := C.uint16_t(0); q < C.uint16_t(p.Info.TxQueues); q++ {
+		if err := rc(C.rte_eth_tx_queue_setup(id, q, nbTx, C.uint(max(p.Info.Socket, 0)), nil)); err != nil {
+			return fmt.Errorf("set up tx queue %d: %w", q, flushLogErr(err))
+		}
+	}
+	if p.Info.TxQueues > 0 {
+		p.Info.TxDescriptors = uint16(nbTx)
+	}
 	if err := rc(C.rte_eth_dev_start(id)); err != nil {
 		return fmt.Errorf("start: %w", flushLogErr(err))
 	}
 	p.stopped = false
-	if spec.Promiscuous {
+	if m := uint16(C.fc_port_mtu(id)); p.Info.MTU == 0 {
+		p.Info.MTU = m
+	}
+	if spec.Promiscuous && p.Info.RxQueues > 0 {
 		if err := rc(C.rte_eth_promiscuous_enable(id)); err != nil && !isNotSup(err) {
 			return fmt.Errorf("enable promiscuous mode: %w", err)
 		} else if err != nil {
@@ -378,6 +419,10 @@ type PortStats struct {
 	Missed  uint64 // imissed: dropped by the device, no descriptor free
 	Errors  uint64 // ierrors
 	NoMbuf  uint64 // rx_nombuf: mbuf allocation failures
+	// What the device transmitted (outputs): opackets, obytes, and
+	// oerrors, the frames it accepted and failed to send (net_af_packet:
+	// over its frame size).
+	OPackets, OBytes, OErrors uint64
 	// The kernel's counts on a net_af_packet port's packet sockets (0
 	// elsewhere), from the probe until the port stopped: frames that
 	// reached the sockets, and of those the ones dropped because the
@@ -393,7 +438,8 @@ func (p *Port) Stats() (PortStats, error) {
 		return PortStats{}, fmt.Errorf("port %s: stats: %w", p.Info.Name, err)
 	}
 	st := PortStats{Packets: uint64(s.ipackets) - p.discarded, Bytes: uint64(s.ibytes) - p.discardedBytes, Missed: uint64(s.imissed),
-		Errors: uint64(s.ierrors), NoMbuf: uint64(s.rx_nombuf)}
+		Errors: uint64(s.ierrors), NoMbuf: uint64(s.rx_nombuf), OPackets: uint64(s.opackets), OBytes: uint64(s.obytes),
+		OErrors: uint64(s.oerrors)}
 	if p.sockets != nil {
 		var err error
 		if st.KernelPackets, st.KernelDrops, err = p.sockets.read(); err != nil {
@@ -416,8 +462,13 @@ func (p *Port) Stop() error {
 	return rc(C.rte_eth_dev_stop(C.uint16_t(p.Info.ID)))
 }
 
-// Close stops and closes the port, returning its mbufs to their pool.
+// Close stops and closes the port, returning its mbufs to their pool. A
+// second Close does nothing.
 func (p *Port) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
 	err := p.Stop()
 	if cerr := rc(C.rte_eth_dev_close(C.uint16_t(p.Info.ID))); err == nil {
 		err = cerr
@@ -426,5 +477,14 @@ func (p *Port) Close() error {
 		C.free(unsafe.Pointer(p.clock))
 		p.clock = nil
 	}
+	p.freeTunnel()
 	return err
+}
+
+// freeTunnel frees the tunnel receiver; the RX lcores must have stopped.
+func (p *Port) freeTunnel() {
+	if p.tin != nil {
+		C.free(unsafe.Pointer(p.tin))
+		p.tin = nil
+	}
 }

@@ -20,6 +20,7 @@ type portDevice struct {
 	Driver        string
 	Socket        int // rte_eth_dev_socket_id: negative when unknown
 	MaxRxQueues   uint16
+	MaxTxQueues   uint16
 	MaxMTU        uint16 // 0: the device gives no maximum
 	RxOffloadCapa uint64 // RTE_ETH_RX_OFFLOAD_* the device offers
 	FlowTypeRSS   uint64 // RTE_ETH_RSS_* hash functions the device offers
@@ -52,14 +53,24 @@ func planPort(spec PortSpec, dev portDevice) (portPlan, error) {
 		Socket:      max(dev.Socket, 0),
 		MaxRxQueues: dev.MaxRxQueues,
 		RxQueues:    spec.RxQueues,
+		TxQueues:    spec.TxQueues,
 		MTU:         spec.MTU,
 	}
 	if info.RxQueues > info.MaxRxQueues {
 		info.Notes = append(info.Notes, fmt.Sprintf("rx_queues clamped from %d to the device maximum %d", spec.RxQueues, info.MaxRxQueues))
 		info.RxQueues = info.MaxRxQueues
 	}
-	if info.RxQueues == 0 {
+	if info.RxQueues == 0 && spec.RxQueues > 0 {
 		return portPlan{}, fmt.Errorf("device has no rx queues")
+	}
+	if info.RxQueues == 0 && info.TxQueues == 0 {
+		return portPlan{}, fmt.Errorf("neither rx nor tx queues asked for")
+	}
+	if info.TxQueues > dev.MaxTxQueues {
+		return portPlan{}, fmt.Errorf("%d tx queues (one per RX lcore sending to it): the device has %d", info.TxQueues, dev.MaxTxQueues)
+	}
+	if spec.Tunnel != nil && info.RxQueues == 0 {
+		return portPlan{}, fmt.Errorf("a tunnel receiver needs rx queues")
 	}
 	pl := portPlan{}
 	if spec.MTU != 0 {

@@ -56,6 +56,11 @@ type RxSpec struct {
 	// Routes); the lcore does not own them: close them after it. Nil:
 	// one route that keeps every packet.
 	Routes *Routes
+	// Outputs, if set, get the kept packets of their routes before the
+	// ring, sent on TxQueue of each output's port. The lcore does not
+	// own them: close them after it.
+	Outputs *Outputs
+	TxQueue uint16
 }
 
 // RxLcore is an EAL worker lcore running the C polling loop. Counters live
@@ -102,12 +107,20 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 	c.routes = routes.c
 	c.idle_after = C.uint32_t(spec.IdleAfter)
 	c.idle_sleep_ns = C.uint32_t(max(spec.IdleSleep, time.Microsecond).Nanoseconds())
+	if spec.Outputs != nil {
+		c.out.outs = spec.Outputs.c
+		c.out.txq = C.uint16_t(spec.TxQueue)
+		for i := range c.out.ip_id {
+			c.out.ip_id[i] = C.uint16_t(spec.TxQueue) // each lcore its own ids: txq, txq + lcores, …
+		}
+	}
 	for i, q := range spec.Queues {
 		cq := &c.queues[i]
 		cq.port = C.uint16_t(q.Port.Info.ID)
 		cq.queue = C.uint16_t(q.Queue)
 		cq.ts_mode = q.Port.tsMode
 		cq.dev_clock = q.Port.clock
+		cq.tin = q.Port.tin
 	}
 	return &RxLcore{spec: spec, c: c, routes: routes, own: own}, nil
 }
@@ -157,6 +170,9 @@ type RxQueueStats struct {
 	// Decapsulated is the packets whose inner packet the filters saw
 	// (RoutesOptions.Decap).
 	Decapsulated uint64
+	// Tunnel is the port's tunnel receiver's counts: of Packets, those
+	// not Decapsulated were freed before anything else saw them.
+	Tunnel TunnelStats
 	// Routes are the counts of each route, in the lcore's route order.
 	Routes []RouteRxStats
 }
@@ -181,6 +197,8 @@ func (r *RxLcore) Stats() []RxQueueStats {
 			Packets: uint64(s.packets), Bytes: uint64(s.bytes), Enqueued: uint64(s.enqueued),
 			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts), Filtered: uint64(s.filtered),
 			Sampled: uint64(s.sampled), Copies: uint64(s.copies), Decapsulated: uint64(s.decapsulated), Routes: make([]RouteRxStats, r.routes.Len()),
+			Tunnel: TunnelStats{Decapsulated: uint64(s.tunnel.decapsulated), Other: uint64(s.tunnel.other),
+				WrongKey: uint64(s.tunnel.wrong_key), Malformed: uint64(s.tunnel.malformed)},
 		}
 		for j := range out[i].Routes {
 			rs := &s.routes[j]

@@ -7,6 +7,7 @@ package dpdk
 #include <rte_launch.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include <rte_dev.h>
 #include "fc.h"
 
 // fc_test_rx_timed runs fc_rx_loop and writes the CPU time its thread
@@ -191,4 +192,33 @@ func testMbuf(pool *Mempool, data []byte, seg int) *C.struct_rte_mbuf {
 	p := C.CBytes(data)
 	defer C.free(p)
 	return C.fc_test_mbuf(pool.mp, (*C.uint8_t)(p), C.uint32_t(len(data)), C.uint32_t(seg))
+}
+
+// addVdevForTest creates a virtual device after EAL start (rte_eal_hotplug_add),
+// so a test can open ports over files it wrote; removeVdevForTest
+// removes it.
+func addVdevForTest(name, args string) error {
+	cn, ca, cvdev := C.CString(name), C.CString(args), C.CString("vdev")
+	defer C.free(unsafe.Pointer(cvdev))
+	defer C.free(unsafe.Pointer(cn))
+	defer C.free(unsafe.Pointer(ca))
+	var code C.int
+	if err := onMain(func() { code = C.rte_eal_hotplug_add(cvdev, cn, ca) }); err != nil {
+		return err
+	}
+	if err := rc(code); err != nil {
+		return fmt.Errorf("vdev %s,%s: %w", name, args, flushLogErr(err))
+	}
+	return nil
+}
+
+func removeVdevForTest(name string) error {
+	cn, cvdev := C.CString(name), C.CString("vdev")
+	defer C.free(unsafe.Pointer(cvdev))
+	defer C.free(unsafe.Pointer(cn))
+	var code C.int
+	if err := onMain(func() { code = C.rte_eal_hotplug_remove(cvdev, cn) }); err != nil {
+		return err
+	}
+	return rc(code)
 }
