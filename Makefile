@@ -10,7 +10,7 @@ export CGO_LDFLAGS_ALLOW := -Wl,--(no-)?as-needed
 PCAPS ?= $(abspath ../shared/pcaps)
 export FASTCAPA_PCAPS := $(PCAPS)
 
-DEB_PKGS := gcc pkg-config libdpdk-dev libpcap-dev kcat tcpdump tshark wireshark-common tcpreplay iproute2 procps prometheus \
+DEB_PKGS := gcc pkg-config libdpdk-dev libpcap-dev kcat tcpdump tshark wireshark-common tcpreplay iproute2 ethtool procps prometheus \
 	curl gzip zstd lz4
 BINS := bin/fastcapa bin/devbroker
 
@@ -72,7 +72,7 @@ lint: ansible-lint image-test
 bench-smoke: build $(MINIO)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/ ./sink/ ./records/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./store/ ./objstore/
-	BENCH_ROUNDS=1 BENCH_SECONDS=0.2 $(GO) test -count=1 -run '^$$' -bench RxFilter -benchtime 1x ./dpdk/
+	BENCH_ROUNDS=1 BENCH_SECONDS=0.2 $(GO) test -count=1 -run '^$$' -bench 'RxFilter|RxOutputs' -benchtime 1x ./dpdk/
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
 	BENCH_RECORDS=100000 BENCH_ROUNDS=1 ./test/bench_sink.sh
 	BENCH_QUERY_BYTES=268435456 BENCH_ROUNDS=1 ./test/bench_query.sh
@@ -81,7 +81,7 @@ bench-smoke: build $(MINIO)
 bench: build $(MINIO)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./pipeline/ ./filter/ ./store/ ./pattern/ ./index/ ./query/ ./pcap/ ./sink/ ./records/
 	$(GO) test -run '^$$' -bench . -benchtime 10x -count 3 ./objstore/
-	$(GO) test -run '^$$' -bench RxFilter -benchtime 1x ./dpdk/
+	$(GO) test -run '^$$' -bench 'RxFilter|RxOutputs' -benchtime 1x ./dpdk/
 	./test/bench.sh
 	./test/bench_sink.sh
 	./test/bench_query.sh

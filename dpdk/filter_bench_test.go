@@ -78,7 +78,7 @@ func BenchmarkRxFilter(b *testing.B) {
 						routes = append(routes, Route{Filter: f})
 					}
 				}
-				st, cpu := pollFor(b, port, ring, routes, v.opts, time.Duration(seconds*float64(time.Second)))
+				st, cpu := pollFor(b, port, ring, routes, v.opts, nil, time.Duration(seconds*float64(time.Second)))
 				f.Close()
 				drainRing(b, ring)
 				// Packets per second of the RX lcore's own CPU time:
@@ -99,19 +99,20 @@ func BenchmarkRxFilter(b *testing.B) {
 	}
 }
 
-// pollFor runs an RX lcore with routes (and opts) on port for d and returns the
+// pollFor runs an RX lcore with routes (and opts) and outputs (nil: none) on port for d and returns the
 // queue's counters and the CPU time the loop's thread used, in ns.
 // Nothing drains the ring: once full, every packet the filter keeps is
 // freed as a ring drop, the same work for every variant, so what differs
 // between them is the filter (and no drainer competes for the CPUs).
-func pollFor(b *testing.B, port *Port, ring *Ring, route []Route, opts RoutesOptions, d time.Duration) (RxQueueStats, uint64) {
+func pollFor(b *testing.B, port *Port, ring *Ring, route []Route, opts RoutesOptions, outs *Outputs, d time.Duration) (RxQueueStats, uint64) {
 	b.Helper()
 	routes, err := NewRoutes(route, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer routes.Close()
-	rx, err := NewRxLcore(RxSpec{Lcore: ealInfo.Workers[0], Queues: []RxQueue{{port, 0}}, Ring: ring, Burst: 32, Routes: routes})
+	rx, err := NewRxLcore(RxSpec{Lcore: ealInfo.Workers[0], Queues: []RxQueue{{port, 0}}, Ring: ring, Burst: 32, Routes: routes,
+		Outputs: outs})
 	if err != nil {
 		b.Fatal(err)
 	}

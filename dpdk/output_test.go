@@ -52,8 +52,14 @@ type outRun struct {
 	Inputs  []string     // captures replayed, one port each
 	Tunnel  *TunnelIn    // on every input port
 	VLANOf  []uint16     // per input: the tag InsertVLAN puts in (0: none)
-	Outputs []OutputSpec // Port is set by run: a net_pcap writing a file
+	Outputs []OutputSpec // Port, if nil, is set by run: a net_pcap writing a file
 	Routes  *Routes
+	// InPorts are polled after the Inputs' ports; the caller owns them.
+	InPorts []*Port
+	// During, if set, runs once the lcore polls; Until, if set, says
+	// when the run is over (default: want packets received).
+	During func()
+	Until  func(qs []RxQueueStats) bool
 }
 
 type outResult struct {
@@ -86,10 +92,19 @@ func (o outRun) run(t *testing.T, want int) outResult {
 			vlanOf[p.Info.Name] = o.VLANOf[i]
 		}
 	}
+	for _, p := range o.InPorts {
+		queues = append(queues, RxQueue{p, 0})
+	}
 	specs := append([]OutputSpec(nil), o.Outputs...)
+	var made []*Port // the output ports run made, closed to flush their files
 	for i := range specs {
+		if specs[i].Port != nil {
+			res.Files = append(res.Files, "")
+			continue
+		}
 		f := filepath.Join(dir, fmt.Sprintf("out%d.pcap", i))
 		specs[i].Port = pcapVdev(t, "tx_pcap="+f, PortSpec{TxQueues: 1}, pool)
+		made = append(made, specs[i].Port)
 		res.Files = append(res.Files, f)
 	}
 	var outs *Outputs
@@ -115,7 +130,20 @@ func (o outRun) run(t *testing.T, want int) outResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every input is replayed whole: wait until the queues took it all.
+	if o.During != nil {
+		o.During()
+	}
+	until := o.Until
+	if until == nil {
+		// Every input is replayed whole: wait until the queues took it all.
+		until = func(qs []RxQueueStats) bool {
+			var got uint64
+			for _, q := range qs {
+				got += q.Packets
+			}
+			return int(got) >= want
+		}
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		for n := b.Cycle(ring); n > 0; n = b.Cycle(ring) {
@@ -127,11 +155,7 @@ func (o outRun) run(t *testing.T, want int) outResult {
 				res.Ring = append(res.Ring, c)
 			}
 		}
-		var got uint64
-		for _, q := range rx.Stats() {
-			got += q.Packets
-		}
-		if int(got) >= want {
+		if until(rx.Stats()) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -148,15 +172,19 @@ func (o outRun) run(t *testing.T, want int) outResult {
 	res.Stats = rx.OutputStats()
 	rx.Close()
 	ring.Close()
-	for _, s := range specs {
-		s.Port.Close() // flushes the file
+	for _, p := range made {
+		p.Close() // flushes the file
 	}
-	for _, q := range queues {
+	for _, q := range queues[:len(o.Inputs)] {
 		q.Port.Close()
 	}
 	outs.Close()
 	for _, f := range res.Files {
-		res.Written = append(res.Written, pcaptest.ReadAll(t, f))
+		var recs []pcap.Record
+		if f != "" {
+			recs = pcaptest.ReadAll(t, f)
+		}
+		res.Written = append(res.Written, recs)
 	}
 	for _, p := range []*Mempool{pool, hdr} {
 		if a := p.Audit(); a.InUse != 0 {
