@@ -23,6 +23,7 @@ type Config struct {
 	Capture  Capture  `yaml:"capture"`
 	Kafka    Kafka    `yaml:"kafka"`
 	Routes   []Route  `yaml:"routes"`
+	Outputs  []Output `yaml:"outputs"`
 	Shutdown Shutdown `yaml:"shutdown"`
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
@@ -57,6 +58,11 @@ type Port struct {
 	Promiscuous   *bool  `yaml:"promiscuous"`
 	RSS           *bool  `yaml:"rss"`
 	Timestamp     string `yaml:"timestamp"` // auto, tsc, device
+	// VLAN is the tag outputs with insert_vlan put in this port's frames
+	// (0: none).
+	VLAN int `yaml:"vlan"`
+	// Tunnel makes the port a tunnel receiver.
+	Tunnel *TunnelIn `yaml:"tunnel"`
 	// Optional ports that do not exist are skipped with a warning, as
 	// Metron's fastcapa skipped port mask bits naming no port.
 	Optional bool `yaml:"-"`
@@ -276,6 +282,12 @@ func (c *Config) Validate() error {
 		if _, err := dpdk.ParseTimestampMode(p.Timestamp); err != nil {
 			return fieldError(f+".timestamp", "%v", err)
 		}
+		if p.VLAN < 0 || p.VLAN > 4094 {
+			return fieldError(f+".vlan", "%d: use 1 to 4094, or 0 for none", p.VLAN)
+		}
+		if _, err := p.Tunnel.spec(f + ".tunnel"); err != nil {
+			return err
+		}
 		seen[p.Name] = true
 	}
 	cp := c.Capture
@@ -299,7 +311,11 @@ func (c *Config) Validate() error {
 	case cp.MbufDataRoom < 256+128 || cp.MbufDataRoom > 65535:
 		return fieldError("capture.mbuf_data_room", "%d: use 384 to 65535 (2176 holds a 2048 B segment and headroom)", cp.MbufDataRoom)
 	}
-	if _, err := c.routeSpecs(); err != nil {
+	routes, err := c.routeSpecs()
+	if err != nil {
+		return err
+	}
+	if _, err := c.outputSpecs(routes); err != nil {
 		return err
 	}
 	if cp.SendInner && !cp.Decap {
@@ -381,7 +397,19 @@ func (c *Config) mbufsNeeded(lcores int) int {
 	for _, p := range c.Ports {
 		n += p.RxQueues * p.RxDescriptors
 	}
+	// A frame an output sends as it is stays the pool's until the
+	// device has sent it: a TX ring full of them per output and lcore.
+	for _, o := range c.Outputs {
+		n += rings * or0(o.TxDescriptors, 1024)
+	}
 	return n
+}
+
+func or0(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // MaxLcore is RTE_MAX_LCORE in Debian's DPDK 22.11 build.

@@ -23,6 +23,10 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 	if err != nil {
 		return pipeline.Spec{}, err
 	}
+	outputs, err := c.outputSpecs(routes)
+	if err != nil {
+		return pipeline.Spec{}, err
+	}
 	cp := c.Capture
 	sp := pipeline.Spec{
 		EAL: pipeline.EALSpec{Args: c.EALArgs(), Lcores: c.EAL.Lcores, VdevChoices: c.VdevChoices()},
@@ -36,6 +40,7 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		IdleSleep:      cp.IdleSleep,
 		Mempool:        dpdk.MempoolSpec{Mbufs: uint32(cp.Mbufs), Cache: uint32(cp.MbufCache), DataRoom: uint16(cp.MbufDataRoom)},
 		Routes:         routes,
+		Outputs:        outputs,
 		Decap:          cp.Decap,
 		SendInner:      cp.SendInner,
 		Kafka: pipeline.KafkaSpec{
@@ -54,7 +59,11 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 		if err != nil {
 			return pipeline.Spec{}, fieldError(fmt.Sprintf("ports[%d].timestamp", i), "%v", err)
 		}
-		sp.Ports = append(sp.Ports, pipeline.PortSpec{Optional: p.Optional, PortSpec: dpdk.PortSpec{
+		tun, err := p.Tunnel.spec(fmt.Sprintf("ports[%d].tunnel", i))
+		if err != nil {
+			return pipeline.Spec{}, err
+		}
+		sp.Ports = append(sp.Ports, pipeline.PortSpec{Optional: p.Optional, VLAN: uint16(p.VLAN), PortSpec: dpdk.PortSpec{
 			Name:          p.Name,
 			RxQueues:      uint16(p.RxQueues),
 			RxDescriptors: uint16(p.RxDescriptors),
@@ -62,8 +71,10 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 			Promiscuous:   *p.Promiscuous,
 			RSS:           *p.RSS,
 			Timestamp:     ts,
+			Tunnel:        tun,
 		}})
 	}
+	sp.Ports = c.outputPorts(sp.Ports)
 	return sp, nil
 }
 

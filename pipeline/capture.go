@@ -20,18 +20,23 @@ var ErrStartup = errors.New("start-up")
 // Capture is a running capture daemon: EAL, ports, RX lcores, rings,
 // workers and producers.
 type Capture struct {
-	spec    Spec
-	log     *slog.Logger
-	eal     dpdk.EALInfo
-	pools   map[int]*dpdk.Mempool
-	ports   []*dpdk.Port
-	rings   []*dpdk.Ring
-	rx      []*dpdk.RxLcore
-	filters []*dpdk.Filter // the routes' filters, shared by every RX lcore; closed after them
-	routes  *dpdk.Routes
-	workers []*Worker
-	prods   []*kafka.Producer // prods[i] is workers[i]'s
-	rxStop  chan struct{}
+	spec  Spec
+	log   *slog.Logger
+	eal   dpdk.EALInfo
+	pools map[int]*dpdk.Mempool
+	ports []*dpdk.Port
+	// portNames are the ports' names as their specs gave them (an id,
+	// or a name DPDK spells otherwise).
+	portNames []string
+	rings     []*dpdk.Ring
+	rx        []*dpdk.RxLcore
+	filters   []*dpdk.Filter // the routes' filters, shared by every RX lcore; closed after them
+	routes    *dpdk.Routes
+	outputs   *dpdk.Outputs // nil without outputs; closed after the RX lcores
+	outPool   *dpdk.Mempool // the outputs' header and clone mbufs
+	workers   []*Worker
+	prods     []*kafka.Producer // prods[i] is workers[i]'s
+	rxStop    chan struct{}
 	// ringLcore names each ring by the RX lcore that fills it.
 	ringLcore map[*dpdk.Ring]uint
 
@@ -75,7 +80,7 @@ func (c *Capture) start() error {
 	if err != nil {
 		return err
 	}
-	if err := c.openPorts(); err != nil {
+	if err := c.openPorts(len(lcores)); err != nil {
 		return err
 	}
 	plans, warns := planLcores(c.ports, lcores, dpdk.LcoreSocket)
@@ -84,6 +89,9 @@ func (c *Capture) start() error {
 			"port", w.Port, "port_socket", w.PortSocket)
 	}
 	if err := c.loadRoutes(); err != nil {
+		return err
+	}
+	if err := c.makeOutputs(len(plans)); err != nil {
 		return err
 	}
 	if err := c.makeRxLcores(plans); err != nil {
@@ -135,11 +143,15 @@ func (c *Capture) initEAL() ([]uint, error) {
 }
 
 // openPorts opens every port, skipping optional ones that do not exist;
-// at least one must open.
-func (c *Capture) openPorts() error {
+// at least one must open. An output's port gets a TX queue for each of
+// the lcores that may poll.
+func (c *Capture) openPorts(lcores int) error {
 	for _, ps := range c.spec.Ports {
 		spec := ps.PortSpec
 		spec.PoolFor = c.poolFor
+		if ps.Output {
+			spec.TxQueues = uint16(lcores)
+		}
 		port, err := dpdk.OpenPort(spec)
 		if errors.Is(err, dpdk.ErrPortNotFound) && ps.Optional {
 			c.log.Warn("port mask names a port that does not exist: skipped", "port", spec.Name, "error", err)
@@ -149,18 +161,81 @@ func (c *Capture) openPorts() error {
 			return err
 		}
 		c.ports = append(c.ports, port)
+		c.portNames = append(c.portNames, ps.Name)
 		i := port.Info
 		c.log.Info("port up", "port", i.Name, "driver", i.Driver, "socket", i.Socket, "rx_queues", i.RxQueues,
-			"rx_descriptors", i.RxDescriptors, "rss_hf", fmt.Sprintf("%#x", i.RSSHashes), "timestamps", i.Timestamps)
+			"rx_descriptors", i.RxDescriptors, "tx_queues", i.TxQueues, "mtu", i.MTU, "rss_hf", fmt.Sprintf("%#x", i.RSSHashes),
+			"timestamps", i.Timestamps)
+		if t := spec.Tunnel; t != nil {
+			c.log.Info("tunnel receiver", "port", i.Name, "tunnel", t.Kind.String(), "key", t.Key, "keyed", t.HasKey,
+				"local", t.Local.String())
+		}
 		for _, n := range i.Notes {
 			c.log.Warn("port limit", "port", i.Name, "note", n)
 		}
 	}
-	if len(c.ports) == 0 {
-		return fmt.Errorf("no port to capture: none of %d named exists (ports found: %v)",
+	polled := 0
+	for _, p := range c.ports {
+		polled += int(p.Info.RxQueues)
+	}
+	if polled == 0 {
+		return fmt.Errorf("no port to capture: none of %d named exists or receives (ports found: %v)",
 			len(c.spec.Ports), dpdk.PortNames())
 	}
 	return nil
+}
+
+// port finds an open port by the name its spec gave.
+func (c *Capture) port(name string) *dpdk.Port {
+	for i, p := range c.ports {
+		if c.portNames[i] == name || p.Info.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// makeOutputs lays out the outputs for lcores RX lcores (TX queue i for
+// the i-th), with their own pool of header and clone mbufs.
+func (c *Capture) makeOutputs(lcores int) error {
+	if len(c.spec.Outputs) == 0 {
+		return nil
+	}
+	var specs []dpdk.OutputSpec
+	for _, o := range c.spec.Outputs {
+		s := o.OutputSpec
+		if s.Port = c.port(o.PortName); s.Port == nil {
+			return fmt.Errorf("output %s: port %s is not open", o.Name, o.PortName)
+		}
+		specs = append(specs, s)
+		var tun any = "none"
+		if s.Tunnel != nil {
+			tun = fmt.Sprintf("%s to %v key %d", s.Tunnel.Kind, s.Tunnel.Remote, s.Tunnel.Key)
+		}
+		c.log.Info("output", "output", s.Name, "port", s.Port.Info.Name, "routes", fmt.Sprintf("%#x", s.Routes),
+			"tunnel", tun, "insert_vlan", s.InsertVLAN, "strip_vlan", s.StripVLAN, "snaplen", s.Snaplen, "mtu", s.MTU)
+	}
+	vlans := map[string]uint16{}
+	for _, ps := range c.spec.Ports {
+		if ps.VLAN != 0 && c.port(ps.Name) != nil {
+			vlans[c.port(ps.Name).Info.Name] = ps.VLAN
+		}
+	}
+	n := c.spec.OutputMbufs
+	if n == 0 {
+		var desc uint32
+		for _, s := range specs {
+			desc += uint32(max(s.Port.Info.TxDescriptors, 512))
+		}
+		n = max(8192, 2*desc*uint32(lcores)) // a header and a clone for each descriptor
+	}
+	pool, err := dpdk.NewMempool(dpdk.MempoolSpec{Name: "fc_out_pool", Mbufs: n, Cache: 256, DataRoom: 256, Socket: -1})
+	if err != nil {
+		return fmt.Errorf("outputs: %w", err)
+	}
+	c.outPool = pool
+	c.outputs, err = dpdk.NewOutputs(dpdk.OutputsSpec{Outputs: specs, VLANOfPort: vlans, Lcores: lcores, Pool: pool})
+	return err
 }
 
 // loadRoutes loads each route's filter, logging which engine runs it
@@ -189,6 +264,10 @@ func (c *Capture) loadRoutes() error {
 	for _, r := range c.spec.Routes {
 		opts.FlowHash = opts.FlowHash || r.Partitioner == PartitionFlow
 	}
+	for _, o := range c.spec.Outputs {
+		// VXLAN's UDP source port is the inner flow's (RFC 7348).
+		opts.FlowHash = opts.FlowHash || (o.Tunnel != nil && o.Tunnel.Kind == dpdk.TunnelVXLAN)
+	}
 	rs, err := dpdk.NewRoutes(routes, opts)
 	if err != nil {
 		return err
@@ -200,7 +279,7 @@ func (c *Capture) loadRoutes() error {
 // makeRxLcores makes each planned lcore's ring, on its socket, and its RX
 // loop (not launched).
 func (c *Capture) makeRxLcores(plans []lcorePlan) error {
-	for _, pl := range plans {
+	for i, pl := range plans {
 		ring, err := dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", pl.Lcore), Size: c.spec.RingSize,
 			Socket: pl.Socket, MultiConsumer: c.spec.WorkersPerRing > 1})
 		if err != nil {
@@ -209,7 +288,7 @@ func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 		c.rings = append(c.rings, ring)
 		c.ringLcore[ring] = pl.Lcore
 		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst,
-			Routes: c.routes, IdleAfter: c.spec.IdleAfter, IdleSleep: c.spec.IdleSleep})
+			Routes: c.routes, IdleAfter: c.spec.IdleAfter, IdleSleep: c.spec.IdleSleep, Outputs: c.outputs, TxQueue: uint16(i)})
 		if err != nil {
 			return err
 		}
@@ -396,6 +475,7 @@ func (c *Capture) Run(ctx context.Context, hooks RunHooks) error {
 	anchor := time.NewTicker(time.Second)
 	defer anchor.Stop()
 	var stats <-chan time.Time
+	prev, prevAt := c.Report(), time.Now()
 	if iv := c.spec.StatsInterval; iv > 0 {
 		t := time.NewTicker(iv)
 		defer t.Stop()
@@ -417,9 +497,11 @@ func (c *Capture) Run(ctx context.Context, hooks RunHooks) error {
 			if hooks.Tick != nil {
 				hooks.Tick()
 			}
-		case <-stats:
+		case now := <-stats:
 			r := c.Report()
 			r.LogLive(c.log, "stats")
+			r.LogRates(c.log, prev, now.Sub(prevAt))
+			prev, prevAt = r, now
 			if hooks.Stats != nil {
 				hooks.Stats(r)
 			}
@@ -468,6 +550,11 @@ func (c *Capture) Stop() Report {
 		p.Close()
 	}
 	c.pools = nil
+	if c.outPool != nil {
+		r.Mempools = append(r.Mempools, c.outPool.Audit())
+		c.outPool.Close()
+		c.outPool = nil
+	}
 	dpdk.Cleanup()
 	c.final = &r
 	return r
@@ -481,6 +568,8 @@ func (c *Capture) teardown() {
 	c.rx = nil
 	c.routes.Close()
 	c.routes = nil
+	c.outputs.Close()
+	c.outputs = nil
 	for _, f := range c.filters {
 		f.Close()
 	}
@@ -495,6 +584,11 @@ func (c *Capture) teardown() {
 		}
 	}
 	c.ports = nil
+	c.portNames = nil
+	if c.outPool != nil && !c.stopped {
+		c.outPool.Close()
+		c.outPool = nil
+	}
 	for _, r := range c.rings {
 		r.Close()
 	}

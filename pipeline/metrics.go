@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/metrics"
 )
 
@@ -31,6 +32,10 @@ type Collector struct {
 	routeProduced, routeQueueDropped, routeDelivered, routeFailed metrics.Metric
 
 	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf, nicKernelDropped metrics.Metric
+	nicTxPackets, nicTxErrors                                               metrics.Metric
+
+	tunnelDecapsulated, tunnelDropped                                   metrics.Metric
+	outOffered, outSent, outBytes, outTruncated, outSkipped, outDropped metrics.Metric
 
 	workerPackets, malformed                          metrics.Metric
 	produced, producedBytes, queueDropped, queueWaits metrics.Metric
@@ -79,6 +84,19 @@ func NewCollector(src MetricsSource) *Collector {
 		nicNoMbuf:  newMetric("nic_mbuf_allocation_failures_total", "Receive mbuf allocation failures (rx_nombuf).", c, "port"),
 		nicKernelDropped: newMetric("nic_kernel_dropped_packets_total",
 			"Frames the kernel dropped on a net_af_packet port's packet sockets, their ring being full (PACKET_STATISTICS tp_drops).", c, "port"),
+		nicTxPackets: newMetric("nic_transmitted_packets_total", "Packets the device transmitted (opackets).", c, "port"),
+		nicTxErrors:  newMetric("nic_transmit_errors_total", "Packets the device accepted and failed to transmit (oerrors).", c, "port"),
+
+		tunnelDecapsulated: newMetric("tunnel_decapsulated_packets_total", "Packets a tunnel receiver took out of their tunnel.", c, pq...),
+		tunnelDropped: newMetric("tunnel_dropped_packets_total",
+			"Packets a tunnel receiver freed, by reason: other (not its tunnel), wrong_key, malformed.", c, append(pq, "reason")...),
+		outOffered:   newMetric("output_offered_packets_total", "Packets of the output's routes offered to it.", c, "output", "port"),
+		outSent:      newMetric("output_sent_packets_total", "Packets the output's TX queues accepted.", c, "output", "port"),
+		outBytes:     newMetric("output_sent_bytes_total", "Bytes of the frames sent, outer headers included.", c, "output", "port"),
+		outTruncated: newMetric("output_truncated_packets_total", "Packets sent cut to the output's MTU.", c, "output", "port"),
+		outSkipped:   newMetric("output_skipped_packets_total", "Packets not sent because their VLAN is not the output's (keep_vlan).", c, "output", "port"),
+		outDropped: newMetric("output_dropped_packets_total",
+			"Packets not sent, by reason: queue_full, too_big, no_mbuf, malformed.", c, "output", "port", "reason"),
 
 		workerPackets: newMetric("worker_packets_total", "Packets a worker took from its ring.", c, "worker", "lcore"),
 		malformed:     newMetric("malformed_packets_total", "Packets not sent: mbuf segments shorter than the frame.", c, "worker", "lcore"),
@@ -103,7 +121,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.decapsulated, c.lcorePolls, c.lcoreBusyPolls, c.lcoreSleeps, c.lcoreSlept, c.ringPackets, c.ringCapacity,
 		c.routeFiltered, c.routeSampled, c.routeRingDropped, c.routeMalformed, c.routeProduced, c.routeQueueDropped,
 		c.routeDelivered, c.routeFailed,
-		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.workerPackets, c.malformed,
+		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.nicTxPackets, c.nicTxErrors,
+		c.tunnelDecapsulated, c.tunnelDropped, c.outOffered, c.outSent, c.outBytes, c.outTruncated, c.outSkipped, c.outDropped,
+		c.workerPackets, c.malformed,
 		c.produced, c.producedBytes, c.queueDropped, c.queueWaits, c.delivered, c.failed, c.queued,
 		c.rttAvg, c.rttP99, c.queueLatencyAvg, c.queueLatencyP99, c.ready} {
 		ch <- m.Desc
@@ -125,6 +145,26 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.filtered, float64(q.Filtered), l...)
 		emit(c.sampled, float64(q.Sampled), l...)
 		emit(c.decapsulated, float64(q.Decapsulated), l...)
+		if t := q.Tunnel; t != (dpdk.TunnelStats{}) {
+			emit(c.tunnelDecapsulated, float64(t.Decapsulated), l...)
+			emit(c.tunnelDropped, float64(t.Other), append(l, "other")...)
+			emit(c.tunnelDropped, float64(t.WrongKey), append(l, "wrong_key")...)
+			emit(c.tunnelDropped, float64(t.Malformed), append(l, "malformed")...)
+		}
+	}
+	for _, o := range r.Outputs {
+		l := []string{o.Name, o.Port}
+		emit(c.outOffered, float64(o.Offered), l...)
+		emit(c.outSent, float64(o.Sent), l...)
+		emit(c.outBytes, float64(o.Bytes), l...)
+		emit(c.outTruncated, float64(o.Truncated), l...)
+		emit(c.outSkipped, float64(o.Skipped), l...)
+		for _, d := range []struct {
+			reason string
+			n      uint64
+		}{{"queue_full", o.QueueFull}, {"too_big", o.TooBig}, {"no_mbuf", o.NoMbuf}, {"malformed", o.Malformed}} {
+			emit(c.outDropped, float64(d.n), append(l, d.reason)...)
+		}
 	}
 	for _, rt := range r.Routes {
 		l := []string{rt.Name, rt.Topic}
@@ -156,6 +196,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.nicErrors, float64(p.Errors), p.Name)
 		emit(c.nicNoMbuf, float64(p.NoMbuf), p.Name)
 		emit(c.nicKernelDropped, float64(p.KernelDrops), p.Name)
+		emit(c.nicTxPackets, float64(p.OPackets), p.Name)
+		emit(c.nicTxErrors, float64(p.OErrors), p.Name)
 	}
 	for _, w := range r.WorkerStats {
 		id := strconv.Itoa(w.ID)

@@ -41,6 +41,9 @@ type Report struct {
 
 	// Routes are the counts of each route, in the spec's order.
 	Routes []RouteReport
+	// Outputs are the counts of each output, summed over the RX lcores,
+	// in the spec's order.
+	Outputs []OutputReport
 
 	// The same, per ring and per worker, for metrics.
 	Rings       []RingReport
@@ -65,6 +68,30 @@ type RouteReport struct {
 // flight.
 func (r RouteReport) Counted() uint64 {
 	return r.Filtered + r.Sampled + r.RingDropped + r.Malformed + r.Kafka.QueueDropped + r.Kafka.Delivered + r.Kafka.Failed
+}
+
+// OutputReport is one output's counts and its port.
+type OutputReport struct {
+	dpdk.OutputStats
+	Port string
+}
+
+// OutputDropped is what the outputs were offered and did not send (but
+// for what was not their VLAN).
+func (r Report) OutputDropped() (n uint64) {
+	for _, o := range r.Outputs {
+		n += o.Dropped()
+	}
+	return n
+}
+
+// TunnelDropped is what tunnel receivers freed before the routes saw
+// it: not their tunnel's, a wrong key, malformed.
+func (r Report) TunnelDropped() (n uint64) {
+	for _, q := range r.Queues {
+		n += q.Tunnel.Dropped()
+	}
+	return n
 }
 
 // RingReport is one RX lcore's ring now.
@@ -195,7 +222,7 @@ func (r Report) Clean() bool {
 	for _, m := range r.Mempools {
 		leakFree = leakFree && m.InUse == 0
 	}
-	return r.Lost() == 0 && r.Unflushed == 0 && r.Unaccounted() == 0 && r.InFlight() == 0 && leakFree
+	return r.Lost() == 0 && r.OutputDropped() == 0 && r.Unflushed == 0 && r.Unaccounted() == 0 && r.InFlight() == 0 && leakFree
 }
 
 // Report reads every counter now.
@@ -207,9 +234,15 @@ func (c *Capture) Report() Report {
 	}
 	var r Report
 	routeKafka := make([]kafka.Counters, len(c.spec.Routes))
+	for _, o := range c.spec.Outputs {
+		r.Outputs = append(r.Outputs, OutputReport{OutputStats: dpdk.OutputStats{Name: o.Name}, Port: o.PortName})
+	}
 	for _, rx := range c.rx {
 		r.Queues = append(r.Queues, rx.Stats()...)
 		r.Lcores = append(r.Lcores, rx.LcoreStats())
+		for i, s := range rx.OutputStats() {
+			r.Outputs[i].Add(s)
+		}
 	}
 	for _, p := range c.ports {
 		st, err := p.Stats()
@@ -232,7 +265,8 @@ func (c *Capture) Report() Report {
 			routeKafka[j].Add(k)
 		}
 	}
-	received := r.Received()
+	// what a tunnel receiver freed never reached the routes
+	received := r.Received() - r.TunnelDropped()
 	for j, rs := range c.spec.Routes {
 		rr := RouteReport{Name: rs.Name, Topic: rs.Topic, Received: received, Kafka: routeKafka[j]}
 		for _, q := range r.Queues {
@@ -284,11 +318,44 @@ func (r Report) attrs() []any {
 		"in_flight", r.InFlight(),
 		"unaccounted", r.Unaccounted(),
 		"nic_dropped", r.NICDropped(),
+		"tunnel_dropped", r.TunnelDropped(),
 		"unflushed", r.Unflushed,
 		"mbufs_leaked", r.Leaked(),
 		"cpu_ms", r.CPU.Milliseconds(),
 		"routes", r.routeLogs(),
+		"outputs", r.outputLogs(),
 	}
+}
+
+// outputLog is an output's counts in the log's structured lines.
+type outputLog struct {
+	Output    string `json:"output"`
+	Port      string `json:"port"`
+	Offered   uint64 `json:"offered"`
+	Sent      uint64 `json:"sent"`
+	Bytes     uint64 `json:"bytes"`
+	Truncated uint64 `json:"truncated"`
+	Skipped   uint64 `json:"skipped"`
+	TooBig    uint64 `json:"too_big"`
+	NoMbuf    uint64 `json:"no_mbuf"`
+	QueueFull uint64 `json:"queue_full"`
+	Malformed uint64 `json:"malformed"`
+}
+
+func (r Report) outputLogs() []outputLog {
+	out := make([]outputLog, len(r.Outputs))
+	for i, o := range r.Outputs {
+		out[i] = outputLog{Output: o.Name, Port: o.Port, Offered: o.Offered, Sent: o.Sent, Bytes: o.Bytes, Truncated: o.Truncated,
+			Skipped: o.Skipped, TooBig: o.TooBig, NoMbuf: o.NoMbuf, QueueFull: o.QueueFull, Malformed: o.Malformed}
+	}
+	return out
+}
+
+func (r Report) tunnelDecapsulated() (n uint64) {
+	for _, q := range r.Queues {
+		n += q.Tunnel.Decapsulated
+	}
+	return n
 }
 
 // processCPU is this process's user + system CPU time so far.
@@ -354,6 +421,21 @@ func (r Report) Table(w io.Writer) {
 	if len(r.Routes) > 1 || r.Sampled() > 0 {
 		r.routeTable(w)
 	}
+	if len(r.Outputs) > 0 {
+		r.outputTable(w)
+	}
+}
+
+// outputTable writes a row per output: what its routes gave it, what it
+// sent (and of that, cut to its MTU), what was not its VLAN, and its
+// drops by reason.
+func (r Report) outputTable(w io.Writer) {
+	fmt.Fprintf(w, "\n%-16s %-16s %12s %12s %12s %12s %12s %12s %12s %12s\n", "output", "port", "offered", "sent", "truncated",
+		"skipped", "too big", "no mbuf", "queue full", "malformed")
+	for _, o := range r.Outputs {
+		fmt.Fprintf(w, "%-16s %-16s %12d %12d %12d %12d %12d %12d %12d %12d\n", o.Name, o.Port, o.Offered, o.Sent, o.Truncated,
+			o.Skipped, o.TooBig, o.NoMbuf, o.QueueFull, o.Malformed)
+	}
 }
 
 // routeTable writes a row per route: what it was offered, what it let
@@ -379,10 +461,18 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-24s %12d %14d %12d %12d %12d\n", fmt.Sprintf("%s/%d (lcore %d)", q.Port, q.Queue, q.Lcore),
 			q.Packets, q.Bytes, q.Filtered, q.Enqueued, q.RingDropped)
 	}
-	fmt.Fprintf(w, "%-24s %12s %12s %12s %12s %12s\n", "port (device counters)", "ipackets", "imissed", "ierrors", "rx_nombuf",
-		"kernel drops")
+	if t := r.TunnelDropped(); t > 0 || r.tunnelDecapsulated() > 0 {
+		fmt.Fprintf(w, "%-24s %12s %12s %12s %12s\n", "tunnel receiver", "decapsulated", "other", "wrong key", "malformed")
+		for _, q := range r.Queues {
+			fmt.Fprintf(w, "%-24s %12d %12d %12d %12d\n", fmt.Sprintf("%s/%d", q.Port, q.Queue), q.Tunnel.Decapsulated,
+				q.Tunnel.Other, q.Tunnel.WrongKey, q.Tunnel.Malformed)
+		}
+	}
+	fmt.Fprintf(w, "%-24s %12s %12s %12s %12s %12s %12s %12s\n", "port (device counters)", "ipackets", "imissed", "ierrors", "rx_nombuf",
+		"kernel drops", "opackets", "oerrors")
 	for _, p := range r.Ports {
-		fmt.Fprintf(w, "%-24s %12d %12d %12d %12d %12d\n", p.Name, p.Packets, p.Missed, p.Errors, p.NoMbuf, p.KernelDrops)
+		fmt.Fprintf(w, "%-24s %12d %12d %12d %12d %12d %12d %12d\n", p.Name, p.Packets, p.Missed, p.Errors, p.NoMbuf, p.KernelDrops,
+			p.OPackets, p.OErrors)
 	}
 	fmt.Fprintf(w, "kafka: produced %d, delivered %d, queue-dropped %d, failed %d (of which unflushed at exit %d)\n",
 		r.Kafka.Produced, r.Kafka.Delivered, r.Kafka.QueueDropped, r.Kafka.Failed, r.Unflushed)
@@ -407,4 +497,65 @@ func (r Report) printMempools(w io.Writer) {
 	for i, m := range r.Mempools {
 		fmt.Fprintf(w, "mempool %d: %d mbufs, %d in use after shutdown\n", i, m.Size, m.InUse)
 	}
+}
+
+// rate is one input's or output's traffic per second between two
+// reports: fluxcap -io's view.
+type rate struct {
+	Name    string  `json:"name"`
+	Pps     float64 `json:"pps"`
+	Mbps    float64 `json:"mbps"`
+	DropPps float64 `json:"drop_pps"`
+}
+
+// LogRates writes, per input port and per output, packets, megabits and
+// drops per second since prev, taken dt earlier: for an input, what its
+// queues took and what was lost on the way (the device, the kernel, full
+// rings); for an output, what it sent and what it dropped.
+func (r Report) LogRates(log *slog.Logger, prev Report, dt time.Duration) {
+	s := dt.Seconds()
+	if s <= 0 {
+		return
+	}
+	per := func(a, b uint64) float64 { return float64(a-b) / s }
+	type in struct{ pkts, bytes, drops uint64 }
+	sum := func(rep Report) map[string]*in {
+		m := map[string]*in{}
+		for _, q := range rep.Queues {
+			if m[q.Port] == nil {
+				m[q.Port] = &in{}
+			}
+			m[q.Port].pkts += q.Packets
+			m[q.Port].bytes += q.Bytes
+			m[q.Port].drops += q.RingDropped
+		}
+		for _, p := range rep.Ports {
+			if m[p.Name] != nil {
+				m[p.Name].drops += p.Missed + p.Errors + p.NoMbuf + p.KernelDrops
+			}
+		}
+		return m
+	}
+	now, before := sum(r), sum(prev)
+	var inputs, outputs []rate
+	for _, p := range r.Ports {
+		a, b := now[p.Name], before[p.Name]
+		if a == nil {
+			continue
+		}
+		if b == nil {
+			b = &in{}
+		}
+		inputs = append(inputs, rate{Name: p.Name, Pps: per(a.pkts, b.pkts), Mbps: per(a.bytes, b.bytes) * 8 / 1e6,
+			DropPps: per(a.drops, b.drops)})
+	}
+	for i, o := range r.Outputs {
+		var b OutputReport
+		if i < len(prev.Outputs) {
+			b = prev.Outputs[i]
+		}
+		outputs = append(outputs, rate{Name: o.Name, Pps: per(o.Sent, b.Sent), Mbps: per(o.Bytes, b.Bytes) * 8 / 1e6,
+			DropPps: per(o.Dropped(), b.Dropped())})
+	}
+	log.Info("rates", "seconds", s, "inputs", inputs, "outputs", outputs)
 }

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/dpdk"
 	"github.com/fastcapa-go/fastcapa/kafka"
@@ -147,6 +149,42 @@ func TestReportRoutes(t *testing.T) {
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("Print lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestReportOutputs: an output's drops make a report unclean (its
+// skipped packets do not), the table gets a row per output and the
+// queues' tunnel receivers, and the rates line gives packets and
+// megabits per second and drops per second for inputs and outputs.
+func TestReportOutputs(t *testing.T) {
+	r := single(Report{Queues: []dpdk.RxQueueStats{{Port: "p0", Packets: 1000, Bytes: 1e6, Enqueued: 990,
+		Tunnel: dpdk.TunnelStats{Decapsulated: 990, WrongKey: 10}}},
+		Ports:   []PortReport{{Name: "p0", PortStats: dpdk.PortStats{Packets: 1000}}},
+		Workers: WorkerCounters{Dequeued: 990}, Kafka: kafka.Counters{Produced: 990, Delivered: 990}})
+	r.Routes[0].Received -= r.TunnelDropped()
+	r.Outputs = []OutputReport{{Port: "p1", OutputStats: dpdk.OutputStats{Name: "mirror", Offered: 990, Sent: 980, Skipped: 10,
+		Bytes: 980e3}}}
+	if !r.Clean() || r.Unaccounted() != 0 || r.TunnelDropped() != 10 {
+		t.Errorf("clean %v, unaccounted %d, tunnel dropped %d", r.Clean(), r.Unaccounted(), r.TunnelDropped())
+	}
+	r.Outputs[0].Sent, r.Outputs[0].QueueFull = 970, 10
+	if r.Clean() || r.OutputDropped() != 10 {
+		t.Errorf("an output's queue_full left the report clean (dropped %d)", r.OutputDropped())
+	}
+	var b bytes.Buffer
+	r.Print(&b)
+	for _, want := range []string{"mirror", "queue full", "tunnel receiver", "wrong key"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	var logs bytes.Buffer
+	prev := Report{Queues: []dpdk.RxQueueStats{{Port: "p0"}}, Ports: r.Ports, Outputs: []OutputReport{{}}}
+	r.LogRates(slog.New(slog.NewJSONHandler(&logs, nil)), prev, 2*time.Second)
+	for _, want := range []string{`"name":"p0","pps":500,"mbps":4,"drop_pps":0`, `"name":"mirror","pps":485,"mbps":3.92,"drop_pps":5`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("rates line %s lacks %s", logs.String(), want)
 		}
 	}
 }

@@ -35,7 +35,14 @@ type Spec struct {
 	// and tunnels removed); SendInner sends that inner packet instead of
 	// the frame.
 	Decap, SendInner bool
-	Kafka            KafkaSpec
+	// Outputs send the kept packets of their routes to TX ports, from
+	// the RX lcores, beside Kafka (a tap's replication, aggregation and
+	// tunnels).
+	Outputs []OutputSpec
+	// OutputMbufs sizes the pool of the outputs' header and clone mbufs;
+	// 0: enough for every output's TX descriptors twice over.
+	OutputMbufs uint32
+	Kafka       KafkaSpec
 	// StatsInterval is how often Run logs live stats; 0: never.
 	StatsInterval time.Duration
 	// FlushTimeout bounds the producers' flush in Stop.
@@ -65,6 +72,19 @@ type PortSpec struct {
 	dpdk.PortSpec
 	// Optional ports that do not exist are skipped with a warning.
 	Optional bool
+	// VLAN is the tag outputs that insert one put in the frames this
+	// port received (the TCI; 0: none).
+	VLAN uint16
+	// Output: the port is an output's (Start gives it a TX queue per RX
+	// lcore); with RxQueues 0 it only transmits.
+	Output bool
+}
+
+// OutputSpec is one output: a dpdk.OutputSpec whose port is named, not
+// open yet.
+type OutputSpec struct {
+	dpdk.OutputSpec
+	PortName string
 }
 
 // RouteSpec is one route: which packets (decided on the RX lcore, before

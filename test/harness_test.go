@@ -207,7 +207,24 @@ type final struct {
 	NICDropped  uint64       `json:"nic_dropped"`
 	Unflushed   int          `json:"unflushed"`
 	MbufsLeaked int64        `json:"mbufs_leaked"`
-	Routes      []routeFinal `json:"routes"`
+	// TunnelDropped is what tunnel receivers freed before the routes.
+	TunnelDropped uint64        `json:"tunnel_dropped"`
+	Routes        []routeFinal  `json:"routes"`
+	Outputs       []outputFinal `json:"outputs"`
+}
+
+// outputFinal is one output's counts in the final line.
+type outputFinal struct {
+	Output    string `json:"output"`
+	Port      string `json:"port"`
+	Offered   uint64 `json:"offered"`
+	Sent      uint64 `json:"sent"`
+	Truncated uint64 `json:"truncated"`
+	Skipped   uint64 `json:"skipped"`
+	TooBig    uint64 `json:"too_big"`
+	NoMbuf    uint64 `json:"no_mbuf"`
+	QueueFull uint64 `json:"queue_full"`
+	Malformed uint64 `json:"malformed"`
 }
 
 // routeFinal is one route's counts in the final line.
@@ -261,7 +278,7 @@ func (f final) check(t *testing.T) {
 	}
 	for _, r := range f.Routes {
 		sum := r.placed()
-		if r.Received != sum || r.InFlight != 0 || r.Received != f.Received {
+		if r.Received != sum || r.InFlight != 0 || r.Received+f.TunnelDropped != f.Received {
 			t.Errorf("accounting of route %s: received %d (of %d) != delivered+filtered+sampled+dropped+failed %d (%+v)",
 				r.Route, r.Received, f.Received, sum, r)
 		}
@@ -274,6 +291,11 @@ func (f final) check(t *testing.T) {
 	}
 	if f.Unaccounted != 0 || f.InFlight != 0 {
 		t.Errorf("accounting: unaccounted %d, in flight %d (%+v)", f.Unaccounted, f.InFlight, f)
+	}
+	for _, o := range f.Outputs {
+		if o.Offered != o.Sent+o.Skipped+o.TooBig+o.NoMbuf+o.QueueFull+o.Malformed {
+			t.Errorf("accounting of output %s: offered %d != sent+skipped+dropped (%+v)", o.Output, o.Offered, o)
+		}
 	}
 	if f.MbufsLeaked != 0 {
 		t.Errorf("%d mbufs not back in their pool after shutdown", f.MbufsLeaked)
