@@ -202,11 +202,11 @@ func (d *daemon) wait(t *testing.T, limit time.Duration) int {
 // final is the daemon's "final counters" log line.
 type final struct {
 	counts
-	InFlight    uint64       `json:"in_flight"`
-	Unaccounted int64        `json:"unaccounted"`
-	NICDropped  uint64       `json:"nic_dropped"`
-	Unflushed   int          `json:"unflushed"`
-	MbufsLeaked int64        `json:"mbufs_leaked"`
+	InFlight    uint64 `json:"in_flight"`
+	Unaccounted int64  `json:"unaccounted"`
+	NICDropped  uint64 `json:"nic_dropped"`
+	Unflushed   int    `json:"unflushed"`
+	MbufsLeaked int64  `json:"mbufs_leaked"`
 	// TunnelDropped is what tunnel receivers freed before the routes.
 	TunnelDropped uint64        `json:"tunnel_dropped"`
 	Routes        []routeFinal  `json:"routes"`
