@@ -121,6 +121,10 @@ type Route struct {
 
 // Kafka is where packets go.
 type Kafka struct {
+	// Disabled runs fastcapa without Kafka, as fluxcap ran: what the
+	// routes keep goes to outputs only (which must then be given), and
+	// nothing below is used.
+	Disabled         bool              `yaml:"disabled"`
 	Topic            string            `yaml:"topic"`
 	KeyUnit          string            `yaml:"key_unit"` // ns, us, ms
 	Properties       map[string]string `yaml:"properties"`
@@ -327,7 +331,11 @@ func (c *Config) Validate() error {
 			cp.RingSize-1, need)
 	}
 	k := c.Kafka
-	if strings.TrimSpace(k.Properties["bootstrap.servers"]) == "" {
+	if k.Disabled {
+		if len(c.Outputs) == 0 {
+			return fieldError("kafka.disabled", "true without outputs: fastcapa would send every packet nowhere; give outputs (-tx)")
+		}
+	} else if strings.TrimSpace(k.Properties["bootstrap.servers"]) == "" {
 		return fieldError("kafka.properties.bootstrap.servers", "not set: give the broker list, e.g. 127.0.0.1:9092 (--brokers)")
 	}
 	for key := range k.Properties {
@@ -394,6 +402,9 @@ func (c *Config) mbufsNeeded(lcores int) int {
 	rings := c.rings(lcores)
 	workers := rings * cp.WorkersPerRing
 	n := rings*(cp.RingSize-1) + rings*(cp.MbufCache*3/2+cp.Burst) + workers*(cp.MbufCache*3/2+cp.WorkerBurstOrDefault())
+	if c.Kafka.Disabled { // RX lcores, and no ring or worker
+		n = rings * (cp.MbufCache*3/2 + cp.Burst)
+	}
 	for _, p := range c.Ports {
 		n += p.RxQueues * p.RxDescriptors
 	}

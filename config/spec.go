@@ -47,6 +47,7 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 			Properties:       c.Kafka.Properties,
 			QueueFullTimeout: c.Kafka.QueueFullTimeout,
 			StatsFile:        c.Kafka.StatsFile,
+			Disabled:         c.Kafka.Disabled,
 		},
 		StatsInterval: c.Log.StatsInterval,
 		FlushTimeout:  c.Shutdown.FlushTimeout,
@@ -84,7 +85,7 @@ func (c *Config) Spec() (pipeline.Spec, error) {
 // field, and for a filter carries libpcap's message.
 func (c *Config) routeSpecs() ([]pipeline.RouteSpec, error) {
 	cp, k := c.Capture, c.Kafka
-	if k.Topic == "" {
+	if k.Topic == "" && !k.Disabled {
 		return nil, fieldError("kafka.topic", "empty: name the topic (--topic)")
 	}
 	if _, err := kafka.ParseKeyUnit(k.KeyUnit); err != nil {
@@ -131,7 +132,7 @@ func (c *Config) routeSpecs() ([]pipeline.RouteSpec, error) {
 		}
 		rs := pipeline.RouteSpec{Name: r.Name, Unmatched: r.Unmatched, Topic: or(r.Topic, k.Topic), Snaplen: cp.Snaplen,
 			Partitions: k.Partitions}
-		if other, dup := topics[rs.Topic]; dup {
+		if other, dup := topics[rs.Topic]; dup && !k.Disabled {
 			return nil, fieldError(f+".topic", "%q is also route %s's topic: a packet both keep would be stored twice; "+
 				"give each route its own topic, or merge their filters", rs.Topic, other)
 		}

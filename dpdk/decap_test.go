@@ -43,17 +43,7 @@ func mplsH(bottom bool) []byte {
 }
 
 func ip4H(proto byte, src, dst []byte, payload []byte, frag uint16) []byte {
-	h := []byte{0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0}
-	binary.BigEndian.PutUint16(h[2:], uint16(20+len(payload)))
-	binary.BigEndian.PutUint16(h[6:], frag)
-	h = cat(h, src, dst)
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	sum = sum>>16 + sum&0xffff
-	binary.BigEndian.PutUint16(h[10:], ^uint16(sum+sum>>16))
-	return cat(h, payload)
+	return pcaptest.IPv4(proto, src, dst, payload, frag)
 }
 
 func ip6H(nh byte, src, dst []byte, payload []byte) []byte {

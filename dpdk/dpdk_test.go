@@ -33,8 +33,6 @@ func TestMain(m *testing.M) {
 			"--vdev", "net_pcap_big,rx_pcap=" + filepath.Join(pcaps, "tcpdump-tests", "bigtcp-ipv6.pcap"),
 			"--vdev", "net_pcap_jumbo,rx_pcap=" + filepath.Join(pcaps, "tcpdump-tests", "dns_fwdptr.pcap"),
 			"--vdev", "net_pcap_poison,rx_pcap=" + filepath.Join(pcaps, "metron-example.pcap"),
-			// BenchmarkRxFilter: the sample, replayed from memory forever.
-			"--vdev", "net_pcap_inf,rx_pcap=" + filepath.Join(pcaps, "metron-example.pcap") + ",infinite_rx=1",
 			// For openPort's failures (port_test.go).
 			"--vdev", "net_null_nopool",
 			"--vdev", "net_null_tiny",
@@ -46,6 +44,24 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(fmt.Sprintf("/var/run/dpdk/fc-dpdk-test-%d", os.Getpid())) // EAL leaves it
 	}
 	os.Exit(code)
+}
+
+// openReplayPort hot-plugs a net_pcap port named name that replays the
+// sample from memory forever, and opens it with one RX queue on pool.
+// Each benchmark has its own (closing a port releases it) and closes it
+// before its pool; the vdev goes at cleanup.
+func openReplayPort(b *testing.B, name string, pool *Mempool) *Port {
+	b.Helper()
+	if err := addVdevForTest(name, "rx_pcap="+filepath.Join(pcaps, "metron-example.pcap")+",infinite_rx=1"); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { removeVdevForTest(name) })
+	port, err := OpenPort(PortSpec{Name: name, RxQueues: 1, RxDescriptors: 512, Promiscuous: true,
+		PoolFor: func(int) (*Mempool, error) { return pool, nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return port
 }
 
 func requireEAL(t testing.TB) {

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -543,19 +544,23 @@ fc_route_burst(struct fc_rx_lcore *lc, unsigned qi, struct rte_mbuf **pkts, uint
 	return kept;
 }
 
-/* Count a ring's refusal against each route of the packets it refused. */
+/*
+ * Count kept packets that go no further against each route that kept
+ * them, in the route counter at off: ring_dropped (the ring refused them)
+ * or released (no ring).
+ */
 static void
-ring_drop(struct fc_rx_lcore *lc, struct fc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
+routes_bump(struct fc_rx_lcore *lc, struct fc_rxq *q, struct rte_mbuf **pkts, uint16_t n, size_t off)
 {
-	const struct fc_routes *rs = lc->routes;
-
-	if (rs->n == 1) { /* every kept packet is route 0's */
-		BUMP(q->st.routes[0].ring_dropped, n);
+#define ROUTE_COUNTER(r) (*(uint64_t *)((char *)&q->st.routes[(r)] + off))
+	if (lc->routes->n == 1) { /* every kept packet is route 0's */
+		BUMP(ROUTE_COUNTER(0), n);
 		return;
 	}
 	for (uint16_t i = 0; i < n; i++)
 		for (uint32_t mask = meta(pkts[i])->routes; mask != 0; mask &= mask - 1)
-			BUMP(q->st.routes[__builtin_ctz(mask)].ring_dropped, 1);
+			BUMP(ROUTE_COUNTER(__builtin_ctz(mask)), 1);
+#undef ROUTE_COUNTER
 }
 
 static inline uint64_t
@@ -611,12 +616,19 @@ fc_rx_loop(void *arg)
 			}
 			if (lc->out.outs != NULL)
 				fc_out_burst(&lc->out, pkts, keep, routes->simple || routes->filter_only);
-			sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, keep, NULL);
-			BUMP(q->st.copies, copies(routes, pkts, sent));
-			if (unlikely(sent < keep)) {
-				ring_drop(lc, q, &pkts[sent], keep - sent);
-				rte_pktmbuf_free_bulk(&pkts[sent], keep - sent);
-				BUMP(q->st.ring_dropped, keep - sent);
+			if (lc->ring == NULL) { /* outputs only: they hold their own references */
+				routes_bump(lc, q, pkts, keep, offsetof(struct fc_route_stats, released));
+				rte_pktmbuf_free_bulk(pkts, keep);
+				BUMP(q->st.released, keep);
+				sent = 0;
+			} else {
+				sent = rte_ring_enqueue_burst(lc->ring, (void **)pkts, keep, NULL);
+				BUMP(q->st.copies, copies(routes, pkts, sent));
+				if (unlikely(sent < keep)) {
+					routes_bump(lc, q, &pkts[sent], keep - sent, offsetof(struct fc_route_stats, ring_dropped));
+					rte_pktmbuf_free_bulk(&pkts[sent], keep - sent);
+					BUMP(q->st.ring_dropped, keep - sent);
+				}
 			}
 			BUMP(q->st.packets, n);
 			BUMP(q->st.bytes, bytes);
@@ -654,6 +666,7 @@ fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *
 	out->bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
 	out->enqueued = __atomic_load_n(&s->enqueued, __ATOMIC_RELAXED);
 	out->ring_dropped = __atomic_load_n(&s->ring_dropped, __ATOMIC_RELAXED);
+	out->released = __atomic_load_n(&s->released, __ATOMIC_RELAXED);
 	out->dev_ts = __atomic_load_n(&s->dev_ts, __ATOMIC_RELAXED);
 	out->filtered = __atomic_load_n(&s->filtered, __ATOMIC_RELAXED);
 	out->sampled = __atomic_load_n(&s->sampled, __ATOMIC_RELAXED);
@@ -667,6 +680,7 @@ fc_rx_lcore_read(const struct fc_rx_lcore *lc, unsigned q, struct fc_rxq_stats *
 		out->routes[r].filtered = __atomic_load_n(&s->routes[r].filtered, __ATOMIC_RELAXED);
 		out->routes[r].sampled = __atomic_load_n(&s->routes[r].sampled, __ATOMIC_RELAXED);
 		out->routes[r].ring_dropped = __atomic_load_n(&s->routes[r].ring_dropped, __ATOMIC_RELAXED);
+		out->routes[r].released = __atomic_load_n(&s->routes[r].released, __ATOMIC_RELAXED);
 	}
 }
 

@@ -50,6 +50,7 @@ struct fc_route_stats {
 	uint64_t filtered;     /* rejected by the route's filter */
 	uint64_t sampled;      /* matched, not kept by the route's sampling */
 	uint64_t ring_dropped; /* kept by the route, freed because the ring was full */
+	uint64_t released;     /* kept by the route; no ring: the outputs had it, then freed */
 };
 
 /* Counters of one RX queue. Written only by its RX lcore. */
@@ -58,6 +59,7 @@ struct fc_rxq_stats {
 	uint64_t bytes;        /* their pkt_len, summed */
 	uint64_t enqueued;     /* handed to the ring */
 	uint64_t ring_dropped; /* freed because the ring was full */
+	uint64_t released;     /* kept; no ring (outputs only): freed after the outputs */
 	uint64_t dev_ts;       /* stamped from the device's timestamp */
 	uint64_t filtered;     /* no route's filter matched: freed */
 	uint64_t sampled;      /* matched a route, kept by none's sampling: freed */

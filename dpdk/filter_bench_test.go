@@ -30,11 +30,7 @@ func BenchmarkRxFilter(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	port, err := OpenPort(PortSpec{Name: "net_pcap_inf", RxQueues: 1, RxDescriptors: 512, Promiscuous: true,
-		PoolFor: func(int) (*Mempool, error) { return pool, nil }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	port := openReplayPort(b, "net_pcap_filter_bench", pool)
 	defer port.Close()
 	ring, err := NewRing(RingSpec{Name: "r-bench-filter", Size: 8192, Socket: -1})
 	if err != nil {

@@ -11,7 +11,8 @@ import (
 // metron-example.pcap from memory, with outputs on net_null ports (which
 // free what they are sent): none, replication to 1, 2 and 4 outputs (a
 // reference count per output), a VLAN tag inserted (header mbuf +
-// clone), GRETAP, GRE and VXLAN to 1 output and GRETAP to 4, each as a
+// clone), GRETAP, GRE and VXLAN to 1 output and GRETAP to 4, and 1
+// output without a ring (kafka.disabled: freed after it), each as a
 // ratio of none, in one run: $BENCH_ROUNDS rounds of each in turn,
 // $BENCH_SECONDS each, the median reported.
 //
@@ -28,11 +29,7 @@ func BenchmarkRxOutputs(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer hdr.Close()
-	port, err := OpenPort(PortSpec{Name: "net_pcap_inf", RxQueues: 1, RxDescriptors: 512, Promiscuous: true,
-		PoolFor: func(int) (*Mempool, error) { return pool, nil }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	port := openReplayPort(b, "net_pcap_output_bench", pool)
 	defer port.Close()
 	var nulls []*Port
 	for i := range 4 {
@@ -64,16 +61,18 @@ func BenchmarkRxOutputs(b *testing.B) {
 		return out
 	}
 	variants := []struct {
-		name string
-		outs []OutputSpec
+		name   string
+		outs   []OutputSpec
+		noRing bool // kafka.disabled: freed after the outputs
 	}{
-		{"none", nil},
-		{"1out", plain(1, OutputSpec{})}, {"2out", plain(2, OutputSpec{})}, {"4out", plain(4, OutputSpec{})},
-		{"1vlan", plain(1, OutputSpec{InsertVLAN: true})},
-		{"1gretap", plain(1, OutputSpec{Tunnel: tunnelTo(TunnelGRETAP, 7, true)})},
-		{"1gre", plain(1, OutputSpec{Tunnel: tunnelTo(TunnelGRE, 7, true)})},
-		{"1vxlan", plain(1, OutputSpec{Tunnel: tunnelTo(TunnelVXLAN, 42, false)})},
-		{"4gretap", plain(4, OutputSpec{Tunnel: tunnelTo(TunnelGRETAP, 7, true)})},
+		{"none", nil, false},
+		{"1out", plain(1, OutputSpec{}), false}, {"2out", plain(2, OutputSpec{}), false}, {"4out", plain(4, OutputSpec{}), false},
+		{"1vlan", plain(1, OutputSpec{InsertVLAN: true}), false},
+		{"1gretap", plain(1, OutputSpec{Tunnel: tunnelTo(TunnelGRETAP, 7, true)}), false},
+		{"1gre", plain(1, OutputSpec{Tunnel: tunnelTo(TunnelGRE, 7, true)}), false},
+		{"1vxlan", plain(1, OutputSpec{Tunnel: tunnelTo(TunnelVXLAN, 42, false)}), false},
+		{"4gretap", plain(4, OutputSpec{Tunnel: tunnelTo(TunnelGRETAP, 7, true)}), false},
+		{"1out-noring", plain(1, OutputSpec{}), true},
 	}
 	rounds, seconds := benchEnv(b, "BENCH_ROUNDS", 5), benchEnv(b, "BENCH_SECONDS", 1)
 	mpps := make([][]float64, len(variants))
@@ -84,11 +83,15 @@ func BenchmarkRxOutputs(b *testing.B) {
 				var outs *Outputs
 				if v.outs != nil {
 					if outs, err = NewOutputs(OutputsSpec{Outputs: v.outs, Lcores: 1, Pool: hdr,
-						VLANOfPort: map[string]uint16{"net_pcap_inf": 100}}); err != nil {
+						VLANOfPort: map[string]uint16{"net_pcap_output_bench": 100}}); err != nil {
 						b.Fatal(err)
 					}
 				}
-				rx, cpu := pollOutputs(b, port, ring, outs, time.Duration(seconds*float64(time.Second)))
+				r := ring
+				if v.noRing {
+					r = nil
+				}
+				rx, cpu := pollOutputs(b, port, r, outs, time.Duration(seconds*float64(time.Second)))
 				outs.Close()
 				drainRing(b, ring)
 				mpps[i] = append(mpps[i], float64(rx.Packets)/float64(cpu)*1e3)

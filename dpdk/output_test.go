@@ -60,6 +60,8 @@ type outRun struct {
 	// when the run is over (default: want packets received).
 	During func()
 	Until  func(qs []RxQueueStats) bool
+	// NoRing runs the lcore without a ring (kafka.disabled).
+	NoRing bool
 }
 
 type outResult struct {
@@ -113,9 +115,11 @@ func (o outRun) run(t *testing.T, want int) outResult {
 			t.Fatal(err)
 		}
 	}
-	ring, err := NewRing(RingSpec{Name: fmt.Sprintf("ro%d", vdevSeq.Add(1)), Size: 16384, Socket: -1})
-	if err != nil {
-		t.Fatal(err)
+	var ring *Ring
+	if !o.NoRing {
+		if ring, err = NewRing(RingSpec{Name: fmt.Sprintf("ro%d", vdevSeq.Add(1)), Size: 16384, Socket: -1}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rx, err := NewRxLcore(RxSpec{Lcore: ealInfo.Workers[0], Queues: queues, Ring: ring, Burst: 32, Routes: o.Routes,
 		Outputs: outs, TxQueue: 0})
@@ -144,9 +148,12 @@ func (o outRun) run(t *testing.T, want int) outResult {
 			return int(got) >= want
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for n := b.Cycle(ring); n > 0; n = b.Cycle(ring) {
+	drain := func() {
+		for ring != nil {
+			n := b.Cycle(ring)
+			if n == 0 {
+				return
+			}
 			for i := 0; i < n; i++ {
 				c, err := b.Copy(i, make([]byte, 65536))
 				if err != nil {
@@ -155,23 +162,24 @@ func (o outRun) run(t *testing.T, want int) outResult {
 				res.Ring = append(res.Ring, c)
 			}
 		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		drain()
 		if until(rx.Stats()) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	rx.Stop()
-	for n := b.Cycle(ring); n > 0; n = b.Cycle(ring) {
-		for i := 0; i < n; i++ {
-			c, _ := b.Copy(i, make([]byte, 65536))
-			res.Ring = append(res.Ring, c)
-		}
-	}
+	drain()
 	b.Close()
 	res.Queues = rx.Stats()
 	res.Stats = rx.OutputStats()
 	rx.Close()
-	ring.Close()
+	if ring != nil {
+		ring.Close()
+	}
 	for _, p := range made {
 		p.Close() // flushes the file
 	}
@@ -276,6 +284,35 @@ func TestOutputsReplicate(t *testing.T) {
 		if s := res.Stats[i]; s.Sent != uint64(len(want)) || s.Offered != s.Sent {
 			t.Errorf("output %d: %+v, want %d sent", i, s, len(want))
 		}
+	}
+}
+
+// TestOutputsWithoutRing: an RX lcore without a ring (kafka.disabled)
+// sends its routes' packets to the outputs and frees them after, counted
+// released per queue and per route: route 0 keeps 1 in 2 and is the one
+// output's, route 1 keeps all; nothing reaches a ring, every mbuf is back.
+func TestOutputsWithoutRing(t *testing.T) {
+	in, want := metronFrames(t)
+	routes, err := NewRoutes([]Route{{Every: 2}, {}}, RoutesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer routes.Close()
+	res := outRun{Inputs: []string{in}, Outputs: []OutputSpec{{Name: "half", Routes: 1}}, Routes: routes, NoRing: true}.run(t, len(want))
+	var half [][]byte
+	for i, f := range want {
+		if i%2 == 0 {
+			half = append(half, f)
+		}
+	}
+	if err := sameFrames(half, frames(res.Written[0])); err != nil {
+		t.Errorf("output: %v", err)
+	}
+	q := res.Queues[0]
+	if q.Released != uint64(len(want)) || q.Enqueued != 0 || q.RingDropped != 0 ||
+		q.Routes[0].Released != uint64(len(half)) || q.Routes[0].Sampled != uint64(len(want)-len(half)) ||
+		q.Routes[1].Released != uint64(len(want)) {
+		t.Errorf("queue counts %+v: want %d released, %d by route 0", q, len(want), len(half))
 	}
 }
 

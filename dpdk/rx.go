@@ -45,8 +45,10 @@ type RxQueue struct {
 type RxSpec struct {
 	Lcore  uint
 	Queues []RxQueue
-	Ring   *Ring
-	Burst  uint16
+	// Ring gets the kept packets; nil: none (outputs only), the kept
+	// packets are freed after the outputs, counted Released.
+	Ring  *Ring
+	Burst uint16
 	// IdleAfter is how many polls in a row that find nothing make the
 	// lcore sleep between polls (from 1 µs, doubling to IdleSleep) until
 	// a packet comes; 0: busy polling, never a pause.
@@ -101,7 +103,9 @@ func NewRxLcore(spec RxSpec) (*RxLcore, error) {
 		return nil, fmt.Errorf("rx lcore %d: out of memory", spec.Lcore)
 	}
 	c.lcore = C.uint(spec.Lcore)
-	c.ring = spec.Ring.r
+	if spec.Ring != nil {
+		c.ring = spec.Ring.r
+	}
 	c.burst = C.uint16_t(spec.Burst)
 	c.nb_queues = C.uint16_t(len(spec.Queues))
 	c.routes = routes.c
@@ -163,6 +167,7 @@ type RxQueueStats struct {
 	Filtered    uint64 // no route's filter matched: freed before the ring
 	Sampled     uint64 // matched a route, but no route's sampling kept it: freed
 	RingDropped uint64 // freed because the ring was full
+	Released    uint64 // kept; no ring (RxSpec.Ring nil): freed after the outputs
 	DeviceStamp uint64 // stamped with the device's timestamp
 	// Copies is the routes' share of Enqueued: each enqueued packet
 	// counts once per route that keeps it.
@@ -178,12 +183,13 @@ type RxQueueStats struct {
 }
 
 // RouteRxStats are one route's counts on one queue. Each packet received
-// is, for each route, Filtered, Sampled, or kept: then enqueued or
-// RingDropped.
+// is, for each route, Filtered, Sampled, or kept: then enqueued,
+// RingDropped or (no ring) Released.
 type RouteRxStats struct {
 	Filtered    uint64 // its filter did not match
 	Sampled     uint64 // matched, not kept by its sampling
 	RingDropped uint64 // kept, but the ring was full
+	Released    uint64 // kept; no ring: freed after the outputs
 }
 
 // Stats reads the lcore's counters, one entry per queue.
@@ -195,7 +201,7 @@ func (r *RxLcore) Stats() []RxQueueStats {
 		out[i] = RxQueueStats{
 			Port: q.Port.Info.Name, Queue: q.Queue, Lcore: r.spec.Lcore,
 			Packets: uint64(s.packets), Bytes: uint64(s.bytes), Enqueued: uint64(s.enqueued),
-			RingDropped: uint64(s.ring_dropped), DeviceStamp: uint64(s.dev_ts), Filtered: uint64(s.filtered),
+			RingDropped: uint64(s.ring_dropped), Released: uint64(s.released), DeviceStamp: uint64(s.dev_ts), Filtered: uint64(s.filtered),
 			Sampled: uint64(s.sampled), Copies: uint64(s.copies), Decapsulated: uint64(s.decapsulated), Routes: make([]RouteRxStats, r.routes.Len()),
 			Tunnel: TunnelStats{Decapsulated: uint64(s.tunnel.decapsulated), Other: uint64(s.tunnel.other),
 				WrongKey: uint64(s.tunnel.wrong_key), Malformed: uint64(s.tunnel.malformed)},
@@ -203,7 +209,7 @@ func (r *RxLcore) Stats() []RxQueueStats {
 		for j := range out[i].Routes {
 			rs := &s.routes[j]
 			out[i].Routes[j] = RouteRxStats{Filtered: uint64(rs.filtered), Sampled: uint64(rs.sampled),
-				RingDropped: uint64(rs.ring_dropped)}
+				RingDropped: uint64(rs.ring_dropped), Released: uint64(rs.released)}
 		}
 	}
 	return out

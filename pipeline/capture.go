@@ -105,6 +105,10 @@ func (c *Capture) start() error {
 	if err := c.launchRx(); err != nil {
 		return err
 	}
+	if c.spec.Kafka.Disabled {
+		c.log.Info("capturing", "kafka", "disabled", "outputs", len(c.spec.Outputs), "routes", len(c.spec.Routes))
+		return nil
+	}
 	for _, r := range c.spec.Routes {
 		c.log.Info("route", "route", r.Name, "topic", r.Topic, "key_unit", r.KeyUnit.String(), "snaplen", r.Snaplen,
 			"partitioner", r.Partitioner.String(), "partitions", r.Partitions)
@@ -117,6 +121,9 @@ func (c *Capture) start() error {
 // openKafkaStats checks the librdkafka properties and opens
 // kafka.stats_file.
 func (c *Capture) openKafkaStats() error {
+	if c.spec.Kafka.Disabled {
+		return nil
+	}
 	if err := kafka.CheckProperties(c.spec.Kafka.Properties); err != nil {
 		return err
 	}
@@ -280,13 +287,17 @@ func (c *Capture) loadRoutes() error {
 // loop (not launched).
 func (c *Capture) makeRxLcores(plans []lcorePlan) error {
 	for i, pl := range plans {
-		ring, err := dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", pl.Lcore), Size: c.spec.RingSize,
-			Socket: pl.Socket, MultiConsumer: c.spec.WorkersPerRing > 1})
-		if err != nil {
-			return err
+		var ring *dpdk.Ring // none without Kafka
+		if !c.spec.Kafka.Disabled {
+			var err error
+			ring, err = dpdk.NewRing(dpdk.RingSpec{Name: fmt.Sprintf("fc_ring_%d", pl.Lcore), Size: c.spec.RingSize,
+				Socket: pl.Socket, MultiConsumer: c.spec.WorkersPerRing > 1})
+			if err != nil {
+				return err
+			}
+			c.rings = append(c.rings, ring)
+			c.ringLcore[ring] = pl.Lcore
 		}
-		c.rings = append(c.rings, ring)
-		c.ringLcore[ring] = pl.Lcore
 		rx, err := dpdk.NewRxLcore(dpdk.RxSpec{Lcore: pl.Lcore, Queues: pl.Queues, Ring: ring, Burst: c.spec.Burst,
 			Routes: c.routes, IdleAfter: c.spec.IdleAfter, IdleSleep: c.spec.IdleSleep, Outputs: c.outputs, TxQueue: uint16(i)})
 		if err != nil {

@@ -28,8 +28,8 @@ type Collector struct {
 	ringPackets, ringCapacity                                        metrics.Metric
 	lcorePolls, lcoreBusyPolls, lcoreSleeps, lcoreSlept              metrics.Metric
 
-	routeFiltered, routeSampled, routeRingDropped, routeMalformed metrics.Metric
-	routeProduced, routeQueueDropped, routeDelivered, routeFailed metrics.Metric
+	routeFiltered, routeSampled, routeRingDropped, routeReleased, routeMalformed metrics.Metric
+	routeProduced, routeQueueDropped, routeDelivered, routeFailed                metrics.Metric
 
 	nicPackets, nicBytes, nicMissed, nicErrors, nicNoMbuf, nicKernelDropped metrics.Metric
 	nicTxPackets, nicTxErrors                                               metrics.Metric
@@ -65,6 +65,7 @@ func NewCollector(src MetricsSource) *Collector {
 		routeFiltered:     newMetric("route_filtered_packets_total", "Packets the route's filter did not match.", c, "route", "topic"),
 		routeSampled:      newMetric("route_sampled_out_packets_total", "Packets the route's filter matched and its sampling did not keep.", c, "route", "topic"),
 		routeRingDropped:  newMetric("route_ring_dropped_packets_total", "Packets the route kept that a full ring dropped.", c, "route", "topic"),
+		routeReleased:     newMetric("route_released_packets_total", "Packets the route kept with Kafka off (kafka.disabled): sent to the outputs, then freed.", c, "route", "topic"),
 		routeMalformed:    newMetric("route_malformed_packets_total", "Packets the route kept that were not sent: mbuf segments shorter than the frame.", c, "route", "topic"),
 		routeProduced:     newMetric("route_produced_messages_total", "The route's messages librdkafka accepted.", c, "route", "topic"),
 		routeQueueDropped: newMetric("route_queue_dropped_messages_total", "The route's messages dropped because librdkafka's queue stayed full.", c, "route", "topic"),
@@ -119,7 +120,7 @@ func NewCollector(src MetricsSource) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metrics.Metric{c.buildInfo, c.rxPackets, c.rxBytes, c.ringDropped, c.filtered, c.sampled, c.decapsulated, c.lcorePolls, c.lcoreBusyPolls, c.lcoreSleeps, c.lcoreSlept, c.ringPackets, c.ringCapacity,
-		c.routeFiltered, c.routeSampled, c.routeRingDropped, c.routeMalformed, c.routeProduced, c.routeQueueDropped,
+		c.routeFiltered, c.routeSampled, c.routeRingDropped, c.routeReleased, c.routeMalformed, c.routeProduced, c.routeQueueDropped,
 		c.routeDelivered, c.routeFailed,
 		c.nicPackets, c.nicBytes, c.nicMissed, c.nicErrors, c.nicNoMbuf, c.nicKernelDropped, c.nicTxPackets, c.nicTxErrors,
 		c.tunnelDecapsulated, c.tunnelDropped, c.outOffered, c.outSent, c.outBytes, c.outTruncated, c.outSkipped, c.outDropped,
@@ -171,6 +172,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.routeFiltered, float64(rt.Filtered), l...)
 		emit(c.routeSampled, float64(rt.Sampled), l...)
 		emit(c.routeRingDropped, float64(rt.RingDropped), l...)
+		emit(c.routeReleased, float64(rt.Released), l...)
 		emit(c.routeMalformed, float64(rt.Malformed), l...)
 		emit(c.routeProduced, float64(rt.Kafka.Produced), l...)
 		emit(c.routeQueueDropped, float64(rt.Kafka.QueueDropped), l...)

@@ -52,22 +52,25 @@ type Report struct {
 
 // RouteReport is where the packets offered to one route went: Received
 // (every packet received is offered to every route) = Filtered + Sampled
-// + RingDropped + Malformed + Kafka.QueueDropped + Kafka.Delivered +
-// Kafka.Failed + in flight.
+// + RingDropped + Released + Malformed + Kafka.QueueDropped +
+// Kafka.Delivered + Kafka.Failed + in flight.
 type RouteReport struct {
 	Name, Topic string
 	Received    uint64
 	Filtered    uint64 // the route's filter did not match
 	Sampled     uint64 // matched; the route's sampling did not keep it
 	RingDropped uint64
-	Malformed   uint64
-	Kafka       kafka.Counters // the route's messages
+	// Released is what the route kept without Kafka (Spec.NoKafka): sent
+	// to the outputs, then freed.
+	Released  uint64
+	Malformed uint64
+	Kafka     kafka.Counters // the route's messages
 }
 
 // Counted is the packets the route's counters place: all but those in
 // flight.
 func (r RouteReport) Counted() uint64 {
-	return r.Filtered + r.Sampled + r.RingDropped + r.Malformed + r.Kafka.QueueDropped + r.Kafka.Delivered + r.Kafka.Failed
+	return r.Filtered + r.Sampled + r.RingDropped + r.Released + r.Malformed + r.Kafka.QueueDropped + r.Kafka.Delivered + r.Kafka.Failed
 }
 
 // OutputReport is one output's counts and its port.
@@ -149,6 +152,15 @@ func (r Report) Sampled() (n uint64) {
 func (r Report) RingDropped() (n uint64) {
 	for _, q := range r.Queues {
 		n += q.RingDropped
+	}
+	return n
+}
+
+// Released is the packets kept without Kafka (Spec.NoKafka): sent to the
+// outputs, then freed.
+func (r Report) Released() (n uint64) {
+	for _, q := range r.Queues {
+		n += q.Released
 	}
 	return n
 }
@@ -273,6 +285,7 @@ func (c *Capture) Report() Report {
 			rr.Filtered += q.Routes[j].Filtered
 			rr.Sampled += q.Routes[j].Sampled
 			rr.RingDropped += q.Routes[j].RingDropped
+			rr.Released += q.Routes[j].Released
 		}
 		if j < len(r.Workers.RouteMalformed) {
 			rr.Malformed = r.Workers.RouteMalformed[j]
@@ -312,6 +325,7 @@ func (r Report) attrs() []any {
 		"filtered", r.Filtered(),
 		"sampled", r.Sampled(),
 		"ring_dropped", r.RingDropped(),
+		"released", r.Released(),
 		"malformed", r.Workers.Malformed,
 		"queue_dropped", r.Kafka.QueueDropped,
 		"failed", r.Kafka.Failed,
@@ -376,6 +390,7 @@ type routeLog struct {
 	Filtered     uint64 `json:"filtered"`
 	Sampled      uint64 `json:"sampled"`
 	RingDropped  uint64 `json:"ring_dropped"`
+	Released     uint64 `json:"released"`
 	Malformed    uint64 `json:"malformed"`
 	QueueDropped uint64 `json:"queue_dropped"`
 	Failed       uint64 `json:"failed"`
@@ -386,8 +401,8 @@ func (r Report) routeLogs() []routeLog {
 	out := make([]routeLog, len(r.Routes))
 	for i, rt := range r.Routes {
 		out[i] = routeLog{Route: rt.Name, Topic: rt.Topic, Received: rt.Received, Delivered: rt.Kafka.Delivered,
-			Filtered: rt.Filtered, Sampled: rt.Sampled, RingDropped: rt.RingDropped, Malformed: rt.Malformed,
-			QueueDropped: rt.Kafka.QueueDropped, Failed: rt.Kafka.Failed, InFlight: int64(rt.Received) - int64(rt.Counted())}
+			Filtered: rt.Filtered, Sampled: rt.Sampled, RingDropped: rt.RingDropped, Released: rt.Released,
+			Malformed: rt.Malformed, QueueDropped: rt.Kafka.QueueDropped, Failed: rt.Kafka.Failed, InFlight: int64(rt.Received) - int64(rt.Counted())}
 	}
 	return out
 }
@@ -396,7 +411,7 @@ func (r Report) routeLogs() []routeLog {
 // queued in it now, out to the next stage, and dropped there.
 //
 //	[nic] the devices: in = ipackets, out = taken by RX lcores, drops = imissed + ierrors + rx_nombuf + kernel drops (net_af_packet)
-//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers, filtered = kept by no route (filters, sampling), drops = ring full
+//	[rx]  RX lcores and rings: queued = in rings, out = taken by workers (or, without Kafka, released after the outputs), filtered = kept by no route (filters, sampling), drops = ring full
 //	[tx]  workers: in = messages to send (a packet once per route keeping it), queued = packets in their bursts, out = handed to librdkafka, drops = malformed + queue-dropped
 //	[kaf] librdkafka: queued = not yet acknowledged, out = delivered, drops = failed
 //
@@ -411,7 +426,7 @@ func (r Report) Table(w io.Writer) {
 		fmt.Fprintf(w, "%-5s %14d %14d %14d %14d %14d\n", name, in, queued, out, filtered, drops)
 	}
 	row("[nic]", nicIn, 0, r.Received(), 0, r.NICDropped())
-	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued, r.Filtered()+r.Sampled(), r.RingDropped())
+	row("[rx]", r.Received(), r.InRings, r.Workers.Dequeued+r.Released(), r.Filtered()+r.Sampled(), r.RingDropped())
 	var malformed uint64
 	for _, rt := range r.Routes {
 		malformed += rt.Malformed
@@ -478,15 +493,15 @@ func (r Report) Print(w io.Writer) {
 		r.Kafka.Produced, r.Kafka.Delivered, r.Kafka.QueueDropped, r.Kafka.Failed, r.Unflushed)
 	if len(r.Routes) == 1 {
 		rt := r.Routes[0]
-		fmt.Fprintf(w, "accounting: received %d = delivered %d + filtered %d + sampled %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d; unaccounted %d\n",
-			rt.Received, rt.Kafka.Delivered, rt.Filtered, rt.Sampled, rt.RingDropped, rt.Malformed,
+		fmt.Fprintf(w, "accounting: received %d = delivered %d + filtered %d + sampled %d + ring-dropped %d + released %d + malformed %d + queue-dropped %d + failed %d + in flight %d; unaccounted %d\n",
+			rt.Received, rt.Kafka.Delivered, rt.Filtered, rt.Sampled, rt.RingDropped, rt.Released, rt.Malformed,
 			rt.Kafka.QueueDropped, rt.Kafka.Failed, r.InFlight(), r.Unaccounted())
 		r.printMempools(w)
 		return
 	}
 	for _, rt := range r.Routes {
-		fmt.Fprintf(w, "accounting, route %s: received %d = delivered %d + filtered %d + sampled %d + ring-dropped %d + malformed %d + queue-dropped %d + failed %d + in flight %d\n",
-			rt.Name, rt.Received, rt.Kafka.Delivered, rt.Filtered, rt.Sampled, rt.RingDropped, rt.Malformed,
+		fmt.Fprintf(w, "accounting, route %s: received %d = delivered %d + filtered %d + sampled %d + ring-dropped %d + released %d + malformed %d + queue-dropped %d + failed %d + in flight %d\n",
+			rt.Name, rt.Received, rt.Kafka.Delivered, rt.Filtered, rt.Sampled, rt.RingDropped, rt.Released, rt.Malformed,
 			rt.Kafka.QueueDropped, rt.Kafka.Failed, int64(rt.Received)-int64(rt.Counted()))
 	}
 	fmt.Fprintf(w, "accounting: unaccounted %d\n", r.Unaccounted())

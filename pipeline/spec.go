@@ -153,4 +153,8 @@ type KafkaSpec struct {
 	QueueFullTimeout time.Duration
 	// StatsFile, if set, gets librdkafka's JSON statistics appended.
 	StatsFile string
+	// Disabled runs without Kafka (fluxcap's job): no rings, workers or
+	// producers; what the routes keep goes to the outputs only and is
+	// then freed, counted Released.
+	Disabled bool
 }

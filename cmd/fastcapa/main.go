@@ -64,6 +64,10 @@ Examples:
   fastcapa -config /etc/fastcapa/fastcapa.yaml
   fastcapa -no-huge -vdev net_pcap0,rx_pcap=sample.pcap -port net_pcap0 \
       -brokers 127.0.0.1:9092 -topic pcap
+  fastcapa -vdev net_af_packet0,iface=eth1 -vdev net_af_packet1,iface=eth2 \
+      -vdev net_af_packet2,iface=eth3 -port net_af_packet0,vlan=100 \
+      -port net_af_packet1,vlan=200 -tx net_af_packet2,insert_vlan -no-kafka
+      (fluxcap's aggregation: two taps onto eth3, tagged 100 and 200)
 
 Files:
   /etc/fastcapa/fastcapa.yaml   the configuration fastcapa.service reads;
@@ -97,12 +101,17 @@ func run(args []string) int {
 		logFormat  = fs.String("log-format", "", "text or json (log.format)")
 		statsEvery = fs.Duration("stats-interval", 0, "log counters this often, e.g. 10s (log.stats_interval)")
 		flushWait  = fs.Duration("flush-timeout", 0, "how long shutdown may flush Kafka (shutdown.flush_timeout)")
+		noKafka    = fs.Bool("no-kafka", false, "send the packets to the outputs (-tx) only, not to Kafka, as fluxcap did (kafka.disabled)")
 		metricsAt  = fs.String("metrics-listen", "-", "host:port for /metrics, /healthz, /readyz; \"\" for none (metrics.listen)")
 		vdevs      cliflag.List
 		ports      cliflag.List
+		txs        cliflag.List
 	)
 	fs.Var(&vdevs, "vdev", "EAL virtual device, repeatable (eal.vdevs)")
-	fs.Var(&ports, "port", "port to capture by PCI address or vdev name, repeatable (ports)")
+	fs.Var(&ports, "port", "port to capture by PCI address or vdev name, then any of ports[]' fields as key=value,\n"+
+		"e.g. net_af_packet0,vlan=100 or net_tap0,tunnel=gretap,key=7,local=192.0.2.1; repeatable (ports)")
+	fs.Var(&txs, "tx", "port to send the captured packets on, then any of outputs[]' fields as key=value,\n"+
+		"e.g. net_af_packet2,snaplen=128,strip_vlan or net_tap1,tunnel=vxlan,key=42,remote=...; repeatable (outputs)")
 	props := cliflag.Properties{}
 	fs.Var(props, "X", "librdkafka property key=value, repeatable (kafka.properties)")
 	fs.Usage = func() {
@@ -151,6 +160,9 @@ func run(args []string) int {
 		f := false
 		cfg.EAL.HugePages = &f
 	}
+	if *noKafka {
+		cfg.Kafka.Disabled = true
+	}
 	if *noPCI {
 		cfg.EAL.NoPCI = true
 	}
@@ -179,8 +191,24 @@ func run(args []string) int {
 		cfg.Capture.Snaplen = *snaplen
 	}
 	cfg.EAL.Vdevs = append(cfg.EAL.Vdevs, vdevs...)
-	for _, p := range ports {
-		cfg.Ports = append(cfg.Ports, config.Port{Name: p, RxQueues: *queues})
+	for _, f := range ports {
+		p, err := config.ParsePortFlag(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+			return 2
+		}
+		if p.RxQueues == 0 {
+			p.RxQueues = *queues
+		}
+		cfg.Ports = append(cfg.Ports, p)
+	}
+	for _, f := range txs {
+		o, err := config.ParseOutputFlag(f, len(cfg.Outputs))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fastcapa: %v\n", err)
+			return 2
+		}
+		cfg.Outputs = append(cfg.Outputs, o)
 	}
 	spec, err := cfg.Spec()
 	if err != nil {
