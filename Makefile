@@ -10,7 +10,7 @@ export CGO_LDFLAGS_ALLOW := -Wl,--(no-)?as-needed
 PCAPS ?= $(abspath ../shared/pcaps)
 export FASTCAPA_PCAPS := $(PCAPS)
 
-DEB_PKGS := gcc pkg-config libdpdk-dev libpcap-dev kcat tcpdump tshark wireshark-common tcpreplay iproute2 ethtool procps prometheus \
+DEB_PKGS := gcc pkg-config libdpdk-dev libpcap-dev kcat tcpdump tshark wireshark-common tcpreplay iproute2 ethtool procps prometheus python3-scapy \
 	curl gzip zstd lz4
 BINS := bin/fastcapa bin/devbroker
 
