@@ -27,6 +27,7 @@ type Config struct {
 	Brokers       string            `yaml:"brokers"`
 	Topic         string            `yaml:"topic"`
 	Group         string            `yaml:"group"`
+	Start         string            `yaml:"start"`    // Metron's kafka.pcap.start
 	Format        string            `yaml:"format"`   // key or value
 	KeyUnit       string            `yaml:"key_unit"` // ns, us, ms
 	SanityWindow  time.Duration     `yaml:"sanity_window"`
@@ -117,7 +118,7 @@ const (
 
 // ConfigDefaults is a Config with every default and no target.
 func ConfigDefaults() Config {
-	return Config{Topic: DefaultTopic, Group: DefaultGroup, Format: "key", KeyUnit: "ns",
+	return Config{Topic: DefaultTopic, Group: DefaultGroup, Start: "UNCOMMITTED_EARLIEST", Format: "key", KeyUnit: "ns",
 		ResumeFree: DefaultResumeFree, MetricsListen: DefaultMetricsListen}
 }
 
@@ -210,14 +211,24 @@ func (c *Config) Spec() (Spec, error) {
 	if len(c.Targets) == 0 {
 		return sp, yamlconf.Errorf("targets", "none: give at least one target with a dir")
 	}
-	props := map[string]string{"bootstrap.servers": c.Brokers}
+	start, err := ParseStart(c.Start)
+	if err != nil {
+		return sp, yamlconf.Errorf("start", "%v", err)
+	}
+	props := map[string]string{"bootstrap.servers": c.Brokers} // auto.offset.reset: earliest (kafka.NewConsumer)
+	if start == StartUncommittedLatest {
+		props["auto.offset.reset"] = "latest"
+	}
 	for k, v := range c.Kafka {
-		if k == "bootstrap.servers" || k == "group.id" || k == "enable.auto.commit" || k == "enable.auto.offset.store" {
+		switch k {
+		case "bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store":
 			return sp, yamlconf.Errorf("kafka."+k, "set by the sink itself (brokers, group, manual commits): remove it")
+		case "auto.offset.reset":
+			return sp, yamlconf.Errorf("kafka."+k, "set by start: use start: UNCOMMITTED_LATEST for latest")
 		}
 		props[k] = v
 	}
-	sp = Spec{Topic: c.Topic, Group: c.Group, Properties: props, Decoder: dec,
+	sp = Spec{Topic: c.Topic, Group: c.Group, Start: start, Properties: props, Decoder: dec,
 		DeadLetter: c.DeadLetter, ResumeFree: c.ResumeFree}
 	for i, t := range c.Targets {
 		field := fmt.Sprintf("targets[%d].", i)
@@ -326,4 +337,34 @@ func (t *TargetConfig) target() (Target, error) {
 	}
 	return Target{Name: name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN,
 		Retention: store.Retention{MaxBytes: t.Retain.Bytes, MinFreePct: t.Retain.FreePct, MaxAge: t.Retain.Age}}, nil
+}
+
+// Start is where a sink starts consuming a partition (Metron's
+// kafka.pcap.start).
+type Start int
+
+// The starts: the UNCOMMITTED ones resume from the group's committed
+// offset and, without one, begin at the earliest or latest offset; the
+// others ignore committed offsets the first time the sink is given a
+// partition.
+const (
+	StartUncommittedEarliest Start = iota // the default
+	StartUncommittedLatest
+	StartEarliest
+	StartLatest
+)
+
+var startNames = []string{"UNCOMMITTED_EARLIEST", "UNCOMMITTED_LATEST", "EARLIEST", "LATEST"}
+
+func (s Start) String() string { return startNames[s] }
+
+// ParseStart reads a start by Metron's name, in any case.
+func ParseStart(name string) (Start, error) {
+	for i, n := range startNames {
+		if strings.EqualFold(name, n) {
+			return Start(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%q: use UNCOMMITTED_EARLIEST (committed offset, else the earliest; the default), "+
+		"UNCOMMITTED_LATEST (committed, else the latest), EARLIEST or LATEST (committed offsets ignored)", name)
 }

@@ -68,6 +68,8 @@ func TestConfigBadInput(t *testing.T) {
 		{"bad zone", "brokers: x\ntargets:\n  - dir: /tmp/a\n  - dir: /tmp/b\n    time_zone: Mars/Olympus\n", "targets[1].time_zone"},
 		{"bad free pct", "brokers: x\ntargets:\n  - dir: /tmp/a\n    retain: {free_pct: 100}\n", "targets[0].retain.free_pct"},
 		{"own property", "brokers: x\nkafka: {group.id: z}\ntargets:\n  - dir: /tmp/a\n", "kafka.group.id: set by the sink"},
+		{"bad start", "brokers: x\nstart: BEGINNING\ntargets:\n  - dir: /tmp/a\n", `start: "BEGINNING": use UNCOMMITTED_EARLIEST`},
+		{"offset reset", "brokers: x\nkafka: {auto.offset.reset: latest}\ntargets:\n  - dir: /tmp/a\n", "kafka.auto.offset.reset: set by start"},
 		{"bad template", "brokers: x\ntargets:\n  - dir: /tmp/a\n    template: \"{nope}\"\n", "Template"},
 		{"dead letter taken for a capture", "brokers: x\ndead_letter: /tmp/b/x/bad.log\ntargets:\n  - dir: /tmp/a\n  - dir: /tmp/b\n", "dead_letter: /tmp/b/x/bad.log is inside targets[1].dir"},
 	} {
@@ -84,6 +86,38 @@ func TestConfigBadInput(t *testing.T) {
 				t.Errorf("%v is not a *FieldError", err)
 			}
 		})
+	}
+}
+
+// TestConfigStart: Metron's four kafka.pcap.start names, in any case;
+// only UNCOMMITTED_LATEST changes librdkafka's auto.offset.reset.
+func TestConfigStart(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		want  Start
+		reset string
+	}{
+		{"", StartUncommittedEarliest, ""}, // the default
+		{"UNCOMMITTED_EARLIEST", StartUncommittedEarliest, ""},
+		{"uncommitted_latest", StartUncommittedLatest, "latest"},
+		{"EARLIEST", StartEarliest, ""},
+		{"Latest", StartLatest, ""},
+	} {
+		y := "brokers: x\ntargets:\n  - dir: /tmp/a\n"
+		if c.name != "" {
+			y = "start: " + c.name + "\n" + y
+		}
+		cfg, err := DecodeConfig(strings.NewReader(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := cfg.Spec()
+		if err != nil {
+			t.Fatalf("%q: %v", c.name, err)
+		}
+		if sp.Start != c.want || sp.Properties["auto.offset.reset"] != c.reset {
+			t.Errorf("%q: start %v, auto.offset.reset %q; want %v, %q", c.name, sp.Start, sp.Properties["auto.offset.reset"], c.want, c.reset)
+		}
 	}
 }
 

@@ -37,7 +37,10 @@ type Spec struct {
 	// ResumeFree: after a disk-full stop, consuming resumes once every
 	// target's filesystem has this many bytes free (default 64 MiB).
 	ResumeFree int64
-	Logger     *slog.Logger
+	// Start is where consuming a partition starts the first time this
+	// sink is given it (Metron's kafka.pcap.start).
+	Start  Start
+	Logger *slog.Logger
 	// Alive, if set, is called from Run's consume loop about once a
 	// second: while it consumes, while it is stopped for a full disk,
 	// and while it waits (a minute at most) for uploads as partitions
@@ -99,6 +102,8 @@ type Sink struct {
 	firstAt, lastAt                                      atomic.Int64 // unix ns
 	lag                                                  atomic.Value // []PartitionLag, updated every second
 
+	// started are the partitions assign started by Spec.Start.
+	started map[int32]bool
 	// rewind is where each partition resumes after a disk-full stop;
 	// non-nil while stopped.
 	rewind map[int32]int64
@@ -285,8 +290,42 @@ func (s *Sink) rebalance(c *ck.Consumer, ev ck.Event) error {
 		for _, tp := range e.Partitions {
 			s.log.Info("partition assigned", "topic", *tp.Topic, "partition", tp.Partition)
 		}
+		return s.assign(c, e.Partitions)
 	}
 	return nil
+}
+
+// assign starts the partitions it is given where Spec.Start says: from
+// the beginning or the end, committed offsets ignored, the first time
+// this process is given each (Metron's EARLIEST and LATEST); otherwise
+// from the committed offset, else by auto.offset.reset (the UNCOMMITTED_
+// starts, set when the consumer was made). Later assignments of a
+// partition resume from its committed offset.
+func (s *Sink) assign(c *ck.Consumer, tps []ck.TopicPartition) error {
+	from := ck.OffsetBeginning
+	switch s.spec.Start {
+	case StartEarliest:
+	case StartLatest:
+		from = ck.OffsetEnd
+	default:
+		return nil // librdkafka's own assignment: committed, else auto.offset.reset
+	}
+	if s.started == nil {
+		s.started = map[int32]bool{}
+	}
+	tps = append([]ck.TopicPartition(nil), tps...)
+	for i := range tps {
+		if !s.started[tps[i].Partition] {
+			s.started[tps[i].Partition] = true
+			tps[i].Offset = from
+			s.log.Info("partition start", "partition", tps[i].Partition, "start", s.spec.Start.String(),
+				"offset", from.String())
+		}
+	}
+	if c.GetRebalanceProtocol() == "COOPERATIVE" {
+		return c.IncrementalAssign(tps)
+	}
+	return c.Assign(tps)
 }
 
 // Run consumes until ctx is done, then finalizes every open file and
