@@ -27,7 +27,9 @@ type Config struct {
 	Brokers       string            `yaml:"brokers"`
 	Topic         string            `yaml:"topic"`
 	Group         string            `yaml:"group"`
-	Start         string            `yaml:"start"`    // Metron's kafka.pcap.start
+	Start         string            `yaml:"start"` // Metron's kafka.pcap.start
+	MaxLagRecords int64             `yaml:"max_lag_records"`
+	MaxLagAge     time.Duration     `yaml:"max_lag_age"`
 	Format        string            `yaml:"format"`   // key or value
 	KeyUnit       string            `yaml:"key_unit"` // ns, us, ms
 	SanityWindow  time.Duration     `yaml:"sanity_window"`
@@ -228,7 +230,12 @@ func (c *Config) Spec() (Spec, error) {
 		}
 		props[k] = v
 	}
-	sp = Spec{Topic: c.Topic, Group: c.Group, Start: start, Properties: props, Decoder: dec,
+	if c.MaxLagRecords < 0 || c.MaxLagAge < 0 {
+		return sp, yamlconf.Errorf("max_lag_records", "negative bound (max_lag_records %d, max_lag_age %v): use 0 to keep going, lossless",
+			c.MaxLagRecords, c.MaxLagAge)
+	}
+	sp = Spec{Topic: c.Topic, Group: c.Group, Start: start, MaxLag: MaxLag{Records: c.MaxLagRecords, Age: c.MaxLagAge},
+		Properties: props, Decoder: dec,
 		DeadLetter: c.DeadLetter, ResumeFree: c.ResumeFree}
 	for i, t := range c.Targets {
 		field := fmt.Sprintf("targets[%d].", i)

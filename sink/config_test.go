@@ -69,6 +69,7 @@ func TestConfigBadInput(t *testing.T) {
 		{"bad free pct", "brokers: x\ntargets:\n  - dir: /tmp/a\n    retain: {free_pct: 100}\n", "targets[0].retain.free_pct"},
 		{"own property", "brokers: x\nkafka: {group.id: z}\ntargets:\n  - dir: /tmp/a\n", "kafka.group.id: set by the sink"},
 		{"bad start", "brokers: x\nstart: BEGINNING\ntargets:\n  - dir: /tmp/a\n", `start: "BEGINNING": use UNCOMMITTED_EARLIEST`},
+		{"negative lag bound", "brokers: x\nmax_lag_age: -1s\ntargets:\n  - dir: /tmp/a\n", "max_lag_records: negative bound"},
 		{"offset reset", "brokers: x\nkafka: {auto.offset.reset: latest}\ntargets:\n  - dir: /tmp/a\n", "kafka.auto.offset.reset: set by start"},
 		{"bad template", "brokers: x\ntargets:\n  - dir: /tmp/a\n    template: \"{nope}\"\n", "Template"},
 		{"dead letter taken for a capture", "brokers: x\ndead_letter: /tmp/b/x/bad.log\ntargets:\n  - dir: /tmp/a\n  - dir: /tmp/b\n", "dead_letter: /tmp/b/x/bad.log is inside targets[1].dir"},
@@ -117,6 +118,28 @@ func TestConfigStart(t *testing.T) {
 		}
 		if sp.Start != c.want || sp.Properties["auto.offset.reset"] != c.reset {
 			t.Errorf("%q: start %v, auto.offset.reset %q; want %v, %q", c.name, sp.Start, sp.Properties["auto.offset.reset"], c.want, c.reset)
+		}
+	}
+}
+
+// TestMaxLag: past either bound, and only with records behind.
+func TestMaxLag(t *testing.T) {
+	for _, c := range []struct {
+		m      MaxLag
+		lag    int64
+		behind time.Duration
+		want   bool
+	}{
+		{MaxLag{}, 1 << 40, time.Hour, false}, // off: lossless
+		{MaxLag{Records: 1000}, 1000, time.Hour, false},
+		{MaxLag{Records: 1000}, 1001, 0, true},
+		{MaxLag{Age: time.Minute}, 1, time.Minute, false},
+		{MaxLag{Age: time.Minute}, 1, time.Minute + 1, true},
+		{MaxLag{Age: time.Minute}, 0, time.Hour, false}, // caught up: old records are not lag
+		{MaxLag{Records: 1000, Age: time.Minute}, 10, time.Hour, true},
+	} {
+		if got := c.m.over(c.lag, c.behind); got != c.want {
+			t.Errorf("%+v over(%d, %v) = %v, want %v", c.m, c.lag, c.behind, got, c.want)
 		}
 	}
 }

@@ -38,6 +38,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.Group, "group", c.Group, "consumer group: more sinks in one group share the partitions")
 	fs.StringVar(&c.Start, "start", c.Start, "where to start a partition: UNCOMMITTED_EARLIEST (the committed offset, else the earliest),\n"+
 		"UNCOMMITTED_LATEST (committed, else the latest), EARLIEST or LATEST (committed offsets ignored); Metron's kafka.pcap.start")
+	fs.Int64Var(&c.MaxLagRecords, "max-lag-records", c.MaxLagRecords, "when a partition is more records than this behind, skip to its latest offset, counting what is skipped (0: never, lossless)")
+	fs.DurationVar(&c.MaxLagAge, "max-lag-age", c.MaxLagAge, "when the last record consumed is older than this (its Kafka timestamp) with more behind it, skip to the latest offset, counting (0: never)")
 	fs.StringVar(&c.Format, "format", c.Format, "record format: key (key = timestamp, value = frame; Metron FROM_KEY) or value (Metron FROM_VALUE)")
 	fs.StringVar(&c.KeyUnit, "key-unit", c.KeyUnit, "unit of the key's timestamp: ns, us or ms")
 	fs.DurationVar(&c.SanityWindow, "sanity-window", c.SanityWindow, "dead-letter records whose time is further than this from now (0: accept any)")

@@ -24,7 +24,7 @@ type Collector struct {
 	written, filtered, files, deleted, uploaded, upErrs  metrics.Metric // per target
 	skipped                                              metrics.Metric // per target
 	ixErrs                                               metrics.Metric // per target
-	lag                                                  metrics.Metric
+	lag, skippedLag                                      metrics.Metric // per partition
 }
 
 // NewCollector makes a collector over a sink.
@@ -51,13 +51,14 @@ func NewCollector(src MetricsSource) *Collector {
 		upErrs:       m("upload_errors_total", "Failed upload attempts (each is tried again).", c, "target"),
 		ixErrs:       m("index_errors_total", "Finalized files left without a sidecar index (queries scan them whole).", c, "target"),
 		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", g, "partition"),
+		skippedLag:   m("records_skipped_lag_total", "Records the lag policy (max_lag_records, max_lag_age) skipped: never stored.", c, "partition"),
 	}
 }
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metrics.Metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
-		c.written, c.skipped, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag} {
+		c.written, c.skipped, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag, c.skippedLag} {
 		ch <- m.Desc
 	}
 }
@@ -87,5 +88,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, l := range c.src.Lag() {
 		ch <- c.lag.Const(float64(l.Lag), strconv.Itoa(int(l.Partition)))
+		ch <- c.skippedLag.Const(float64(l.SkippedLag), strconv.Itoa(int(l.Partition)))
 	}
 }

@@ -19,7 +19,7 @@ func (f fakeCounters) Lag() []PartitionLag { return f.lag }
 var counters = fakeCounters{
 	k: Counters{Consumed: 100, DeadLettered: 2, Commits: 7, DiskFull: 1, Stopped: true,
 		Targets: []TargetCounters{{Name: "all", Written: 98, Files: 3}, {Name: "dns", Written: 10, Filtered: 88, UploadErrors: 4}}},
-	lag: []PartitionLag{{Partition: 0, Lag: 5}, {Partition: 3, Lag: 0}},
+	lag: []PartitionLag{{Partition: 0, Lag: 5}, {Partition: 3, Lag: 0, SkippedLag: 12000}},
 }
 
 func TestCollectorPassesLint(t *testing.T) {
@@ -52,13 +52,17 @@ pcapstore_upload_errors_total{target="dns"} 4
 # TYPE pcapstore_consumer_lag_records gauge
 pcapstore_consumer_lag_records{partition="0"} 5
 pcapstore_consumer_lag_records{partition="3"} 0
+# HELP pcapstore_records_skipped_lag_total Records the lag policy (max_lag_records, max_lag_age) skipped: never stored.
+# TYPE pcapstore_records_skipped_lag_total counter
+pcapstore_records_skipped_lag_total{partition="0"} 0
+pcapstore_records_skipped_lag_total{partition="3"} 12000
 `
 	if err := testutil.CollectAndCompare(NewCollector(counters), strings.NewReader(want),
 		"pcapstore_records_consumed_total", "pcapstore_stopped", "pcapstore_packets_filtered_total",
-		"pcapstore_upload_errors_total", "pcapstore_consumer_lag_records"); err != nil {
+		"pcapstore_upload_errors_total", "pcapstore_consumer_lag_records", "pcapstore_records_skipped_lag_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(NewCollector(counters)); n != 6+2*8+2 {
-		t.Errorf("%d metrics, want 6 sink-wide, 8 per target, 1 per partition", n)
+	if n := testutil.CollectAndCount(NewCollector(counters)); n != 6+2*8+2*2 {
+		t.Errorf("%d metrics, want 6 sink-wide, 8 per target, 2 per partition", n)
 	}
 }

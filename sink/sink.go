@@ -39,7 +39,9 @@ type Spec struct {
 	ResumeFree int64
 	// Start is where consuming a partition starts the first time this
 	// sink is given it (Metron's kafka.pcap.start).
-	Start  Start
+	Start Start
+	// MaxLag, when set, trades completeness for recency: see MaxLag.
+	MaxLag MaxLag
 	Logger *slog.Logger
 	// Alive, if set, is called from Run's consume loop about once a
 	// second: while it consumes, while it is stopped for a full disk,
@@ -61,6 +63,7 @@ type Counters struct {
 	Recovered    uint64 // packets in temp files recovered at start (consumed again: duplicates)
 	DiskFull     uint64 // stops for a full disk
 	Stopped      bool   // stopped now for a full disk
+	SkippedLag   uint64 // records MaxLag skipped: never consumed, never stored
 
 	// Sums over Targets.
 	Written uint64 // packets written to capture files
@@ -79,6 +82,28 @@ type Counters struct {
 type PartitionLag struct {
 	Partition int32
 	Lag       int64 // records after the last one consumed (high watermark - next offset)
+	// SkippedLag is the records MaxLag skipped in the partition, this
+	// run.
+	SkippedLag uint64
+}
+
+// MaxLag is the lag policy (FMADIO's restart from now when the
+// downstream cannot keep up). Zero, the default, keeps going, lossless.
+// Past either bound a partition skips to its latest offset: the records
+// between are never stored, and counted (PartitionLag.SkippedLag,
+// Counters.SkippedLag, a log line with the offsets).
+type MaxLag struct {
+	Records int64         // more records than this after the last one consumed
+	Age     time.Duration // the last record consumed older than this (its Kafka timestamp), with more after it
+}
+
+// over says whether a partition lag records behind, the Kafka timestamp
+// of its last record consumed behind now, is past a bound.
+func (m MaxLag) over(lag int64, behind time.Duration) bool {
+	if lag <= 0 {
+		return false
+	}
+	return m.Records > 0 && lag > m.Records || m.Age > 0 && behind > m.Age
 }
 
 // Sink consumes one topic into capture files.
@@ -95,6 +120,7 @@ type Sink struct {
 	logsDone <-chan struct{}
 
 	consumed, deadLettered, commits, recovered, diskFull atomic.Uint64
+	skippedLag                                           atomic.Uint64 // records MaxLag skipped
 	stopped                                              atomic.Bool
 	reach                                                kafka.Reach  // see Ready
 	closeMu                                              sync.RWMutex // Ready's metadata requests vs the consumer's Close
@@ -143,6 +169,13 @@ type partition struct {
 	// refused: the last commit was refused; said once until one is
 	// accepted again.
 	refused bool
+	// For MaxLag: the last record's Kafka timestamp (zero: none), records
+	// handled since the lag was looked at, the records skipped, and the
+	// last range skipped (records in it that still come are ignored).
+	lastTime         time.Time
+	sinceLag         int
+	skipped          uint64
+	skipFrom, skipTo int64
 }
 
 // durable is the offset up to which every record is in a finalized file
@@ -257,7 +290,7 @@ func (s *Sink) Ready() error {
 
 // Counters reads the counts; safe from any goroutine.
 func (s *Sink) Counters() Counters {
-	c := Counters{Consumed: s.consumed.Load(), DeadLettered: s.deadLettered.Load(), Commits: s.commits.Load(),
+	c := Counters{Consumed: s.consumed.Load(), DeadLettered: s.deadLettered.Load(), Commits: s.commits.Load(), SkippedLag: s.skippedLag.Load(),
 		Recovered: s.recovered.Load(), DiskFull: s.diskFull.Load(), Stopped: s.stopped.Load()}
 	if f := s.firstAt.Load(); f != 0 {
 		c.FirstRecord, c.LastRecord = time.Unix(0, f), time.Unix(0, s.lastAt.Load())
@@ -422,9 +455,15 @@ func (s *Sink) handle(m *ck.Message) error {
 	if err != nil {
 		return err
 	}
+	if off >= st.skipFrom && off < st.skipTo {
+		return nil // skipped by MaxLag, counted then
+	}
 	// Every record before this one is handled; this one is once the
 	// function returns nil.
 	st.next = off
+	if m.TimestampType != ck.TimestampNotAvailable {
+		st.lastTime = m.Timestamp
+	}
 	pk, derr := s.spec.Decoder.Decode(m.Key, m.Value, m.Headers)
 	if derr != nil {
 		if off >= st.deadSkip {
@@ -466,9 +505,56 @@ func (s *Sink) handle(m *ck.Message) error {
 	}
 	st.next = off + 1
 	if rotated {
-		return s.tryCommit(p, st)
+		if err := s.tryCommit(p, st); err != nil {
+			return err
+		}
+	}
+	// The lag is looked at every lagEvery records too, not only once a
+	// second: a sink far behind consumes many seconds' worth in one.
+	if st.sinceLag++; st.sinceLag >= lagEvery && s.spec.MaxLag != (MaxLag{}) {
+		s.partitionLag(p, st, time.Now())
 	}
 	return nil
+}
+
+// lagEvery is how many records of a partition the sink handles between
+// looks at its lag.
+const lagEvery = 1024
+
+// partitionLag measures partition p's lag and, past Spec.MaxLag, skips
+// it to its latest offset. It returns the lag, and whether the
+// watermarks could be read.
+func (s *Sink) partitionLag(p int32, st *partition, now time.Time) (PartitionLag, bool) {
+	st.sinceLag = 0
+	low, high, err := s.c.GetWatermarkOffsets(s.spec.Topic, p)
+	if err != nil {
+		return PartitionLag{}, false
+	}
+	next := st.next
+	if next < 0 {
+		next = low
+	}
+	l := PartitionLag{Partition: p, Lag: max(high-next, 0), SkippedLag: st.skipped}
+	behind := time.Duration(0)
+	if !st.lastTime.IsZero() {
+		behind = now.Sub(st.lastTime)
+	}
+	if s.rewind != nil || st.next < 0 || !s.spec.MaxLag.over(l.Lag, behind) {
+		return l, true
+	}
+	if err := s.c.Seek(ck.TopicPartition{Topic: &s.spec.Topic, Partition: p, Offset: ck.Offset(high)}, 0); err != nil {
+		s.log.Warn("lagging: could not skip to the latest offset", "partition", p, "offset", high, "error", err)
+		return l, true
+	}
+	n := uint64(high - st.next)
+	s.log.Warn("lagging: skipped to the latest offset", "partition", p, "from", st.next, "to", high, "skipped", n,
+		"lag_records", l.Lag, "behind", behind.Round(time.Millisecond).String(), "max_lag_records", s.spec.MaxLag.Records,
+		"max_lag_age", s.spec.MaxLag.Age.String())
+	st.skipFrom, st.skipTo, st.next = st.next, high, high
+	st.skipped += n
+	s.skippedLag.Add(n)
+	l.Lag, l.SkippedLag = 0, st.skipped
+	return l, true
 }
 
 type deadRecord struct {
@@ -624,12 +710,8 @@ func (s *Sink) tryCommit(p int32, st *partition) error {
 func (s *Sink) tick(now time.Time) error {
 	lag := make([]PartitionLag, 0, len(s.parts))
 	for p, st := range s.parts {
-		if low, high, err := s.c.GetWatermarkOffsets(s.spec.Topic, p); err == nil {
-			next := st.next
-			if next < 0 {
-				next = low
-			}
-			lag = append(lag, PartitionLag{Partition: p, Lag: max(high-next, 0)})
+		if l, ok := s.partitionLag(p, st, now); ok {
+			lag = append(lag, l)
 		}
 	}
 	sort.Slice(lag, func(i, j int) bool { return lag[i].Partition < lag[j].Partition })

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,13 +169,19 @@ targets:
 	}
 }
 
-// jsonLogField is field of the last JSON log line whose msg is msg, or "".
+// jsonLogField is field of the last JSON log line whose msg is msg (a
+// string, or a number as written), or "".
 func jsonLogField(logs, msg, field string) string {
 	var val string
 	for _, line := range strings.Split(logs, "\n") {
 		var v map[string]any
 		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == msg {
-			val, _ = v[field].(string)
+			switch x := v[field].(type) {
+			case string:
+				val = x
+			case float64: // a number, as written
+				val = strconv.FormatFloat(x, 'f', -1, 64)
+			}
 		}
 	}
 	return val

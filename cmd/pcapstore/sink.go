@@ -217,6 +217,7 @@ func runSinkUntilStopped(ctx context.Context, s *sink.Sink, spec sink.Spec, log 
 	k := s.Counters()
 	log.Info("final counters", "consumed", k.Consumed, "written", k.Written, "dead_lettered", k.DeadLettered, "skipped", k.Skipped,
 		"files", k.Files, "commits", k.Commits, "recovered", k.Recovered, "deleted", k.Deleted, "disk_full_stops", k.DiskFull,
+		"skipped_lag", k.SkippedLag,
 		"first_record_ns", unixNano(k.FirstRecord), "last_record_ns", unixNano(k.LastRecord))
 	for _, tc := range k.Targets {
 		log.Info("target counters", "name", tc.Name, "written", tc.Written, "skipped", tc.Skipped, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted)
