@@ -1,7 +1,6 @@
 package dpdk
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,9 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
@@ -140,34 +137,14 @@ func (p *vxlanPeer) port(t *testing.T, spec PortSpec) (*Port, *Mempool) {
 	return port, pool
 }
 
-// tcpdump captures on dev in the namespace into a file until stop.
+// tcpdump captures on dev in the namespace until stop.
 func (p *vxlanPeer) tcpdump(t *testing.T, dev string) (stop func() []pcap.Record) {
 	t.Helper()
-	bin := testenv.RequireTool(t, "tcpdump")
-	path := filepath.Join(t.TempDir(), dev+".pcap")
-	cmd := exec.Command(p.ip, "netns", "exec", p.ns, bin, "-i", dev, "-n", "--immediate-mode", "-B", "131072", "-U", "-s", "0", "-w", path)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
-	}
-	var tail []string
-	done := make(chan struct{})
-	go func() {
-		for sc.Scan() {
-			tail = append(tail, sc.Text())
-		}
-		close(done)
-	}()
+	listen := pcaptest.Listen(t, p.ns, dev, "-B", "131072")
 	return func() []pcap.Record {
-		time.Sleep(300 * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGINT)
-		<-done
-		cmd.Wait()
-		t.Logf("tcpdump on %s: %s", dev, strings.Join(tail, "; "))
-		return pcaptest.ReadAll(t, path)
+		recs, summary := listen()
+		t.Logf("tcpdump on %s: %s", dev, summary)
+		return recs
 	}
 }
 

@@ -336,6 +336,17 @@ func committedOffset(t *testing.T, addr, group, topic string) int64 {
 // payload starts with the run's nonce and seq, big-endian.
 // faultRecords are records from to to (not included) of a fault test's
 // sequence: faultFrame(nonce, i), keyed t0 + i µs in ns.
+// waitCommitted polls group's committed offset of topic's partition 0
+// until it reaches want or 30 s pass, and returns the last one read.
+func waitCommitted(t *testing.T, addr, group, topic string, want int64) int64 {
+	t.Helper()
+	c := int64(-1)
+	for deadline := time.Now().Add(30 * time.Second); c < want && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c = committedOffset(t, addr, group, topic)
+	}
+	return c
+}
+
 func faultRecords(nonce uint64, t0 int64, from, to int) []*kgo.Record {
 	var recs []*kgo.Record
 	for i := from; i < to; i++ {

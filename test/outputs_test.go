@@ -1,12 +1,9 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,36 +18,13 @@ import (
 // tcpdump itself dropped any.
 func tcpdumpOn(t *testing.T, v vethPair) func() []pcap.Record {
 	t.Helper()
-	bin := testenv.RequireTool(t, "tcpdump")
-	path := filepath.Join(t.TempDir(), v.inject+".pcap")
-	cmd := exec.Command("ip", "netns", "exec", v.netns, bin, "-i", v.inject, "-n", "-Q", "in", "--immediate-mode",
-		"-B", "65536", "-U", "-s", "0", "-w", path)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
-	}
-	var tail []string
-	done := make(chan struct{})
-	go func() {
-		for sc.Scan() {
-			tail = append(tail, sc.Text())
-		}
-		close(done)
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	stop := pcaptest.Listen(t, v.netns, v.inject, "-Q", "in", "-B", "65536")
 	return func() []pcap.Record {
-		time.Sleep(300 * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGINT)
-		<-done
-		cmd.Wait()
-		summary := strings.Join(tail, "; ")
+		recs, summary := stop()
 		if !strings.Contains(summary, " 0 packets dropped by kernel") {
 			t.Errorf("tcpdump on %s dropped packets: %s", v.inject, summary)
 		}
-		return pcaptest.ReadAll(t, path)
+		return recs
 	}
 }
 

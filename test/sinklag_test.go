@@ -25,17 +25,13 @@ func TestSinkLagPolicy(t *testing.T) {
 		"-max-lag-records", "5000", "-max-packets", "1000", "-max-span", "1s", "-log-json", "-metrics-listen", "127.0.0.1:0"}}
 	s.start()
 	t.Cleanup(s.kill)
-	waitCommitted := func(want int64) {
+	committed := func(want int64) {
 		t.Helper()
-		c := int64(-1)
-		for deadline := time.Now().Add(30 * time.Second); c < want && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			c = committedOffset(t, b.Addr, "g", "lag")
-		}
-		if c != want {
+		if c := waitCommitted(t, b.Addr, "g", "lag", want); c != want {
 			t.Fatalf("committed offset %d, want %d", c, want)
 		}
 	}
-	waitCommitted(before)
+	committed(before)
 	signal := func(sig syscall.Signal) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -46,9 +42,9 @@ func TestSinkLagPolicy(t *testing.T) {
 	signal(syscall.SIGSTOP)
 	produce(t, b.Addr, "lag", faultRecords(nonce, t0, before, before+stalled))
 	signal(syscall.SIGCONT)
-	waitCommitted(before + stalled)
+	committed(before + stalled)
 	produce(t, b.Addr, "lag", faultRecords(nonce, t0, before+stalled, total))
-	waitCommitted(int64(total))
+	committed(int64(total))
 	_, text := get(t, "http://"+jsonLogField(s.logs.String(), "metrics", "listen")+"/metrics")
 	metric := parseMetrics(t, text)["pcapstore_records_skipped_lag_total"]
 	if c := s.stop(); c != 0 {

@@ -10,8 +10,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/pcap"
@@ -281,4 +284,47 @@ func TcpdumpKeeps(tb testing.TB, path, expr string) []pcap.Record {
 		tb.Fatal(err)
 	}
 	return recs
+}
+
+// Listen runs tcpdump on interface dev inside network namespace netns
+// ("": this one) with args added (such as "-Q", "in"), writing what it
+// captures whole to a file, from when it says it listens. stop ends it
+// (SIGINT, after 300 ms for frames in flight) and returns the frames and
+// the summary tcpdump printed ("N packets captured; ...; M packets
+// dropped by kernel"): the caller checks the drops.
+func Listen(tb testing.TB, netns, dev string, args ...string) (stop func() ([]pcap.Record, string)) {
+	tb.Helper()
+	bin := testenv.RequireTool(tb, "tcpdump")
+	path := filepath.Join(tb.TempDir(), dev+".pcap")
+	argv := append([]string{bin, "-i", dev, "-n", "--immediate-mode", "-U", "-s", "0", "-w", path}, args...)
+	if netns != "" {
+		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+	}
+	var tail []string
+	done := make(chan struct{})
+	go func() {
+		for sc.Scan() {
+			tail = append(tail, sc.Text())
+		}
+		close(done)
+	}()
+	return func() ([]pcap.Record, string) {
+		time.Sleep(300 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGINT)
+		<-done
+		cmd.Wait()
+		return ReadAll(tb, path), strings.Join(tail, "; ")
+	}
 }
