@@ -1,11 +1,13 @@
 // Command fastcapa captures packets with DPDK and produces each one to
-// Kafka: key the 8-byte big-endian receive timestamp, value the frame.
+// Kafka: key the 8-byte big-endian receive timestamp, value the frame;
+// outputs send them on other DPDK ports too, or only there (-no-kafka).
 //
 //	fastcapa -config /etc/fastcapa/fastcapa.yaml
 //	fastcapa -vdev net_pcap0,rx_pcap=example.pcap -port net_pcap0 -brokers 127.0.0.1:9092 -no-huge
 //
-// Exit status: 0 when every packet was delivered, 1 when any was lost or
-// left unflushed, 2 on a configuration or start-up error. Signals are
+// Exit status: 0 when every packet was delivered (and sent by its
+// outputs), 1 when any was lost, left unflushed or dropped by an output, 2
+// on a configuration or start-up error. Signals are
 // internal/daemonsig's: SIGINT, SIGTERM and SIGQUIT drain and report,
 // SIGHUP reopens kafka.stats_file, SIGPIPE never kills it.
 package main
@@ -41,6 +43,8 @@ const usageHead = `Usage: fastcapa [OPTION]...
   or:  fastcapa -config FILE [OPTION]...
 Capture packets with DPDK and produce each one to Kafka: the key is the
 8-byte big-endian receive timestamp (kafka.key_unit), the value the frame.
+Outputs (-tx, outputs) send them on other DPDK ports too, replicated,
+tagged, cut or in GRETAP, GRE or VXLAN tunnels; with -no-kafka only there.
 Each flag overrides the configuration field named in parentheses; the
 result is validated once. A command line with "--" is read as Metron's
 fastcapa read it: EAL options, then "--", then its own options
@@ -52,8 +56,8 @@ Signals:
   SIGPIPE                   ignored
 
 Exit status:
-  0  every captured packet was delivered
-  1  a packet was lost or left unflushed
+  0  every captured packet was delivered, and sent by every output it was for
+  1  a packet was lost, left unflushed or dropped by an output
   2  a configuration or start-up error
 
 Options:
