@@ -10,6 +10,18 @@ package dpdk
 #include <rte_dev.h>
 #include "fc.h"
 
+// fc_test_copy copies an mbuf's frame (up to cap bytes) into buf and
+// returns its length.
+static uint32_t fc_test_copy(const struct rte_mbuf *m, uint8_t *buf, uint32_t cap)
+{
+	uint32_t n = m->pkt_len < cap ? m->pkt_len : cap;
+	const void *p = rte_pktmbuf_read(m, 0, n, buf);
+
+	if (p != buf)
+		memcpy(buf, p, n);
+	return m->pkt_len;
+}
+
 // fc_test_rx_timed runs fc_rx_loop and writes the CPU time its thread
 // spent in it (CLOCK_THREAD_CPUTIME_ID), in ns, to fc_test_rx_cpu_ns:
 // what the loop cost, whatever else shares the CPU.
@@ -165,6 +177,44 @@ func filterForTest(f *Filter, pool *Mempool, frames [][]byte, seg int) ([]int, e
 		out[i] = int(kept[i])
 	}
 	return out, nil
+}
+
+// tunnelForTest puts frames in mbufs of pool (one segment each), runs the
+// tunnel receiver t over them as one burst, as the RX loop does, and
+// returns the frames it kept, as they are then, and its counts. The
+// receiver frees what it refuses; the rest are freed here.
+func tunnelForTest(t *TunnelIn, pool *Mempool, frames [][]byte) ([][]byte, TunnelStats, error) {
+	if len(frames) > MaxBurst {
+		return nil, TunnelStats{}, fmt.Errorf("%d frames, more than a burst", len(frames))
+	}
+	tin, err := t.cStruct()
+	if err != nil {
+		return nil, TunnelStats{}, err
+	}
+	defer C.free(unsafe.Pointer(tin))
+	pkts := (*[MaxBurst]*C.struct_rte_mbuf)(C.calloc(MaxBurst, C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(pkts))
+	for i, fr := range frames {
+		p := C.CBytes(fr)
+		pkts[i] = C.fc_test_mbuf(pool.mp, (*C.uint8_t)(p), C.uint32_t(len(fr)), 0)
+		C.free(p)
+		if pkts[i] == nil {
+			C.rte_pktmbuf_free_bulk(&pkts[0], C.uint(i))
+			return nil, TunnelStats{}, fmt.Errorf("frame %d: no mbuf", i)
+		}
+	}
+	var st C.struct_fc_tunnel_stats
+	k := int(C.fc_tunnel_burst(tin, &st, &pkts[0], C.uint16_t(len(frames))))
+	buf := (*[1 << 16]byte)(C.malloc(1 << 16))
+	defer C.free(unsafe.Pointer(buf))
+	kept := make([][]byte, k)
+	for i := range kept {
+		n := int(C.fc_test_copy(pkts[i], (*C.uint8_t)(unsafe.Pointer(buf)), 1<<16))
+		kept[i] = append([]byte(nil), buf[:min(n, 1<<16)]...)
+	}
+	C.rte_pktmbuf_free_bulk(&pkts[0], C.uint(k))
+	return kept, TunnelStats{Decapsulated: uint64(st.decapsulated), Other: uint64(st.other), WrongKey: uint64(st.wrong_key),
+		Malformed: uint64(st.malformed)}, nil
 }
 
 // launchTimedForTest launches r's loop as Launch does, under a wrapper
