@@ -63,7 +63,7 @@ type Counters struct {
 	Recovered    uint64 // packets in temp files recovered at start (consumed again: duplicates)
 	DiskFull     uint64 // stops for a full disk
 	Stopped      bool   // stopped now for a full disk
-	SkippedLag   uint64 // records MaxLag skipped: never consumed, never stored
+	SkippedLag   uint64 // records MaxLag skipped: never stored
 
 	// Sums over Targets.
 	Written uint64 // packets written to capture files
