@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -65,6 +66,14 @@ type TargetConfig struct {
 	// S3, if set, makes dir a spool: each finalized file is uploaded,
 	// then deleted.
 	S3 *S3Config `yaml:"s3"`
+	// OnFinalize is a command run for each finalized file (Command):
+	// its argv, one attempt's timeout (0: none), how many run at once.
+	OnFinalize            []string      `yaml:"on_finalize"`
+	OnFinalizeTimeout     time.Duration `yaml:"on_finalize_timeout"`
+	OnFinalizeConcurrency int           `yaml:"on_finalize_concurrency"`
+	// CommitAfter is finalize (offsets committed once the file is on
+	// disk) or command (once its on_finalize command exited 0).
+	CommitAfter string `yaml:"commit_after"`
 }
 
 // S3Config is an S3-compatible object store (objstore.Spec).
@@ -129,7 +138,7 @@ func ConfigDefaults() Config {
 func TargetConfigDefaults() TargetConfig {
 	return TargetConfig{Template: DefaultTemplate, FilterVLAN: true, MaxBytes: DefaultMaxBytes,
 		MaxSpan: DefaultMaxSpan, Timestamps: "ns", SnapLen: DefaultSnapLen, FileFormat: "pcap",
-		Compression: "none"}
+		Compression: "none", OnFinalizeTimeout: DefaultCommandTimeout, OnFinalizeConcurrency: 1, CommitAfter: "finalize"}
 }
 
 // LoadConfig reads a YAML file over the defaults. Unknown fields are
@@ -342,8 +351,44 @@ func (t *TargetConfig) target() (Target, error) {
 	if name == "" {
 		name = t.Dir
 	}
-	return Target{Name: name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN,
+	cmd, err := t.command()
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Name: name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN, OnFinalize: cmd,
 		Retention: store.Retention{MaxBytes: t.Retain.Bytes, MinFreePct: t.Retain.FreePct, MaxAge: t.Retain.Age}}, nil
+}
+
+// command is the target's on_finalize, nil if none. Its program must be
+// found now (exec.LookPath), not at the first file.
+func (t *TargetConfig) command() (*Command, error) {
+	after := false
+	switch t.CommitAfter {
+	case "finalize":
+	case "command":
+		after = true
+	default:
+		return nil, yamlconf.Errorf("commit_after", "%q: use finalize (commit once the file is on disk) or command (once its on_finalize command exited 0)", t.CommitAfter)
+	}
+	if len(t.OnFinalize) == 0 {
+		if after {
+			return nil, yamlconf.Errorf("commit_after", "command, but no on_finalize command: give one, or use commit_after: finalize")
+		}
+		return nil, nil
+	}
+	if t.S3 != nil {
+		return nil, yamlconf.Errorf("on_finalize", "with s3, which deletes each file once uploaded: use one or the other (rclone copies to S3 too)")
+	}
+	if _, err := exec.LookPath(t.OnFinalize[0]); err != nil {
+		return nil, yamlconf.Errorf("on_finalize", "%v: give the program's path, or install it", err)
+	}
+	if t.OnFinalizeTimeout < 0 {
+		return nil, yamlconf.Errorf("on_finalize_timeout", "%v is negative: use 0 for none", t.OnFinalizeTimeout)
+	}
+	if n := t.OnFinalizeConcurrency; n < 1 || n > MaxCommandConcurrency {
+		return nil, yamlconf.Errorf("on_finalize_concurrency", "%d: give 1 to %d", n, MaxCommandConcurrency)
+	}
+	return &Command{Argv: t.OnFinalize, Timeout: t.OnFinalizeTimeout, Concurrency: t.OnFinalizeConcurrency, CommitAfter: after}, nil
 }
 
 // Start is where a sink starts consuming a partition (Metron's

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/internal/testenv"
 	"github.com/fastcapa-go/fastcapa/internal/yamlconf"
 )
 
@@ -72,6 +73,12 @@ func TestConfigBadInput(t *testing.T) {
 		{"negative lag bound", "brokers: x\nmax_lag_age: -1s\ntargets:\n  - dir: /tmp/a\n", "max_lag_records: negative bound"},
 		{"offset reset", "brokers: x\nkafka: {auto.offset.reset: latest}\ntargets:\n  - dir: /tmp/a\n", "kafka.auto.offset.reset: set by start"},
 		{"bad template", "brokers: x\ntargets:\n  - dir: /tmp/a\n    template: \"{nope}\"\n", "Template"},
+		{"bad commit_after", "brokers: x\ntargets:\n  - dir: /tmp/a\n    commit_after: upload\n", `targets[0].commit_after: "upload": use finalize`},
+		{"commit after no command", "brokers: x\ntargets:\n  - dir: /tmp/a\n    commit_after: command\n", "targets[0].commit_after: command, but no on_finalize"},
+		{"command and s3", "brokers: x\ntargets:\n  - dir: /tmp/a\n    on_finalize: [\"true\"]\n    s3: {bucket: captures, endpoint: e, region: r}\n", "targets[0].on_finalize: with s3"},
+		{"command not found", "brokers: x\ntargets:\n  - dir: /tmp/a\n    on_finalize: [no-such-program-xyz, \"{path}\"]\n", `targets[0].on_finalize: exec: "no-such-program-xyz": executable file not found`},
+		{"no concurrency", "brokers: x\ntargets:\n  - dir: /tmp/a\n    on_finalize: [\"true\"]\n    on_finalize_concurrency: 0\n", "targets[0].on_finalize_concurrency: 0: give 1 to 64"},
+		{"negative command timeout", "brokers: x\ntargets:\n  - dir: /tmp/a\n    on_finalize: [\"true\"]\n    on_finalize_timeout: -1s\n", "targets[0].on_finalize_timeout: -1s is negative"},
 		{"dead letter taken for a capture", "brokers: x\ndead_letter: /tmp/b/x/bad.log\ntargets:\n  - dir: /tmp/a\n  - dir: /tmp/b\n", "dead_letter: /tmp/b/x/bad.log is inside targets[1].dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,6 +169,32 @@ func TestConfigDeadLetterApart(t *testing.T) {
 		c.DeadLetter = path
 		if _, err := c.Spec(); err != nil {
 			t.Errorf("dead_letter %q: %v", path, err)
+		}
+	}
+}
+
+// TestConfigOnFinalize: on_finalize becomes the target's Command with
+// the defaults (an hour's timeout, one at a time, commit once on disk),
+// and commit_after: command holds the commit back.
+func TestConfigOnFinalize(t *testing.T) {
+	c, err := DecodeConfig(strings.NewReader("brokers: x\ntargets:\n  - dir: /tmp/a\n    on_finalize: [rclone, copyto, \"{path}\", \"r:b/{key}\"]\n" +
+		"  - dir: /tmp/b\n    on_finalize: [/bin/sh, -c, \"exit 0\"]\n    commit_after: command\n    on_finalize_concurrency: 4\n    on_finalize_timeout: 0s\n  - dir: /tmp/c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.RequireTool(t, "rclone")
+	sp, err := c.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*Command{
+		{Argv: []string{"rclone", "copyto", "{path}", "r:b/{key}"}, Timeout: DefaultCommandTimeout, Concurrency: 1},
+		{Argv: []string{"/bin/sh", "-c", "exit 0"}, Concurrency: 4, CommitAfter: true},
+		nil,
+	}
+	for i, w := range want {
+		if got := sp.Targets[i].OnFinalize; !reflect.DeepEqual(got, w) {
+			t.Errorf("target %d: %+v, want %+v", i, got, w)
 		}
 	}
 }

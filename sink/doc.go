@@ -7,7 +7,9 @@
 // written again, so the duplicates are an open file's, recovered. Records no
 // capture file can hold go to a dead-letter file with their reason,
 // counted, never dropped: no record stops it. A target keeps the packets
-// its tcpdump filter matches (package filter).
+// its tcpdump filter matches (package filter). After a file is finished
+// it may be uploaded (upload.go) or given to a command (command.go), and
+// the commit can wait for either.
 //
 // It also holds what configures and watches it: `pcapstore sink`'s YAML
 // configuration and the Spec made from it (config.go, pcapstore.example.yaml),

@@ -17,12 +17,13 @@ type Flags struct {
 	fs    *flag.FlagSet
 	names map[string]bool // the flags RegisterFlags defined
 
-	c       Config
-	t       TargetConfig
-	micro   bool
-	snaplen uint
-	pipeCmd string
-	props   cliflag.Properties
+	c          Config
+	t          TargetConfig
+	micro      bool
+	snaplen    uint
+	pipeCmd    string
+	onFinalize string
+	props      cliflag.Properties
 }
 
 // RegisterFlags defines a flag for each setting on fs, defaulting to
@@ -61,6 +62,11 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&t.CompressionLevel, "compression-level", t.CompressionLevel, "the compressor's level (0: its default)")
 	fs.StringVar(&f.pipeCmd, "pipe-cmd", "", "command each file's bytes are piped through, its output the file (words split on spaces, no shell: use -config for more)")
 	fs.StringVar(&t.PipeSuffix, "pipe-suffix", t.PipeSuffix, "suffix appended to -pipe-cmd's file names, e.g. .xz")
+	fs.StringVar(&f.onFinalize, "on-finalize", "", "command run for each finished file; {path}, {name}, {key}, {dir}, {index}, {target} replaced\n"+
+		"(words split on spaces, no shell: use -config for more), e.g. 'rclone copyto {path} remote:bucket/{key}'")
+	fs.DurationVar(&t.OnFinalizeTimeout, "on-finalize-timeout", t.OnFinalizeTimeout, "kill an -on-finalize attempt after this long, and try again (0: no limit)")
+	fs.IntVar(&t.OnFinalizeConcurrency, "on-finalize-concurrency", t.OnFinalizeConcurrency, "how many files' -on-finalize commands run at once")
+	fs.StringVar(&t.CommitAfter, "commit-after", t.CommitAfter, "commit a file's offsets once it is on disk (finalize), or once its -on-finalize command exited 0 (command)")
 	fs.BoolVar(&f.micro, "micro", false, "write microsecond pcap (default nanosecond)")
 	fs.UintVar(&f.snaplen, "snaplen", uint(t.SnapLen), "pcap snapshot length")
 	fs.Int64Var(&t.Retain.Bytes, "retain-bytes", t.Retain.Bytes, "delete the oldest files to keep their total under this many bytes (0: off)")
@@ -127,6 +133,9 @@ func (f *Flags) config() (Config, error) {
 	t.SnapLen = uint32(f.snaplen)
 	if cmd := strings.Fields(f.pipeCmd); len(cmd) > 0 {
 		t.PipeCmd = cmd
+	}
+	if cmd := strings.Fields(f.onFinalize); len(cmd) > 0 {
+		t.OnFinalize = cmd
 	}
 	c.Kafka = f.props
 	c.Targets = []TargetConfig{t}

@@ -50,7 +50,8 @@ func TestFlagsDefaults(t *testing.T) {
 func TestFlagsSpec(t *testing.T) {
 	f, _ := parseFlags(t, "-brokers", "b:9092", "-dir", "/data/pcap", "-micro", "-snaplen", "96",
 		"-pipe-cmd", "xz  -1", "-pipe-suffix", ".xz", "-X", "fetch.min.bytes=1", "-X", "client.id=s",
-		"-retain-age", "1h", "-key-unit", "us", "-format", "value", "-filter", "tcp", "-filter-vlan=false")
+		"-retain-age", "1h", "-key-unit", "us", "-format", "value", "-filter", "tcp", "-filter-vlan=false",
+		"-on-finalize", "/bin/sh  -c true", "-commit-after", "command", "-on-finalize-concurrency", "2", "-on-finalize-timeout", "5m")
 	_, sp, err := f.Load("")
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +72,7 @@ func TestFlagsSpec(t *testing.T) {
 		{"filter", tg.Filter, "tcp"},
 		{"filter vlan", tg.FilterVLAN, false},
 		{"retention", tg.Retention.MaxAge, time.Hour},
+		{"on finalize", tg.OnFinalize, &Command{Argv: []string{"/bin/sh", "-c", "true"}, Timeout: 5 * time.Minute, Concurrency: 2, CommitAfter: true}},
 		{"properties", sp.Properties, map[string]string{"bootstrap.servers": "b:9092", "fetch.min.bytes": "1", "client.id": "s"}},
 		{"key unit", sp.Decoder.KeyUnit, int64(1000)},
 		{"format", sp.Decoder.Format, FromValue},
@@ -103,6 +105,8 @@ func TestFlagsErrors(t *testing.T) {
 		{"resume free", append(ok, "-resume-free", "-1"), "-resume-free: -1 is negative"},
 		{"topic", append(ok, "-topic", ""), "-topic: empty: name the packet topic"},
 		{"group", append(ok, "-group", ""), "-group: empty: name the consumer group"},
+		{"commit after", append(ok, "-commit-after", "command"), "-commit-after: command, but no on_finalize command: give one, or use commit_after: finalize"},
+		{"on finalize", append(ok, "-on-finalize", "no-such-program-xyz {path}"), `-on-finalize: exec: "no-such-program-xyz": executable file not found in $PATH: give the program's path, or install it`},
 		// store.Spec's own checks name its field, not a flag.
 		{"max span", append(ok, "-max-span", "-1s"), "MaxSpan: -1s is negative: use 0 for no limit: invalid store spec"},
 	} {

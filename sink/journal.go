@@ -65,8 +65,11 @@ type journalKey struct {
 type journal struct {
 	path    string
 	entries map[journalKey]journalEntry
-	dirty   bool
-	failing bool // the last write failed (said once)
+	// commands are the files whose on_finalize command has not exited
+	// 0, in the order they were finalized (command.go).
+	commands []*command
+	dirty    bool
+	failing  bool // the last write failed (said once)
 }
 
 // loadJournal reads a target's journal. One missing or unreadable starts
@@ -81,19 +84,36 @@ func (s *Sink) loadJournal(t *target) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	var file struct {
-		Partitions []journalEntry `json:"partitions"`
-	}
+	var file journalFile
 	if err == nil {
 		err = json.Unmarshal(b, &file)
 	}
 	if err != nil {
-		s.log.Warn("journal unreadable: records already on disk may be written again", "target", t.spec.Name, "path", j.path, "error", err)
+		s.log.Warn("journal unreadable: records already on disk may be written again, and on_finalize commands not yet run are not", "target", t.spec.Name, "path", j.path, "error", err)
 		return
 	}
 	for _, e := range file.Partitions {
 		j.entries[journalKey{e.Group, e.Topic, e.Partition}] = e
 	}
+	for _, e := range file.OnFinalize {
+		c := &command{t: t, entry: e}
+		switch _, err := os.Lstat(c.path()); {
+		case t.spec.OnFinalize == nil:
+			s.log.Warn("journal: files whose on_finalize command had not run, but the target has none now: not run", "target", t.spec.Name, "path", c.path())
+		case err != nil:
+			s.log.Warn("journal: a file whose on_finalize command had not run is gone: not run", "target", t.spec.Name, "path", c.path(), "error", err)
+		default:
+			j.commands = append(j.commands, c)
+			continue
+		}
+		j.dirty = true
+	}
+}
+
+// journalFile is a journal as written.
+type journalFile struct {
+	Partitions []journalEntry `json:"partitions"`
+	OnFinalize []commandEntry `json:"on_finalize,omitempty"`
 }
 
 // note puts partition p's figures in every target's journal; the
@@ -141,9 +161,11 @@ func (s *Sink) saveJournals() {
 			}
 			return x.Partition < y.Partition
 		})
-		data, _ := json.MarshalIndent(struct {
-			Partitions []journalEntry `json:"partitions"`
-		}{es}, "", "  ")
+		file := journalFile{Partitions: es}
+		for _, c := range j.commands {
+			file.OnFinalize = append(file.OnFinalize, c.entry)
+		}
+		data, _ := json.MarshalIndent(file, "", "  ")
 		err := atomicfile.WriteFile(j.path, append(data, '\n'))
 		switch {
 		case err == nil:

@@ -24,6 +24,7 @@ type Collector struct {
 	written, filtered, files, deleted, uploaded, upErrs  metrics.Metric // per target
 	skipped                                              metrics.Metric // per target
 	ixErrs                                               metrics.Metric // per target
+	cmds, cmdErrs, cmdPending                            metrics.Metric // per target
 	lag, skippedLag                                      metrics.Metric // per partition
 }
 
@@ -50,6 +51,9 @@ func NewCollector(src MetricsSource) *Collector {
 		uploaded:     m("files_uploaded_total", "Capture files stored in the target's object store.", c, "target"),
 		upErrs:       m("upload_errors_total", "Failed upload attempts (each is tried again).", c, "target"),
 		ixErrs:       m("index_errors_total", "Finalized files left without a sidecar index (queries scan them whole).", c, "target"),
+		cmds:         m("on_finalize_done_total", "Finalized files whose on_finalize command exited 0.", c, "target"),
+		cmdErrs:      m("on_finalize_errors_total", "on_finalize attempts that failed or timed out (each is tried again).", c, "target"),
+		cmdPending:   m("on_finalize_pending_files", "Finalized files whose on_finalize command has not exited 0 yet.", g, "target"),
 		lag:          m("consumer_lag_records", "Records in the partition after the last one consumed.", g, "partition"),
 		skippedLag:   m("records_skipped_lag_total", "Records the lag policy (max_lag_records, max_lag_age) skipped: never stored.", c, "partition"),
 	}
@@ -58,7 +62,7 @@ func NewCollector(src MetricsSource) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []metrics.Metric{c.consumed, c.deadLettered, c.commits, c.recovered, c.diskFull, c.stopped,
-		c.written, c.skipped, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.lag, c.skippedLag} {
+		c.written, c.skipped, c.filtered, c.files, c.deleted, c.uploaded, c.upErrs, c.ixErrs, c.cmds, c.cmdErrs, c.cmdPending, c.lag, c.skippedLag} {
 		ch <- m.Desc
 	}
 }
@@ -82,7 +86,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			m metrics.Metric
 			v uint64
 		}{{c.written, t.Written}, {c.skipped, t.Skipped}, {c.filtered, t.Filtered}, {c.files, t.Files}, {c.deleted, t.Deleted},
-			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}, {c.ixErrs, t.IndexErrors}} {
+			{c.uploaded, t.Uploaded}, {c.upErrs, t.UploadErrors}, {c.ixErrs, t.IndexErrors},
+			{c.cmds, t.Commands}, {c.cmdErrs, t.CommandErrors}, {c.cmdPending, t.CommandsPending}} {
 			ch <- x.m.Const(float64(x.v), t.Name)
 		}
 	}

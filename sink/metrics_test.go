@@ -18,7 +18,7 @@ func (f fakeCounters) Lag() []PartitionLag { return f.lag }
 // counters are a sink's with two targets, stopped for a full disk.
 var counters = fakeCounters{
 	k: Counters{Consumed: 100, DeadLettered: 2, Commits: 7, DiskFull: 1, Stopped: true,
-		Targets: []TargetCounters{{Name: "all", Written: 98, Files: 3}, {Name: "dns", Written: 10, Filtered: 88, UploadErrors: 4}}},
+		Targets: []TargetCounters{{Name: "all", Written: 98, Files: 3}, {Name: "dns", Written: 10, Filtered: 88, UploadErrors: 4, CommandsPending: 3}}},
 	lag: []PartitionLag{{Partition: 0, Lag: 5}, {Partition: 3, Lag: 0, SkippedLag: 12000}},
 }
 
@@ -48,6 +48,10 @@ pcapstore_packets_filtered_total{target="dns"} 88
 # TYPE pcapstore_upload_errors_total counter
 pcapstore_upload_errors_total{target="all"} 0
 pcapstore_upload_errors_total{target="dns"} 4
+# HELP pcapstore_on_finalize_pending_files Finalized files whose on_finalize command has not exited 0 yet.
+# TYPE pcapstore_on_finalize_pending_files gauge
+pcapstore_on_finalize_pending_files{target="all"} 0
+pcapstore_on_finalize_pending_files{target="dns"} 3
 # HELP pcapstore_consumer_lag_records Records in the partition after the last one consumed.
 # TYPE pcapstore_consumer_lag_records gauge
 pcapstore_consumer_lag_records{partition="0"} 5
@@ -59,10 +63,10 @@ pcapstore_records_skipped_lag_total{partition="3"} 12000
 `
 	if err := testutil.CollectAndCompare(NewCollector(counters), strings.NewReader(want),
 		"pcapstore_records_consumed_total", "pcapstore_stopped", "pcapstore_packets_filtered_total",
-		"pcapstore_upload_errors_total", "pcapstore_consumer_lag_records", "pcapstore_records_skipped_lag_total"); err != nil {
+		"pcapstore_upload_errors_total", "pcapstore_on_finalize_pending_files", "pcapstore_consumer_lag_records", "pcapstore_records_skipped_lag_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(NewCollector(counters)); n != 6+2*8+2*2 {
-		t.Errorf("%d metrics, want 6 sink-wide, 8 per target, 2 per partition", n)
+	if n := testutil.CollectAndCount(NewCollector(counters)); n != 6+2*11+2*2 {
+		t.Errorf("%d metrics, want 6 sink-wide, 11 per target, 2 per partition", n)
 	}
 }

@@ -140,6 +140,10 @@ type Sink struct {
 	uploaders     sync.WaitGroup
 	inflight      int
 	cancelUploads context.CancelFunc
+	// on_finalize commands (command.go): handed back on ran, counted
+	// in inflight too.
+	ran     chan *command
+	runners sync.WaitGroup
 
 	// when retention last ran, and the files finalized by then
 	retainedFiles uint64
@@ -241,6 +245,11 @@ func newSink(spec Spec) (*Sink, error) {
 		} else if t.left, err = spooled(dir, spec.DeadLetter); err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
+		if t.spec.OnFinalize != nil {
+			for _, f := range rec {
+				t.left = append(t.left, f.Path)
+			}
+		}
 		s.loadJournal(t)
 	}
 	s.dead, err = os.OpenFile(spec.DeadLetter, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -298,7 +307,8 @@ func (s *Sink) Counters() Counters {
 	for _, t := range s.targets {
 		tc := TargetCounters{Name: t.spec.Name, Written: t.written.Load(), Skipped: t.skipped.Load(), Filtered: t.filtered.Load(),
 			Files: t.files.Load(), Deleted: t.deleted.Load(), Uploaded: t.uploadedFiles.Load(),
-			UploadErrors: t.uploadErrors.Load(), IndexErrors: t.indexErrors.Load()}
+			UploadErrors: t.uploadErrors.Load(), IndexErrors: t.indexErrors.Load(),
+			Commands: t.cmdDone.Load(), CommandErrors: t.cmdErrors.Load(), CommandsPending: uint64(t.cmdPending.Load())}
 		c.Written += tc.Written
 		c.Skipped += tc.Skipped
 		c.Files += tc.Files
@@ -369,7 +379,9 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer tick.Stop()
 	upCtx, cancel := context.WithCancel(context.Background())
 	s.uploaded, s.cancelUploads = make(chan *upload, 64), cancel
+	s.ran = make(chan *command, 64)
 	s.startUploads(upCtx)
+	s.startCommands(upCtx)
 	var runErr error
 	for n := 0; runErr == nil; n++ {
 		// The channels are looked at every 64 records, or after a
@@ -385,6 +397,9 @@ func (s *Sink) Run(ctx context.Context) error {
 				continue
 			case u := <-s.uploaded:
 				runErr = s.done(u)
+				continue
+			case c := <-s.ran:
+				runErr = s.commandDone(c)
 				continue
 			default:
 			}
@@ -636,6 +651,11 @@ func (s *Sink) commit(p int32, st *partition) error {
 	}
 	s.saveJournals()
 	durable := st.durable()
+	for _, o := range st.outs {
+		if from, ok := s.awaiting(o.t, p); ok {
+			durable = min(durable, from)
+		}
+	}
 	if durable <= st.committed {
 		return nil
 	}
@@ -758,7 +778,11 @@ func (s *Sink) retain(now time.Time, force bool) {
 	}
 	s.retainedFiles, s.retainedAt = files, now
 	for _, t := range s.targets {
-		deleted, err := store.Retain(t.spec.Store.Dir, t.spec.Retention)
+		r := t.spec.Retention
+		if t.cmds != nil {
+			r.Keep = t.commandPending
+		}
+		deleted, err := store.Retain(t.spec.Store.Dir, r)
 		for _, d := range deleted {
 			os.Remove(index.SidecarPath(d))
 			s.log.Info("retention: deleted", "target", t.spec.Name, "path", d)
@@ -790,14 +814,22 @@ func (s *Sink) closePartition(p int32) error {
 			s.finalized(o, []store.Finalized{*fin}, o.durable)
 		}
 		o.open = false
-		waiting = waiting || len(o.pending) > 0
+		_, running := s.awaiting(o.t, p)
+		waiting = waiting || len(o.pending) > 0 || running
 	}
 	if waiting && !s.drainUploads(uploadDrain) {
-		n := 0
+		uploads, commands := 0, 0
 		for _, o := range st.outs {
-			n += len(o.pending)
+			uploads += len(o.pending)
+			if _, ok := s.awaiting(o.t, p); ok {
+				for _, c := range o.t.journal.commands {
+					if c.entry.Partition == p && s.ours(c.entry) {
+						commands++
+					}
+				}
+			}
 		}
-		errs = append(errs, fmt.Errorf("partition %d: %w", p, pendingError(n)))
+		errs = append(errs, fmt.Errorf("partition %d: %w", p, pendingError(uploads, commands)))
 	}
 	delete(s.parts, p)
 	// Uncommitted, the records stay in the journals: not written again

@@ -35,6 +35,9 @@ type Target struct {
 	// stored (package objstore's Uploader.Upload). Store.Dir is then a
 	// spool: see upload.go.
 	Upload func(ctx context.Context, localPath, key string) error
+	// OnFinalize, if set, runs a command for each finalized file: see
+	// command.go. Not with Upload.
+	OnFinalize *Command
 }
 
 // TargetCounters are one target's counts.
@@ -54,6 +57,10 @@ type TargetCounters struct {
 	Uploaded    uint64 // files uploaded (Upload set)
 	// UploadErrors counts failed upload attempts (each is tried again).
 	UploadErrors uint64
+	// Commands counts files whose OnFinalize command exited 0;
+	// CommandErrors the attempts that failed (each is tried again);
+	// CommandsPending the files whose command has not exited 0 yet.
+	Commands, CommandErrors, CommandsPending uint64
 }
 
 // target is a Target made live.
@@ -61,11 +68,17 @@ type target struct {
 	spec  Target
 	match *filter.Filter // nil: every packet
 
-	queue   chan *upload // to the uploader; nil without Upload
-	left    []string     // files an earlier run left in the spool, until queued
+	dir   string        // Store.Dir, absolute
+	queue chan *upload  // to the uploader; nil without Upload
+	cmds  chan *command // to the command runners; nil without OnFinalize
+	// left: files an earlier run left in the spool, or for OnFinalize
+	// files Recover published; until queued.
+	left    []string
 	journal *journal
 
 	written, skipped, filtered, files, deleted, uploadedFiles, uploadErrors, indexErrors atomic.Uint64
+	cmdDone, cmdErrors                                                                   atomic.Uint64
+	cmdPending                                                                           atomic.Int64
 }
 
 // newTargets validates specs and compiles their filters. Directories
@@ -101,7 +114,13 @@ func newTargets(specs []Target) ([]*target, error) {
 		if r := sp.Retention; sp.Upload != nil && (r.MaxBytes != 0 || r.MinFreePct != 0 || r.MaxAge != 0) {
 			return nil, fmt.Errorf("target %s: retention deletes local files, and an upload target's are its spool: bound the bucket with its lifecycle rules instead", sp.Name)
 		}
-		t := &target{spec: sp}
+		if sp.Upload != nil && sp.OnFinalize != nil {
+			return nil, fmt.Errorf("target %s: an upload deletes each file once sent, so it cannot also run a command on it: use on_finalize alone (rclone copies to S3 too), or two targets", sp.Name)
+		}
+		if c := sp.OnFinalize; c != nil && (len(c.Argv) == 0 || c.Argv[0] == "" || c.Timeout < 0 || c.Concurrency < 0 || c.Concurrency > MaxCommandConcurrency) {
+			return nil, fmt.Errorf("target %s: on_finalize: give a command, a timeout of 0 (none) or more, and a concurrency of 1 to %d", sp.Name, MaxCommandConcurrency)
+		}
+		t := &target{spec: sp, dir: dir}
 		if sp.Filter != "" {
 			if t.match, err = compileFilter(sp.Filter, sp.FilterVLAN); err != nil {
 				return nil, fmt.Errorf("target %s: %w", sp.Name, err)

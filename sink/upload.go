@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/store"
@@ -123,6 +124,11 @@ func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 	if st, ok := s.parts[o.partition]; ok {
 		st.unjournaled = true
 	}
+	if o.t.cmds != nil {
+		for _, f := range fins {
+			s.addCommand(o.t, f.Path, o.partition, from)
+		}
+	}
 	if o.t.queue == nil {
 		return // indexed by the writer's observer (index.Indexer)
 	}
@@ -155,7 +161,7 @@ func (s *Sink) done(u *upload) error {
 	return nil
 }
 
-// drainUploads waits up to timeout for the uploads under way; it reports
+// drainUploads waits up to timeout for the uploads and commands under way; it reports
 // whether all were done. The wait is bounded, so Spec.Alive goes on.
 func (s *Sink) drainUploads(timeout time.Duration) bool {
 	deadline := time.After(timeout)
@@ -167,6 +173,10 @@ func (s *Sink) drainUploads(timeout time.Duration) bool {
 			if err := s.done(u); err != nil {
 				s.log.Error("after upload", "error", err)
 			}
+		case c := <-s.ran:
+			if err := s.commandDone(c); err != nil {
+				s.log.Error("after on_finalize", "error", err)
+			}
 		case <-alive.C:
 			s.alive()
 		case <-deadline:
@@ -176,11 +186,15 @@ func (s *Sink) drainUploads(timeout time.Duration) bool {
 	return true
 }
 
-// stopUploads ends the uploader goroutines (after drainUploads).
+// stopUploads ends the uploader goroutines and the command runners
+// (after drainUploads).
 func (s *Sink) stopUploads() {
 	for _, t := range s.targets {
 		if t.queue != nil {
 			close(t.queue)
+		}
+		if t.cmds != nil {
+			close(t.cmds)
 		}
 	}
 	s.cancelUploads()
@@ -190,11 +204,21 @@ func (s *Sink) stopUploads() {
 	}()
 	s.uploaders.Wait()
 	close(s.uploaded)
+	s.stopCommands()
 }
 
 // errUploadsPending explains the files left to upload at shutdown.
-var errUploadsPending = errors.New("uploads still pending")
+var errUploadsPending = errors.New("uploads or commands still pending")
 
-func pendingError(n int) error {
-	return fmt.Errorf("%d files: %w; they stay in the spool and are uploaded at the next start", n, errUploadsPending)
+// pendingError says what is left: files not uploaded yet, and files
+// whose command, with commit_after: command, has not exited 0.
+func pendingError(uploads, commands int) error {
+	var left []string
+	if uploads > 0 {
+		left = append(left, fmt.Sprintf("%d files not uploaded: they stay in the spool and are uploaded at the next start", uploads))
+	}
+	if commands > 0 {
+		left = append(left, fmt.Sprintf("%d files whose on_finalize command has not exited 0: their records stay uncommitted, and the commands run at the next start", commands))
+	}
+	return fmt.Errorf("%w: %s", errUploadsPending, strings.Join(left, "; "))
 }

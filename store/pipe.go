@@ -1,15 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/fastcapa-go/fastcapa/internal/proc"
 )
 
 // pipeWait bounds how long Finalize waits for a PipeCmd to exit once its
@@ -25,7 +23,7 @@ type pipe struct {
 	argv   []string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *tail
+	stderr *proc.Tail
 	wait   time.Duration // for the exit after stdin closes
 	err    error         // the outcome, once finished
 	done   bool
@@ -35,12 +33,10 @@ type pipe struct {
 // (so that kill reaches what a shell started).
 func startPipe(argv []string, out *os.File, wait time.Duration) (*pipe, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	p := &pipe{argv: argv, cmd: cmd, stderr: &tail{}, wait: wait}
+	p := &pipe{argv: argv, cmd: cmd, stderr: &proc.Tail{Max: stderrTail}, wait: wait}
 	cmd.Stdout = out
 	cmd.Stderr = p.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// A background child that keeps stderr open must not hold Wait.
-	cmd.WaitDelay = time.Second
+	proc.Group(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("pipe command %s: %w", argv[0], err)
@@ -85,7 +81,7 @@ func (p *pipe) finish() error {
 	case err = <-exited:
 		timer.Stop()
 	case <-timer.C:
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		proc.KillGroup(p.cmd)
 		<-exited
 		err = fmt.Errorf("still running %v after its stdin closed: killed", p.wait)
 	}
@@ -102,7 +98,7 @@ func (p *pipe) kill() {
 		return
 	}
 	p.stdin.Close()
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	proc.KillGroup(p.cmd)
 	p.cmd.Wait()
 	p.done = true
 	p.err = fmt.Errorf("pipe command %s: killed: %w", p.argv[0], ErrPipe)
@@ -115,26 +111,4 @@ func (p *pipe) fail(err error) error {
 	}
 	p.err = fmt.Errorf("pipe command %s: %w: %w", p.argv[0], ErrPipe, err)
 	return p.err
-}
-
-// tail keeps the last stderrTail bytes written to it.
-type tail struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, b...)
-	if over := len(t.b) - stderrTail; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(b), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(bytes.ToValidUTF8(t.b, []byte("?"))))
 }

@@ -21,6 +21,9 @@ type Retention struct {
 	MaxAge      time.Duration // delete files last modified longer ago than this
 	Now         func() time.Time
 	FreePercent func(dir string) (float64, error) // default: statfs
+	// Keep, if set, keeps the files it says yes to whatever the bounds
+	// (the sink's files whose on_finalize command has not run yet).
+	Keep func(path string) bool
 }
 
 // Retain applies r to the finalized files under dir and returns the
@@ -82,6 +85,9 @@ func Retain(dir string, r Retention) ([]string, error) {
 		}
 		if !over && !old && !low {
 			break // oldest first: nothing younger is due either
+		}
+		if r.Keep != nil && r.Keep(f.path) {
+			continue
 		}
 		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return deleted, fmt.Errorf("retention: %w", err)

@@ -37,6 +37,10 @@ func TestRetain(t *testing.T) {
 		{"age", Retention{MaxAge: 150 * time.Minute, Now: func() time.Time { return base.Add(4 * time.Hour) }},
 			[]string{"a.pcap", "b.pcap"}},
 		{"free space", Retention{MinFreePct: 10}, []string{"a.pcap", "b.pcap", "sub/c.pcap"}},
+		// A file Keep spares stays, and counts: younger ones go instead.
+		{"bytes, oldest kept", Retention{MaxBytes: 250, Keep: keepA}, []string{"b.pcap", "sub/c.pcap"}},
+		{"age, oldest kept", Retention{MaxAge: 150 * time.Minute, Now: func() time.Time { return base.Add(4 * time.Hour) }, Keep: keepA},
+			[]string{"b.pcap"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := mk(t)
@@ -100,3 +104,6 @@ func TestRetainHiddenDirectories(t *testing.T) {
 		t.Errorf("deleted %v, want %v", deleted, want)
 	}
 }
+
+// keepA spares a.pcap.
+func keepA(path string) bool { return filepath.Base(path) == "a.pcap" }

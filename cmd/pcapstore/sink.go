@@ -210,7 +210,11 @@ func unixNano(t time.Time) int64 {
 // its final counters and returns the exit status: 0, or 1 if it failed.
 func runSinkUntilStopped(ctx context.Context, s *sink.Sink, spec sink.Spec, log *slog.Logger) int {
 	for _, tg := range spec.Targets {
-		log.Info("target", "name", tg.Name, "dir", tg.Store.Dir, "template", tg.Store.Template, "filter", tg.Filter)
+		attrs := []any{"name", tg.Name, "dir", tg.Store.Dir, "template", tg.Store.Template, "filter", tg.Filter}
+		if c := tg.OnFinalize; c != nil {
+			attrs = append(attrs, "on_finalize", c.Argv, "commit_after_command", c.CommitAfter)
+		}
+		log.Info("target", attrs...)
 	}
 	log.Info("sinking", "topic", spec.Topic, "group", spec.Group, "targets", len(spec.Targets))
 	runErr := s.Run(ctx)
@@ -219,8 +223,12 @@ func runSinkUntilStopped(ctx context.Context, s *sink.Sink, spec sink.Spec, log 
 		"files", k.Files, "commits", k.Commits, "recovered", k.Recovered, "deleted", k.Deleted, "disk_full_stops", k.DiskFull,
 		"skipped_lag", k.SkippedLag,
 		"first_record_ns", unixNano(k.FirstRecord), "last_record_ns", unixNano(k.LastRecord))
-	for _, tc := range k.Targets {
-		log.Info("target counters", "name", tc.Name, "written", tc.Written, "skipped", tc.Skipped, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted)
+	for i, tc := range k.Targets {
+		attrs := []any{"name", tc.Name, "written", tc.Written, "skipped", tc.Skipped, "filtered", tc.Filtered, "files", tc.Files, "deleted", tc.Deleted}
+		if spec.Targets[i].OnFinalize != nil {
+			attrs = append(attrs, "on_finalize_done", tc.Commands, "on_finalize_errors", tc.CommandErrors, "on_finalize_pending", tc.CommandsPending)
+		}
+		log.Info("target counters", attrs...)
 	}
 	if runErr != nil {
 		log.Error("sink stopped", "error", runErr)
