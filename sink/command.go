@@ -75,6 +75,10 @@ const (
 	commandRetryMax = time.Minute
 )
 
+// commandQueue is how many commands wait for a target's runners in
+// their channel; more wait in the target's backlog.
+const commandQueue = 64
+
 // commandOutput is how much of a command's output is logged (its end).
 const commandOutput = 4096
 
@@ -120,7 +124,23 @@ func (s *Sink) queueCommand(c *command) {
 	j.dirty = true
 	c.t.cmdPending.Store(int64(len(j.commands)))
 	s.inflight++
-	c.t.cmds <- c
+	c.t.backlog = append(c.t.backlog, c)
+	s.feed(c.t)
+}
+
+// feed hands t's backlog to its runners as far as their queue takes it:
+// the consumer goroutine never blocks on it (the runners, done, wait for
+// that goroutine to take their results).
+func (s *Sink) feed(t *target) {
+	for len(t.backlog) > 0 {
+		select {
+		case t.cmds <- t.backlog[0]:
+			t.backlog[0] = nil
+			t.backlog = t.backlog[1:]
+		default:
+			return
+		}
+	}
 }
 
 // startCommands starts each commanding target's runners and hands them
@@ -131,7 +151,7 @@ func (s *Sink) startCommands(ctx context.Context) {
 		if spec == nil {
 			continue
 		}
-		t.cmds = make(chan *command, 1<<16)
+		t.cmds = make(chan *command, commandQueue)
 		for range max(spec.Concurrency, 1) {
 			s.runners.Add(1)
 			go s.runner(ctx, t)
@@ -224,6 +244,7 @@ func (s *Sink) commandDone(c *command) error {
 		return nil
 	}
 	t := c.t
+	s.feed(t)
 	t.cmdDone.Add(1)
 	j := t.journal
 	for i, x := range j.commands {

@@ -242,3 +242,42 @@ func TestCommandRetentionKeeps(t *testing.T) {
 	produceFrames(t, addr, 10, 15, 100, false) // a file finalized: retention runs
 	waitFor(t, "retention", func() bool { return s.Counters().Deleted >= 2 })
 }
+
+// TestCommandBacklog: more files than the runners' queue holds wait in
+// order while the command hangs, and the consumer goes on; once it runs
+// again every file's command runs, in order, and everything is
+// committed.
+func TestCommandBacklog(t *testing.T) {
+	_, addr := commitBroker(t)
+	g := newGroupOffsets(t, addr, "backlog")
+	dir, ctl := t.TempDir(), t.TempDir()
+	n := commandQueue + 20
+	tg := localTarget(dir, 1)
+	tg.OnFinalize = &Command{CommitAfter: true, Argv: commandScript(ctl, `
+until [ -e "$1/open" ]; do sleep 0.02; done
+echo "{name}" >> "$1/ran"`)}
+	produceFrames(t, addr, 0, n+1, 100, false)
+	s := startSink(t, commitSpec(t, addr, "backlog", tg))
+	t.Cleanup(func() { os.WriteFile(filepath.Join(ctl, "open"), nil, 0o644) })
+	waitFor(t, "every file finalized", func() bool { return s.Counters().Files == uint64(n) })
+	if got := g.holds(0, "every command waiting"); got > 0 {
+		t.Errorf("committed %d with no command done", got)
+	}
+	os.WriteFile(filepath.Join(ctl, "open"), nil, 0o644)
+	g.waitCommitted(int64(n))
+	// The last record's file may be finalized by now (a tick), and its
+	// command run.
+	if got, want := ranKeys(t, ctl), finalizedNames(t, dir)[:n]; len(got) < n || !slices.Equal(got[:n], want) {
+		t.Errorf("commands ran for %d files, want %d in order (first differences: %v)", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+// firstDiff is where a and b first differ, for messages.
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return a[i] + " / " + b[i]
+		}
+	}
+	return "one is a prefix of the other"
+}
