@@ -2,199 +2,28 @@ package dpdk
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
-	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
 
-// Frames crafted for what the shared captures lack (QinQ, MPLS, IP in
-// IP, GTP-U, Geneve carrying IP, GRE variants), built field by field.
-
+// The crafted frames and their builders are pcaptest's (DecapFrames),
+// shared with package index's test of the same rule.
 var (
-	macA = []byte{0x02, 0, 0, 0, 0, 0xa}
-	macB = []byte{0x02, 0, 0, 0, 0, 0xb}
-	ip4A = []byte{10, 0, 0, 1}
-	ip4B = []byte{10, 0, 0, 2}
-	ip6A = append(bytes.Repeat([]byte{0x20, 0x01, 0x0d, 0xb8}, 3), 0, 0, 0, 1)
-	ip6B = append(bytes.Repeat([]byte{0x20, 0x01, 0x0d, 0xb8}, 3), 0, 0, 0, 2)
+	macA, macB, ip4A, ip4B, ip6A, ip6B = pcaptest.MACA, pcaptest.MACB, pcaptest.IP4A, pcaptest.IP4B, pcaptest.IP6A, pcaptest.IP6B
+
+	cat, be                 = pcaptest.Cat, pcaptest.BE16
+	ethH, tagH, mplsH, ip4H = pcaptest.Eth, pcaptest.Tag, pcaptest.MPLS, pcaptest.IPv4
+	ip6H, udpH, tcpH, greH  = pcaptest.IPv6, pcaptest.UDP, pcaptest.TCP, pcaptest.GRE
+	gtpH, vxlanH, geneveH   = pcaptest.GTPU, pcaptest.VXLAN, pcaptest.Geneve
+	decapFiles              = pcaptest.DecapFiles
+	decapDisagreements      = pcaptest.DecapDisagreements
 )
-
-func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-
-func be(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
-
-func ethH(etype uint16) []byte { return cat(macB, macA, be(etype)) }
-
-func tagH(etype uint16) []byte { return cat(be(100), be(etype)) }
-
-func mplsH(bottom bool) []byte {
-	b := []byte{0, 0x10, 0, 64}
-	if bottom {
-		b[2] |= 1
-	}
-	return b
-}
-
-func ip4H(proto byte, src, dst []byte, payload []byte, frag uint16) []byte {
-	return pcaptest.IPv4(proto, src, dst, payload, frag)
-}
-
-func ip6H(nh byte, src, dst []byte, payload []byte) []byte {
-	h := []byte{0x60, 0, 0, 0, 0, 0, nh, 64}
-	binary.BigEndian.PutUint16(h[4:], uint16(len(payload)))
-	return cat(h, src, dst, payload)
-}
-
-func udpH(sp, dp uint16, payload []byte) []byte {
-	return cat(be(sp), be(dp), be(uint16(8+len(payload))), be(0), payload)
-}
-
-func tcpH(sp, dp uint16) []byte {
-	return cat(be(sp), be(dp), make([]byte, 8), []byte{0x50, 0x10}, be(1024), be(0), be(0))
-}
-
-func greH(flags, proto uint16, extra int) []byte {
-	return cat(be(flags), be(proto), make([]byte, extra))
-}
-
-func gtpH(flags byte, opt []byte, payload []byte) []byte {
-	h := []byte{flags, 255}
-	return cat(h, be(uint16(len(opt)+len(payload))), []byte{0, 0, 0, 7}, opt, payload)
-}
-
-func vxlanH() []byte { return []byte{0x08, 0, 0, 0, 0, 0, 42, 0} }
-
-func geneveH(proto uint16, opts int) []byte {
-	return cat([]byte{byte(opts / 4), 0}, be(proto), []byte{0, 0, 42, 0}, make([]byte, opts))
-}
-
-// craftedFrames are the frames of crafted.pcap: both directions of each
-// inner conversation, so the hash test sees them.
-func craftedFrames() [][]byte {
-	var out [][]byte
-	both := func(f func(a, b []byte, a6, b6 []byte, sp, dp uint16) []byte) {
-		out = append(out, f(ip4A, ip4B, ip6A, ip6B, 40000, 80), f(ip4B, ip4A, ip6B, ip6A, 80, 40000))
-	}
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // QinQ 88a8/8100
-		return cat(ethH(0x88a8), tagH(0x8100), tagH(0x0800), ip4H(6, a, b, tcpH(sp, dp), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // 9100/8100, IPv6
-		return cat(ethH(0x9100), tagH(0x8100), tagH(0x86DD), ip6H(17, a6, b6, udpH(sp, dp, []byte("hello"))))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // MPLS x2
-		return cat(ethH(0x8847), mplsH(false), mplsH(true), ip4H(17, a, b, udpH(sp, dp, []byte("x")), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // MPLS, IPv6
-		return cat(ethH(0x8847), mplsH(true), ip6H(6, a6, b6, tcpH(sp, dp)))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // IPv4 in IPv4
-		return cat(ethH(0x0800), ip4H(4, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2}, ip4H(6, a, b, tcpH(sp, dp), 0), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // IPv6 in IPv4
-		return cat(ethH(0x0800), ip4H(41, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2}, ip6H(17, a6, b6, udpH(sp, dp, nil)), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // GRE K S, IPv4
-		return cat(ethH(0x0800), ip4H(47, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			cat(greH(0x3000, 0x0800, 8), ip4H(6, a, b, tcpH(sp, dp), 0)), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // GRE C, MPLS, IPv4
-		return cat(ethH(0x0800), ip4H(47, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			cat(greH(0x8000, 0x8847, 4), mplsH(true), ip4H(17, a, b, udpH(sp, dp, []byte("y")), 0)), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // GRE TEB, Ethernet, VLAN, IPv4
-		return cat(ethH(0x0800), ip4H(47, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			cat(greH(0x2000, 0x6558, 4), ethH(0x8100), tagH(0x0800), ip4H(6, a, b, tcpH(sp, dp), 0)), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // GTP-U, IPv4
-		return cat(ethH(0x0800), ip4H(17, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			udpH(2152, 2152, gtpH(0x30, nil, ip4H(6, a, b, tcpH(sp, dp), 0))), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // GTP-U S, IPv6
-		return cat(ethH(0x0800), ip4H(17, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			udpH(2152, 2152, gtpH(0x32, []byte{0, 9, 0, 0}, ip6H(17, a6, b6, udpH(sp, dp, nil)))), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // GTP-U E, PDU session container, IPv4
-		return cat(ethH(0x86DD), ip6H(17, ip6B, ip6A,
-			udpH(2152, 2152, gtpH(0x34, []byte{0, 0, 0, 0x85, 1, 0x10, 5, 0}, ip4H(17, a, b, udpH(sp, dp, nil), 0)))))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // Geneve options, Ethernet
-		return cat(ethH(0x0800), ip4H(17, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			udpH(50000, 6081, cat(geneveH(0x6558, 8), ethH(0x0800), ip4H(6, a, b, tcpH(sp, dp), 0))), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // Geneve, IPv6
-		return cat(ethH(0x0800), ip4H(17, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2},
-			udpH(50000, 6081, cat(geneveH(0x86DD, 0), ip6H(6, a6, b6, tcpH(sp, dp)))), 0))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // IPv6 hop-by-hop, destination, VXLAN
-		ext := cat([]byte{60, 0}, make([]byte, 6), []byte{17, 0}, make([]byte, 6))
-		return cat(ethH(0x86DD), ip6H(0, ip6B, ip6A, cat(ext, udpH(sp, 4789, cat(vxlanH(), ethH(0x0800),
-			ip4H(6, a, b, tcpH(sp, dp), 0))))))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // IPv4 first fragment: ports
-		return cat(ethH(0x0800), ip4H(17, a, b, udpH(sp, dp, make([]byte, 16)), 0x2000))
-	})
-	both(func(a, b, a6, b6 []byte, sp, dp uint16) []byte { // IPv4 in a first fragment: not decoded
-		return cat(ethH(0x0800), ip4H(4, []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2}, ip4H(6, a, b, tcpH(sp, dp), 0), 0x2000))
-	})
-	out = append(out,
-		// A later fragment: no L4.
-		cat(ethH(0x0800), ip4H(17, ip4A, ip4B, make([]byte, 16), 0x0003)),
-		// VXLAN cut inside the inner Ethernet header.
-		cat(ethH(0x0800), ip4H(17, ip4A, ip4B, udpH(1000, 4789, cat(vxlanH(), macB)), 0)),
-		// VLAN, ARP: nothing removed that reaches IP.
-		cat(ethH(0x8100), tagH(0x0806), make([]byte, 28)),
-		// GRE version 1 (PPTP): not decoded.
-		cat(ethH(0x0800), ip4H(47, ip4A, ip4B, cat(greH(0x2001, 0x880b, 4), make([]byte, 8)), 0)),
-		// MPLS whose payload is not IP.
-		cat(ethH(0x8847), mplsH(true), make([]byte, 4), ethH(0x0800)),
-		// Shorter than an Ethernet header.
-		macA,
-	)
-	return out
-}
-
-// decapFiles are every shared capture and crafted.pcap, written in dir.
-func decapFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(pcaps, "tcpdump-tests", "*.pcap"))
-	if err != nil || len(files) < 200 {
-		t.Fatalf("%d captures in %s: %v", len(files), pcaps, err)
-	}
-	crafted := filepath.Join(dir, "crafted.pcap")
-	var recs []pcap.Record
-	for i, f := range craftedFrames() {
-		recs = append(recs, pcap.Record{Timestamp: int64(i+1) * int64(time.Millisecond), OrigLen: uint32(len(f)), Data: f})
-	}
-	pcaptest.WriteCapture(t, crafted, pcaptest.File{}, recs)
-	return append([]string{filepath.Join(pcaps, "metron-example.pcap"), crafted}, files...)
-}
-
-// decapDisagreements are the frames where tshark's decode and fc_parse
-// differ on purpose, with why.
-var decapDisagreements = map[string]string{
-	// A tunnel in a fragment is not decoded: the inner packet is cut, its
-	// other fragments could not be decapsulated, and a filter on the inner
-	// packet would keep one fragment of several. tshark decodes it.
-	"crafted.pcap#33": "IPv4 in IPv4 in a first fragment",
-	"crafted.pcap#34": "IPv4 in IPv4 in a first fragment",
-	// A version-6 header under ethertype 0x0800: tshark says "bogus IPv4
-	// version" and decodes it as IPv6 in IPv4; fc_parse stops at a wrong
-	// version.
-	"kday1.pcap#1": "IPv6 header under ethertype IPv4",
-	// Frames captured before GSO/BIG TCP segmentation: UDP length 0, or
-	// IPv6 payload length 0. tshark stops at the length; fc_parse checks no
-	// length field beyond the headers present, so it decapsulates them as
-	// the kernel sends them.
-	"bigtcp-ipv4-vxlan-ipv6.pcap#1": "BIG TCP frame, UDP length 0",
-	"bigtcp-ipv6-vxlan-ipv6.pcap#1": "BIG TCP frame, IPv6 payload length 0",
-}
 
 // decapOracle is pcaptest.Decapsulated and the records of each of files,
 // computed once for the tests that share them (tshark takes ~40 s over
@@ -412,7 +241,7 @@ func TestFlowHashSymmetric(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	pool := newDecapPool(f)
 	f.Cleanup(pool.Close)
-	for _, fr := range craftedFrames() {
+	for _, fr := range pcaptest.DecapFrames() {
 		f.Add(fr)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -120,6 +120,10 @@ type headers struct {
 	next   int
 	vlans  [2]uint16
 	nVLANs int
+
+	// in, for Inner, keeps the walk to dpdk/decap.h's ground and finds
+	// the innermost packet (inner.go); nil otherwise.
+	in *inner
 }
 
 // Layer is one IP header of a packet, as Layers finds it.
@@ -346,21 +350,25 @@ func (h *headers) link(linkType uint32, b []byte) {
 
 // ether walks an Ethernet frame.
 func (h *headers) ether(b []byte, depth int) {
-	if len(b) >= 14 {
-		h.ethertype(be16(b[12:]), b[14:], depth)
+	if len(b) < 14 || (h.in != nil && !h.in.reach(b, InnerEthernet)) {
+		return
 	}
+	h.ethertype(be16(b[12:]), b[14:], depth)
 }
 
 // ethertype walks b, which follows EtherType et.
 func (h *headers) ethertype(et uint16, b []byte, depth int) {
 	for {
+		if h.in != nil && !innerEthertype(et) {
+			return // inner: not its ground
+		}
 		switch et {
 		case 0x0800:
 			h.ip4(b, depth)
 		case 0x86dd:
 			h.ip6(b, depth)
 		case 0x8100, 0x88a8, 0x9100, 0x9200: // VLAN tags
-			if len(b) < 4 {
+			if len(b) < 4 || (h.in != nil && !h.in.remove()) {
 				return
 			}
 			if h.wantLayers && depth == 0 && h.nLayers == 0 && h.nVLANs < len(h.vlans) {
@@ -453,6 +461,10 @@ func (h *headers) ipByVersion(b []byte, depth int) {
 }
 
 func (h *headers) ip4(b []byte, depth int) {
+	if h.in != nil {
+		h.innerIP4(b, depth)
+		return
+	}
 	// What a header cut short still holds: tcpdump's filters and tshark
 	// read each field that is there.
 	if len(b) >= 10 {
@@ -505,6 +517,10 @@ func (h *headers) ip4(b []byte, depth int) {
 }
 
 func (h *headers) ip6(b []byte, depth int) {
+	if h.in != nil {
+		h.innerIP6(b, depth)
+		return
+	}
 	if len(b) >= 7 {
 		h.proto(b[6])
 	}
@@ -571,6 +587,10 @@ func (h *headers) ip6(b []byte, depth int) {
 
 // transport walks what follows an IP header of protocol p.
 func (h *headers) transport(p uint8, b []byte, depth int) {
+	if h.in != nil {
+		h.innerTransport(p, b, depth)
+		return
+	}
 	h.layerTransport(p, b)
 	switch p {
 	case 6, 132, 136: // TCP, SCTP, UDP-Lite
@@ -714,6 +734,9 @@ func (h *headers) gtpu(b []byte, depth int) {
 			return
 		}
 		next := b[11]
+		if h.in != nil && b[0]&0x04 == 0 {
+			next = 0 // inner: extension headers only with E
+		}
 		n = 12
 		for i := 0; next != 0; i++ {
 			if i == 8 || len(b) <= n {
@@ -726,6 +749,9 @@ func (h *headers) gtpu(b []byte, depth int) {
 			next = b[n+l-1]
 			n += l
 		}
+	}
+	if h.in != nil && !h.in.remove() {
+		return
 	}
 	h.ipByVersion(b[n:], depth)
 }
@@ -752,6 +778,9 @@ func (h *headers) gre(b []byte, depth int) {
 			n += 4
 		}
 	case 1: // PPTP: key (payload length, call ID), sequence, acknowledgment
+		if h.in != nil {
+			return // inner: version 0 only
+		}
 		n += 4
 		if flags&0x1000 != 0 {
 			n += 4
@@ -766,6 +795,9 @@ func (h *headers) gre(b []byte, depth int) {
 		return
 	}
 	b = b[n:]
+	if h.in != nil && !h.in.gre(flags, proto, b) {
+		return
+	}
 	switch proto {
 	case 0x88be: // ERSPAN type II (with a sequence number) or I (without)
 		if flags&0x1000 != 0 {
@@ -830,8 +862,8 @@ func (h *headers) ppp(b []byte, depth int) {
 // mpls walks a label stack and the IP packet at its bottom, or returns
 // the Ethernet frame there (after a pseudowire control word).
 func (h *headers) mpls(b []byte, depth int) (ether []byte) {
-	for {
-		if len(b) < 4 {
+	for i := 0; ; i++ {
+		if len(b) < 4 || (h.in != nil && i == maxMPLS) {
 			return nil
 		}
 		bottom := b[2]&1 != 0
@@ -840,8 +872,8 @@ func (h *headers) mpls(b []byte, depth int) (ether []byte) {
 			break
 		}
 	}
-	if len(b) == 0 {
-		return nil
+	if len(b) == 0 || (h.in != nil && (!h.in.remove() || b[0]>>4 == 0)) {
+		return nil // inner: no pseudowire
 	}
 	switch b[0] >> 4 {
 	case 4:

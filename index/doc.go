@@ -41,6 +41,11 @@
 // indexes a capture already on disk (pcap or pcapng, plain or
 // compressed), for files written without one.
 //
+// The same walk, kept to dpdk/decap.h's narrower ground, finds a frame's
+// innermost packet for filters with decapsulation (Inner, InnerWalker:
+// the sink's decap), so that a filter means the same packets at capture
+// and in storage.
+//
 // The index of <dir>/<name> is <dir>/.<name>.idx (SidecarPath, which is
 // store.SidecarPath): hidden, and classified as a sidecar by store.Walk,
 // with which store's retention and recovery, a sink's spool and queries

@@ -48,6 +48,7 @@ type TargetConfig struct {
 	Template   string        `yaml:"template"`
 	Filter     string        `yaml:"filter"`
 	FilterVLAN bool          `yaml:"filter_vlan"`
+	Decap      bool          `yaml:"decap"`
 	MaxPackets int64         `yaml:"max_packets"`
 	MaxBytes   int64         `yaml:"max_bytes"`
 	MaxSpan    time.Duration `yaml:"max_span"`
@@ -136,7 +137,7 @@ func ConfigDefaults() Config {
 // TargetConfigDefaults is a TargetConfig with every default and no
 // directory.
 func TargetConfigDefaults() TargetConfig {
-	return TargetConfig{Template: DefaultTemplate, FilterVLAN: true, MaxBytes: DefaultMaxBytes,
+	return TargetConfig{Template: DefaultTemplate, FilterVLAN: true, Decap: true, MaxBytes: DefaultMaxBytes,
 		MaxSpan: DefaultMaxSpan, Timestamps: "ns", SnapLen: DefaultSnapLen, FileFormat: "pcap",
 		Compression: "none", OnFinalizeTimeout: DefaultCommandTimeout, OnFinalizeConcurrency: 1, CommitAfter: "finalize"}
 }
@@ -355,7 +356,7 @@ func (t *TargetConfig) target() (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
-	return Target{Name: name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN, OnFinalize: cmd,
+	return Target{Name: name, Store: st, Filter: t.Filter, FilterVLAN: t.FilterVLAN, Decap: t.Decap, OnFinalize: cmd,
 		Retention: store.Retention{MaxBytes: t.Retain.Bytes, MinFreePct: t.Retain.FreePct, MaxAge: t.Retain.Age}}, nil
 }
 

@@ -35,7 +35,8 @@ func TestConfigExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sp.Targets[0].Name != "all" || sp.Targets[1].Filter != "udp port 53 or tcp port 53" || !sp.Targets[0].Store.Nanos {
+	if sp.Targets[0].Name != "all" || sp.Targets[1].Filter != "udp port 53 or tcp port 53" || !sp.Targets[0].Store.Nanos ||
+		!sp.Targets[1].Decap {
 		t.Errorf("spec: %+v", sp.Targets)
 	}
 	if sp.Properties["bootstrap.servers"] != "127.0.0.1:9092" {

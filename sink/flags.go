@@ -52,6 +52,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&t.Template, "template", t.Template, "file name template (see store.Spec)")
 	fs.StringVar(&t.Filter, "filter", t.Filter, "keep only the packets this tcpdump expression matches")
 	fs.BoolVar(&t.FilterVLAN, "filter-vlan", t.FilterVLAN, "match VLAN-tagged frames on their inner packet too")
+	fs.BoolVar(&t.Decap, "decap", t.Decap, "match -filter on each frame's innermost packet, through VLAN, MPLS, GRE, ERSPAN, VXLAN, Geneve, GTP-U\n"+
+		"(the file keeps the frame whole; -decap=false: the filter sees the frame as tcpdump does)")
 	fs.Int64Var(&t.MaxPackets, "max-packets", t.MaxPackets, "rotate after this many packets")
 	fs.Int64Var(&t.MaxBytes, "max-bytes", t.MaxBytes, "rotate at this file size in bytes")
 	fs.DurationVar(&t.MaxSpan, "max-span", t.MaxSpan, "rotate when a file would span more than this")

@@ -50,7 +50,7 @@ func TestFlagsDefaults(t *testing.T) {
 func TestFlagsSpec(t *testing.T) {
 	f, _ := parseFlags(t, "-brokers", "b:9092", "-dir", "/data/pcap", "-micro", "-snaplen", "96",
 		"-pipe-cmd", "xz  -1", "-pipe-suffix", ".xz", "-X", "fetch.min.bytes=1", "-X", "client.id=s",
-		"-retain-age", "1h", "-key-unit", "us", "-format", "value", "-filter", "tcp", "-filter-vlan=false",
+		"-retain-age", "1h", "-key-unit", "us", "-format", "value", "-filter", "tcp", "-filter-vlan=false", "-decap=false",
 		"-on-finalize", "/bin/sh  -c true", "-commit-after", "command", "-on-finalize-concurrency", "2", "-on-finalize-timeout", "5m")
 	_, sp, err := f.Load("")
 	if err != nil {
@@ -71,6 +71,7 @@ func TestFlagsSpec(t *testing.T) {
 		{"pipe suffix", tg.Store.PipeSuffix, ".xz"},
 		{"filter", tg.Filter, "tcp"},
 		{"filter vlan", tg.FilterVLAN, false},
+		{"decap", tg.Decap, false},
 		{"retention", tg.Retention.MaxAge, time.Hour},
 		{"on finalize", tg.OnFinalize, &Command{Argv: []string{"/bin/sh", "-c", "true"}, Timeout: 5 * time.Minute, Concurrency: 2, CommitAfter: true}},
 		{"properties", sp.Properties, map[string]string{"bootstrap.servers": "b:9092", "fetch.min.bytes": "1", "client.id": "s"}},

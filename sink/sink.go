@@ -494,12 +494,12 @@ func (s *Sink) handle(m *ck.Message) error {
 	for _, o := range st.outs {
 		t := o.t
 		if off < o.skip {
-			if t.match == nil || t.match.Match(pk.Data, pk.OrigLen) {
+			if t.keeps(pk.Data, pk.OrigLen) {
 				t.skipped.Add(1)
 			}
 			continue
 		}
-		if t.match != nil && !t.match.Match(pk.Data, pk.OrigLen) {
+		if !t.keeps(pk.Data, pk.OrigLen) {
 			t.filtered.Add(1)
 			continue
 		}

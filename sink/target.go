@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -27,6 +29,12 @@ type Target struct {
 	// (see package filter for the exact tcpdump equivalent). Off, the
 	// filter means exactly what tcpdump makes of it.
 	FilterVLAN bool
+	// Decap matches the filter on the frame's innermost packet
+	// (index.Inner: through VLAN tags, MPLS, IP in IP, GRE, ERSPAN,
+	// VXLAN, Geneve and GTP-U, as fastcapa's capture.decap), presented as
+	// an Ethernet frame; the file keeps the frame as it came. The
+	// configuration's default is on, as FMADIO's.
+	Decap bool
 	// Retention is applied to Store.Dir at the first tick after files
 	// are finalized, and once a minute besides.
 	Retention store.Retention
@@ -66,7 +74,8 @@ type TargetCounters struct {
 // target is a Target made live.
 type target struct {
 	spec  Target
-	match *filter.Filter // nil: every packet
+	match *filter.Filter    // nil: every packet
+	inner index.InnerWalker // for Decap, in the consumer goroutine
 
 	dir   string        // Store.Dir, absolute
 	queue chan *upload  // to the uploader; nil without Upload
@@ -131,6 +140,43 @@ func newTargets(specs []Target) ([]*target, error) {
 		ts = append(ts, t)
 	}
 	return ts, nil
+}
+
+// keeps says whether t keeps a packet of the frame data, origLen bytes
+// on the wire: t has no filter, or it matches the frame or, with Decap,
+// its innermost packet. That packet is presented to the filter as an
+// Ethernet frame, as fastcapa's fc_inner_enter presents it: from its own
+// Ethernet header, or an IP packet behind the frame's MAC addresses and
+// the EtherType of its version, written for the match over the 14 bytes
+// before it and put back after (data is the sink's own copy, and the
+// file gets it whole). Its length on the wire is origLen less what
+// precedes it.
+func (t *target) keeps(data []byte, origLen uint32) bool {
+	if t.match == nil {
+		return true
+	}
+	if !t.spec.Decap {
+		return t.match.Match(data, origLen)
+	}
+	off, kind, _ := t.inner.Inner(data)
+	et := uint16(0x0800)
+	switch {
+	case kind == index.InnerNone:
+		return t.match.Match(data, origLen)
+	case kind == index.InnerEthernet:
+		return t.match.Match(data[off:], origLen-min(origLen, uint32(off)))
+	case kind == index.InnerIPv6:
+		et = 0x86dd
+	}
+	start := off - 14 // >= 4: the IP header follows a removal
+	h := data[start:off]
+	var saved [14]byte
+	copy(saved[:], h)
+	copy(h[:12], data[:12]) // memmove: they overlap after one VLAN tag
+	binary.BigEndian.PutUint16(h[12:], et)
+	ok := t.match.Match(data[start:], origLen-min(origLen, uint32(start)))
+	copy(h, saved[:])
+	return ok
 }
 
 // compileFilter compiles a target's filter for the Ethernet frames the

@@ -71,6 +71,7 @@ func TestSinkTargets(t *testing.T) {
 		dirs[tg.name] = t.TempDir()
 		yml += "  - name: " + tg.name + "\n    dir: " + dirs[tg.name] + "\n    filter: \"" + tg.filter + "\"\n"
 		yml += "    filter_vlan: " + map[bool]string{true: "true", false: "false"}[tg.vlan] + "\n"
+		yml += "    decap: false\n" // the frames as tcpdump reads them (TestSinkDecapMatchesTcpdump: decap)
 		if tg.extra != "" {
 			yml += "    " + tg.extra + "\n"
 		}
