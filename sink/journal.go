@@ -24,9 +24,13 @@ import (
 //     the offset before which every record the sink dead-lettered is in
 //     the dead-letter file, synced; Committed, the offset the broker last
 //     resumed the group from or accepted from it;
-//   - it is rewritten (atomicfile.WriteFile) after a finalize or an upload
-//     moved an output's durable offset, or after dead letters, before the
-//     commit that follows: file published → journal → commit;
+//   - it is rewritten (atomicfile.WriteFile) after an upload moved an
+//     output's durable offset, or after dead letters, before the commit
+//     that follows: file published → journal → commit; and for a local
+//     target's file (without a pipe command or on_finalize) before the
+//     file is given its name, once it is whole and synced under its
+//     temporary one (journalAhead): file synced → journal → file
+//     published → commit;
 //   - when a run takes partition p and consumes its first record, at
 //     offset S, each output with an entry such that Committed <= S <=
 //     Stored skips the records before Stored (output.skip): the records
@@ -37,11 +41,16 @@ import (
 //     nothing; either is logged. The dead-letter file skips up to the
 //     least Dead when every target's entry passes.
 //
-// What is left: a crash between a file's link and the journal write after
-// it (a few fsyncs) writes that file's records again; a temp file
-// recovered at start has its records consumed again (counted as
-// recovered); an upload target's spooled files not yet uploaded are
-// uploaded and their records written again.
+// What is left: a temp file recovered at start has its records consumed
+// again (counted as recovered), and written again unless the journal was
+// written ahead of its name (a crash between the two: Recover publishes
+// the file the journal counts); for a target with a pipe command (whose
+// temporary files Recover discards) or on_finalize (whose command is due
+// on the file's final name, listed in the journal once it has one) a
+// crash between a file's link and the journal write after it writes that
+// file's records again; an upload
+// target's spooled files not yet uploaded are uploaded and their records
+// written again.
 
 // journalName is a target's journal, in its directory.
 const journalName = ".pcapstore-offsets.json"
@@ -212,3 +221,36 @@ func (s *Sink) resumeAt(p int32, st *partition, start int64) {
 		st.deadSkip = max(st.deadSkip, dead)
 	}
 }
+
+// journalAhead writes o's journal entry, and its partition's others, as
+// they stand once the file o's writer is finalizing is published: that
+// file is whole and synced under its temporary name (Writer.BeforePublish),
+// and every record before the partition's next offset that o's target
+// keeps is in it or an earlier file. So no crash after its name appears
+// can find the journal without it: the records are skipped, not written
+// again, at the next start, and if the crash comes before the name,
+// Recover publishes the file. A dead-letter file that cannot be synced
+// leaves the journal to the write after the publish, as before.
+func (s *Sink) journalAhead(o *output) {
+	st, ok := s.parts[o.partition]
+	if !ok || st.outs[o.index] != o {
+		return
+	}
+	open := o.open
+	o.open = false // the file is o's, done
+	defer func() { o.open = open }()
+	st.unjournaled = true
+	if err := s.journalize(o.partition, st); err != nil {
+		s.log.Warn("journal not written ahead of a file's name", "target", o.t.spec.Name, "partition", o.partition, "error", err)
+		return
+	}
+	s.saveJournals()
+	if journaledAhead != nil {
+		journaledAhead()
+	}
+}
+
+// journaledAhead, if set (by a test), is called after each journalAhead:
+// the instant a crash would find the journal written and the file not
+// yet under its name.
+var journaledAhead func()

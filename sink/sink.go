@@ -234,7 +234,7 @@ func newSink(spec Spec) (*Sink, error) {
 		}
 		for _, f := range rec {
 			s.recovered.Add(uint64(f.Packets))
-			s.log.Warn("recovered a file left open by a crash; its packets will be consumed again", "target", t.spec.Name, "path", f.Path, "packets", f.Packets)
+			s.log.Warn("recovered a file left open by a crash; its packets will be consumed again (and written again unless the journal holds them)", "target", t.spec.Name, "path", f.Path, "packets", f.Packets)
 		}
 		for _, d := range discarded {
 			s.log.Warn("discarded a temporary file left by a crash; its packets will be consumed again",
@@ -448,7 +448,13 @@ func (s *Sink) part(p int32, first int64) (*partition, error) {
 		if t.spec.Upload == nil {
 			w.Observe(s.indexer(t))
 		}
-		st.outs = append(st.outs, &output{t: t, w: w, partition: p, index: len(st.outs)})
+		o := &output{t: t, w: w, partition: p, index: len(st.outs)}
+		// Ahead of the name only where a crash before it leaves a file
+		// Recover publishes whole, and no command is due on the name.
+		if t.spec.Upload == nil && t.spec.OnFinalize == nil && t.spec.Store.PipeCmd == nil {
+			w.BeforePublish(func() { s.journalAhead(o) })
+		}
+		st.outs = append(st.outs, o)
 	}
 	s.resumeAt(p, st, first)
 	s.parts[p] = st

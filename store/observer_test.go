@@ -3,7 +3,9 @@ package store
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // recorder is an Observer that notes what it sees.
@@ -65,5 +67,59 @@ func TestObserver(t *testing.T) {
 	}
 	if err := w.Abort(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBeforePublish: the hook runs once per file, in Write's rotation,
+// Tick and Finalize, when the file is whole under its temporary name
+// (Recover would publish every record of it) and its final name does
+// not exist yet; the observer's Published comes after.
+func TestBeforePublish(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWriter(Spec{Dir: dir, Template: "{seq}.pcap", MaxPackets: 2, MaxSpan: time.Second}, Vars{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r recorder
+	w.Observe(&r)
+	w.BeforePublish(func() {
+		r.events = append(r.events, "synced")
+		final, temps := 0, 0
+		Walk(dir, func(e Entry) error {
+			switch e.Kind {
+			case Capture:
+				final++
+			case Temp:
+				temps++
+			}
+			return nil
+		})
+		want := len(slices.DeleteFunc(slices.Clone(r.events), func(s string) bool { return s != "synced" })) - 1
+		if final != want || temps != 1 {
+			t.Errorf("at the hook: %d files under a final name (want %d, the earlier ones) and %d temporary", final, want, temps)
+		}
+	})
+	t0 := time.Unix(1700000000, 0)
+	for i := range 3 { // the third rotates the first file
+		if _, err := w.Write(t0.UnixNano()+int64(i), make([]byte, 60), 60); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Tick(time.Now()) // a record since the last tick: not idle yet
+	if fins, err := w.Tick(time.Now().Add(time.Hour)); err != nil || len(fins) != 1 { // the second, by age
+		t.Fatalf("tick: %v, %v", fins, err)
+	}
+	w.Write(t0.UnixNano()+10, make([]byte, 60), 60)
+	if fin, err := w.Finalize(); err != nil || fin == nil {
+		t.Fatalf("finalize: %v, %v", fin, err)
+	}
+	var order []string
+	for _, e := range r.events {
+		if e == "synced" || strings.HasPrefix(e, "published") {
+			order = append(order, strings.Fields(e)[0])
+		}
+	}
+	if want := []string{"synced", "published", "synced", "published", "synced", "published"}; !slices.Equal(order, want) {
+		t.Errorf("events %v, want %v", order, want)
 	}
 }

@@ -81,6 +81,9 @@ type Writer struct {
 	err     error // sticky I/O error on the open file
 
 	obs Observer // or nil
+	// synced, if set, is called once a file is whole and synced under
+	// its temporary name, before its final name (BeforePublish).
+	synced func()
 }
 
 // An Observer sees what a Writer stores, in the Writer's goroutine: each
@@ -105,6 +108,14 @@ type Observer interface {
 
 // Observe makes o see what w stores from now on; nil stops it.
 func (w *Writer) Observe(o Observer) { w.obs = o }
+
+// BeforePublish makes Finalize (from Write and Tick too) call f once the
+// open file is whole and synced under its temporary name, before it is
+// given its final name: a crash from then on leaves a temporary file
+// Recover publishes with every record (unless it went through a PipeCmd,
+// whose output Recover discards). The sink writes its journal there,
+// ahead of the name. nil stops it.
+func (w *Writer) BeforePublish(f func()) { w.synced = f }
 
 // NewWriter validates spec and vars, creates spec.Dir if missing, and
 // returns a Writer with no file open.
@@ -407,6 +418,9 @@ func (w *Writer) Finalize() (*Finalized, error) {
 			w.err = fmt.Errorf("finalize %s: %w", w.tmp, err)
 			return nil, w.err
 		}
+	}
+	if w.synced != nil {
+		w.synced()
 	}
 	base := strings.ReplaceAll(w.base, endMark, strconv.FormatInt(w.last/1e9, 10))
 	path, err := publish(w.tmp, w.dir, base, w.suffix)
