@@ -22,12 +22,13 @@ type Target struct {
 	Name  string
 	Store store.Spec
 	// Filter keeps the packets it matches, in tcpdump syntax ("" keeps
-	// every packet). See FilterVLAN.
+	// every packet). See Decap and FilterVLAN.
 	Filter string
 	// FilterVLAN also matches an 802.1Q/802.1ad-tagged frame on its
 	// inner packet, so "host 10.0.0.1" finds that host on every VLAN
-	// (see package filter for the exact tcpdump equivalent). Off, the
-	// filter means exactly what tcpdump makes of it.
+	// (see package filter for the exact tcpdump equivalent). Off, and
+	// without Decap, the filter means exactly what tcpdump makes of the
+	// frame.
 	FilterVLAN bool
 	// Decap matches the filter on the frame's innermost packet
 	// (index.Inner: through VLAN tags, MPLS, IP in IP, GRE, ERSPAN,
