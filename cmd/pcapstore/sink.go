@@ -211,6 +211,9 @@ func unixNano(t time.Time) int64 {
 func runSinkUntilStopped(ctx context.Context, s *sink.Sink, spec sink.Spec, log *slog.Logger) int {
 	for _, tg := range spec.Targets {
 		attrs := []any{"name", tg.Name, "dir", tg.Store.Dir, "template", tg.Store.Template, "filter", tg.Filter}
+		if tg.Filter != "" {
+			attrs = append(attrs, "decap", tg.Decap, "filter_vlan", tg.FilterVLAN)
+		}
 		if c := tg.OnFinalize; c != nil {
 			attrs = append(attrs, "on_finalize", c.Argv, "commit_after_command", c.CommitAfter)
 		}
