@@ -76,7 +76,7 @@ const (
 )
 
 // commandQueue is how many commands wait for a target's runners in
-// their channel; more wait in the target's backlog.
+// their channel; more wait in the target's backlog (hand).
 const commandQueue = 64
 
 // commandOutput is how much of a command's output is logged (its end).
@@ -124,19 +124,25 @@ func (s *Sink) queueCommand(c *command) {
 	j.dirty = true
 	c.t.cmdPending.Store(int64(len(j.commands)))
 	s.inflight++
-	c.t.backlog = append(c.t.backlog, c)
-	s.feed(c.t)
+	hand(c.t.cmds, &c.t.cmdBacklog, c)
 }
 
-// feed hands t's backlog to its runners as far as their queue takes it:
-// the consumer goroutine never blocks on it (the runners, done, wait for
-// that goroutine to take their results).
-func (s *Sink) feed(t *target) {
-	for len(t.backlog) > 0 {
+// hand gives v to the goroutines reading ch, after what waits in
+// backlog: the consumer goroutine never blocks on an uploader's or a
+// command runner's queue, as they, done, wait for it to take their
+// results. handOn moves the backlog on as they take more.
+func hand[T any](ch chan<- T, backlog *[]T, v T) {
+	*backlog = append(*backlog, v)
+	handOn(ch, backlog)
+}
+
+func handOn[T any](ch chan<- T, backlog *[]T) {
+	for len(*backlog) > 0 {
 		select {
-		case t.cmds <- t.backlog[0]:
-			t.backlog[0] = nil
-			t.backlog = t.backlog[1:]
+		case ch <- (*backlog)[0]:
+			var zero T
+			(*backlog)[0] = zero
+			*backlog = (*backlog)[1:]
 		default:
 			return
 		}
@@ -244,7 +250,7 @@ func (s *Sink) commandDone(c *command) error {
 		return nil
 	}
 	t := c.t
-	s.feed(t)
+	handOn(t.cmds, &t.cmdBacklog)
 	t.cmdDone.Add(1)
 	j := t.journal
 	for i, x := range j.commands {

@@ -621,3 +621,31 @@ func moveFinished(t *testing.T, dir, to string) {
 		}
 	}
 }
+
+// TestCommitUploadBacklog: more finalized files than the uploader's
+// queue holds wait in order while the bucket hangs, and the consumer
+// goes on; once it answers, every file goes up, in order, and
+// everything is committed.
+func TestCommitUploadBacklog(t *testing.T) {
+	_, addr := commitBroker(t)
+	g := newGroupOffsets(t, addr, "upbacklog")
+	bucket := &fakeBucket{dir: t.TempDir(), release: make(chan struct{})}
+	tg := localTarget(t.TempDir(), 1)
+	tg.Upload = bucket.upload
+	n := 64 + 20
+	produceFrames(t, addr, 0, n+1, 100, false)
+	s := startSink(t, commitSpec(t, addr, "upbacklog", tg))
+	t.Cleanup(bucket.open)
+	waitFor(t, "every file finalized", func() bool { return s.Counters().Files == uint64(n) })
+	if got := g.holds(0, "every upload waiting"); got > 0 {
+		t.Errorf("committed %d with nothing uploaded", got)
+	}
+	bucket.open()
+	g.waitCommitted(int64(n))
+	bucket.mu.Lock()
+	keys := slices.Clone(bucket.keys)
+	bucket.mu.Unlock()
+	if !slices.IsSorted(keys) || len(keys) < n {
+		t.Errorf("%d files uploaded, want %d in order: %v", len(keys), n, keys[:min(len(keys), 5)])
+	}
+}

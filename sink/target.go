@@ -81,8 +81,10 @@ type target struct {
 	dir   string        // Store.Dir, absolute
 	queue chan *upload  // to the uploader; nil without Upload
 	cmds  chan *command // to the command runners; nil without OnFinalize
-	// backlog: commands for cmds, in order, while it is full.
-	backlog []*command
+	// Uploads for queue and commands for cmds, in order, while the
+	// channel is full (hand).
+	upBacklog  []*upload
+	cmdBacklog []*command
 	// left: files an earlier run left in the spool, or for OnFinalize
 	// files Recover published; until queued.
 	left    []string

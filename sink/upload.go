@@ -56,12 +56,12 @@ func (s *Sink) startUploads(ctx context.Context) {
 		if t.spec.Upload == nil {
 			continue
 		}
-		t.queue = make(chan *upload, 1<<16)
+		t.queue = make(chan *upload, 64)
 		s.uploaders.Add(1)
 		go s.uploader(ctx, t)
 		for _, p := range t.left {
 			s.log.Warn("uploading a file left in the spool by an earlier run", "target", t.spec.Name, "path", p)
-			t.queue <- &upload{t: t, path: p}
+			hand(t.queue, &t.upBacklog, &upload{t: t, path: p})
 			s.inflight++
 		}
 		t.left = nil
@@ -135,7 +135,7 @@ func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 	for _, f := range fins {
 		o.pending = append(o.pending, pending{path: f.Path, from: from})
 		s.inflight++
-		o.t.queue <- &upload{t: o.t, o: o, path: f.Path}
+		hand(o.t.queue, &o.t.upBacklog, &upload{t: o.t, o: o, path: f.Path})
 	}
 }
 
@@ -143,6 +143,7 @@ func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 // durable offset moves on.
 func (s *Sink) done(u *upload) error {
 	s.inflight--
+	handOn(u.t.queue, &u.t.upBacklog)
 	if u.err != nil { // only when stopping
 		return nil
 	}
@@ -190,6 +191,10 @@ func (s *Sink) drainUploads(timeout time.Duration) bool {
 // (after drainUploads).
 func (s *Sink) stopUploads() {
 	for _, t := range s.targets {
+		// What waits in a backlog stays for the next start (the spool,
+		// the journal's commands); nothing is handed on to a closed
+		// channel.
+		t.upBacklog, t.cmdBacklog = nil, nil
 		if t.queue != nil {
 			close(t.queue)
 		}
