@@ -273,18 +273,22 @@ func (s *Sink) ours(e commandEntry) bool {
 	return e.Partition >= 0 && e.Group == s.spec.Group && e.Topic == s.spec.Topic
 }
 
-// awaiting is the first record of partition p in t's files whose command
-// has not exited 0, if t commits after its command; else none.
-func (s *Sink) awaiting(t *target, p int32) (int64, bool) {
+// awaiting counts t's files of partition p whose command has not exited
+// 0, if t commits after its command (else none), and gives the first
+// record of the oldest (files are listed in order).
+func (s *Sink) awaiting(t *target, p int32) (from int64, n int) {
 	if t.spec.OnFinalize == nil || !t.spec.OnFinalize.CommitAfter {
-		return 0, false
+		return 0, 0
 	}
 	for _, c := range t.journal.commands {
 		if c.entry.Partition == p && s.ours(c.entry) {
-			return c.entry.From, true // the oldest: files are listed in order
+			if n == 0 {
+				from = c.entry.From
+			}
+			n++
 		}
 	}
-	return 0, false
+	return from, n
 }
 
 // commandPending says whether path is a file of t whose command has not

@@ -182,12 +182,17 @@ type partition struct {
 	skipFrom, skipTo int64
 }
 
-// durable is the offset up to which every record is in a finalized file
-// of every target that keeps it, or in the dead-letter file.
-func (st *partition) durable() int64 {
+// durable is the offset partition p may commit: every record before it
+// is in a finalized (for an upload target, uploaded) file of every
+// target that keeps it, or in the dead-letter file, and for a target
+// with commit_after: command, in a file whose command exited 0.
+func (s *Sink) durable(p int32, st *partition) int64 {
 	d := st.next
 	for _, o := range st.outs {
 		d = min(d, o.stored(st.next))
+		if from, n := s.awaiting(o.t, p); n > 0 {
+			d = min(d, from)
+		}
 	}
 	return d
 }
@@ -656,12 +661,7 @@ func (s *Sink) commit(p int32, st *partition) error {
 		return err
 	}
 	s.saveJournals()
-	durable := st.durable()
-	for _, o := range st.outs {
-		if from, ok := s.awaiting(o.t, p); ok {
-			durable = min(durable, from)
-		}
-	}
+	durable := s.durable(p, st)
 	if durable <= st.committed {
 		return nil
 	}
@@ -821,19 +821,13 @@ func (s *Sink) closePartition(p int32) error {
 		}
 		o.open = false
 		_, running := s.awaiting(o.t, p)
-		waiting = waiting || len(o.pending) > 0 || running
+		waiting = waiting || len(o.pending) > 0 || running > 0
 	}
 	if waiting && !s.drainUploads(uploadDrain) {
 		uploads, commands := 0, 0
 		for _, o := range st.outs {
-			uploads += len(o.pending)
-			if _, ok := s.awaiting(o.t, p); ok {
-				for _, c := range o.t.journal.commands {
-					if c.entry.Partition == p && s.ours(c.entry) {
-						commands++
-					}
-				}
-			}
+			_, n := s.awaiting(o.t, p)
+			uploads, commands = uploads+len(o.pending), commands+n
 		}
 		errs = append(errs, fmt.Errorf("partition %d: %w", p, pendingError(uploads, commands)))
 	}
