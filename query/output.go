@@ -113,5 +113,15 @@ func (o *Output) Close() error {
 	return o.w.Flush()
 }
 
+// Flush writes what is buffered of a single capture, to send it on
+// before more records come (a stream's first bytes); with pages, or
+// before the first record, it does nothing.
+func (o *Output) Flush() error {
+	if o.to == nil || o.w == nil {
+		return nil
+	}
+	return o.w.Flush()
+}
+
 // Pages are the pages created, in order.
 func (o *Output) Pages() []string { return o.pages }

@@ -26,6 +26,15 @@ var (
 	ErrIncomplete = errors.New("some captures could not be read")
 )
 
+// IsInvalid reports whether err says the query itself is wrong, before
+// any file was read: the Spec (ErrSpec), or a filter that does not
+// compile or cannot be matched here. A caller answers it as bad usage
+// (exit 2, HTTP 400), with err's message.
+func IsInvalid(err error) bool {
+	return errors.Is(err, ErrSpec) || errors.Is(err, filter.ErrCompile) || errors.Is(err, filter.ErrMatchVLAN) ||
+		errors.Is(err, filter.ErrKernelOnly)
+}
+
 // PayloadMatcher tests a packet's bytes, such as Metron's byte pattern
 // (package pattern). Match gets the captured frame, from its first byte;
 // it must be safe for concurrent use, and must not keep or modify b.

@@ -246,7 +246,7 @@ func TestQueryBadInput(t *testing.T) {
 		{[]string{"expr", "tcp", "-o", out}, 2, "captures to search"},
 		{[]string{"expr", "tcp", store, "-o", out, "-st", "yesterday"}, 2, "epoch milliseconds"},
 		{[]string{"expr", "tcp", store, "-o", out, "-df", "yyyy-MM-dd", "-st", "2024-02-30"}, 2, "day 30"},
-		{[]string{"expr", "tcp", store, "-o", out, "-pf", "zz"}, 2, "-pf"},
+		{[]string{"expr", "tcp", store, "-o", out, "-pf", "zz"}, 2, "packet filter \"zz\""},
 		{[]string{"expr", "tcp", filepath.Join(store, "nope"), "-o", out}, 2, "no such file"},
 		{[]string{"expr", "tcp", empty, "-o", out}, 1, "no capture files"},
 		{[]string{"lookup"}, 2, "unknown query"},

@@ -6,6 +6,7 @@
 //	pcapstore query fixed|expr ... (pcapstore query -h)
 //	pcapstore index [-force] DIR...
 //	pcapstore records -out DIR PATH...
+//	pcapstore serve [flags] STORE...
 //
 // Exit status: 0 done, 1 a runtime failure, 2 bad usage or configuration.
 package main
@@ -35,6 +36,10 @@ Commands:
   records -out DIR PATH...
       packet and flow records of captures as Parquet, in date/hour
       partitions (pcapstore records -h)
+  serve [OPTION]... STORE...
+      the query over HTTP: streaming (Stenographer's POST /query) and
+      Metron's REST jobs, with TLS client certificates, tokens or
+      passwords (pcapstore serve -h)
 
 Exit status:
   0  done
@@ -66,6 +71,8 @@ func main() {
 		os.Exit(runIndex(os.Args[2:]))
 	case "records":
 		os.Exit(runRecords(os.Args[2:]))
+	case "serve":
+		os.Exit(runServe(os.Args[2:]))
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -17,9 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fastcapa-go/fastcapa/filter"
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
-	"github.com/fastcapa-go/fastcapa/pattern"
 	"github.com/fastcapa-go/fastcapa/query"
 )
 
@@ -61,6 +59,13 @@ both:
   -no-index                 do not prune files by their sidecar index, nor by FMADIO
                             names ({start}-{end}.pcap) that end before -st
   -nr -ft -yq -bop -ps      Metron's Hadoop options: accepted, no effect
+a server's stores instead of local files (pcapstore serve):
+  -server URL               ask the pcapstore serve at URL (http://HOST:PORT or https://…);
+                            no PATH needed (-bp narrows to one of its stores); not with -rpf
+  -token-file FILE          a bearer token (else $PCAPSTORE_TOKEN)
+  -user USER                HTTP Basic user; the password is $PCAPSTORE_PASSWORD
+  -ca FILE                  CA bundle that verifies the server's certificate
+  -cert FILE, -key FILE     a client certificate
 
 Skipped: hidden files (the sink's temporaries), *.jsonl, *.idx, and files that
 are clearly not captures (not named .pcap/.pcapng/.cap[.gz|.zst|.lz4|…], not
@@ -83,6 +88,8 @@ type queryOpts struct {
 	vlan                   bool
 	workers                int
 	noIndex                bool
+	// a server's
+	server, tokenFile, user, ca, cert, key string
 	// fixed
 	srcAddr, dstAddr, srcPort, dstPort, protocol string
 	reverse                                      bool
@@ -114,6 +121,12 @@ func (o *queryOpts) flags(fs *flag.FlagSet, fixed bool) {
 	fs.BoolVar(&o.vlan, "vlan", fixed, "")
 	fs.IntVar(&o.workers, "workers", 0, "")
 	fs.BoolVar(&o.noIndex, "no-index", false, "")
+	str(&o.server, "server")
+	str(&o.tokenFile, "token-file")
+	str(&o.user, "user")
+	str(&o.ca, "ca")
+	str(&o.cert, "cert")
+	str(&o.key, "key")
 	var ignored string
 	for _, n := range []string{"nr", "num_reducers", "ft", "finalizer_threads", "yq", "yarn_queue", "bop", "base_output_path"} {
 		fs.StringVar(&ignored, n, "", "")
@@ -176,6 +189,9 @@ func runQuery(args []string) int {
 		}
 		pos, rest = append(pos, rest[0]), rest[1:]
 	}
+	if o.server != "" {
+		return o.remote(kind, pos)
+	}
 	spec, out, err := o.build(kind, pos)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pcapstore query %s: %v\n", kind, err)
@@ -192,66 +208,20 @@ func runQuery(args []string) int {
 // query's own validation, a filter that does not compile, a path that
 // does not exist.
 func isUsage(err error) bool {
-	return errors.Is(err, query.ErrSpec) || errors.Is(err, filter.ErrCompile) || errors.Is(err, filter.ErrMatchVLAN) ||
-		errors.Is(err, filter.ErrKernelOnly) || errors.Is(err, fs.ErrNotExist)
+	return query.IsInvalid(err) || errors.Is(err, fs.ErrNotExist)
 }
 
 // build turns the options into a query and an output.
 func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error) {
 	var spec query.Spec
-	var fixed *query.Fixed
-	paths := append([]string(nil), o.paths...)
-	if kind == "expr" {
-		if len(pos) == 0 {
-			return spec, nil, usagef("give the filter expression ('' for every packet)")
-		}
-		spec.Filter = pos[0]
-		pos = pos[1:]
-	} else {
-		f, err := query.ParseFixed(query.FixedFields{
-			SrcAddr: o.srcAddr, DstAddr: o.dstAddr, SrcPort: o.srcPort, DstPort: o.dstPort,
-			Protocol: o.protocol, IncludeReverse: o.reverse,
-		})
-		if err != nil {
-			return spec, nil, err
-		}
-		fixed = &f
+	r, paths, err := o.request(kind, pos)
+	if err != nil {
+		return spec, nil, err
 	}
-	paths = append(paths, pos...)
 	if len(paths) == 0 {
 		return spec, nil, usagef("name the captures to search: -bp DIR, or paths after the options")
 	}
-	spec.Paths = paths
-	spec.MatchVLAN = o.vlan
-	var err error
-	if o.start != "" {
-		if spec.Start, err = query.ParseTime(o.start, o.dateFormat, time.Local); err != nil {
-			return spec, nil, err
-		}
-	}
-	if o.end != "" {
-		if spec.End, err = query.ParseTime(o.end, o.dateFormat, time.Local); err != nil {
-			return spec, nil, err
-		}
-	}
-	if o.payload != "" {
-		p, err := pattern.Compile(o.payload)
-		if err != nil {
-			return spec, nil, usagef("-pf %q: %v", o.payload, err)
-		}
-		spec.Payload = p
-	}
-	if fixed != nil {
-		spec.Filter, spec.Payload = fixed.Matchers(o.tunnels, spec.Payload)
-	}
-	if o.maxPackets < 0 || o.maxBytes < 0 || o.workers < 0 || o.perFile < 0 {
-		return spec, nil, usagef("-max-packets, -max-bytes, -workers and -rpf take a number ≥ 0")
-	}
-	spec.MaxPackets, spec.MaxBytes, spec.Workers = o.maxPackets, o.maxBytes, o.workers
-	if !o.noIndex {
-		spec.Prune = query.NamePruner(spec.Start, query.IndexPruner(spec.Start, spec.End, fixed))
-	}
-	if err := spec.Validate(); err != nil {
+	if spec, err = r.Spec(paths); err != nil {
 		return spec, nil, err
 	}
 	out, err := o.output(spec.Paths)
@@ -262,6 +232,42 @@ func (o *queryOpts) build(kind string, pos []string) (query.Spec, *output, error
 		spec.Exclude = []string{out.path}
 	}
 	return spec, out, nil
+}
+
+// request reads the query the options and positional arguments ask for
+// (an expression's first positional argument is the expression), and
+// the paths to search.
+func (o *queryOpts) request(kind string, pos []string) (query.Request, []string, error) {
+	r := query.Request{
+		MatchVLAN: o.vlan, Pattern: o.payload, Tunnels: o.tunnels, NoIndex: o.noIndex,
+		MaxPackets: o.maxPackets, MaxBytes: o.maxBytes, Workers: o.workers,
+	}
+	if kind == "expr" {
+		if len(pos) == 0 {
+			return r, nil, usagef("give the filter expression ('' for every packet)")
+		}
+		r.Expr, pos = pos[0], pos[1:]
+	} else {
+		r.Fixed = &query.FixedFields{
+			SrcAddr: o.srcAddr, DstAddr: o.dstAddr, SrcPort: o.srcPort, DstPort: o.dstPort,
+			Protocol: o.protocol, IncludeReverse: o.reverse,
+		}
+	}
+	var err error
+	if o.start != "" {
+		if r.Start, err = query.ParseTime(o.start, o.dateFormat, time.Local); err != nil {
+			return r, nil, err
+		}
+	}
+	if o.end != "" {
+		if r.End, err = query.ParseTime(o.end, o.dateFormat, time.Local); err != nil {
+			return r, nil, err
+		}
+	}
+	if o.maxPackets < 0 || o.maxBytes < 0 || o.workers < 0 || o.perFile < 0 {
+		return r, nil, usagef("-max-packets, -max-bytes, -workers and -rpf take a number ≥ 0")
+	}
+	return r, append(append([]string(nil), o.paths...), pos...), nil
 }
 
 // output is where the packets go (query.Output): one pcap file or

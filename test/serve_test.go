@@ -1,0 +1,294 @@
+package test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
+	"github.com/fastcapa-go/fastcapa/pcap"
+	"github.com/fastcapa-go/fastcapa/serve"
+)
+
+// serveStore is a store the sink wrote from the shared captures with
+// tunnels and VLANs and metron-example.pcap (their Ethernet frames, one
+// millisecond apart from t0), in files of 300 packets with their sidecar
+// indexes; src holds the same records in one file, tcpdump's input.
+type serveStore struct {
+	dir, src string
+	recs     []pcap.Record
+	t0       int64
+}
+
+func newServeStore(t *testing.T) serveStore {
+	t.Helper()
+	in := makeFilterInputFrom(t, tunnelPcaps(t))
+	st := serveStore{dir: t.TempDir(), src: filepath.Join(t.TempDir(), "src.pcap"),
+		t0: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano()}
+	var krecs []*kgo.Record
+	for i, r := range in.recs {
+		ts := st.t0 + int64(i)*int64(time.Millisecond)
+		st.recs = append(st.recs, pcap.Record{Timestamp: ts, Data: r.Data, OrigLen: uint32(len(r.Data))})
+		krecs = append(krecs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(ts)), Value: r.Data})
+	}
+	pcaptest.WriteCapture(t, st.src, pcaptest.File{}, st.recs)
+	b := startBroker(t, 0, "serve", "")
+	produce(t, b.Addr, "serve", krecs)
+	s := &sinkProc{t: t, args: []string{"sink", "-brokers", b.Addr, "-topic", "serve", "-group", "g",
+		"-dir", st.dir, "-max-packets", "300", "-metrics-listen", "127.0.0.1:0"}}
+	s.start()
+	t.Cleanup(s.kill)
+	// The full files; the stop finishes the last one.
+	waitCommitted(t, b.Addr, "g", "serve", int64(len(krecs)/300*300))
+	if c := s.stop(); c != 0 {
+		t.Fatalf("pcapstore sink exited %d\n%s", c, s.logs.String())
+	}
+	files := sinkFiles(t, st.dir)
+	if n := countPackets(t, files); len(files) < 3 || n != len(krecs) {
+		t.Fatalf("the sink wrote %d packets in %d files, want %d in several", n, len(files), len(krecs))
+	}
+	return st
+}
+
+// ms is the epoch millisecond of record i.
+func (st serveStore) ms(i int) int64 { return (st.t0 + int64(i)*int64(time.Millisecond)) / 1e6 }
+
+// startServe runs pcapstore serve on a free loopback port with args and
+// returns it and its URL (from its "serving" log line).
+func startServe(t *testing.T, args ...string) (*sinkProc, string) {
+	t.Helper()
+	p := &sinkProc{t: t, args: append([]string{"serve", "-listen", "127.0.0.1:0", "-log-json"}, args...)}
+	p.start()
+	t.Cleanup(p.kill)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if u := jsonLogField(p.logs.String(), "serving", "url"); u != "" {
+			return p, u
+		}
+		if !p.running() || time.Now().After(deadline) {
+			t.Fatalf("pcapstore serve did not start:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// answer is a streamed answer: status, body, and the trailers' summary.
+type answer struct {
+	code    int
+	body    []byte
+	status  string
+	summary serve.Summary
+}
+
+func ask(t *testing.T, c *http.Client, req *http.Request) answer {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	a := answer{code: resp.StatusCode}
+	if a.body, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("%s %s: reading: %v", req.Method, req.URL, err)
+	}
+	a.status = resp.Trailer.Get(serve.StatusTrailer)
+	if s := resp.Trailer.Get(serve.SummaryTrailer); s != "" {
+		if err := json.Unmarshal([]byte(s), &a.summary); err != nil {
+			t.Fatalf("summary trailer %q: %v", s, err)
+		}
+	}
+	return a
+}
+
+func newRequest(t *testing.T, method, u, body string, header ...string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return req
+}
+
+// sameRecords fails unless recs are exactly want, in order.
+func sameRecords(t *testing.T, what string, recs, want []pcap.Record) {
+	t.Helper()
+	if len(recs) != len(want) {
+		t.Errorf("%s: %d packets, want %d", what, len(recs), len(want))
+		return
+	}
+	for i := range recs {
+		if recs[i].Timestamp != want[i].Timestamp || !bytes.Equal(recs[i].Data, want[i].Data) {
+			t.Errorf("%s: packet %d differs (%s)", what, i, strings.TrimSpace(pcaptest.Diff(want[i:i+1], recs[i:i+1])))
+			return
+		}
+	}
+}
+
+// TestServeStream: POST /query (Stenographer's text, Metron's JSON) and
+// GET /query answer over a store the sink wrote with exactly the packets
+// tcpdump keeps, byte for byte what pcapstore query writes locally, and
+// the trailers say how it ended; limits stop it; a query that is wrong
+// is a 400 with the parser's message; pcapstore query -server writes the
+// same file; every request is logged with who asked what.
+func TestServeStream(t *testing.T) {
+	st := newServeStore(t)
+	p, base := startServe(t, "-jobs-dir", t.TempDir(), st.dir)
+	n := len(st.recs)
+	from, to := st.ms(n/4), st.ms(n/2)
+	for _, c := range []struct {
+		name   string
+		req    *http.Request
+		oracle string // tcpdump's expression over the time range
+		lo, hi int    // the records in range
+		local  []string
+	}{
+		{"every packet", newRequest(t, "POST", base+"/query", ""), "", 0, n, []string{"expr", ""}},
+		{"tcp", newRequest(t, "POST", base+"/query", "tcp"), "tcp", 0, n, []string{"expr", "tcp"}},
+		{"udp port 53 (text/plain)", newRequest(t, "POST", base+"/query", "udp port 53", "Content-Type", "text/plain"), "udp port 53", 0, n, []string{"expr", "udp port 53"}},
+		{"Stenographer's after/before", newRequest(t, "POST", base+"/query",
+			fmt.Sprintf("ip and after %s && before %s", time.UnixMilli(from).UTC().Format(time.RFC3339Nano), time.UnixMilli(to).UTC().Format(time.RFC3339Nano))),
+			"ip", n / 4, n / 2, []string{"expr", "ip", "-st", strconv.FormatInt(from, 10), "-et", strconv.FormatInt(to-1, 10)}},
+		{"GET with start and end", newRequest(t, "GET", base+"/query?"+url.Values{"q": {"udp"}, "start": {strconv.FormatInt(from, 10)}, "end": {strconv.FormatInt(to, 10)}}.Encode(), ""),
+			"udp", n / 4, n/2 + 1, []string{"expr", "udp", "-st", strconv.FormatInt(from, 10), "-et", strconv.FormatInt(to, 10)}},
+		{"Metron's fixed fields as JSON", newRequest(t, "POST", base+"/query", `{"ipSrcAddr":"62.75.195.236","protocol":"tcp","includeReverse":true}`, "Content-Type", "application/json"),
+			filter.VLANExpr("tcp and host 62.75.195.236"), 0, n,
+			[]string{"fixed", "-sa", "62.75.195.236", "-p", "tcp", "-ir"}},
+	} {
+		a := ask(t, nil, c.req)
+		if a.code != 200 || a.status != serve.Complete {
+			t.Errorf("%s: %d %q %s", c.name, a.code, a.status, a.body)
+			continue
+		}
+		rangeFile := filepath.Join(t.TempDir(), "range.pcap")
+		pcaptest.WriteCapture(t, rangeFile, pcaptest.File{}, st.recs[c.lo:c.hi])
+		want := pcaptest.TcpdumpKeeps(t, rangeFile, c.oracle)
+		sameRecords(t, c.name, pcaptest.Read(t, bytes.NewReader(a.body)), want)
+		if a.summary.Matched != int64(len(want)) || a.summary.Captures != len(sinkFiles(t, st.dir)) {
+			t.Errorf("%s: summary %+v, want %d matched over %d captures", c.name, a.summary, len(want), len(sinkFiles(t, st.dir)))
+		}
+		local, stderr, code := pcapQuery(t, append(c.local, st.dir, "-o", "-")...)
+		if code != 0 || !bytes.Equal(local, a.body) {
+			t.Errorf("%s: pcapstore query wrote %d bytes (exit %d: %s), the server %d: not the same", c.name, len(local), code, stderr, len(a.body))
+		}
+		t.Logf("%s: %d packets", c.name, len(want))
+	}
+
+	// Limits: Stenographer's headers, the URL's; the smaller wins.
+	all := pcaptest.TcpdumpKeeps(t, st.src, "")
+	a := ask(t, nil, newRequest(t, "POST", base+"/query?limit_packets=9", "", "Steno-Limit-Packets", "7"))
+	sameRecords(t, "Steno-Limit-Packets 7", pcaptest.Read(t, bytes.NewReader(a.body)), all[:7])
+	if a.status != serve.Limited {
+		t.Errorf("limit: status %q", a.status)
+	}
+	var bytes100 int64
+	k := 0
+	for ; bytes100+int64(len(all[k].Data)) <= 1000; k++ {
+		bytes100 += int64(len(all[k].Data))
+	}
+	a = ask(t, nil, newRequest(t, "POST", base+"/query", "", "Steno-Limit-Bytes", "1000"))
+	sameRecords(t, "Steno-Limit-Bytes 1000", pcaptest.Read(t, bytes.NewReader(a.body)), all[:k])
+
+	// Wrong queries: a 400 with the parser's message, and no pcap.
+	for _, c := range []struct {
+		req *http.Request
+		msg string
+	}{
+		{newRequest(t, "POST", base+"/query", "tcp and"), "syntax error"},
+		{newRequest(t, "POST", base+"/query", "tcp and after yesterday"), `"yesterday"`},
+		{newRequest(t, "POST", base+"/query", "tcp or udp and before 1h ago"), "ambiguous"},
+		{newRequest(t, "GET", base+"/query?q=tcp&start=noon", ""), "start"},
+		{newRequest(t, "POST", base+"/query", "", "Steno-Limit-Packets", "many"), "Steno-Limit-Packets"},
+		{newRequest(t, "POST", base+"/query", `{"ipSrcAddr":"10.0.0.300"}`, "Content-Type", "application/json"), "address"},
+		{newRequest(t, "POST", base+"/query", `{"query":"tcp","ipSourceAddr":"x"}`, "Content-Type", "application/json"), "unknown field"},
+		{newRequest(t, "POST", base+"/query", `{"basePath":"/etc"}`, "Content-Type", "application/json"), "not a store"},
+		{newRequest(t, "POST", base+"/query", `{"packetFilter":"zz"}`, "Content-Type", "application/json"), "packet filter"},
+	} {
+		a := ask(t, nil, c.req)
+		if a.code != 400 || !strings.Contains(string(a.body), c.msg) || bytes.HasPrefix(a.body, []byte{0x4d, 0x3c, 0xb2, 0xa1}) {
+			t.Errorf("%s %s: %d %q, want 400 with %q", c.req.Method, c.req.URL, a.code, a.body, c.msg)
+		}
+	}
+
+	// The client: pcapstore query -server writes what pcapstore query
+	// writes, and refuses a wrong query with exit 2 and the message.
+	local, _, _ := pcapQuery(t, "expr", "tcp port 80", st.dir, "-o", "-")
+	remote, stderr, code := pcapQuery(t, "expr", "tcp port 80", "-server", base, "-o", "-")
+	if code != 0 || !bytes.Equal(remote, local) || !strings.Contains(stderr, "matched") {
+		t.Errorf("-server: exit %d, %d bytes, local %d: %s", code, len(remote), len(local), stderr)
+	}
+	if _, stderr, code := pcapQuery(t, "expr", "tcp and", "-server", base, "-o", "-"); code != 2 || !strings.Contains(stderr, "syntax error") {
+		t.Errorf("-server, wrong query: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := pcapQuery(t, "expr", "tcp", "-server", "http://127.0.0.1:1", "-o", "-"); code != 1 || !strings.Contains(stderr, "refused") {
+		t.Errorf("-server, no server: exit %d: %s", code, stderr)
+	}
+
+	// The log: a line per request, with who asked what.
+	logs := p.logs.String()
+	if !strings.Contains(logs, `"query":"\"tcp port 80\""`) || !strings.Contains(logs, `"user":"anonymous"`) || !strings.Contains(logs, `"status":400`) {
+		t.Errorf("the request log lacks who asked what:\n%s", lastLines(logs, 5))
+	}
+}
+
+// bigStore writes a store of n records of 400 bytes: a query over it
+// takes long enough to be seen running, killed or left.
+func bigStore(t *testing.T, n int) string {
+	t.Helper()
+	_, sampleRecs := sample(t)
+	recs := make([]pcap.Record, n)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano()
+	for i := range recs {
+		d := make([]byte, 400)
+		copy(d, sampleRecs[i%len(sampleRecs)].Data)
+		recs[i] = pcap.Record{Timestamp: t0 + int64(i)*1000, Data: d, OrigLen: 400}
+	}
+	dir := t.TempDir()
+	pcaptest.WriteCapture(t, filepath.Join(dir, "big.pcap"), pcaptest.File{}, recs)
+	return dir
+}
+
+// TestServeClientGone: a client that goes away part way through a long
+// answer cancels the scan; the server logs it and goes on serving.
+func TestServeClientGone(t *testing.T) {
+	store := bigStore(t, 300_000) // 125 MB of answer: more than sockets buffer
+	p, base := startServe(t, "-jobs-dir", t.TempDir(), store)
+	resp, err := http.Post(base+"/query", "text/plain", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // goes away
+	deadline := time.Now().Add(30 * time.Second)
+	for jsonLogField(p.logs.String(), "request", "result") != "client gone" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not see the client go:\n%s", lastLines(p.logs.String(), 5))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b, _ := strconv.ParseInt(jsonLogField(p.logs.String(), "request", "bytes"), 10, 64); b >= 100e6 {
+		t.Errorf("the server wrote %d bytes for a client that left after 4 kB", b)
+	}
+	if a := ask(t, nil, newRequest(t, "POST", base+"/query", "", "Steno-Limit-Packets", "3")); a.status != serve.Limited {
+		t.Errorf("the next query: %d %q", a.code, a.status)
+	}
+}
