@@ -11,7 +11,7 @@ PCAPS ?= $(abspath ../shared/pcaps)
 export FASTCAPA_PCAPS := $(PCAPS)
 
 DEB_PKGS := gcc pkg-config libdpdk-dev libpcap-dev kcat tcpdump tshark wireshark-common tcpreplay iproute2 ethtool procps prometheus python3-scapy \
-	curl gzip zstd lz4 rclone
+	curl gzip zstd lz4 rclone chromium
 BINS := bin/fastcapa bin/devbroker
 
 # The MinIO server the S3 tests run against, built from the Go module

@@ -16,6 +16,11 @@
 //     a job writing pages to disk; status, pages, config and kill, with
 //     Metron's states and page numbers, a per-user limit on running jobs
 //     and a retention on results.
+//   - The web page (web/, embedded; web.go): a time range, the histogram
+//     of packets and bytes from the sidecar indexes, a query validated as
+//     it is typed, its count with progress, the top talkers and
+//     conversations, and the download of the matching packets as one
+//     pcap (GET /query).
 //   - Client (client.go): Params and the Pcapstore-* trailers from the
 //     other side, for pcapstore query -server.
 //

@@ -79,6 +79,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /query", s.stream)
 	s.mux.HandleFunc("GET /query", s.stream)
 	s.jobs.routes(s.mux)
+	s.webRoutes()
 	return s, nil
 }
 

@@ -33,6 +33,8 @@ directories of captures) over HTTP:
   GET  /api/v1/pcap[?state=S] the user's jobs
   GET  /api/v1/pcap/ID        status; /ID/raw?page=N a page (from 1); /ID/config
   DELETE /api/v1/pcap/kill/ID
+  GET  /                      a web page: the traffic over time, a query box, the
+                              count, top talkers and conversations, the download
 
 A streamed answer ends with the trailers Pcapstore-Status (complete, limited,
 incomplete, failed) and Pcapstore-Summary (JSON, naming the captures that
