@@ -1,10 +1,12 @@
 package query
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +43,17 @@ type Found struct {
 	Size  int64
 	Named bool  // named in the paths, not found in a directory
 	Err   error // a directory that cannot be listed, a dangling link
+
+	// Open, if set, reads a capture that is not a local file (Spec's
+	// Sources: another server's answer, an object): Path only names it.
+	// It is not sniffed: a source is a capture. ctx ends when the query
+	// no longer needs it (its reads must end then too).
+	Open func(ctx context.Context) (io.ReadCloser, error)
+	// Stream marks a source that can be read only once: it is not
+	// probed for its first record, nor pruned, and the merge opens it
+	// when the query starts. Its records must be in time order (another
+	// query's answer is).
+	Stream bool
 }
 
 // Walk lists the files under paths in a stable order (the paths in turn,
@@ -181,7 +194,7 @@ func sniff(fd *os.File, f Found) error {
 // countingFile counts the bytes read from a file into a shared counter,
 // once per read (the capture reader's buffer fills), not per record.
 type countingFile struct {
-	f *os.File
+	f io.Reader
 	n *atomic.Int64
 }
 
@@ -194,9 +207,21 @@ func (c *countingFile) Read(p []byte) (int, error) {
 }
 
 // openCapture opens a capture, counting the bytes read into n (may be
-// nil). It returns ErrNotCapture for a file that is clearly not one
-// (Sniff).
-func openCapture(found Found, n *atomic.Int64) (*pcap.Capture, *os.File, error) {
+// nil), and returns it with what to close after it. It returns
+// ErrNotCapture for a file that is clearly not one (Sniff).
+func openCapture(ctx context.Context, found Found, n *atomic.Int64) (*pcap.Capture, io.Closer, error) {
+	if found.Open != nil {
+		rc, err := found.Open(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := pcap.Open(&countingFile{f: rc, n: n})
+		if err != nil {
+			rc.Close()
+			return nil, nil, err
+		}
+		return c, rc, nil
+	}
 	f, err := os.Open(found.Path)
 	if err != nil {
 		return nil, nil, err
@@ -223,7 +248,11 @@ func (f *file) probe(prune Pruner) {
 	if f.err != nil {
 		return
 	}
-	if prune != nil {
+	if f.Stream {
+		f.first = math.MinInt64 // opened first, read once
+		return
+	}
+	if prune != nil && f.Open == nil {
 		if may, known := prune(f.Path); known && !may {
 			f.pruned = true
 			return
@@ -248,7 +277,7 @@ func (f *file) probe(prune Pruner) {
 // it. Queries order and prune files by it, pcapstore records orders
 // them.
 func FirstTime(found Found) (int64, error) {
-	c, fd, err := openCapture(found, nil)
+	c, fd, err := openCapture(context.Background(), found, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -284,6 +313,6 @@ func probeAll(files []*file, workers int, prune Pruner) {
 // OpenCapture opens a file Walk found as a capture: ErrNotCapture for a
 // file Sniff says is not one, else the reader and the file to close
 // after it. pcapstore records reads captures through it.
-func OpenCapture(found Found) (*pcap.Capture, *os.File, error) {
-	return openCapture(found, nil)
+func OpenCapture(found Found) (*pcap.Capture, io.Closer, error) {
+	return openCapture(context.Background(), found, nil)
 }

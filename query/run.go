@@ -56,6 +56,9 @@ func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, e
 	if err != nil {
 		return st, err
 	}
+	for _, src := range spec.Sources {
+		files = append(files, &file{Found: src})
+	}
 	probeAll(files, c.workers, spec.Prune)
 	var todo []*file
 	var total int64

@@ -117,7 +117,7 @@ func (s *scanner) scan(f *file) {
 	defer s.wg.Done()
 	defer close(f.ch)
 	defer s.read.filesDone.Add(1)
-	c, fd, err := openCapture(f.Found, &s.read.bytes)
+	c, fd, err := openCapture(s.ctx, f.Found, &s.read.bytes)
 	if err != nil {
 		if err == ErrNotCapture { // changed since the probe
 			err = pcap.ErrFormat
@@ -129,11 +129,20 @@ func (s *scanner) scan(f *file) {
 	defer fd.Close()
 	defer c.Close()
 	key := f.first
+	// A stream (another server's answer) waits on the network, not on
+	// this machine's CPUs: it takes no token, so it never keeps a local
+	// file from being read.
+	tokens := s.tokens
+	if f.Stream {
+		tokens = nil
+	}
 	for {
-		select {
-		case s.tokens <- struct{}{}:
-		case <-s.ctx.Done():
-			return
+		if tokens != nil {
+			select {
+			case tokens <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
 		}
 		b := getBatch()
 		limit := s.limit.Load()
@@ -156,7 +165,9 @@ func (s *scanner) scan(f *file) {
 				}
 			}
 		}
-		<-s.tokens
+		if tokens != nil {
+			<-tokens
+		}
 		f.complete = end
 		if len(b.items) == 0 && b.err == nil {
 			putBatch(b)

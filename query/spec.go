@@ -62,6 +62,11 @@ type Spec struct {
 	// Exclude names files never to read (the query's own output), each
 	// counted as skipped.
 	Exclude []string
+	// Sources are captures besides the files under Paths, each read
+	// through its Found.Open and named by its Found.Path in Stats: a
+	// failing source makes the answer incomplete as a failing file does.
+	// Their records are matched like a file's.
+	Sources []Found
 
 	// Filter is a tcpdump expression ("" keeps every packet), matched
 	// with libpcap's meaning by package filter on Ethernet frames.
@@ -119,7 +124,7 @@ type compiled struct {
 }
 
 func (s *Spec) compile() (*compiled, error) {
-	if len(s.Paths) == 0 {
+	if len(s.Paths) == 0 && len(s.Sources) == 0 {
 		return nil, fmt.Errorf("%w: Paths: name at least one file or directory", ErrSpec)
 	}
 	if s.MaxPackets < 0 || s.MaxBytes < 0 {

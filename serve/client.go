@@ -41,14 +41,47 @@ var ErrCut = errors.New("the answer was cut short: the server did not say it was
 // server's Summary of it. An error is a refusal (*HTTPError), a cut
 // answer (ErrCut: w holds what came), or w's or the connection's.
 func (c *Client) Query(ctx context.Context, p Params, w io.Writer) (Summary, error) {
-	var sum Summary
+	a, err := c.Open(ctx, p, nil)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer a.Close()
+	ow := &outWriter{w: w}
+	if _, err := io.Copy(ow, a); err != nil {
+		switch {
+		case ow.err != nil:
+			return Summary{}, ow.err
+		case ctx.Err() != nil:
+			return Summary{}, ctx.Err()
+		}
+		return Summary{}, err
+	}
+	return a.Summary()
+}
+
+// Answer is a streamed answer being read: the pcap, then (Summary) how
+// the server says it ended.
+type Answer struct {
+	resp *http.Response
+	sum  Summary
+	err  error // set at the end of the body: ErrCut, or the summary's
+	done bool
+}
+
+// Open sends the query p (POST /query, with header's fields added) and
+// returns its answer once the server has accepted it: a refusal is an
+// *HTTPError.
+func (c *Client) Open(ctx context.Context, p Params, header http.Header) (*Answer, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+"/query", bytes.NewReader(body))
 	if err != nil {
-		return sum, err
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	switch {
@@ -63,32 +96,55 @@ func (c *Client) Query(ctx context.Context, p Params, w io.Writer) (Summary, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return sum, &HTTPError{resp.StatusCode, strings.TrimSpace(string(msg))}
+		return nil, &HTTPError{resp.StatusCode, strings.TrimSpace(string(msg))}
 	}
-	ow := &outWriter{w: w}
-	if _, err := io.Copy(ow, resp.Body); err != nil {
-		switch {
-		case ow.err != nil:
-			return sum, ow.err
-		case ctx.Err() != nil:
-			return sum, ctx.Err()
-		}
-		return sum, fmt.Errorf("%w (%v)", ErrCut, err)
-	}
-	s := resp.Trailer.Get(SummaryTrailer)
-	if s == "" {
-		return sum, ErrCut
-	}
-	if err := json.Unmarshal([]byte(s), &sum); err != nil {
-		return sum, fmt.Errorf("the server's summary: %v", err)
-	}
-	return sum, nil
+	return &Answer{resp: resp}, nil
 }
+
+// Read reads the pcap. A connection that breaks is ErrCut.
+func (a *Answer) Read(p []byte) (int, error) {
+	n, err := a.resp.Body.Read(p)
+	switch {
+	case err == io.EOF:
+		a.finish()
+	case err != nil:
+		return n, fmt.Errorf("%w (%v)", ErrCut, err)
+	}
+	return n, err
+}
+
+// finish reads the trailers, at the end of the body.
+func (a *Answer) finish() {
+	if a.done {
+		return
+	}
+	a.done = true
+	s := a.resp.Trailer.Get(SummaryTrailer)
+	if s == "" {
+		a.err = ErrCut
+		return
+	}
+	if err := json.Unmarshal([]byte(s), &a.sum); err != nil {
+		a.err = fmt.Errorf("the server's summary: %v", err)
+	}
+}
+
+// Summary is how the server says the answer ended, once it was read to
+// its end; ErrCut if the server did not say.
+func (a *Answer) Summary() (Summary, error) {
+	if !a.done {
+		return a.sum, errors.New("the answer was not read to its end")
+	}
+	return a.sum, a.err
+}
+
+// Close ends the answer; before its end, that cancels the server's scan.
+func (a *Answer) Close() error { return a.resp.Body.Close() }
 
 // outWriter keeps the output's own error apart from the connection's.
 type outWriter struct {

@@ -229,6 +229,7 @@ func (j *jobs) submit(w http.ResponseWriter, r *http.Request, kind string) {
 	}
 	req, err := p.Request()
 	var spec query.Spec
+	fanout := j.s.fanout(r, p.BasePath)
 	if err == nil {
 		e.query = describe(req)
 		var paths []string
@@ -275,6 +276,9 @@ func (j *jobs) submit(w http.ResponseWriter, r *http.Request, kind string) {
 	j.mu.Unlock()
 	e.job = id
 
+	if fanout {
+		spec.Sources = j.s.peerSources(req)
+	}
 	j.wg.Add(1)
 	go j.run(ctx, jb, spec)
 	writeJSON(w, http.StatusOK, st)

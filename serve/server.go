@@ -27,6 +27,8 @@ type Config struct {
 	Auth *Auth
 	// Workers is each query's Spec.Workers (0: GOMAXPROCS).
 	Workers int
+	// Peers are other servers every query is sent to as well (Peer).
+	Peers []Peer
 	// Jobs configures Metron's REST jobs.
 	Jobs JobsConfig
 	// Log gets a line per request and per job; nil: slog.Default().

@@ -240,6 +240,9 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.query = describe(req)
+	if s.fanout(r, "") {
+		spec.Sources = s.peerSources(req)
+	}
 	n, _ := strconv.Atoi(r.URL.Query().Get("buckets"))
 	t := &tally{talkers: map[netip.Addr]*Talker{}, convs: map[[2]netip.Addr]*Talker{}}
 	if !req.Start.IsZero() && !req.End.IsZero() && n > 0 && n <= 2000 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fastcapa-go/fastcapa/filter"
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/serve"
@@ -290,5 +292,64 @@ func TestServeClientGone(t *testing.T) {
 	}
 	if a := ask(t, nil, newRequest(t, "POST", base+"/query", "", "Steno-Limit-Packets", "3")); a.status != serve.Limited {
 		t.Errorf("the next query: %d %q", a.code, a.status)
+	}
+}
+
+// TestServeFanout: two servers, each with part of a store the sink
+// wrote, and each the other's peer. A query to either is answered from
+// both, merged in time order: byte for byte what pcapstore query gives
+// over both directories, streamed and as a job's pages, and never sent
+// round again. With one server stopped, the other's answer holds its own
+// packets, is marked incomplete and names the stopped one; pcapstore
+// query -server exits 1 and says so.
+func TestServeFanout(t *testing.T) {
+	st := newServeStore(t)
+	dirB := t.TempDir()
+	for i, f := range sinkFiles(t, st.dir) {
+		if i%2 == 1 {
+			for _, p := range []string{f, index.SidecarPath(f)} {
+				if err := os.Rename(p, filepath.Join(dirB, filepath.Base(p))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	portA, portB := freePort(t), freePort(t)
+	urlA, urlB := fmt.Sprintf("http://127.0.0.1:%d", portA), fmt.Sprintf("http://127.0.0.1:%d", portB)
+	a, _ := startServe(t, "-listen", fmt.Sprintf("127.0.0.1:%d", portA), "-jobs-dir", t.TempDir(), "-peer", urlB, st.dir)
+	b, _ := startServe(t, "-listen", fmt.Sprintf("127.0.0.1:%d", portB), "-jobs-dir", t.TempDir(), "-peer", urlA, dirB)
+	for _, expr := range []string{"", "tcp", "udp or icmp"} {
+		local, _, _ := pcapQuery(t, "expr", expr, st.dir, dirB, "-o", "-")
+		for _, base := range []string{urlA, urlB} {
+			ans := ask(t, nil, newRequest(t, "POST", base+"/query", expr))
+			if ans.code != 200 || ans.status != serve.Complete || !bytes.Equal(ans.body, local) {
+				t.Errorf("%q from %s: %d %q, %d bytes, pcapstore query over both %d", expr, base, ans.code, ans.status, len(ans.body), len(local))
+			}
+		}
+	}
+	// A job through A: its pages are the merged answer too.
+	c := jobClient{t, urlA, "", ""}
+	code, s, re := c.submit("query", `{"query":"tcp"}`)
+	if code != 200 {
+		t.Fatalf("job: %d %+v", code, re)
+	}
+	s = c.wait(s.JobID)
+	sameRecords(t, "a job's pages", c.pages(s.JobID, s.PageTotal), pcaptest.TcpdumpKeeps(t, st.src, "tcp"))
+	// Each server got one query from the other at most: none went round.
+	if n := strings.Count(a.logs.String(), `"path":"/query"`); n > 7 {
+		t.Errorf("server A logged %d queries for 6 asked of both: a query went round", n)
+	}
+
+	// B stopped: A answers with its own packets, incomplete, naming B.
+	b.stop()
+	localA, _, _ := pcapQuery(t, "expr", "tcp", st.dir, "-o", "-")
+	ans := ask(t, nil, newRequest(t, "POST", urlA+"/query", "tcp"))
+	if ans.code != 200 || ans.status != serve.Incomplete || !bytes.Equal(ans.body, localA) ||
+		len(ans.summary.Failed) != 1 || ans.summary.Failed[0].Path != urlB {
+		t.Errorf("B stopped: %d %q %+v, %d bytes (A's own: %d)", ans.code, ans.status, ans.summary.Failed, len(ans.body), len(localA))
+	}
+	_, stderr, code := pcapQuery(t, "expr", "tcp", "-server", urlA, "-o", "-")
+	if code != 1 || !strings.Contains(stderr, urlB) || !strings.Contains(stderr, "incomplete") {
+		t.Errorf("-server with a peer down: exit %d: %s", code, stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
@@ -55,6 +56,11 @@ options:
   -job-limit N          running jobs per user (default 1, Metron's)
   -job-retention D      how long finished jobs are kept (default 24h)
   -workers N            files each query scans at once (default: CPUs)
+  -peer URL             another pcapstore serve (repeatable): every query is sent
+                        to it too, and the answers merged in time order; a peer
+                        that fails makes the answer incomplete, naming it
+  -peer-token-file FILE, -peer-user USER ($PCAPSTORE_PEER_PASSWORD),
+  -peer-ca FILE, -peer-cert FILE, -peer-key FILE   how to reach the peers
   -log-level L          debug, info, warn or error; -log-json for JSON lines
 
 Every request is logged on stderr with who asked what and how it ended.
@@ -78,6 +84,13 @@ func runServe(args []string) int {
 	jobLimit := fs.Int("job-limit", 1, "")
 	retention := fs.Duration("job-retention", 24*time.Hour, "")
 	workers := fs.Int("workers", 0, "")
+	var peers cliflag.List
+	fs.Var(&peers, "peer", "")
+	peerToken := fs.String("peer-token-file", "", "")
+	peerUser := fs.String("peer-user", "", "")
+	peerCA := fs.String("peer-ca", "", "")
+	peerCert := fs.String("peer-cert", "", "")
+	peerKey := fs.String("peer-key", "", "")
 	logLevel := fs.String("log-level", "info", "")
 	logJSON := fs.Bool("log-json", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -117,8 +130,32 @@ func runServe(args []string) int {
 	if *jobsDir == "" {
 		*jobsDir = defaultJobsDir()
 	}
+	pc := serve.Client{User: *peerUser, Password: os.Getenv("PCAPSTORE_PEER_PASSWORD")}
+	if *peerToken != "" {
+		b, err := os.ReadFile(*peerToken)
+		if err != nil {
+			return fail("-peer-token-file: %v", err)
+		}
+		pc.Token = strings.TrimSpace(string(b))
+	}
+	if *peerCA != "" || *peerCert != "" {
+		tc, err := serve.ClientTLS(*peerCA, *peerCert, *peerKey)
+		if err != nil {
+			return fail("%v", err)
+		}
+		pc.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
+	}
+	var ps []serve.Peer
+	for _, u := range peers {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fail("-peer %q: give its URL, http://HOST:PORT or https://…", u)
+		}
+		c := pc
+		c.URL = u
+		ps = append(ps, serve.Peer{URL: u, Client: &c})
+	}
 	s, err := serve.New(serve.Config{
-		Stores: stores, Auth: auth, Workers: *workers, Log: log,
+		Stores: stores, Auth: auth, Workers: *workers, Log: log, Peers: ps,
 		Jobs: serve.JobsConfig{Dir: *jobsDir, PageSize: *pageSize, Limit: *jobLimit, Retention: *retention},
 	})
 	if err != nil {
@@ -141,7 +178,7 @@ func runServe(args []string) int {
 	if srv.TLSConfig != nil {
 		scheme = "https"
 	}
-	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "stores", []string(stores), "jobs", *jobsDir,
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "stores", []string(stores), "peers", []string(peers), "jobs", *jobsDir,
 		"auth", authNote(auth, *clientCA != ""))
 	errc := make(chan error, 1)
 	go func() {
