@@ -346,6 +346,22 @@ func (ix *Index) describes(capture string, fi fs.FileInfo) error {
 		capture, size, mod, ix.CaptureSize, ix.CaptureModTime, ErrStale)
 }
 
+// ForObject reads an index uploaded beside its capture to an object
+// store (the sink sends the sidecar after the file), and checks that it
+// describes an object of size bytes: an object keeps no modification
+// time of the file, so the size is what binds them. An invalid index is
+// ErrFormat, another file's ErrStale: scan the object.
+func ForObject(sidecar []byte, size int64) (*Index, error) {
+	ix := new(Index)
+	if err := ix.UnmarshalBinary(sidecar); err != nil {
+		return nil, err
+	}
+	if ix.CaptureSize != size || size == 0 {
+		return nil, fmt.Errorf("the object is %d bytes, the index describes %d: %w", size, ix.CaptureSize, ErrStale)
+	}
+	return ix, nil
+}
+
 // Load reads capture's index file and checks that it describes capture
 // as it is now. A missing index is an error matching fs.ErrNotExist, an
 // invalid one ErrFormat, one for another version of the file ErrStale:

@@ -392,10 +392,14 @@ func TestUploadBadKeyOrFile(t *testing.T) {
 	u := newUploader(t, s)
 	p, _ := randomFile(t, t.TempDir(), "f.pcap", 10, 1)
 	ctx := context.Background()
-	for _, key := range []string{"", "/a.pcap", "a/", "a//b.pcap", "../a.pcap", "a/./b", "a/.b.pcap.inprogress", `a\b`, "a\nb", strings.Repeat("k", 1025), "\xff"} {
+	for _, key := range []string{"", "/a.pcap", "a/", "a//b.pcap", "../a.pcap", "a/./b", "a/.b.pcap.inprogress", ".x/.a.pcap.idx", "a/..idx", "a/.b.pcap.idx/c", `a\b`, "a\nb", strings.Repeat("k", 1025), "\xff"} {
 		if _, err := u.Upload(ctx, p, key); !errors.Is(err, objstore.ErrKey) {
 			t.Errorf("Upload key %q: want ErrKey, got %v", key, err)
 		}
+	}
+	// A capture's sidecar index is the one hidden name a key may end in.
+	if _, err := u.Upload(ctx, p, "a/.b.pcap.idx"); err != nil {
+		t.Errorf("a sidecar's key: %v", err)
 	}
 	if _, err := u.Upload(ctx, filepath.Join(t.TempDir(), "missing.pcap"), "m.pcap"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: want fs.ErrNotExist, got %v", err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fastcapa-go/fastcapa/store"
 )
 
 // Spec describes an object-store target. Validate checks it; New makes an
@@ -301,12 +303,19 @@ func checkBucket(b string) error {
 	return nil
 }
 
+// isSidecar reports whether name is a capture's sidecar index.
+func isSidecar(name string) bool {
+	e := store.Classify(name, 0)
+	return e.Kind == store.Sidecar && e.Of != ""
+}
+
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // checkKey accepts a relative slash path of visible names: no leading,
 // trailing or double '/', no element starting with '.' (so no "." or
-// ".."), valid UTF-8 without control characters or '\', at most
-// MaxKeyLen bytes.
+// ".."), but for a last element that is a capture's sidecar index
+// (.<capture>.idx, store.SidecarPath), valid UTF-8 without control
+// characters or '\', at most MaxKeyLen bytes.
 func checkKey(k string) error {
 	switch {
 	case k == "":
@@ -318,9 +327,13 @@ func checkKey(k string) error {
 	case strings.ContainsFunc(k, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }):
 		return fmt.Errorf("%q has a control character or '\\'", k)
 	}
-	for _, e := range strings.Split(k, "/") {
+	els := strings.Split(k, "/")
+	for i, e := range els {
 		if e == "" {
 			return fmt.Errorf("%q: an empty element (leading, trailing or double '/')", k)
+		}
+		if i == len(els)-1 && isSidecar(e) {
+			break
 		}
 		if strings.HasPrefix(e, ".") {
 			return fmt.Errorf("%q: element %q starts with '.' (hidden, \".\" or \"..\")", k, e)

@@ -252,7 +252,7 @@ func (f *file) probe(prune Pruner) {
 		f.first = math.MinInt64 // opened first, read once
 		return
 	}
-	if prune != nil && f.Open == nil {
+	if prune != nil {
 		if may, known := prune(f.Path); known && !may {
 			f.pruned = true
 			return

@@ -17,12 +17,26 @@ import (
 // capture is scanned. IndexPruner returns nil when the query constrains
 // nothing an index knows.
 func IndexPruner(start, end time.Time, f *Fixed) Pruner {
+	return IndexPrunerOf(start, end, f, nil)
+}
+
+// IndexOf loads the index of the capture at path (index.Load for a
+// file): an error when there is none to trust, and the capture is
+// scanned.
+type IndexOf func(path string) (*index.Index, error)
+
+// IndexPrunerOf is IndexPruner with the indexes load gives (nil:
+// index.Load): those of objects in a bucket, for instance.
+func IndexPrunerOf(start, end time.Time, f *Fixed, load IndexOf) Pruner {
 	all := indexConstraints(start, end, f)
 	if len(all) == 0 {
 		return nil
 	}
+	if load == nil {
+		load = index.Load
+	}
 	return func(path string) (mayMatch, known bool) {
-		ix, err := index.Load(path)
+		ix, err := load(path)
 		if err != nil {
 			return false, false
 		}

@@ -33,6 +33,12 @@ type Request struct {
 	// NoIndex scans every capture: it prunes none by its sidecar index
 	// or FMADIO name.
 	NoIndex bool
+	// IndexOf loads a capture's index for the pruner (nil: index.Load,
+	// the sidecar beside a file).
+	IndexOf IndexOf
+	// Sources are Spec.Sources: captures besides the files under the
+	// paths.
+	Sources []Found
 }
 
 // Spec is the query r over paths, validated (its filter compiled).
@@ -40,7 +46,7 @@ type Request struct {
 // compile.
 func (r Request) Spec(paths []string) (Spec, error) {
 	spec := Spec{
-		Paths: paths, Filter: r.Expr, MatchVLAN: r.MatchVLAN,
+		Paths: paths, Sources: r.Sources, Filter: r.Expr, MatchVLAN: r.MatchVLAN,
 		Start: r.Start, End: r.End,
 		MaxPackets: r.MaxPackets, MaxBytes: r.MaxBytes, Workers: r.Workers,
 	}
@@ -61,7 +67,14 @@ func (r Request) Spec(paths []string) (Spec, error) {
 		spec.Filter, spec.Payload = f.Matchers(r.Tunnels, spec.Payload)
 	}
 	if !r.NoIndex {
-		spec.Prune = NamePruner(spec.Start, IndexPruner(spec.Start, spec.End, fixed))
+		spec.Prune = NamePruner(spec.Start, IndexPrunerOf(spec.Start, spec.End, fixed, r.IndexOf))
 	}
 	return spec, spec.Validate()
+}
+
+// Validate checks r as Spec does (its filter and pattern compiled)
+// without paths to search: a query checked as it is typed.
+func (r Request) Validate() error {
+	_, err := r.Spec([]string{"."})
+	return err
 }

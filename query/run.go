@@ -57,7 +57,7 @@ func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, e
 		return st, err
 	}
 	for _, src := range spec.Sources {
-		files = append(files, &file{Found: src})
+		files = append(files, &file{Found: src, err: src.Err})
 	}
 	probeAll(files, c.workers, spec.Prune)
 	var todo []*file

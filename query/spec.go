@@ -65,7 +65,9 @@ type Spec struct {
 	// Sources are captures besides the files under Paths, each read
 	// through its Found.Open and named by its Found.Path in Stats: a
 	// failing source makes the answer incomplete as a failing file does.
-	// Their records are matched like a file's.
+	// Their records are matched like a file's. A non-nil Sources lets
+	// Paths be empty: a caller whose sources listed nothing gets
+	// ErrNoCaptures from Run, not ErrSpec.
 	Sources []Found
 
 	// Filter is a tcpdump expression ("" keeps every packet), matched
@@ -124,7 +126,7 @@ type compiled struct {
 }
 
 func (s *Spec) compile() (*compiled, error) {
-	if len(s.Paths) == 0 && len(s.Sources) == 0 {
+	if len(s.Paths) == 0 && s.Sources == nil {
 		return nil, fmt.Errorf("%w: Paths: name at least one file or directory", ErrSpec)
 	}
 	if s.MaxPackets < 0 || s.MaxBytes < 0 {

@@ -229,13 +229,13 @@ func (j *jobs) submit(w http.ResponseWriter, r *http.Request, kind string) {
 	}
 	req, err := p.Request()
 	var spec query.Spec
-	fanout := j.s.fanout(r, p.BasePath)
 	if err == nil {
 		e.query = describe(req)
 		var paths []string
 		if paths, err = j.s.paths(p.BasePath); err == nil {
-			req.Workers = j.s.cfg.Workers
-			spec, err = req.Spec(paths)
+			// The buckets' indexes are read as the job runs: within
+			// the server's life, not the request's.
+			spec, err = j.s.spec(j.ctx, req, paths, p.BasePath != "", j.s.fanout(r, p.BasePath))
 		}
 	}
 	if err != nil {
@@ -276,9 +276,6 @@ func (j *jobs) submit(w http.ResponseWriter, r *http.Request, kind string) {
 	j.mu.Unlock()
 	e.job = id
 
-	if fanout {
-		spec.Sources = j.s.peerSources(req)
-	}
 	j.wg.Add(1)
 	go j.run(ctx, jb, spec)
 	writeJSON(w, http.StatusOK, st)

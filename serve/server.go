@@ -29,6 +29,8 @@ type Config struct {
 	Workers int
 	// Peers are other servers every query is sent to as well (Peer).
 	Peers []Peer
+	// Buckets are stores in object stores, searched with Stores.
+	Buckets []Bucket
 	// Jobs configures Metron's REST jobs.
 	Jobs JobsConfig
 	// Log gets a line per request and per job; nil: slog.Default().
@@ -50,7 +52,7 @@ type Server struct {
 // earlier run that were still running are failed: a restart ends
 // them). Stores that do not exist are an error.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Stores) == 0 {
+	if len(cfg.Stores) == 0 && len(cfg.Buckets) == 0 {
 		return nil, errors.New("name at least one store to serve")
 	}
 	if cfg.Auth == nil {

@@ -89,20 +89,19 @@ const maxQueryBody = 1 << 20
 // start, end, vlan, limit_packets and limit_bytes, and Stenographer's
 // Steno-Limit-Packets and Steno-Limit-Bytes headers, apply to the text
 // forms (the limits to every form; the smaller limit wins).
-func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []string, fanout bool, err error) {
-	var basePath string
+func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []string, basePath string, err error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Method == http.MethodPost && ct == "application/json" {
 		b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxQueryBody))
 		if err != nil {
-			return req, nil, false, fmt.Errorf("%w: body: %v", query.ErrSpec, err)
+			return req, nil, "", fmt.Errorf("%w: body: %v", query.ErrSpec, err)
 		}
 		p, err := DecodeParams(b)
 		if err != nil {
-			return req, nil, false, err
+			return req, nil, "", err
 		}
 		if req, err = p.Request(); err != nil {
-			return req, nil, false, err
+			return req, nil, "", err
 		}
 		basePath = p.BasePath
 	} else {
@@ -110,15 +109,15 @@ func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []stri
 		if r.Method == http.MethodPost {
 			b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxQueryBody))
 			if err != nil {
-				return req, nil, false, fmt.Errorf("%w: body: %v", query.ErrSpec, err)
+				return req, nil, "", fmt.Errorf("%w: body: %v", query.ErrSpec, err)
 			}
 			text = string(b)
 		}
 		if req, err = ParseSteno(text, s.cfg.Now()); err != nil {
-			return req, nil, false, err
+			return req, nil, "", err
 		}
 		if err := urlParams(r, &req); err != nil {
-			return req, nil, false, err
+			return req, nil, "", err
 		}
 	}
 	for _, l := range []struct {
@@ -134,7 +133,7 @@ func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []stri
 			}
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				return req, nil, false, fmt.Errorf("%w: %s %q: give a number ≥ 0", query.ErrSpec, l.header, v)
+				return req, nil, "", fmt.Errorf("%w: %s %q: give a number ≥ 0", query.ErrSpec, l.header, v)
 			}
 			if n > 0 && (*l.v == 0 || n < *l.v) {
 				*l.v = n
@@ -142,7 +141,7 @@ func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []stri
 		}
 	}
 	paths, err = s.paths(basePath)
-	return req, paths, s.fanout(r, basePath), err
+	return req, paths, basePath, err
 }
 
 // urlParams reads start, end and vlan from the URL into req: a time is
@@ -195,22 +194,16 @@ func parseURLTime(v string) (time.Time, error) {
 // it ended.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	e := entryOf(r)
-	req, paths, fanout, err := s.streamRequest(r)
+	req, paths, basePath, err := s.streamRequest(r)
 	if err != nil {
 		badRequest(w, err)
 		return
 	}
 	e.query = describe(req)
-	if req.Workers == 0 {
-		req.Workers = s.cfg.Workers
-	}
-	spec, err := req.Spec(paths)
+	spec, err := s.spec(r.Context(), req, paths, basePath != "", s.fanout(r, basePath))
 	if err != nil {
 		badRequest(w, err)
 		return
-	}
-	if fanout {
-		spec.Sources = s.peerSources(req)
 	}
 	p := newPcapStream(w)
 	defer p.stop()

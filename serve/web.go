@@ -42,16 +42,15 @@ func (s *Server) webRequest(r *http.Request) (query.Request, []string, error) {
 	if err != nil {
 		return req, nil, err
 	}
-	req.Workers = s.cfg.Workers
 	return req, s.stores, nil
 }
 
 // validate answers whether q compiles: 200 with the expression as read,
 // or 400 with the parser's message.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
-	req, paths, err := s.webRequest(r)
+	req, _, err := s.webRequest(r)
 	if err == nil {
-		_, err = req.Spec(paths)
+		err = req.Validate()
 	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -97,6 +96,12 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	objs := s.listBuckets(r.Context())
+	found = append(found, objs.sources...)
+	load := objs.indexOf(r.Context())
+	if load == nil {
+		load = index.Load
+	}
 	type span struct {
 		first, last, packets, bytes int64
 	}
@@ -107,7 +112,7 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		if f.Err != nil {
 			continue
 		}
-		ix, err := index.Load(f.Path)
+		ix, err := load(f.Path)
 		if err != nil {
 			h.Unindexed++
 			continue
@@ -233,16 +238,13 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	req, paths, err := s.webRequest(r)
 	var spec query.Spec
 	if err == nil {
-		spec, err = req.Spec(paths)
+		spec, err = s.spec(r.Context(), req, paths, false, s.fanout(r, ""))
 	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
 	e.query = describe(req)
-	if s.fanout(r, "") {
-		spec.Sources = s.peerSources(req)
-	}
 	n, _ := strconv.Atoi(r.URL.Query().Get("buckets"))
 	t := &tally{talkers: map[netip.Addr]*Talker{}, convs: map[[2]netip.Addr]*Talker{}}
 	if !req.Start.IsZero() && !req.End.IsZero() && n > 0 && n <= 2000 {

@@ -350,8 +350,9 @@ func TestCommitRevocation(t *testing.T) {
 	}
 }
 
-// fakeBucket is an upload target's Upload: each upload waits for its
-// release, then copies the file into dir.
+// fakeBucket is an upload target's Upload: each upload of a capture
+// waits for its release, then copies the file into dir; its sidecar
+// index follows without waiting.
 type fakeBucket struct {
 	dir     string
 	release chan struct{}
@@ -363,27 +364,32 @@ type fakeBucket struct {
 // open lets every upload from now on go at once.
 func (b *fakeBucket) open() { b.opened.Do(func() { close(b.release) }) }
 
-func (b *fakeBucket) upload(ctx context.Context, localPath, key string) error {
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-		return ctx.Err()
+func (b *fakeBucket) upload(ctx context.Context, localPath, key string) (string, error) {
+	sidecar := strings.HasSuffix(key, ".idx")
+	if !sidecar {
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
 	data, err := os.ReadFile(localPath)
 	if err != nil {
-		return err
+		return "", err
 	}
 	dst := filepath.Join(b.dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
+		return "", err
 	}
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		return err
+		return "", err
 	}
-	b.mu.Lock()
-	b.keys = append(b.keys, key)
-	b.mu.Unlock()
-	return nil
+	if !sidecar {
+		b.mu.Lock()
+		b.keys = append(b.keys, key)
+		b.mu.Unlock()
+	}
+	return key, nil
 }
 
 func (b *fakeBucket) uploaded() int {

@@ -245,10 +245,11 @@ func newSink(spec Spec) (*Sink, error) {
 			s.log.Warn("discarded a temporary file left by a crash; its packets will be consumed again",
 				"target", t.spec.Name, "path", d.Path, "reason", d.Reason)
 		}
-		if t.spec.Upload == nil {
-			s.indexRecovered(t, rec)
-		} else if t.left, err = spooled(dir, spec.DeadLetter); err != nil {
-			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
+		s.indexRecovered(t, rec)
+		if t.spec.Upload != nil {
+			if t.left, err = spooled(dir, spec.DeadLetter); err != nil {
+				return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
+			}
 		}
 		if t.spec.OnFinalize != nil {
 			for _, f := range rec {
@@ -450,9 +451,7 @@ func (s *Sink) part(p int32, first int64) (*partition, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.spec.Name, err)
 		}
-		if t.spec.Upload == nil {
-			w.Observe(s.indexer(t))
-		}
+		w.Observe(s.indexer(t)) // an upload target sends the sidecar with its file
 		o := &output{t: t, w: w, partition: p, index: len(st.outs)}
 		// Ahead of the name only where a crash before it leaves a file
 		// Recover publishes whole, and no command is due on the name.

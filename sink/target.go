@@ -40,10 +40,12 @@ type Target struct {
 	// are finalized, and once a minute besides.
 	Retention store.Retention
 	// Upload, if set, sends each finalized file away — key is its path
-	// relative to Store.Dir, with '/' — and returns nil only once it is
-	// stored (package objstore's Uploader.Upload). Store.Dir is then a
-	// spool: see upload.go.
-	Upload func(ctx context.Context, localPath, key string) error
+	// relative to Store.Dir, with '/' — and returns only once it is
+	// stored, with the key it is stored under (package objstore's
+	// Uploader.Upload, which numbers a key another object holds). The
+	// file's sidecar index follows it, under the sidecar name of that
+	// key. Store.Dir is then a spool: see upload.go.
+	Upload func(ctx context.Context, localPath, key string) (stored string, err error)
 	// OnFinalize, if set, runs a command for each finalized file: see
 	// command.go. Not with Upload.
 	OnFinalize *Command

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastcapa-go/fastcapa/index"
 	"github.com/fastcapa-go/fastcapa/store"
 )
 
@@ -98,10 +99,7 @@ func (s *Sink) uploader(ctx context.Context, t *target) {
 	defer s.uploaders.Done()
 	for u := range t.queue {
 		for {
-			key, err := filepath.Rel(t.spec.Store.Dir, u.path)
-			if err == nil {
-				err = t.spec.Upload(ctx, u.path, filepath.ToSlash(key))
-			}
+			err := s.uploadOne(ctx, t, u.path)
 			if err == nil || ctx.Err() != nil {
 				u.err = err
 				break
@@ -117,6 +115,27 @@ func (s *Sink) uploader(ctx context.Context, t *target) {
 	}
 }
 
+// uploadOne sends a file, then its sidecar index if it has one, under
+// the sidecar name of the key the file got: a reader of the bucket finds
+// it as a query finds a local one. Both are sent again after a failure
+// (a file already there is found, not copied twice).
+func (s *Sink) uploadOne(ctx context.Context, t *target, path string) error {
+	key, err := filepath.Rel(t.spec.Store.Dir, path)
+	if err != nil {
+		return err
+	}
+	stored, err := t.spec.Upload(ctx, path, filepath.ToSlash(key))
+	if err != nil {
+		return err
+	}
+	sidecar := index.SidecarPath(path)
+	if _, err := os.Stat(sidecar); err != nil {
+		return nil // none: readers scan the object whole
+	}
+	_, err = t.spec.Upload(ctx, sidecar, filepath.ToSlash(index.SidecarPath(stored)))
+	return err
+}
+
 // finalized records files an output finalized: the output's records from
 // from on are in them (from is its durable offset while they were open).
 func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
@@ -130,7 +149,7 @@ func (s *Sink) finalized(o *output, fins []store.Finalized, from int64) {
 		}
 	}
 	if o.t.queue == nil {
-		return // indexed by the writer's observer (index.Indexer)
+		return
 	}
 	for _, f := range fins {
 		o.pending = append(o.pending, pending{path: f.Path, from: from})
@@ -148,8 +167,10 @@ func (s *Sink) done(u *upload) error {
 		return nil
 	}
 	u.t.uploadedFiles.Add(1)
-	if err := os.Remove(u.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("uploaded, but the spool copy stays", "target", u.t.spec.Name, "path", u.path, "error", err)
+	for _, p := range []string{u.path, index.SidecarPath(u.path)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("uploaded, but the spool copy stays", "target", u.t.spec.Name, "path", p, "error", err)
+		}
 	}
 	if u.o == nil || len(u.o.pending) == 0 || u.o.pending[0].path != u.path {
 		return nil

@@ -27,11 +27,14 @@ import (
 // serveStore is a store the sink wrote from the shared captures with
 // tunnels and VLANs and metron-example.pcap (their Ethernet frames, one
 // millisecond apart from t0), in files of 300 packets with their sidecar
-// indexes; src holds the same records in one file, tcpdump's input.
+// indexes; src holds the same records in one file, tcpdump's input. The
+// broker still serves the topic, "serve".
 type serveStore struct {
 	dir, src string
 	recs     []pcap.Record
+	krecs    []*kgo.Record
 	t0       int64
+	broker   string
 }
 
 func newServeStore(t *testing.T) serveStore {
@@ -39,29 +42,36 @@ func newServeStore(t *testing.T) serveStore {
 	in := makeFilterInputFrom(t, tunnelPcaps(t))
 	st := serveStore{dir: t.TempDir(), src: filepath.Join(t.TempDir(), "src.pcap"),
 		t0: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano()}
-	var krecs []*kgo.Record
 	for i, r := range in.recs {
 		ts := st.t0 + int64(i)*int64(time.Millisecond)
 		st.recs = append(st.recs, pcap.Record{Timestamp: ts, Data: r.Data, OrigLen: uint32(len(r.Data))})
-		krecs = append(krecs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(ts)), Value: r.Data})
+		st.krecs = append(st.krecs, &kgo.Record{Key: binary.BigEndian.AppendUint64(nil, uint64(ts)), Value: r.Data})
 	}
 	pcaptest.WriteCapture(t, st.src, pcaptest.File{}, st.recs)
 	b := startBroker(t, 0, "serve", "")
-	produce(t, b.Addr, "serve", krecs)
-	s := &sinkProc{t: t, args: []string{"sink", "-brokers", b.Addr, "-topic", "serve", "-group", "g",
-		"-dir", st.dir, "-max-packets", "300", "-metrics-listen", "127.0.0.1:0"}}
+	st.broker = b.Addr
+	produce(t, b.Addr, "serve", st.krecs)
+	runSinkUntil(t, b.Addr, "serve", "g", len(st.krecs), "sink", "-brokers", b.Addr, "-topic", "serve", "-group", "g",
+		"-dir", st.dir, "-max-packets", "300", "-metrics-listen", "127.0.0.1:0")
+	files := sinkFiles(t, st.dir)
+	if n := countPackets(t, files); len(files) < 3 || n != len(st.krecs) {
+		t.Fatalf("the sink wrote %d packets in %d files, want %d in several", n, len(files), len(st.krecs))
+	}
+	return st
+}
+
+// runSinkUntil runs pcapstore with args (a sink of group on topic, in
+// files of 300 packets) until it committed its full files of n records,
+// and stops it, which finishes the last one.
+func runSinkUntil(t *testing.T, broker, topic, group string, n int, args ...string) {
+	t.Helper()
+	s := &sinkProc{t: t, args: args}
 	s.start()
 	t.Cleanup(s.kill)
-	// The full files; the stop finishes the last one.
-	waitCommitted(t, b.Addr, "g", "serve", int64(len(krecs)/300*300))
+	waitCommitted(t, broker, group, topic, int64((n-1)/300*300))
 	if c := s.stop(); c != 0 {
 		t.Fatalf("pcapstore sink exited %d\n%s", c, s.logs.String())
 	}
-	files := sinkFiles(t, st.dir)
-	if n := countPackets(t, files); len(files) < 3 || n != len(krecs) {
-		t.Fatalf("the sink wrote %d packets in %d files, want %d in several", n, len(files), len(krecs))
-	}
-	return st
 }
 
 // ms is the epoch millisecond of record i.

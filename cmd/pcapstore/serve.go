@@ -15,13 +15,14 @@ import (
 
 	"github.com/fastcapa-go/fastcapa/internal/cliflag"
 	"github.com/fastcapa-go/fastcapa/internal/daemonsig"
+	"github.com/fastcapa-go/fastcapa/objstore"
 	"github.com/fastcapa-go/fastcapa/serve"
 )
 
 const serveUsage = `usage: pcapstore serve [options] STORE...
 
-Answers queries over the stores (the sink's directories, or any
-directories of captures) over HTTP:
+Answers queries over the stores (the sink's directories, any directories of
+captures, or s3://BUCKET/PREFIX where a sink's s3: target uploads) over HTTP:
 
   POST /query                 Stenographer's query: a tcpdump expression with
                               "after TIME" / "before TIME" terms (RFC 3339, or
@@ -59,6 +60,9 @@ options:
   -peer URL             another pcapstore serve (repeatable): every query is sent
                         to it too, and the answers merged in time order; a peer
                         that fails makes the answer incomplete, naming it
+  -s3-endpoint HOST[:PORT], -s3-tls, -s3-region R (default us-east-1)
+                        the object store of s3:// stores; the keys are
+                        $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY
   -peer-token-file FILE, -peer-user USER ($PCAPSTORE_PEER_PASSWORD),
   -peer-ca FILE, -peer-cert FILE, -peer-key FILE   how to reach the peers
   -log-level L          debug, info, warn or error; -log-json for JSON lines
@@ -91,6 +95,9 @@ func runServe(args []string) int {
 	peerCA := fs.String("peer-ca", "", "")
 	peerCert := fs.String("peer-cert", "", "")
 	peerKey := fs.String("peer-key", "", "")
+	s3Endpoint := fs.String("s3-endpoint", "", "")
+	s3TLS := fs.Bool("s3-tls", false, "")
+	s3Region := fs.String("s3-region", "us-east-1", "")
 	logLevel := fs.String("log-level", "info", "")
 	logJSON := fs.Bool("log-json", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +137,26 @@ func runServe(args []string) int {
 	if *jobsDir == "" {
 		*jobsDir = defaultJobsDir()
 	}
+	var local []string
+	var buckets []serve.Bucket
+	for _, st := range stores {
+		rest, ok := strings.CutPrefix(st, "s3://")
+		if !ok {
+			local = append(local, st)
+			continue
+		}
+		if *s3Endpoint == "" {
+			return fail("%s: give the object store's -s3-endpoint", st)
+		}
+		bucket, prefix, _ := strings.Cut(rest, "/")
+		r, err := objstore.NewReader(objstore.Spec{Endpoint: *s3Endpoint, TLS: *s3TLS, Region: *s3Region,
+			Bucket: bucket, Prefix: prefix, Credentials: objstore.Credentials{FromEnv: true}, Logger: log})
+		if err != nil {
+			return fail("%s: %v", st, err)
+		}
+		defer r.Close()
+		buckets = append(buckets, serve.Bucket{Name: st, Reader: r})
+	}
 	pc := serve.Client{User: *peerUser, Password: os.Getenv("PCAPSTORE_PEER_PASSWORD")}
 	if *peerToken != "" {
 		b, err := os.ReadFile(*peerToken)
@@ -155,7 +182,7 @@ func runServe(args []string) int {
 		ps = append(ps, serve.Peer{URL: u, Client: &c})
 	}
 	s, err := serve.New(serve.Config{
-		Stores: stores, Auth: auth, Workers: *workers, Log: log, Peers: ps,
+		Stores: local, Buckets: buckets, Auth: auth, Workers: *workers, Log: log, Peers: ps,
 		Jobs: serve.JobsConfig{Dir: *jobsDir, PageSize: *pageSize, Limit: *jobLimit, Retention: *retention},
 	})
 	if err != nil {
