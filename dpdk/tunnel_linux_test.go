@@ -116,7 +116,12 @@ func (p *vxlanPeer) port(t *testing.T, spec PortSpec) (*Port, *Mempool) {
 		t.Fatal(err)
 	}
 	name := fmt.Sprintf("net_af_packet_fc%d", vdevSeq.Add(1))
-	if err := addVdevForTest(name, "iface="+p.a+",qpairs=1"); err != nil {
+	// framecnt: every frame a test sends at once (tcpreplay -t) fits in
+	// the socket's ring, so that on a loaded machine, whose RX lcore may
+	// be slow to drain it, the kernel drops none before DPDK sees them
+	// (af_packet's default ring holds 512): these tests are about what
+	// the receiver does with each frame, not about keeping up.
+	if err := addVdevForTest(name, "iface="+p.a+",qpairs=1,framecnt=4096"); err != nil {
 		t.Fatal(err)
 	}
 	spec.Name = name
@@ -222,11 +227,7 @@ func TestVXLANFromLinux(t *testing.T) {
 	for dev, recs := range files {
 		pcaptest.WriteCapture(t, filepath.Join(dir, dev+".pcap"), pcaptest.File{}, recs)
 	}
-	// Every frame fits in the socket's ring (tcpreplay -t sends them at
-	// once), so that a loaded machine, whose RX lcore may be slow to
-	// drain it, has the kernel drop none: this test is about what the
-	// receiver does with each frame, not about keeping up.
-	port, _ := p.port(t, PortSpec{RxQueues: 1, RxDescriptors: 1024,
+	port, _ := p.port(t, PortSpec{RxQueues: 1, RxDescriptors: 512,
 		Tunnel: &TunnelIn{Kind: TunnelVXLAN, Key: 42, Local: peerLocal}})
 	port.DiscardQueued()
 	res := outRun{InPorts: []*Port{port},
