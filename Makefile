@@ -76,6 +76,7 @@ bench-smoke: build $(MINIO)
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh
 	BENCH_RECORDS=100000 BENCH_ROUNDS=1 ./test/bench_sink.sh
 	BENCH_QUERY_BYTES=268435456 BENCH_ROUNDS=1 ./test/bench_query.sh
+	BENCH_SERVE_BYTES=67108864 BENCH_ROUNDS=1 ./test/bench_serve.sh
 	BENCH_RECORDS_BYTES=33554432 BENCH_RECORDS=50000 BENCH_ROUNDS=1 ./test/bench_records.sh
 
 bench: build $(MINIO)
@@ -85,6 +86,7 @@ bench: build $(MINIO)
 	./test/bench.sh
 	./test/bench_sink.sh
 	./test/bench_query.sh
+	./test/bench_serve.sh
 	./test/bench_records.sh
 
 clean:

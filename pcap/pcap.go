@@ -234,10 +234,21 @@ func ReadAll(r interface{ NextCopy() (Record, error) }) ([]Record, error) {
 
 // Writer writes a little-endian pcap stream.
 type Writer struct {
-	w     *bufio.Writer
+	w   *bufio.Writer
+	enc Encoder
+	hdr [RecordHeaderLen]byte
+}
+
+// Encoder formats records as a Writer of its precision and snapshot
+// length writes them. It is a value, safe for concurrent use.
+type Encoder struct {
 	nanos bool
 	limit uint32 // RecordLimit of the header's snapshot length
-	hdr   [16]byte
+}
+
+// NewEncoder is the Encoder of a Writer made with nanos and snapLen.
+func NewEncoder(nanos bool, snapLen uint32) Encoder {
+	return Encoder{nanos: nanos, limit: RecordLimit(snapLen)}
 }
 
 // NewWriter writes the global header for an Ethernet capture of snapshot
@@ -257,7 +268,7 @@ func NewWriter(w io.Writer, nanos bool, snapLen uint32) (*Writer, error) {
 	if _, err := bw.Write(h[:]); err != nil {
 		return nil, err
 	}
-	return &Writer{w: bw, nanos: nanos, limit: RecordLimit(snapLen)}, nil
+	return &Writer{w: bw, enc: NewEncoder(nanos, snapLen)}, nil
 }
 
 // Write appends one record. Its timestamp is truncated to the file's
@@ -265,26 +276,58 @@ func NewWriter(w io.Writer, nanos bool, snapLen uint32) (*Writer, error) {
 // original length kept (raised to len(rec.Data) if below), so that the
 // file never holds a record longer than its header says.
 func (w *Writer) Write(rec Record) error {
-	sec, frac := rec.Timestamp/1e9, rec.Timestamp%1e9
-	if !w.nanos {
-		frac /= 1e3
-	}
-	binary.LittleEndian.PutUint32(w.hdr[0:], uint32(sec))
-	binary.LittleEndian.PutUint32(w.hdr[4:], uint32(frac))
-	data := rec.Data
-	if len(data) > int(w.limit) {
-		data = data[:w.limit]
-	}
-	binary.LittleEndian.PutUint32(w.hdr[8:], uint32(len(data)))
-	orig := rec.OrigLen
-	if n := uint64(len(rec.Data)); uint64(orig) < n {
-		orig = uint32(min(n, math.MaxUint32))
-	}
-	binary.LittleEndian.PutUint32(w.hdr[12:], orig)
+	data := w.enc.header(w.hdr[:0], rec)
 	if _, err := w.w.Write(w.hdr[:]); err != nil {
 		return err
 	}
 	_, err := w.w.Write(data)
+	return err
+}
+
+// header appends rec's record header to dst (which has room for it) and
+// returns the data that follows it, cut to the snapshot length.
+func (e Encoder) header(dst []byte, rec Record) []byte {
+	sec, frac := rec.Timestamp/1e9, rec.Timestamp%1e9
+	if !e.nanos {
+		frac /= 1e3
+	}
+	data := rec.Data
+	if len(data) > int(e.limit) {
+		data = data[:e.limit]
+	}
+	orig := rec.OrigLen
+	if n := uint64(len(rec.Data)); uint64(orig) < n {
+		orig = uint32(min(n, math.MaxUint32))
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(sec))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(frac))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(data)))
+	binary.LittleEndian.AppendUint32(dst, orig)
+	return data
+}
+
+// RecordHeaderLen is the length of a record's header in a classic pcap
+// file: the bytes AppendRecord puts before its data.
+const RecordHeaderLen = 16
+
+// AppendRecord appends rec to dst as Write would write it: its header,
+// then its data. A reader that formats records ahead of the writer (a
+// query's scanners) hands the bytes to WriteEncoded.
+func (e Encoder) AppendRecord(dst []byte, rec Record) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, RecordHeaderLen)...)
+	data := e.header(dst[n:n], rec)
+	return append(dst, data...)
+}
+
+// Encoder is the Encoder of w's records.
+func (w *Writer) Encoder() Encoder { return w.enc }
+
+// WriteEncoded writes records w's Encoder formatted, one or more after
+// each other. A run larger than the buffer goes to the underlying
+// writer without a copy.
+func (w *Writer) WriteEncoded(b []byte) error {
+	_, err := w.w.Write(b)
 	return err
 }
 

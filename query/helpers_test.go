@@ -15,13 +15,42 @@ import (
 // internal/pcaptest's).
 
 // collect runs a query and returns copies of the records it emitted.
+// Unless the spec reports progress, it also runs it through an Output,
+// record by record (Run) and in runs (RunTo), and fails unless both
+// write the same bytes with the same counts: every test of a query's
+// answer tests RunTo too.
 func collect(ctx context.Context, spec Spec) ([]pcap.Record, Stats, error) {
 	var recs []pcap.Record
 	st, err := Run(ctx, spec, func(r pcap.Record) error {
 		recs = append(recs, pcap.Record{Timestamp: r.Timestamp, OrigLen: r.OrigLen, Data: bytes.Clone(r.Data)})
 		return nil
 	})
+	if spec.Progress == nil && ctx.Err() == nil {
+		if err := sameAsRunTo(ctx, spec); err != nil {
+			return recs, st, err
+		}
+	}
 	return recs, st, err
+}
+
+// sameAsRunTo runs spec into an Output by Run and by RunTo and compares
+// what they wrote and counted.
+func sameAsRunTo(ctx context.Context, spec Spec) error {
+	var a, b bytes.Buffer
+	outA, outB := NewOutput(&a), NewOutput(&b)
+	stA, errA := Run(ctx, spec, outA.Write)
+	outA.Close()
+	stB, errB := RunTo(ctx, spec, outB)
+	outB.Close()
+	count := func(st Stats) string {
+		return fmt.Sprintf("%d matched, %d bytes, limited %t, %d out of order, %d failed, %d cut short",
+			st.Matched, st.MatchedBytes, st.Limited, st.OutOfOrder, len(st.Failed), len(st.Truncated))
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) || count(stA) != count(stB) || (errA == nil) != (errB == nil) {
+		return fmt.Errorf("RunTo wrote %d bytes (%s; %v), Run through an Output %d (%s; %v); the same bytes: %t",
+			b.Len(), count(stB), errB, a.Len(), count(stA), errA, bytes.Equal(a.Bytes(), b.Bytes()))
+	}
+	return nil
 }
 
 // mergecap merges files chronologically into one nanosecond pcap file.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -35,11 +37,55 @@ type Output struct {
 	w     *pcap.Writer
 	n     int // records in the page being written
 	pages []string
+
+	// A stream's (NewStream): records go on at least every every.
+	every  time.Duration
+	flush  func() error
+	due    atomic.Bool // set by the ticker: send at the next write
+	ticker *time.Ticker
+	done   chan struct{}
 }
 
 // NewOutput writes one capture to w: an empty one (the header alone)
 // when no record came. Close flushes it; w is not closed.
 func NewOutput(w io.Writer) *Output { return &Output{to: w} }
+
+// NewStream writes one capture to w as NewOutput does, and sends what it
+// holds on — its buffer written to w, then flush (an HTTP response's
+// Flush) — at the first record and then at least every every while
+// records come, so that a reader of a slow, selective answer gets each
+// packet soon after it is found. Close stops its clock.
+func NewStream(w io.Writer, every time.Duration, flush func() error) *Output {
+	return &Output{to: w, every: every, flush: flush}
+}
+
+// sendOn sends a stream's records on when they are due.
+func (o *Output) sendOn(first bool) error {
+	if o.flush == nil || !first && !o.due.Load() {
+		return nil
+	}
+	o.due.Store(false)
+	if err := o.w.Flush(); err != nil {
+		return err
+	}
+	return o.flush()
+}
+
+// tick starts a stream's clock, at its first record.
+func (o *Output) tick() {
+	t, done := time.NewTicker(o.every), make(chan struct{})
+	o.ticker, o.done = t, done
+	go func() { // its own copies: stopClock clears the Output's
+		for {
+			select {
+			case <-t.C:
+				o.due.Store(true)
+			case <-done:
+				return
+			}
+		}
+	}()
+}
 
 // NewPages writes pages of perPage (≥ 1) records in dir, an existing
 // directory: page n is created, named PageName(prefix, n), when its
@@ -64,18 +110,25 @@ func (o *Output) start() error {
 	}
 	var err error
 	o.w, err = pcap.NewWriter(w, true, pcap.MaxSnapLen)
+	if err == nil && o.flush != nil && o.ticker == nil {
+		o.tick()
+	}
 	return err
 }
 
 // Write appends r, in a new page if the last one is full. An error
 // leaves the Output to be closed.
 func (o *Output) Write(r pcap.Record) error {
-	if o.w == nil {
+	first := o.w == nil
+	if first {
 		if err := o.start(); err != nil {
 			return err
 		}
 	}
 	if err := o.w.Write(r); err != nil {
+		return err
+	}
+	if err := o.sendOn(first && o.to != nil); err != nil {
 		return err
 	}
 	if o.to == nil {
@@ -97,8 +150,10 @@ func (o *Output) endPage() error {
 }
 
 // Close writes what is buffered (the header of an empty capture when no
-// record came to a single capture) and closes the page being written.
+// record came to a single capture) and closes the page being written; a
+// stream's clock stops.
 func (o *Output) Close() error {
+	defer o.stopClock()
 	if o.to == nil {
 		if o.w != nil {
 			return o.endPage()
@@ -111,6 +166,38 @@ func (o *Output) Close() error {
 		}
 	}
 	return o.w.Flush()
+}
+
+// stopClock stops a stream's clock, if it runs.
+func (o *Output) stopClock() {
+	if o.ticker != nil {
+		o.ticker.Stop()
+		close(o.done)
+		o.ticker = nil
+	}
+}
+
+// encoder is the Encoder of a single capture's records, and false for
+// pages (whose records are counted into pages one by one).
+func (o *Output) encoder() (pcap.Encoder, bool) {
+	if o.to == nil {
+		return pcap.Encoder{}, false
+	}
+	return pcap.NewEncoder(true, pcap.MaxSnapLen), true
+}
+
+// writeEncoded writes records the encoder formatted.
+func (o *Output) writeEncoded(b []byte) error {
+	first := o.w == nil
+	if first {
+		if err := o.start(); err != nil {
+			return err
+		}
+	}
+	if err := o.w.WriteEncoded(b); err != nil {
+		return err
+	}
+	return o.sendOn(first)
 }
 
 // Flush writes what is buffered of a single capture, to send it on

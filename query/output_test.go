@@ -1,13 +1,16 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
@@ -149,5 +152,47 @@ func TestOutputNeverOverwrites(t *testing.T) {
 	}
 	if got := o.Pages(); len(got) != 1 || got[0] != filepath.Join(dir, PageName("", 1)) {
 		t.Errorf("pages %q", got)
+	}
+}
+
+// TestStreamOutput: a stream sends its first record at once, later ones
+// within its period while they come, writes what a plain Output writes,
+// and its clock stops at Close (also when no record came).
+func TestStreamOutput(t *testing.T) {
+	checkNoLeaks(t)
+	recs := synth(50, 1e18, 1000, 7)
+	var plain bytes.Buffer
+	p := NewOutput(&plain)
+	for _, r := range recs {
+		p.Write(r)
+	}
+	p.Close()
+
+	var got bytes.Buffer
+	var flushedAt []int // bytes written at each flush
+	s := NewStream(&got, 5*time.Millisecond, func() error { flushedAt = append(flushedAt, got.Len()); return nil })
+	for i, r := range recs {
+		if err := s.Write(r); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && len(flushedAt) != 1 {
+			t.Fatalf("the first record was not sent at once: %d flushes", len(flushedAt))
+		}
+		if i == 24 {
+			time.Sleep(20 * time.Millisecond) // a slow stretch: the next record goes at once
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), plain.Bytes()) {
+		t.Errorf("a stream wrote %d bytes, a plain Output %d", got.Len(), plain.Len())
+	}
+	if len(flushedAt) < 2 {
+		t.Errorf("sent %d times (at %v): want the first record, and the one after the pause", len(flushedAt), flushedAt)
+	}
+	empty := NewStream(io.Discard, time.Millisecond, func() error { return nil })
+	if err := empty.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -47,6 +47,29 @@ type progressCounters struct {
 // ErrIncomplete when some captures could not be read whole (Stats.Failed
 // and Stats.Truncated). Stats is filled in every case.
 func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, error) {
+	return run(ctx, spec, emit, nil)
+}
+
+// RunTo is Run(ctx, spec, out.Write), faster for an Output of one
+// capture: the readers format each record as out writes it, and the
+// merge writes runs of them at once (out.Write takes records one by
+// one, each on the merge's one goroutine). The bytes written are the
+// same. Pages are written record by record, as Run does.
+func RunTo(ctx context.Context, spec Spec, out *Output) (Stats, error) {
+	enc, ok := out.encoder()
+	if !ok {
+		return Run(ctx, spec, out.Write)
+	}
+	return run(ctx, spec, nil, &encodedOut{enc: enc, write: out.writeEncoded})
+}
+
+// encodedOut is where the merge writes runs of encoded records.
+type encodedOut struct {
+	enc   pcap.Encoder
+	write func([]byte) error
+}
+
+func run(ctx context.Context, spec Spec, emit func(pcap.Record) error, raw *encodedOut) (Stats, error) {
 	var st Stats
 	c, err := spec.compile()
 	if err != nil {
@@ -92,14 +115,18 @@ func Run(ctx context.Context, spec Spec, emit func(pcap.Record) error) (Stats, e
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var pc progressCounters
-	s := &scanner{ctx: ctx, c: c, spec: &spec, tokens: make(chan struct{}, c.workers), read: &pc}
+	s := &scanner{ctx: ctx, c: c, spec: &spec, tokens: make(chan struct{}, c.workers), read: &pc,
+		free: make(chan *batch, freeBatches)}
+	if raw != nil {
+		s.enc = &raw.enc
+	}
 	s.limit.Store(maxBatch)
 	if spec.Progress != nil {
 		stop := reportProgress(spec.Progress, c.every, len(todo), total, &pc)
 		defer stop()
 	}
 
-	m := merger{s: s, st: &st, todo: todo, ahead: 2 * c.workers, emit: emit, spec: &spec, pc: &pc}
+	m := merger{s: s, st: &st, todo: todo, ahead: 2 * c.workers, emit: emit, raw: raw, spec: &spec, pc: &pc}
 	runErr := m.run()
 	cancel()
 	s.wg.Wait()
@@ -161,11 +188,12 @@ type merger struct {
 	spec     *Spec
 	pc       *progressCounters
 	emit     func(pcap.Record) error
-	todo     []*file   // in merge order
-	next     int       // todo[next] is the next file to add to the heap
-	launched int       // todo[:launched] have readers
-	ahead    int       // readers started beyond the next file
-	heap     []*cursor // min-heap by (key, file order)
+	raw      *encodedOut // instead of emit: runs of encoded records
+	todo     []*file     // in merge order
+	next     int         // todo[next] is the next file to add to the heap
+	launched int         // todo[:launched] have readers
+	ahead    int         // readers started beyond the next file
+	heap     []*cursor   // min-heap by (key, file order)
 }
 
 // less orders cursors by key, then by file order.
@@ -227,7 +255,7 @@ func (m *merger) recv(f *file) (*batch, error) {
 				return b, nil
 			}
 			m.st.fileError(f, b.err)
-			putBatch(b)
+			m.s.putBatch(b)
 		case <-m.s.ctx.Done():
 			return nil, m.s.ctx.Err()
 		}
@@ -236,7 +264,7 @@ func (m *merger) recv(f *file) (*batch, error) {
 
 // run merges until every file is done, a limit is reached, or an error.
 func (m *merger) run() error {
-	st, spec := m.st, m.spec
+	st := m.st
 	var last int64 = math.MinInt64
 	for {
 		// Add every file whose first record is placed before the next
@@ -262,36 +290,19 @@ func (m *merger) run() error {
 			return nil
 		}
 		cur := m.heap[0]
-		it := cur.b.items[cur.i]
-		if spec.MaxPackets > 0 && st.Matched >= spec.MaxPackets || spec.MaxBytes > 0 && st.MatchedBytes+int64(it.n) > spec.MaxBytes {
-			st.Limited = true
-			return nil
-		}
-		end := it.off + it.n
-		if err := m.emit(pcap.Record{Timestamp: it.ts, OrigLen: it.orig, Data: cur.b.data[it.off:end:end], LinkType: pcap.LinkTypeEthernet}); err != nil {
+		if m.raw != nil {
+			done, err := m.writeRun(cur, &last)
+			if err != nil || done {
+				return err
+			}
+		} else if done, err := m.emitOne(cur, &last); err != nil || done {
 			return err
 		}
-		st.Matched++
-		st.MatchedBytes += int64(it.n)
-		if it.ts < last {
-			st.OutOfOrder++
-		}
-		last = it.ts
-		if st.Matched&1023 == 0 {
-			m.pc.matched.Store(st.Matched)
-		}
-		if spec.MaxPackets > 0 && st.Matched == spec.MaxPackets {
-			// Stop here rather than wait for a record that would not
-			// be emitted anyway.
-			st.Limited = true
-			return nil
-		}
-		cur.i++
 		if cur.i == len(cur.b.items) {
 			if cur.b.err != nil {
 				st.fileError(cur.f, cur.b.err)
 			}
-			putBatch(cur.b)
+			m.s.putBatch(cur.b)
 			cur.b = nil
 			b, err := m.recv(cur.f)
 			if err != nil {
@@ -307,6 +318,93 @@ func (m *merger) run() error {
 	}
 }
 
+// emitOne emits the record at cur, unless a limit stops the merge
+// (done).
+func (m *merger) emitOne(cur *cursor, last *int64) (done bool, err error) {
+	st, spec := m.st, m.spec
+	it := cur.b.items[cur.i]
+	if spec.MaxPackets > 0 && st.Matched >= spec.MaxPackets || spec.MaxBytes > 0 && st.MatchedBytes+int64(it.n) > spec.MaxBytes {
+		st.Limited = true
+		return true, nil
+	}
+	end := it.off + it.n
+	if err := m.emit(pcap.Record{Timestamp: it.ts, OrigLen: it.orig, Data: cur.b.data[it.off:end:end], LinkType: pcap.LinkTypeEthernet}); err != nil {
+		return true, err
+	}
+	st.Matched++
+	st.MatchedBytes += int64(it.n)
+	if it.ts < *last {
+		st.OutOfOrder++
+	}
+	*last = it.ts
+	if st.Matched&1023 == 0 {
+		m.pc.matched.Store(st.Matched)
+	}
+	if spec.MaxPackets > 0 && st.Matched == spec.MaxPackets {
+		// Stop here rather than wait for a record that would not be
+		// emitted anyway.
+		st.Limited = true
+		return true, nil
+	}
+	cur.i++
+	return false, nil
+}
+
+// writeRun writes, at once, the records of cur's batch that come before
+// any other file's next record in merge order, and before the next file
+// joins the merge (the whole batch when files do not overlap in time),
+// each counted as emitOne counts it, and stops at a limit as emitOne
+// does (done).
+func (m *merger) writeRun(cur *cursor, last *int64) (done bool, err error) {
+	st, spec := m.st, m.spec
+	// The cursor that comes next in the heap: cur's records run until
+	// one would sort after it.
+	nextKey, nextOrder := int64(math.MaxInt64), math.MaxInt
+	if len(m.heap) > 1 {
+		nx := m.heap[1]
+		if len(m.heap) > 2 && m.less(m.heap[2], nx) {
+			nx = m.heap[2]
+		}
+		nextKey, nextOrder = nx.key(), nx.f.order
+	}
+	// A file not yet in the heap joins it before a record whose key is
+	// after its first record (run's rule).
+	pending := int64(math.MaxInt64)
+	if m.next < len(m.todo) {
+		pending = m.todo[m.next].first
+	}
+	items, from, j := cur.b.items, cur.i, cur.i
+	for ; j < len(items); j++ {
+		it := &items[j]
+		if j > from && (it.key > nextKey || it.key == nextKey && cur.f.order > nextOrder || it.key > pending) {
+			break
+		}
+		if spec.MaxPackets > 0 && st.Matched >= spec.MaxPackets || spec.MaxBytes > 0 && st.MatchedBytes+int64(it.n) > spec.MaxBytes {
+			st.Limited, done = true, true
+			break
+		}
+		st.Matched++
+		st.MatchedBytes += int64(it.n)
+		if it.ts < *last {
+			st.OutOfOrder++
+		}
+		*last = it.ts
+		if spec.MaxPackets > 0 && st.Matched == spec.MaxPackets {
+			st.Limited, done = true, true
+			j++
+			break
+		}
+	}
+	if j > from {
+		if err := m.raw.write(cur.b.data[items[from].enc:cur.b.encodedEnd(j-1)]); err != nil {
+			return true, err
+		}
+	}
+	m.pc.matched.Store(st.Matched)
+	cur.i = j
+	return done, nil
+}
+
 // finish accounts for every file once the readers are gone. A file's
 // error the merge did not reach (it stopped early: a limit, an error) is
 // left out: it lies after every record emitted in merge order, as the
@@ -316,7 +414,7 @@ func (m *merger) finish() {
 	st := m.st
 	for _, f := range m.todo[:m.launched] {
 		for b := range f.ch {
-			putBatch(b)
+			m.s.putBatch(b)
 		}
 		st.Packets += f.packets
 		st.OtherLinkType += f.otherLinkType

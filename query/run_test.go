@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -369,5 +371,38 @@ func TestUnreadableCapturesNamed(t *testing.T) {
 	// A file named in the paths is a capture, whatever it holds.
 	if _, _, err := collect(context.Background(), Spec{Paths: []string{filepath.Join(dir, "README.txt")}}); !errors.Is(err, ErrIncomplete) {
 		t.Errorf("README.txt named: %v, want ErrIncomplete", err)
+	}
+}
+
+// TestRunToRandom: over random stores — files that overlap in time or
+// follow each other, with ties, records out of order, batches cut small —
+// and random limits, RunTo writes what Run through an Output writes, and
+// counts the same.
+func TestRunToRandom(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(1, seed))
+	for round := range 150 {
+		dir := t.TempDir()
+		files := 1 + rng.IntN(6)
+		for f := range files {
+			recs := synth(1+rng.IntN(3000), 1e18+rng.Int64N(4)*int64(rng.IntN(3000))*1000, int64(1+rng.IntN(3))*1000, uint16(f))
+			for range rng.IntN(3) { // some records back in time
+				i := rng.IntN(len(recs))
+				recs[i].Timestamp -= rng.Int64N(5e6)
+			}
+			pcaptest.WriteCapture(t, filepath.Join(dir, fmt.Sprintf("f%d.pcap", f)), pcaptest.File{}, recs)
+		}
+		spec := Spec{Paths: []string{dir}, Workers: 1 + rng.IntN(3)}
+		switch rng.IntN(4) {
+		case 1:
+			spec.MaxPackets = 1 + rng.Int64N(4000)
+		case 2:
+			spec.MaxBytes = 1 + rng.Int64N(300_000)
+		case 3:
+			spec.Filter = "udp src port 1 or udp src port 3"
+		}
+		if err := sameAsRunTo(context.Background(), spec); err != nil {
+			t.Fatalf("seed %d, round %d (%d files, %+v): %v", seed, round, files, spec, err)
+		}
 	}
 }

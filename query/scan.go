@@ -34,12 +34,15 @@ func batchLimit(files int) int64 {
 }
 
 // item is one matched record in a batch; its bytes are data[off:off+n].
+// When the scanner encodes (scanner.enc), the record as the output
+// writes it, header and all, starts at data[enc].
 type item struct {
 	ts   int64  // the record's timestamp
 	key  int64  // merge key: the greatest timestamp in the file so far
 	orig uint32 // length on the wire
 	off  int32
 	n    int32
+	enc  int32
 }
 
 // batch is some of one file's matches, in file order. err, on a file's
@@ -51,17 +54,42 @@ type batch struct {
 }
 
 var batchPool = sync.Pool{New: func() any {
-	return &batch{items: make([]item, 0, 64), data: make([]byte, 0, minBatch)}
+	return &batch{items: make([]item, 0, batchRecords), data: make([]byte, 0, minBatch)}
 }}
 
-func getBatch() *batch { return batchPool.Get().(*batch) }
+// maxRecordGuess is room a batch keeps beyond its limit for the record
+// that passes it (a longer one grows it).
+const maxRecordGuess = 16 << 10
 
-func putBatch(b *batch) {
-	if cap(b.data) > 2*maxBatch {
+// freeBatches is how many empty batches a query keeps for its readers
+// (scanner.free): with reading ahead, many batches are under way at
+// once, and memory the query has touched already is cheaper to fill
+// than new memory (which a garbage collection may hand back from the
+// pool to the system between two batches).
+const freeBatches = 32
+
+// getBatch is an empty batch: one the query used before, else the
+// pool's.
+func (s *scanner) getBatch() *batch {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+		return batchPool.Get().(*batch)
+	}
+}
+
+// putBatch gives an emptied batch back to the query, else the pool.
+func (s *scanner) putBatch(b *batch) {
+	if cap(b.data) > 2*maxBatch+maxRecordGuess {
 		return // grown by a jumbo record: let it go
 	}
 	b.items, b.data, b.err = b.items[:0], b.data[:0], nil
-	batchPool.Put(b)
+	select {
+	case s.free <- b:
+	default:
+		batchPool.Put(b)
+	}
 }
 
 func (b *batch) full(limit int64) bool {
@@ -73,6 +101,23 @@ func (b *batch) add(rec pcap.Record, key int64) {
 	b.data = append(b.data, rec.Data...)
 }
 
+// addEncoded adds rec as enc writes it: the merge then writes runs of
+// records without touching each.
+func (b *batch) addEncoded(rec pcap.Record, key int64, enc *pcap.Encoder) {
+	start := int32(len(b.data))
+	b.data = enc.AppendRecord(b.data, rec)
+	b.items = append(b.items, item{ts: rec.Timestamp, key: key, orig: rec.OrigLen,
+		off: start + pcap.RecordHeaderLen, n: int32(len(rec.Data)), enc: start})
+}
+
+// encodedEnd is where the encoded record items[i] ends.
+func (b *batch) encodedEnd(i int) int32 {
+	if i+1 < len(b.items) {
+		return b.items[i+1].enc
+	}
+	return int32(len(b.data))
+}
+
 // scanner is what the readers of one query share.
 type scanner struct {
 	ctx    context.Context
@@ -81,7 +126,9 @@ type scanner struct {
 	tokens chan struct{} // CPU tokens: Workers of them
 	wg     sync.WaitGroup
 	read   *progressCounters
-	limit  atomic.Int64 // batch limit (batchLimit), set by the merger
+	limit  atomic.Int64  // batch limit (batchLimit), set by the merger
+	enc    *pcap.Encoder // if set, batches hold records encoded (addEncoded)
+	free   chan *batch   // empty batches (getBatch, putBatch)
 }
 
 // match reports whether a record is one the query wants. The file's
@@ -144,8 +191,13 @@ func (s *scanner) scan(f *file) {
 				return
 			}
 		}
-		b := getBatch()
+		b := s.getBatch()
 		limit := s.limit.Load()
+		if int64(cap(b.data)) < limit+maxRecordGuess {
+			// Room for the whole batch at once: growing it record by
+			// record copies it over and over.
+			b.data = make([]byte, 0, limit+maxRecordGuess)
+		}
 		var end bool
 		for range chunkRecords {
 			rec, err := c.Next()
@@ -159,7 +211,11 @@ func (s *scanner) scan(f *file) {
 			f.packets++
 			key = max(key, rec.Timestamp)
 			if s.match(f, &rec) {
-				b.add(rec, key)
+				if s.enc != nil {
+					b.addEncoded(rec, key, s.enc)
+				} else {
+					b.add(rec, key)
+				}
 				if b.full(limit) {
 					break
 				}
@@ -170,7 +226,7 @@ func (s *scanner) scan(f *file) {
 		}
 		f.complete = end
 		if len(b.items) == 0 && b.err == nil {
-			putBatch(b)
+			s.putBatch(b)
 		} else if !s.send(f, b) {
 			return
 		}
@@ -186,7 +242,7 @@ func (s *scanner) send(f *file, b *batch) bool {
 	case f.ch <- b:
 		return true
 	case <-s.ctx.Done():
-		putBatch(b)
+		s.putBatch(b)
 		return false
 	}
 }

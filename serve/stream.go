@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/query"
 )
 
@@ -205,9 +203,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	p := newPcapStream(w)
-	defer p.stop()
-	st, err := query.Run(r.Context(), spec, p.write)
+	p := &startWriter{w: w}
+	out := query.NewStream(p, flushEvery, http.NewResponseController(w).Flush)
+	st, err := query.RunTo(r.Context(), spec, out)
 	e.packets = st.Matched
 	switch {
 	case !p.started && query.IsInvalid(err):
@@ -219,15 +217,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		e.result = Failed
 		return
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		out.Close()
 		e.result = "client gone"
 		return
 	}
 	sum := summaryOf(st, err)
 	e.result = sum.Status
-	if !p.started {
-		p.begin() // the header of an empty capture
-	}
-	if ferr := p.out.Close(); ferr != nil {
+	if ferr := out.Close(); ferr != nil { // the header of an empty capture, if none came
 		e.result = "client gone"
 		return
 	}
@@ -264,66 +260,23 @@ func describe(r query.Request) string {
 // it is sent: a slow, selective query still shows its packets as found.
 const flushEvery = 100 * time.Millisecond
 
-// pcapStream writes a query's records to a response as one pcap,
-// starting the response at the first record (so that an error before it
-// can still be a 400), sending the first record at once and the rest at
-// least every flushEvery.
-type pcapStream struct {
+// startWriter starts the response at its first byte (the capture's
+// header, written with the first record or at the end), so that an
+// error before it can still be a 400.
+type startWriter struct {
 	w       http.ResponseWriter
-	rc      *http.ResponseController
-	out     *query.Output
 	started bool
-	due     atomic.Bool
-	ticker  *time.Ticker
-	done    chan struct{}
 }
 
-func newPcapStream(w http.ResponseWriter) *pcapStream {
-	p := &pcapStream{w: w, rc: http.NewResponseController(w), ticker: time.NewTicker(flushEvery), done: make(chan struct{})}
-	go func() {
-		for {
-			select {
-			case <-p.ticker.C:
-				p.due.Store(true)
-			case <-p.done:
-				return
-			}
-		}
-	}()
-	return p
-}
-
-func (p *pcapStream) stop() {
-	p.ticker.Stop()
-	close(p.done)
-}
-
-// begin sends the response's header.
-func (p *pcapStream) begin() {
-	h := p.w.Header()
-	h.Set("Content-Type", "application/vnd.tcpdump.pcap")
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="pcapstore-%s.pcap"`, time.Now().UTC().Format("20060102T150405Z")))
-	h.Set("Trailer", StatusTrailer+", "+SummaryTrailer)
-	h.Set("X-Content-Type-Options", "nosniff")
-	p.w.WriteHeader(http.StatusOK)
-	p.out = query.NewOutput(p.w)
-	p.started = true
-}
-
-func (p *pcapStream) write(rec pcap.Record) error {
-	first := !p.started
-	if first {
-		p.begin()
+func (p *startWriter) Write(b []byte) (int, error) {
+	if !p.started {
+		p.started = true
+		h := p.w.Header()
+		h.Set("Content-Type", "application/vnd.tcpdump.pcap")
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="pcapstore-%s.pcap"`, time.Now().UTC().Format("20060102T150405Z")))
+		h.Set("Trailer", StatusTrailer+", "+SummaryTrailer)
+		h.Set("X-Content-Type-Options", "nosniff")
+		p.w.WriteHeader(http.StatusOK)
 	}
-	if err := p.out.Write(rec); err != nil {
-		return err
-	}
-	if first || p.due.Load() {
-		p.due.Store(false)
-		if err := p.out.Flush(); err != nil {
-			return err
-		}
-		return p.rc.Flush()
-	}
-	return nil
+	return p.w.Write(b)
 }

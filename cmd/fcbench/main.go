@@ -9,6 +9,8 @@
 //	fcbench fill -from example.pcap -count 300000 -topic sinkbench
 //	fcbench consume -topic sinkbench -count 300000
 //	fcbench gen-store -from example.pcap -dir /tmp/store -bytes 2147483648
+//	fcbench ttfb -clients 8 -url http://127.0.0.1:9460/query -q tcp
+//	fcbench ttfb -- pcapstore query expr tcp -o - /tmp/store
 //
 // The first form runs once per -modes entry (raw,c by default): through
 // a bare confluent-kafka-go Producer (raw: the Go client's ceiling), or
@@ -34,7 +36,9 @@
 // for net_pcap's infinite_rx (or -from a capture, repeated); pcap-stats
 // prints a capture's packet count and mean frame length; fill and consume
 // make and read the topic of the sink's benchmark (test/bench_sink.sh);
-// gen-store writes the store of the query benchmark (test/bench_query.sh).
+// gen-store writes the store of the query benchmark (test/bench_query.sh);
+// ttfb times an answer's first byte and its end, a command's or
+// pcapstore serve's (test/bench_serve.sh).
 //
 // Exit status: 0 when every message was delivered, 1 when any failed,
 // 2 on a usage or start-up error.
@@ -73,6 +77,8 @@ func main() {
 			os.Exit(runConsume(os.Args[2:]))
 		case "pcap-stats":
 			os.Exit(pcapStats(os.Args[2:]))
+		case "ttfb":
+			os.Exit(runTTFB(os.Args[2:]))
 		}
 	}
 	os.Exit(ceiling(os.Args[1:]))

@@ -382,7 +382,7 @@ func execQuery(spec query.Spec, out *output) int {
 		}
 	}
 	began := time.Now()
-	st, err := query.Run(ctx, spec, out.Write)
+	st, err := query.RunTo(ctx, spec, out.Output)
 	if shown {
 		fmt.Fprint(os.Stderr, "\r\x1b[K")
 	}
