@@ -343,19 +343,29 @@ func (j *jobs) get(r *http.Request) *job {
 }
 
 func (j *jobs) status(w http.ResponseWriter, r *http.Request) {
+	j.answer(w, r, func(jb *job) any { return jb.Status })
+}
+
+func (j *jobs) config(w http.ResponseWriter, r *http.Request) {
+	j.answer(w, r, func(jb *job) any { return jb.Params })
+}
+
+// answer writes what of the user's job of the request read takes (under
+// the lock), or Metron's 404.
+func (j *jobs) answer(w http.ResponseWriter, r *http.Request, read func(*job) any) {
 	entryOf(r).job = r.PathValue("jobId")
 	j.mu.Lock()
 	jb := j.get(r)
-	var st Status
+	var v any
 	if jb != nil {
-		st = jb.Status
+		v = read(jb)
 	}
 	j.mu.Unlock()
 	if jb == nil {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // list is the user's jobs, in the state ?state= names if given.
@@ -372,22 +382,6 @@ func (j *jobs) list(w http.ResponseWriter, r *http.Request) {
 	j.mu.Unlock()
 	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.JobID, b.JobID) })
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (j *jobs) config(w http.ResponseWriter, r *http.Request) {
-	entryOf(r).job = r.PathValue("jobId")
-	j.mu.Lock()
-	jb := j.get(r)
-	var p Params
-	if jb != nil {
-		p = jb.Params
-	}
-	j.mu.Unlock()
-	if jb == nil {
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
 }
 
 // raw sends page ?page=N (from 1) of a job that succeeded; 404 for a

@@ -139,18 +139,12 @@ func newRequest(t *testing.T, method, u, body string, header ...string) *http.Re
 	return req
 }
 
-// sameRecords fails unless recs are exactly want, in order.
+// sameRecords fails unless recs are exactly want, in order
+// (pcaptest.Diff).
 func sameRecords(t *testing.T, what string, recs, want []pcap.Record) {
 	t.Helper()
-	if len(recs) != len(want) {
-		t.Errorf("%s: %d packets, want %d", what, len(recs), len(want))
-		return
-	}
-	for i := range recs {
-		if recs[i].Timestamp != want[i].Timestamp || !bytes.Equal(recs[i].Data, want[i].Data) {
-			t.Errorf("%s: packet %d differs (%s)", what, i, strings.TrimSpace(pcaptest.Diff(want[i:i+1], recs[i:i+1])))
-			return
-		}
+	if d := pcaptest.Diff(want, recs); d != "" {
+		t.Errorf("%s: %s", what, d)
 	}
 }
 

@@ -251,29 +251,33 @@ func TestServeJobs(t *testing.T) {
 	}
 }
 
-// pki is a test CA, the server's certificate for 127.0.0.1, and client
-// certificates.
+// pki is a test CA and another, the server's certificate for 127.0.0.1
+// (the first CA's), and client certificates of either.
 type pki struct {
-	dir            string
-	ca, serverCert string
-	serverKey      string
-	ca2            string // another CA's certificate
+	dir                   string
+	ca, ca2               string // the CAs' certificate files
+	serverCert, serverKey string
+	caCert, ca2Cert       *x509.Certificate
+	caKey, ca2Key         *ecdsa.PrivateKey
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
 	p := &pki{dir: t.TempDir()}
-	var caCert *x509.Certificate
-	var caKey *ecdsa.PrivateKey
-	caCert, caKey, p.ca = p.cert(t, "ca", "test CA", nil, nil, true)
-	_, _, p.ca2 = p.cert(t, "ca2", "other CA", nil, nil, true)
-	p.serverCert = p.issue(t, "server", "127.0.0.1", caCert, caKey)
+	p.caCert, p.caKey, p.ca = p.cert(t, "ca", "test CA", nil, nil, true)
+	p.ca2Cert, p.ca2Key, p.ca2 = p.cert(t, "ca2", "other CA", nil, nil, true)
+	p.serverCert = p.issue(t, "server", "127.0.0.1", false)
 	p.serverKey = filepath.Join(p.dir, "server.key")
 	return p
 }
 
-// issue makes name.crt and name.key, signed by the CA, for common name cn.
-func (p *pki) issue(t *testing.T, name, cn string, ca *x509.Certificate, key *ecdsa.PrivateKey) string {
+// issue makes name.crt and name.key for common name cn, signed by the
+// first CA, or by the other one.
+func (p *pki) issue(t *testing.T, name, cn string, other bool) string {
+	ca, key := p.caCert, p.caKey
+	if other {
+		ca, key = p.ca2Cert, p.ca2Key
+	}
 	_, _, crt := p.cert(t, name, cn, ca, key, false)
 	return crt
 }
@@ -319,21 +323,8 @@ func (p *pki) cert(t *testing.T, name, cn string, parent *x509.Certificate, pare
 func TestServeAuth(t *testing.T) {
 	st := queryStore(t)
 	k := newPKI(t)
-	caCert, _ := os.ReadFile(k.ca)
-	block, _ := pem.Decode(caCert)
-	ca, _ := x509.ParseCertificate(block.Bytes)
-	caKeyPEM, _ := os.ReadFile(filepath.Join(k.dir, "ca.key"))
-	kb, _ := pem.Decode(caKeyPEM)
-	caKey, _ := x509.ParseECPrivateKey(kb.Bytes)
-	carol := k.issue(t, "carol", "carol", ca, caKey)
-	// A client certificate of the other CA, under the same name.
-	ca2PEM, _ := os.ReadFile(k.ca2)
-	b2, _ := pem.Decode(ca2PEM)
-	ca2, _ := x509.ParseCertificate(b2.Bytes)
-	ca2KeyPEM, _ := os.ReadFile(filepath.Join(k.dir, "ca2.key"))
-	kb2, _ := pem.Decode(ca2KeyPEM)
-	ca2Key, _ := x509.ParseECPrivateKey(kb2.Bytes)
-	mallory := k.issue(t, "mallory", "carol", ca2, ca2Key)
+	carol := k.issue(t, "carol", "carol", false)
+	mallory := k.issue(t, "mallory", "carol", true) // the same name, by the other CA
 
 	sum := sha256.Sum256([]byte("robot-token"))
 	tokens := filepath.Join(t.TempDir(), "tokens")
