@@ -179,7 +179,7 @@ func TestUploadMinIO(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%v: %d bytes, %d parts, ETag %s, in %v", obj, obj.Size, obj.Parts, obj.ETag, time.Since(start))
-			want := objstore.Object{Bucket: m.Bucket, Key: "sensor1/" + c.key, Size: int64(len(c.data)), ETag: c.etag, Parts: c.parts}
+			want := objstore.Object{Bucket: m.Bucket, Key: "sensor1/" + c.key, Name: c.key, Size: int64(len(c.data)), ETag: c.etag, Parts: c.parts}
 			if obj != want {
 				t.Errorf("Upload = %+v, want %+v", obj, want)
 			}
@@ -300,8 +300,8 @@ func TestUploadNeverOverwrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if obj.Key != step.wantKey || obj.Existed != step.wantExisted {
-			t.Errorf("Upload(%s, %s) = key %s, existed %v; want %s, %v", step.path, step.key, obj.Key, obj.Existed, step.wantKey, step.wantExisted)
+		if obj.Key != step.wantKey || obj.Name != step.wantKey || obj.Existed != step.wantExisted {
+			t.Errorf("Upload(%s, %s) = key %s (name %s), existed %v; want %s, %v", step.path, step.key, obj.Key, obj.Name, obj.Existed, step.wantKey, step.wantExisted)
 		}
 	}
 	checkObject(t, m, key, a)

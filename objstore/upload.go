@@ -43,7 +43,10 @@ type Object struct {
 	// Key is Spec.Prefix joined to the key given to Upload, with a
 	// numeric suffix when that key held another object ("a.pcap" →
 	// "a.1.pcap", "a.pcap.zst" → "a.1.pcap.zst", "a" → "a.1").
-	Key  string
+	Key string
+	// Name is Key without Spec.Prefix: the key given to Upload, with
+	// the same suffix (what the sink names a file's sidecar after).
+	Name string
 	Size int64
 	// ETag is the server's: the hex MD5 of the file for a single PUT
 	// (Parts 0), or for a multipart upload the MD5 of the parts' MD5s
@@ -223,7 +226,7 @@ func (u *Uploader) Upload(ctx context.Context, localPath, key string) (obj Objec
 		if err != nil {
 			return Object{}, err
 		}
-		obj := Object{Bucket: u.spec.Bucket, Key: k, Size: size, ETag: want}
+		obj := Object{Bucket: u.spec.Bucket, Key: k, Name: suffixed(key, n), Size: size, ETag: want}
 		if multipart {
 			obj.Parts = len(parts)
 		}

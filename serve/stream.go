@@ -111,10 +111,7 @@ func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []stri
 			}
 			text = string(b)
 		}
-		if req, err = ParseSteno(text, s.cfg.Now()); err != nil {
-			return req, nil, "", err
-		}
-		if err := urlParams(r, &req); err != nil {
+		if req, err = s.textRequest(r, text); err != nil {
 			return req, nil, "", err
 		}
 	}
@@ -140,6 +137,16 @@ func (s *Server) streamRequest(r *http.Request) (req query.Request, paths []stri
 	}
 	paths, err = s.paths(basePath)
 	return req, paths, basePath, err
+}
+
+// textRequest reads a query in Stenographer's form with the URL's
+// start, end and vlan: POST /query's text, GET /query's and the page's q.
+func (s *Server) textRequest(r *http.Request, text string) (query.Request, error) {
+	req, err := ParseSteno(text, s.cfg.Now())
+	if err == nil {
+		err = urlParams(r, &req)
+	}
+	return req, err
 }
 
 // urlParams reads start, end and vlan from the URL into req: a time is

@@ -34,21 +34,14 @@ func (s *Server) webRoutes() {
 
 // webRequest reads the page's query: q (Stenographer's form), start and
 // end, as GET /query reads them.
-func (s *Server) webRequest(r *http.Request) (query.Request, []string, error) {
-	req, err := ParseSteno(r.URL.Query().Get("q"), s.cfg.Now())
-	if err == nil {
-		err = urlParams(r, &req)
-	}
-	if err != nil {
-		return req, nil, err
-	}
-	return req, s.stores, nil
+func (s *Server) webRequest(r *http.Request) (query.Request, error) {
+	return s.textRequest(r, r.URL.Query().Get("q"))
 }
 
 // validate answers whether q compiles: 200 with the expression as read,
 // or 400 with the parser's message.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
-	req, _, err := s.webRequest(r)
+	req, err := s.webRequest(r)
 	if err == nil {
 		err = req.Validate()
 	}
@@ -235,10 +228,10 @@ func top[K comparable](m map[K]*Talker, n int) []Talker {
 // A query that is wrong is a 400 before any line.
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	e := entryOf(r)
-	req, paths, err := s.webRequest(r)
+	req, err := s.webRequest(r)
 	var spec query.Spec
 	if err == nil {
-		spec, err = s.spec(r.Context(), req, paths, false, s.fanout(r, ""))
+		spec, err = s.spec(r.Context(), req, s.stores, false, s.fanout(r, ""))
 	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})

@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/internal/daemonsig"
@@ -156,17 +155,13 @@ func attachUploaders(spec *sink.Spec, c *sink.Config, log *slog.Logger) (func(),
 			return nil, fmt.Errorf("target %s: %w", spec.Targets[i].Name, err)
 		}
 		ups = append(ups, up)
-		prefix := strings.TrimSuffix(os3.Prefix, "/")
 		spec.Targets[i].Upload = func(ctx context.Context, localPath, key string) (string, error) {
 			obj, err := up.Upload(ctx, localPath, key)
 			if err != nil {
 				return "", err
 			}
 			log.Info("uploaded", "path", localPath, "object", obj.String())
-			if prefix != "" {
-				return strings.TrimPrefix(obj.Key, prefix+"/"), nil
-			}
-			return obj.Key, nil
+			return obj.Name, nil
 		}
 	}
 	return closeAll, nil
