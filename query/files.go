@@ -34,6 +34,8 @@ type file struct {
 	packets       int64
 	otherLinkType int64
 	complete      bool // read to its end or error
+
+	ended bool // its reader has ended (scanner.mu)
 }
 
 // Found is a file Walk found: one to read, if Sniff says it is a

@@ -115,12 +115,10 @@ func run(ctx context.Context, spec Spec, emit func(pcap.Record) error, raw *enco
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var pc progressCounters
-	s := &scanner{ctx: ctx, c: c, spec: &spec, tokens: make(chan struct{}, c.workers), read: &pc,
-		free: make(chan *batch, freeBatches)}
+	s := newScanner(ctx, c, &spec, todo, &pc)
 	if raw != nil {
 		s.enc = &raw.enc
 	}
-	s.limit.Store(maxBatch)
 	if spec.Progress != nil {
 		stop := reportProgress(spec.Progress, c.every, len(todo), total, &pc)
 		defer stop()
@@ -251,6 +249,10 @@ func (m *merger) recv(f *file) (*batch, error) {
 				return nil, nil
 			}
 			m.pc.matched.Store(m.st.Matched)
+			if b.ahead > 0 {
+				m.s.release(b)
+			}
+			m.s.taken()
 			if len(b.items) > 0 {
 				return b, nil
 			}
@@ -277,6 +279,7 @@ func (m *merger) run() error {
 			}
 			f := m.todo[m.next]
 			m.next++
+			m.s.reached(m.next)
 			b, err := m.recv(f)
 			if err != nil {
 				return err

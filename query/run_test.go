@@ -221,6 +221,59 @@ func TestLimitsAndStops(t *testing.T) {
 	}
 }
 
+// TestReadAhead: files that follow each other in time, with a second
+// partition's longer files overlapping them, read ahead of the merge
+// under budgets from none to more than the store, give Workers 1's
+// answer (which never reads ahead); a query stopped or cancelled while
+// readers wait for the budget ends with nothing left running.
+func TestReadAhead(t *testing.T) {
+	checkNoLeaks(t)
+	dir := t.TempDir()
+	const step = 1000
+	for i := range 40 {
+		pcaptest.WriteCapture(t, filepath.Join(dir, fmt.Sprintf("a%02d.pcap", i)), pcaptest.File{}, synth(3000, 1e18+int64(i)*3000*step, step, uint16(i)))
+	}
+	for i := range 3 {
+		pcaptest.WriteCapture(t, filepath.Join(dir, fmt.Sprintf("b%d.pcap", i)), pcaptest.File{}, synth(20000, 1e18+int64(i)*40000*step+7, 2*step, uint16(100+i)))
+	}
+	ctx := context.Background()
+	want, _, err := collect(ctx, Spec{Paths: []string{dir}, Workers: 1})
+	if err != nil || len(want) != 40*3000+3*20000 {
+		t.Fatalf("workers 1: %d records, %v", len(want), err)
+	}
+	defer func(v int64) { readAhead = v }(readAhead)
+	stop := errors.New("stop")
+	for _, budget := range []int64{1, 100 << 10, 1 << 20, 64 << 20} {
+		readAhead = budget
+		for _, workers := range []int{2, 4} {
+			spec := Spec{Paths: []string{dir}, Workers: workers}
+			got, _, err := collect(ctx, spec)
+			if d := pcaptest.Diff(want, got); err != nil || d != "" {
+				t.Fatalf("budget %d, %d workers: %v %s", budget, workers, err, d)
+			}
+			n := 0
+			if _, err := Run(ctx, spec, func(pcap.Record) error {
+				if n++; n == 5000 {
+					return stop
+				}
+				return nil
+			}); !errors.Is(err, stop) {
+				t.Errorf("budget %d, %d workers, stopped: %v", budget, workers, err)
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			n = 0
+			if _, err := Run(cctx, spec, func(pcap.Record) error {
+				if n++; n == 5000 {
+					cancel()
+				}
+				return nil
+			}); !errors.Is(err, context.Canceled) {
+				t.Errorf("budget %d, %d workers, cancelled: %v", budget, workers, err)
+			}
+		}
+	}
+}
+
 // fakeMatcher is a payload matcher: frames containing a byte string.
 type fakeMatcher struct{ sub []byte }
 

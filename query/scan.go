@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/fastcapa-go/fastcapa/pcap"
 )
@@ -16,9 +17,15 @@ import (
 const (
 	batchRecords = 1024
 	chunkRecords = 4096
-	// fileQueue is how many batches a file's reader may have ready
-	// beyond the one the merger holds and the one it fills.
+	// fileQueue is how many batches a file's reader may always have
+	// ready beyond the one the merger holds and the one it fills.
 	fileQueue = 2
+	// Beyond those, the readers of the next files the merger has not
+	// reached may queue up to aheadBatches more each while the batches
+	// queued so hold less than readAhead bytes a worker after the first
+	// (scanner.send says which readers).
+	aheadBatches = 64
+	maxReadAhead = 64 << 20
 	// The batch limit is batchBudget shared by the batches of the files
 	// under way, between minBatch and maxBatch: 256 KiB a batch while a
 	// few dozen files overlap in time, less when hundreds do.
@@ -26,6 +33,12 @@ const (
 	minBatch    = 16 << 10
 	maxBatch    = 256 << 10
 )
+
+// readAhead is the read-ahead budget a worker after the first adds, up to
+// maxReadAhead: about a file of the benchmark store (22 MiB), which is what
+// it takes for the next file's reader to keep a second CPU busy while
+// this one is read (docs/BENCHMARKS.md). A variable for tests.
+var readAhead int64 = 24 << 20
 
 // batchLimit is the bytes a batch may hold when files readers are under
 // way.
@@ -51,6 +64,7 @@ type batch struct {
 	items []item
 	data  []byte
 	err   error
+	ahead int64 // bytes taken from the read-ahead budget (scanner.ahead)
 }
 
 var batchPool = sync.Pool{New: func() any {
@@ -84,7 +98,7 @@ func (s *scanner) putBatch(b *batch) {
 	if cap(b.data) > 2*maxBatch+maxRecordGuess {
 		return // grown by a jumbo record: let it go
 	}
-	b.items, b.data, b.err = b.items[:0], b.data[:0], nil
+	b.items, b.data, b.err, b.ahead = b.items[:0], b.data[:0], nil, 0
 	select {
 	case s.free <- b:
 	default:
@@ -129,6 +143,29 @@ type scanner struct {
 	limit  atomic.Int64  // batch limit (batchLimit), set by the merger
 	enc    *pcap.Encoder // if set, batches hold records encoded (addEncoded)
 	free   chan *batch   // empty batches (getBatch, putBatch)
+
+	// The read-ahead budget: bytes of the batches queued beyond
+	// fileQueue, across files. A reader that may not queue waits on room,
+	// which the merger signals each time it takes a batch or reaches
+	// another file, and a reader when it ends.
+	mu         sync.Mutex
+	room       sync.Cond
+	ahead      int64   // bytes queued beyond fileQueue
+	aheadMax   int64   // what ahead may reach
+	aheadFiles int     // how many files may read ahead at once
+	files      []*file // the files in merge order
+	next       int     // files[next] is the first the merger has not reached
+}
+
+// newScanner is a scanner for workers readers at a time, until ctx ends.
+func newScanner(ctx context.Context, c *compiled, spec *Spec, files []*file, read *progressCounters) *scanner {
+	s := &scanner{ctx: ctx, c: c, spec: spec, tokens: make(chan struct{}, c.workers), read: read,
+		free: make(chan *batch, freeBatches), files: files, aheadFiles: c.workers - 1,
+		aheadMax: min(int64(c.workers-1)*readAhead, maxReadAhead)}
+	s.room.L = &s.mu
+	s.limit.Store(maxBatch)
+	context.AfterFunc(ctx, s.taken)
+	return s
 }
 
 // match reports whether a record is one the query wants. The file's
@@ -149,7 +186,7 @@ func (s *scanner) match(f *file, rec *pcap.Record) bool {
 
 // launch starts f's reader.
 func (s *scanner) launch(f *file) {
-	f.ch = make(chan *batch, fileQueue)
+	f.ch = make(chan *batch, fileQueue+aheadBatches)
 	s.wg.Add(1)
 	go s.scan(f)
 }
@@ -162,6 +199,7 @@ func (s *scanner) launch(f *file) {
 // token waits only for readers that are working.
 func (s *scanner) scan(f *file) {
 	defer s.wg.Done()
+	defer s.ended(f)
 	defer close(f.ch)
 	defer s.read.filesDone.Add(1)
 	c, fd, err := openCapture(s.ctx, f.Found, &s.read.bytes)
@@ -236,13 +274,89 @@ func (s *scanner) scan(f *file) {
 	}
 }
 
-// send hands b to the merger, unless the query is cancelled.
+// send hands b to the merger, unless the query is cancelled: at once
+// while f has fewer than fileQueue batches queued, else once f may read
+// ahead (mayReadAhead) and the batch fits in the budget, or the merger
+// has taken enough of f's batches. A reader whose file the merger waits
+// for has none queued, so it never waits here.
 func (s *scanner) send(f *file, b *batch) bool {
+	if len(f.ch) >= fileQueue { // only this reader sends: len only shrinks
+		size := int64(cap(b.data)) + int64(cap(b.items))*int64(unsafe.Sizeof(item{}))
+		s.mu.Lock()
+		for len(f.ch) >= fileQueue && !(len(f.ch) < cap(f.ch) && s.ahead+size <= s.aheadMax && s.mayReadAhead(f)) {
+			if s.ctx.Err() != nil {
+				s.mu.Unlock()
+				s.putBatch(b)
+				return false
+			}
+			s.room.Wait()
+		}
+		if len(f.ch) >= fileQueue {
+			b.ahead = size
+			s.ahead += size
+		}
+		s.mu.Unlock()
+	}
 	select {
 	case f.ch <- b:
 		return true
 	case <-s.ctx.Done():
+		s.release(b)
 		s.putBatch(b)
 		return false
 	}
+}
+
+// mayReadAhead reports whether f's reader may take from the read-ahead
+// budget: f is one of the first aheadFiles files the merger has not
+// reached whose readers have not ended. Files the merger holds do not
+// read ahead: it takes their batches as it needs them, and a later file
+// read ahead would hold the budget the next one needs. The caller holds
+// s.mu.
+func (s *scanner) mayReadAhead(f *file) bool {
+	if f.order < s.next {
+		return false
+	}
+	reading := 0
+	for _, g := range s.files[s.next:f.order] {
+		if !g.ended {
+			reading++
+		}
+	}
+	return reading < s.aheadFiles
+}
+
+// reached tells the readers the merger reached files[next].
+func (s *scanner) reached(next int) {
+	s.mu.Lock()
+	s.next = next
+	s.mu.Unlock()
+	s.room.Broadcast()
+}
+
+// ended tells the readers f's has ended.
+func (s *scanner) ended(f *file) {
+	s.mu.Lock()
+	f.ended = true
+	s.mu.Unlock()
+	s.room.Broadcast()
+}
+
+// release gives the read-ahead budget b took back, once the merger
+// has it.
+func (s *scanner) release(b *batch) {
+	if b.ahead > 0 {
+		s.mu.Lock()
+		s.ahead -= b.ahead
+		b.ahead = 0
+		s.mu.Unlock()
+	}
+}
+
+// taken wakes the readers waiting to queue: the merger took a batch (and
+// released its budget), or the query ended.
+func (s *scanner) taken() {
+	s.mu.Lock()
+	s.mu.Unlock()
+	s.room.Broadcast()
 }
