@@ -70,7 +70,7 @@ lint: ansible-lint image-test
 # The benchmarks once, briefly: they must run and account for every
 # packet; their figures mean little at this length.
 bench-smoke: build $(MINIO)
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/ ./sink/ ./records/
+	BENCH_FLOWS=20000 $(GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./pipeline/ ./filter/ ./pattern/ ./index/ ./pcap/ ./sink/ ./records/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./store/ ./objstore/
 	BENCH_ROUNDS=1 BENCH_SECONDS=0.2 $(GO) test -count=1 -run '^$$' -bench 'RxFilter|RxOutputs' -benchtime 1x ./dpdk/
 	BENCH_ROUNDS=1 BENCH_SECONDS=2 ./test/bench.sh

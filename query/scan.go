@@ -21,9 +21,9 @@ const (
 	// ready beyond the one the merger holds and the one it fills.
 	fileQueue = 2
 	// Beyond those, the readers of the next files the merger has not
-	// reached may queue up to aheadBatches more each while the batches
-	// queued so hold less than readAhead bytes a worker after the first
-	// (scanner.send says which readers).
+	// reached may queue up to aheadBatches more each, while the batches
+	// queued so hold less than readAhead bytes a worker after the first,
+	// and maxReadAhead in all (scanner.send says which readers).
 	aheadBatches = 64
 	maxReadAhead = 64 << 20
 	// The batch limit is batchBudget shared by the batches of the files

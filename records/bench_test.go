@@ -1,11 +1,16 @@
 package records_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/fastcapa-go/fastcapa/internal/pcaptest"
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
@@ -98,4 +103,85 @@ func BenchmarkSeedQueries(b *testing.B) {
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// BenchmarkReadFlowSpans: a day of $BENCH_FLOWS flow records (a million
+// by default: a flow every 86 ms, each lasting up to 2 minutes, 24 hourly
+// partitions, row groups of the default 131072 rows) read back for
+// pcapstore serve's histogram:
+// "day" is every one, "hour" one hour of them (partitions and row groups
+// pruned), and "generic" the whole day through parquet-go's
+// GenericReader[FlowSpan], the reference ReadFlowSpans's own column
+// reading is measured against. ns/op is per flow record of the day.
+func BenchmarkReadFlowSpans(b *testing.B) {
+	flows := int64(1_000_000)
+	if v, err := strconv.ParseInt(os.Getenv("BENCH_FLOWS"), 10, 64); err == nil && v > 0 {
+		flows = v
+	}
+	dir := b.TempDir()
+	t0 := int64(1_780_000_000) * 1e9 // on an hour
+	step := int64(24*time.Hour) / flows
+	ds := records.NewDataset[records.Flow](records.DatasetSpec{Dir: dir + "/flows", Kind: "flows", Stem: "b"})
+	for i := range flows {
+		f := records.Flow{UID: fmt.Sprint(i % 1000), First: t0 + i*step, OrigPackets: 1 + i%7, OrigBytes: 60 + i%1400, RespPackets: i % 5, RespBytes: i % 3000}
+		f.Last = f.First + (i*7919)%int64(2*time.Minute)
+		if err := ds.Write(f.First, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := ds.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && filepath.Ext(p) == ".parquet" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	var sink int64
+	for _, r := range []struct {
+		name     string
+		from, to int64
+	}{{"day", t0, t0 + int64(24*time.Hour)}, {"hour", t0 + int64(12*time.Hour), t0 + int64(13*time.Hour) - 1}} {
+		b.Run(r.name, func(b *testing.B) {
+			for range b.N {
+				rd, err := records.ReadFlowSpans(context.Background(), dir, r.from, r.to, func(s records.FlowSpan) { sink += s.OrigPackets })
+				if err != nil || len(rd.Failed) > 0 {
+					b.Fatal(err, rd.Failed)
+				}
+				b.ReportMetric(float64(rd.Spans), "spans")
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(flows), "ns/flow")
+		})
+	}
+	b.Run("generic", func(b *testing.B) {
+		buf := make([]records.FlowSpan, 1024)
+		for range b.N {
+			var n int64
+			for _, p := range files {
+				f, err := os.Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := parquet.NewGenericReader[records.FlowSpan](f)
+				for {
+					k, err := r.Read(buf)
+					for _, s := range buf[:k] {
+						sink += s.OrigPackets
+					}
+					n += int64(k)
+					if err != nil {
+						break
+					}
+				}
+				r.Close()
+				f.Close()
+			}
+			if n != flows {
+				b.Fatalf("%d rows", n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(flows), "ns/flow")
+	})
 }

@@ -19,6 +19,10 @@
 // (SchemaVersion, in each file's key-value metadata) and documented in
 // the README.
 //
+// ReadFlowSpans reads flow records back for `pcapstore serve`'s
+// histogram: when and how much, six columns of them, from the partitions
+// and row groups that can hold a time range.
+//
 // It never reads a file still being written (store.Walk's
 // classification says which entries are captures) and never writes a
 // packet's bytes: rows only.

@@ -1,6 +1,9 @@
 package records
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,6 +51,53 @@ func FuzzRecords(f *testing.F) {
 		tab.Flush()
 		if len(flows) != 1 || flows[0].CommunityID != cid || flows[0].OrigPackets+flows[0].RespPackets != 1 {
 			t.Fatalf("flows %+v", flows)
+		}
+	})
+}
+
+// FuzzReadFlowSpans: any bytes as a flows file are read or named as
+// failed, never a panic or a hang, and only spans in the range come out.
+func FuzzReadFlowSpans(f *testing.F) {
+	src := f.TempDir()
+	ds := NewDataset[Flow](DatasetSpec{Dir: src, Kind: "flows", Stem: "f", RowGroupRows: 3})
+	for i := range 10 {
+		fl := Flow{UID: "u", First: 1e18 + int64(i)*1e9, Last: 1e18 + int64(i)*2e9, OrigPackets: int64(i), RespBytes: 60 * int64(i)}
+		if err := ds.Write(fl.First, fl); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := ds.Close(); err != nil {
+		f.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(src, Partition(1e18), "*.parquet"))
+	if len(files) != 1 {
+		f.Fatalf("%d files written", len(files))
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add(b[len(b)/2:])
+	f.Add([]byte("PAR1PAR1"))
+	const from, to = 1e18 + 3e9, 1e18 + 9e9
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := filepath.Join(t.TempDir(), "flows", Partition(1e18))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "x.parquet"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rd, err := ReadFlowSpans(context.Background(), filepath.Dir(filepath.Dir(dir)), from, to, func(s FlowSpan) {
+			if s.Last < from || s.First > to {
+				t.Fatalf("span %+v outside the range", s)
+			}
+		})
+
+		if err != nil || rd.Files != 1 {
+			t.Fatalf("%+v, %v", rd, err)
 		}
 	})
 }

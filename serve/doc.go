@@ -17,7 +17,8 @@
 //     Metron's states and page numbers, a per-user limit on running jobs
 //     and a retention on results.
 //   - The web page (web/, embedded; web.go): a time range, the histogram
-//     of packets and bytes from the sidecar indexes, a query validated as
+//     of packets and bytes from the sidecar indexes or from flow records
+//     (records.ReadFlowSpans), a query validated as
 //     it is typed, its count with progress, the top talkers and
 //     conversations, and the download of the matching packets as one
 //     pcap (GET /query).

@@ -31,6 +31,10 @@ type Config struct {
 	Peers []Peer
 	// Buckets are stores in object stores, searched with Stores.
 	Buckets []Bucket
+	// Flows are the output directories of `pcapstore records` (or their
+	// flows directories): the page's histogram is drawn from their flow
+	// records too.
+	Flows []string
 	// Jobs configures Metron's REST jobs.
 	Jobs JobsConfig
 	// Log gets a line per request and per job; nil: slog.Default().
@@ -74,6 +78,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.stores = append(s.stores, abs)
+	}
+	for _, p := range cfg.Flows {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("flows: %w", err)
+		}
 	}
 	j, err := newJobs(cfg.Jobs, s)
 	if err != nil {

@@ -2,10 +2,12 @@ package serve
 
 import (
 	"cmp"
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/query"
+	"github.com/fastcapa-go/fastcapa/records"
 )
 
 // The web page: plain HTML and JavaScript, embedded, no build step.
@@ -61,19 +64,64 @@ func timeOrNil(t time.Time) any {
 
 // Histogram is packets and bytes over time, in equal buckets.
 type Histogram struct {
-	Start   time.Time `json:"start"` // of the first bucket
-	Step    int64     `json:"stepNs"`
-	Packets []float64 `json:"packets"`
-	Bytes   []float64 `json:"bytes"`
+	Start time.Time `json:"start"` // of the first bucket
+	Step  int64     `json:"stepNs"`
 	// From the sidecar indexes: each capture's packets and size spread
 	// evenly over its time range. Unindexed captures are not in it.
+	Series
 	Captures  int `json:"captures"`
 	Unindexed int `json:"unindexed"`
+	// Flows is the same buckets from the flow records of Config.Flows,
+	// when there are any: each record's packets and bytes (on the wire)
+	// spread evenly over its first to last packet. A flow record spans
+	// seconds to its active timeout where a capture spans minutes, so it
+	// shows more detail; it counts the traffic `pcapstore records` read,
+	// which need not be what the stores keep now.
+	Flows *FlowSeries `json:"flows,omitempty"`
+}
+
+// Series is packets and bytes in a histogram's buckets.
+type Series struct {
+	Packets []float64 `json:"packets"`
+	Bytes   []float64 `json:"bytes"`
+}
+
+// FlowSeries is a histogram's buckets from flow records.
+type FlowSeries struct {
+	Series
+	Records int64    `json:"records"` // flow records in the range
+	Files   int      `json:"files"`   // flows files read
+	Failed  []string `json:"failed"`  // "PATH: error" of each file that could not be read
+}
+
+// spread adds packets and bytes seen evenly over [first, last] (one
+// instant when equal) to the buckets of step ns from lo, clipped to
+// them.
+func (s *Series) spread(lo, step, first, last int64, packets, bytes float64) {
+	n := int64(len(s.Packets))
+	width := float64(last - first + 1)
+	for b := max((first-lo)/step, 0); b < n; b++ {
+		from, to := lo+b*step, lo+(b+1)*step-1
+		if from > last {
+			break
+		}
+		overlap := float64(min(to, last) - max(from, first) + 1)
+		if overlap <= 0 {
+			continue
+		}
+		s.Packets[b] += packets * overlap / width
+		s.Bytes[b] += bytes * overlap / width
+	}
+}
+
+func newSeries(n int) Series {
+	return Series{Packets: make([]float64, n), Bytes: make([]float64, n)}
 }
 
 // histogram is the stores' traffic over time from their sidecar
-// indexes, without reading a capture: ?start=&end= (default: all the
-// indexes cover), ?buckets=N (default 120).
+// indexes, without reading a capture, and from the flow records:
+// ?start=&end= (default: all the indexes cover, else all the flow
+// records do), ?buckets=N (default 120).
 func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	var req query.Request
 	if err := urlParams(r, &req); err != nil {
@@ -99,7 +147,7 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		first, last, packets, bytes int64
 	}
 	var spans []span
-	h := Histogram{Packets: make([]float64, n), Bytes: make([]float64, n)}
+	h := Histogram{Series: newSeries(n)}
 	lo, hi := int64(0), int64(0)
 	for _, f := range found {
 		if f.Err != nil {
@@ -120,6 +168,9 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		}
 		hi = max(hi, ix.Last)
 	}
+	if len(spans) == 0 && len(s.cfg.Flows) > 0 {
+		lo, hi = s.flowsBounds(r.Context())
+	}
 	if !req.Start.IsZero() {
 		lo = req.Start.UnixNano()
 	}
@@ -129,22 +180,40 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	h.Step = max((hi-lo+1+int64(n)-1)/int64(n), 1)
 	h.Start = time.Unix(0, lo).UTC()
 	for _, sp := range spans {
-		// Spread over [first, last] (one point when equal), clipped.
-		width := float64(sp.last - sp.first + 1)
-		for b := max((sp.first-lo)/h.Step, 0); b < int64(n); b++ {
-			from, to := lo+b*h.Step, lo+(b+1)*h.Step-1
-			if from > sp.last {
-				break
+		h.spread(lo, h.Step, sp.first, sp.last, float64(sp.packets), float64(sp.bytes))
+	}
+	if len(s.cfg.Flows) > 0 {
+		fs := &FlowSeries{Series: newSeries(n), Failed: []string{}}
+		for _, dir := range s.cfg.Flows {
+			rd, err := records.ReadFlowSpans(r.Context(), dir, lo, lo+int64(n)*h.Step-1, func(f records.FlowSpan) {
+				fs.spread(lo, h.Step, f.First, f.Last, float64(f.OrigPackets+f.RespPackets), float64(f.OrigBytes+f.RespBytes))
+			})
+			fs.Records += rd.Spans
+			fs.Files += rd.Files
+			for _, e := range rd.Failed {
+				fs.Failed = append(fs.Failed, e.Error())
 			}
-			overlap := float64(min(to, sp.last) - max(from, sp.first) + 1)
-			if overlap <= 0 {
-				continue
+			if err != nil {
+				fs.Failed = append(fs.Failed, err.Error())
 			}
-			h.Packets[b] += float64(sp.packets) * overlap / width
-			h.Bytes[b] += float64(sp.bytes) * overlap / width
 		}
+		h.Flows = fs
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// flowsBounds is the time the flow records span: the first packet of
+// the earliest and the last of the latest (0, 0 without any).
+func (s *Server) flowsBounds(ctx context.Context) (lo, hi int64) {
+	for _, dir := range s.cfg.Flows {
+		records.ReadFlowSpans(ctx, dir, math.MinInt64, math.MaxInt64, func(f records.FlowSpan) {
+			if lo == 0 && hi == 0 || f.First < lo {
+				lo = f.First
+			}
+			hi = max(hi, f.Last)
+		})
+	}
+	return lo, hi
 }
 
 // Talker is an address, or a conversation between two, and its packets

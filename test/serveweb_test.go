@@ -2,14 +2,17 @@ package test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,8 +28,10 @@ import (
 )
 
 // TestServeWebPage drives pcapstore serve's page in Debian's Chromium,
-// headless, over a store the sink wrote: the histogram draws from the
-// sidecar indexes and the range starts as the store's; a click on a bar
+// headless, over a store the sink wrote and its flow records: the
+// histogram draws from the flow records (TestServeHistogramFlows checks
+// their numbers), the note says how many, and the range starts as the
+// store's; a click on a bar
 // picks its time range;
 // a wrong query shows libpcap's message as it is typed, a right one is
 // marked valid; Search shows the count, which is tcpdump's over that
@@ -35,7 +40,11 @@ import (
 func TestServeWebPage(t *testing.T) {
 	chromium := testenv.RequireTool(t, "chromium")
 	st := newServeStore(t)
-	_, base := startServe(t, "-jobs-dir", t.TempDir(), st.dir)
+	flows := t.TempDir()
+	if msg, code := pcapstore(t, nil, "records", "-out", flows, st.dir); code != 0 {
+		t.Fatalf("pcapstore records: %d: %s", code, msg)
+	}
+	_, base := startServe(t, "-jobs-dir", t.TempDir(), "-flows", flows, st.dir)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium),
 		chromedp.NoSandbox, chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true))
@@ -62,6 +71,8 @@ func TestServeWebPage(t *testing.T) {
 	}
 	startValue := page(t, ctx, chromedp.Value(chromedp.ID("start")))
 	bars := page(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#histogram rect").length`))
+	source := page(t, ctx, chromedp.AttributeValue(chromedp.ID("histogram"), "data-source")).Value
+	note := page(t, ctx, chromedp.Text(chromedp.ID("hist-note")))
 	// The range: a click on the 40th bar zooms in to its time.
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("#histogram rect:nth-of-type(40)")),
@@ -104,6 +115,9 @@ func TestServeWebPage(t *testing.T) {
 	wantStart := time.Unix(0, st.t0).UTC().Format("2006-01-02T15:04:05.000Z")
 	if startValue != wantStart || bars != 120 {
 		t.Errorf("on load: start %q (want %q), %d bars", startValue, wantStart, bars)
+	}
+	if source != "flows" || !regexp.MustCompile(`^from [1-9][0-9]* flow records in [1-9][0-9]* files?; [1-9][0-9]* indexed captures$`).MatchString(note) {
+		t.Errorf("the histogram: drawn from %q, noted %q", source, note)
 	}
 	if !strings.Contains(bad, "syntax error") || !strings.Contains(good, "tcp and src port 80") {
 		t.Errorf("validation: wrong query %q, right one %q", bad, good)
@@ -257,5 +271,131 @@ func TestServeSummaryTalkers(t *testing.T) {
 	}
 	if len(done.Conversations) != len(wantConv) || done.Summary.Matched == 0 {
 		t.Errorf("%d conversations, tshark %d; %d matched", len(done.Conversations), len(wantConv), done.Summary.Matched)
+	}
+}
+
+// TestServeHistogramFlows: with -flows, /api/histogram draws from the
+// flow records `pcapstore records` wrote of the store as well. DuckDB,
+// over the same files, is the oracle: the flows counted are those whose
+// first to last packet touches the range; over the store's whole range
+// the buckets add up to every flow's packets and bytes; each bucket
+// holds at least the flows that lie within it and at most those that
+// touch it; over a narrower range the buckets add up to each flow's
+// share of it (spread evenly over its time). A flows file that cannot be
+// read is named.
+func TestServeHistogramFlows(t *testing.T) {
+	st := newServeStore(t)
+	out := t.TempDir()
+	if msg, code := pcapstore(t, nil, "records", "-out", out, st.dir); code != 0 {
+		t.Fatalf("pcapstore records: %d: %s", code, msg)
+	}
+	_, base := startServe(t, "-jobs-dir", t.TempDir(), "-flows", out, st.dir)
+	histogram := func(q url.Values) serve.Histogram {
+		t.Helper()
+		resp, err := http.Get(base + "/api/histogram?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h serve.Histogram
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != 200 || h.Flows == nil {
+			t.Fatalf("histogram: %d, %v, flows %v", resp.StatusCode, err, h.Flows)
+		}
+		return h
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	glob := out + "/flows/**/*.parquet"
+	// sums are the flows touching [from, to]: how many, their packets and
+	// bytes whole, and their share of [from, to].
+	type sums struct {
+		n                            int64
+		packets, bytes, share, inside float64
+	}
+	flows := func(from, to int64) sums {
+		t.Helper()
+		var s sums
+		err := db.QueryRow(`SELECT count(*), coalesce(sum(p), 0), coalesce(sum(b), 0),
+				coalesce(sum(p * (least(last_ns, $3) - greatest(first_ns, $2) + 1) / (last_ns - first_ns + 1)), 0),
+				coalesce(sum(p) FILTER (WHERE first_ns >= $2 AND last_ns <= $3), 0)
+			FROM (SELECT *, orig_packets + resp_packets AS p, orig_bytes + resp_bytes AS b FROM read_parquet($1))
+			WHERE last_ns >= $2 AND first_ns <= $3`, glob, from, to).Scan(&s.n, &s.packets, &s.bytes, &s.share, &s.inside)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-6*max(1, math.Abs(b)) }
+	total := func(v []float64) (s float64) {
+		for _, x := range v {
+			s += x
+		}
+		return s
+	}
+
+	const n = 40
+	h := histogram(url.Values{"buckets": {strconv.Itoa(n)}})
+	lo := h.Start.UnixNano()
+	hi := lo + n*h.Step - 1
+	all := flows(lo, hi)
+	every := flows(math.MinInt64/2, math.MaxInt64/2)
+	if all.n == 0 || all != every || h.Flows.Records != all.n || len(h.Flows.Failed) > 0 {
+		t.Fatalf("flows in the store's range: %d (DuckDB: %d there, %d in all); failed %v", h.Flows.Records, all.n, every.n, h.Flows.Failed)
+	}
+	if !near(total(h.Flows.Packets), all.packets) || !near(total(h.Flows.Bytes), all.bytes) {
+		t.Errorf("whole range: %.3f packets, %.3f bytes; DuckDB %.0f, %.0f", total(h.Flows.Packets), total(h.Flows.Bytes), all.packets, all.bytes)
+	}
+	if st0 := time.Unix(0, st.t0).UTC(); !h.Start.Equal(st0) {
+		t.Errorf("the range starts at %v, the store at %v", h.Start, st0)
+	}
+	busy := 0
+	for b, v := range h.Flows.Packets {
+		from := lo + int64(b)*h.Step
+		s := flows(from, from+h.Step-1)
+		if v < s.inside-1e-6 || v > s.packets+1e-6 {
+			t.Errorf("bucket %d: %.3f packets, outside [%.0f, %.0f] (the flows within it, touching it)", b, v, s.inside, s.packets)
+		}
+		if v >= 1 {
+			busy++
+		}
+	}
+	if busy < n/2 {
+		t.Errorf("%d of %d buckets hold a packet: the store's flows do not fill its range", busy, n)
+	}
+
+	// The middle third.
+	from, to := lo+(hi-lo)/3, lo+2*(hi-lo)/3
+	h = histogram(url.Values{"buckets": {strconv.Itoa(n)},
+		"start": {time.Unix(0, from).UTC().Format(time.RFC3339Nano)}, "end": {time.Unix(0, to).UTC().Format(time.RFC3339Nano)}})
+	to = h.Start.UnixNano() + n*h.Step - 1 // whole buckets
+	mid := flows(from, to)
+	if h.Start.UnixNano() != from || h.Flows.Records != mid.n || mid.n >= all.n || !near(total(h.Flows.Packets), mid.share) {
+		t.Errorf("middle third from %v: %d flows, %.3f packets; DuckDB %d, %.3f (%d in all)", h.Start, h.Flows.Records, total(h.Flows.Packets), mid.n, mid.share, all.n)
+	}
+
+	// A damaged flows file is named; the others are read.
+	var files []string
+	filepath.WalkDir(out+"/flows", func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".parquet") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatal("no flows files")
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(files[0]), "cut.parquet"), b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h = histogram(url.Values{"buckets": {strconv.Itoa(n)}})
+	if len(h.Flows.Failed) != 1 || !strings.Contains(h.Flows.Failed[0], "cut.parquet") || h.Flows.Records != all.n {
+		t.Errorf("with a cut file: failed %q, %d flows", h.Flows.Failed, h.Flows.Records)
 	}
 }

@@ -57,6 +57,8 @@ options:
   -job-limit N          running jobs per user (default 1, Metron's)
   -job-retention D      how long finished jobs are kept (default 24h)
   -workers N            files each query scans at once (default: CPUs)
+  -flows DIR            flow records pcapstore records -out wrote (repeatable):
+                        the page's histogram is drawn from them too
   -peer URL             another pcapstore serve (repeatable): every query is sent
                         to it too, and the answers merged in time order; a peer
                         that fails makes the answer incomplete, naming it
@@ -88,8 +90,9 @@ func runServe(args []string) int {
 	jobLimit := fs.Int("job-limit", 1, "")
 	retention := fs.Duration("job-retention", 24*time.Hour, "")
 	workers := fs.Int("workers", 0, "")
-	var peers cliflag.List
+	var peers, flows cliflag.List
 	fs.Var(&peers, "peer", "")
+	fs.Var(&flows, "flows", "")
 	peerToken := fs.String("peer-token-file", "", "")
 	peerUser := fs.String("peer-user", "", "")
 	peerCA := fs.String("peer-ca", "", "")
@@ -182,7 +185,7 @@ func runServe(args []string) int {
 		ps = append(ps, serve.Peer{URL: u, Client: &c})
 	}
 	s, err := serve.New(serve.Config{
-		Stores: local, Buckets: buckets, Auth: auth, Workers: *workers, Log: log, Peers: ps,
+		Stores: local, Buckets: buckets, Flows: flows, Auth: auth, Workers: *workers, Log: log, Peers: ps,
 		Jobs: serve.JobsConfig{Dir: *jobsDir, PageSize: *pageSize, Limit: *jobLimit, Retention: *retention},
 	})
 	if err != nil {

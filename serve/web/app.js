@@ -1,5 +1,5 @@
-// pcapstore serve's page: the range, the histogram from the sidecar
-// indexes, a tcpdump query validated as it is typed, its count with
+// pcapstore serve's page: the range, the histogram from the flow records
+// where the server has them, else from the sidecar indexes, a tcpdump query validated as it is typed, its count with
 // progress, the top talkers and conversations, and the pcap download.
 // Plain JavaScript against the same server's API; no build step.
 "use strict";
@@ -50,15 +50,25 @@ async function loadHistogram(first) {
   }
   $("axis-start").textContent = iso(startMs);
   $("axis-end").textContent = iso(endMs);
-  $("hist-note").textContent = `${hist.captures} indexed captures` +
+  let note = `${hist.captures} indexed captures` +
     (hist.unindexed ? `, ${hist.unindexed} without an index (not shown; pcapstore index builds them)` : "");
+  if (hist.flows) {
+    note = `from ${hist.flows.records} flow records in ${hist.flows.files} ${hist.flows.files === 1 ? "file" : "files"}` +
+      (hist.flows.failed.length ? ` (${hist.flows.failed.length} could not be read: ${hist.flows.failed.join("; ")})` : "") +
+      `; ${note}`;
+  }
+  $("hist-note").textContent = note;
+  $("histogram").dataset.source = hist.flows ? "flows" : "indexes";
   drawHistogram(null);
 }
 
 function drawHistogram(matches) {
   const svg = $("histogram");
   const metric = document.querySelector("input[name=metric]:checked").value;
-  const vals = hist ? hist[metric] : [];
+  // Flow records, where there are any, are finer than the indexes (a
+  // flow spans seconds, a capture minutes).
+  const series = hist && hist.flows ? hist.flows : hist;
+  const vals = series ? series[metric] : [];
   const max = Math.max(1, ...vals, ...(matches || []));
   svg.setAttribute("viewBox", `0 0 ${BUCKETS} 100`);
   svg.replaceChildren();
