@@ -86,14 +86,13 @@ type Record struct {
 
 // Reader reads records from a pcap stream.
 type Reader struct {
-	r      *bufio.Reader
-	hdr    Header
-	order  binary.ByteOrder
-	limit  uint32 // RecordLimit(hdr.SnapLen)
-	rechdr [16]byte
-	buf    []byte
-	n      int   // records read
-	off    int64 // bytes of the header and the records read
+	r     *bufio.Reader
+	hdr   Header
+	order binary.ByteOrder
+	limit uint32 // RecordLimit(hdr.SnapLen)
+	buf   []byte
+	n     int   // records read
+	off   int64 // bytes of the header and the records read
 }
 
 // NewReader reads the global header from r.
@@ -147,39 +146,64 @@ func (r *Reader) iface() Interface {
 // io.ErrUnexpectedEOF; an error of the underlying reader is returned
 // wrapped as itself (see ErrFormat).
 func (r *Reader) Next() (Record, error) {
-	if _, err := io.ReadFull(r.r, r.rechdr[:]); err != nil {
+	hdr, err := r.r.Peek(RecordHeaderLen)
+	if len(hdr) < RecordHeaderLen {
+		if err == io.EOF && len(hdr) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		if err == io.EOF {
 			return Record{}, io.EOF
 		}
 		return Record{}, readError(fmt.Sprintf("record %d: header", r.n+1), err)
 	}
-	sec := int64(r.order.Uint32(r.rechdr[0:]))
-	frac := int64(r.order.Uint32(r.rechdr[4:]))
-	capLen := r.order.Uint32(r.rechdr[8:])
-	origLen := r.order.Uint32(r.rechdr[12:])
+	sec := int64(r.order.Uint32(hdr[0:]))
+	frac := int64(r.order.Uint32(hdr[4:]))
+	capLen := r.order.Uint32(hdr[8:])
+	origLen := r.order.Uint32(hdr[12:])
 	if capLen > MaxSnapLen {
 		return Record{}, fmt.Errorf("record %d: captured length %d over %d: %w", r.n+1, capLen, MaxSnapLen, ErrFormat)
 	}
 	keep := min(capLen, r.limit)
-	if cap(r.buf) < int(keep) {
-		r.buf = make([]byte, keep)
-	}
-	r.buf = r.buf[:keep]
-	if _, err := io.ReadFull(r.r, r.buf); err != nil {
-		return Record{}, readError(fmt.Sprintf("record %d: data", r.n+1), err)
-	}
-	if _, err := r.r.Discard(int(capLen - keep)); err != nil {
-		return Record{}, readError(fmt.Sprintf("record %d: data past the snapshot length", r.n+1), err)
+	n := RecordHeaderLen + int(keep)
+	var data []byte
+	if n <= r.r.Size() && keep == capLen {
+		// The whole record fits in the buffer: its bytes are the
+		// buffer's, valid until the next read, with no copy.
+		b, err := r.r.Peek(n)
+		if len(b) < n {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Record{}, readError(fmt.Sprintf("record %d: data", r.n+1), err)
+		}
+		data = b[RecordHeaderLen:]
+		r.r.Discard(n) // buffered: cannot fail, nor move the bytes
+	} else {
+		// Longer than the buffer, or cut to the snapshot length (the
+		// bytes past it are discarded, which may refill the buffer):
+		// copied out.
+		r.r.Discard(RecordHeaderLen)
+		if cap(r.buf) < int(keep) {
+			r.buf = make([]byte, keep)
+		}
+		r.buf = r.buf[:keep]
+		if _, err := io.ReadFull(r.r, r.buf); err != nil {
+			return Record{}, readError(fmt.Sprintf("record %d: data", r.n+1), err)
+		}
+		if _, err := r.r.Discard(int(capLen - keep)); err != nil {
+			return Record{}, readError(fmt.Sprintf("record %d: data past the snapshot length", r.n+1), err)
+		}
+		data = r.buf
 	}
 	r.n++
-	r.off += int64(len(r.rechdr)) + int64(capLen)
+	r.off += int64(RecordHeaderLen) + int64(capLen)
 	ts := sec * 1e9
 	if r.hdr.Nanos {
 		ts += frac
 	} else {
 		ts += frac * 1e3
 	}
-	return Record{Timestamp: ts, OrigLen: origLen, Data: r.buf, LinkType: r.hdr.LinkType}, nil
+	return Record{Timestamp: ts, OrigLen: origLen, Data: data, LinkType: r.hdr.LinkType}, nil
 }
 
 // Offset is where the next record starts in the stream: the length of

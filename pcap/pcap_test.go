@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"github.com/fastcapa-go/fastcapa/internal/testenv"
 )
@@ -74,4 +75,39 @@ func FuzzReader(f *testing.F) {
 			checkFuzzRecords(t, r.Next, func() []Interface { return iface }, r.Offset)
 		}
 	})
+}
+
+// TestReaderBufferEdges: records whose bytes end just before, at and
+// just after the reader's 64 KiB buffer, longer than it, and cut to the
+// snapshot length, read from a reader that gives everything at once and
+// from one that gives a byte at a time: each record is the bytes that
+// were written.
+func TestReaderBufferEdges(t *testing.T) {
+	const buf = 1 << 16
+	lens := []int{60, buf - 16 - 60 - 16 - 16, buf - 16, buf - 15, 100, MaxSnapLen, 61, buf * 2, 1, 0, 1500}
+	for _, snap := range []uint32{0, buf} {
+		file := classicFile(binary.LittleEndian, false, snap, lens)
+		for name, src := range map[string]func() io.Reader{
+			"whole":    func() io.Reader { return bytes.NewReader(file) },
+			"one byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(file)) },
+		} {
+			r, err := NewReader(src())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range lens {
+				rec, err := r.Next()
+				if err != nil {
+					t.Fatalf("snap %d, %s: record %d: %v", snap, name, i, err)
+				}
+				want := frame(n, byte(i))[:min(uint32(n), RecordLimit(snap))]
+				if !bytes.Equal(rec.Data, want) || rec.OrigLen != uint32(n+100) {
+					t.Fatalf("snap %d, %s: record %d (%d B): %d B read, differ", snap, name, i, n, len(rec.Data))
+				}
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Errorf("snap %d, %s: after the last record: %v", snap, name, err)
+			}
+		}
+	}
 }
