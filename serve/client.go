@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -76,14 +77,41 @@ func (c *Client) Open(ctx context.Context, p Params, header http.Header) (*Answe
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+"/query", bytes.NewReader(body))
+	h := http.Header{"Content-Type": {"application/json"}}
+	for k, v := range header {
+		h[k] = v
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/query", bytes.NewReader(body), h)
+	if err != nil {
+		return nil, err
+	}
+	return &Answer{resp: resp}, nil
+}
+
+// Histogram asks for the server's histogram (GET /api/histogram?q) of
+// its own stores, as a peer: the fan-out header is set.
+func (c *Client) Histogram(ctx context.Context, q url.Values, h *Histogram) error {
+	resp, err := c.do(ctx, http.MethodGet, "/api/histogram?"+q.Encode(), nil, http.Header{FanoutHeader: {"1"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(h); err != nil {
+		return fmt.Errorf("histogram: %w", err)
+	}
+	return nil
+}
+
+// do sends a request to the server with c's credentials and returns its
+// response when it is a 200; any other status is an *HTTPError.
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.URL, "/")+path, body)
 	if err != nil {
 		return nil, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", "application/json")
 	switch {
 	case c.Token != "":
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -103,7 +131,7 @@ func (c *Client) Open(ctx context.Context, p Params, header http.Header) (*Answe
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return nil, &HTTPError{resp.StatusCode, strings.TrimSpace(string(msg))}
 	}
-	return &Answer{resp: resp}, nil
+	return resp, nil
 }
 
 // Read reads the pcap. A connection that breaks is ErrCut.

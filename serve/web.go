@@ -6,10 +6,12 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -66,6 +68,11 @@ func timeOrNil(t time.Time) any {
 type Histogram struct {
 	Start time.Time `json:"start"` // of the first bucket
 	Step  int64     `json:"stepNs"`
+	// First and Last are the first and last packet times the stores know
+	// of (their indexes, else their flow records), when they know any:
+	// the range a histogram without start and end covers.
+	First *time.Time `json:"first,omitempty"`
+	Last  *time.Time `json:"last,omitempty"`
 	// From the sidecar indexes: each capture's packets and size spread
 	// evenly over its time range. Unindexed captures are not in it.
 	Series
@@ -78,6 +85,9 @@ type Histogram struct {
 	// shows more detail; it counts the traffic `pcapstore records` read,
 	// which need not be what the stores keep now.
 	Flows *FlowSeries `json:"flows,omitempty"`
+	// Failed are the peers (Config.Peers) that did not answer, "URL:
+	// error": their stores are not in it.
+	Failed []string `json:"failed"`
 }
 
 // Series is packets and bytes in a histogram's buckets.
@@ -114,6 +124,14 @@ func (s *Series) spread(lo, step, first, last int64, packets, bytes float64) {
 	}
 }
 
+// add adds o's buckets, which are the same as s's, to s.
+func (s *Series) add(o Series) {
+	for i := range min(len(s.Packets), len(o.Packets), len(o.Bytes)) {
+		s.Packets[i] += o.Packets[i]
+		s.Bytes[i] += o.Bytes[i]
+	}
+}
+
 func newSeries(n int) Series {
 	return Series{Packets: make([]float64, n), Bytes: make([]float64, n)}
 }
@@ -121,7 +139,9 @@ func newSeries(n int) Series {
 // histogram is the stores' traffic over time from their sidecar
 // indexes, without reading a capture, and from the flow records:
 // ?start=&end= (default: all the indexes cover, else all the flow
-// records do), ?buckets=N (default 120).
+// records do), ?buckets=N (default 120). Unless a peer asked, the peers'
+// histograms over the same buckets are added, and a peer that does not
+// answer is named in Failed.
 func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	var req query.Request
 	if err := urlParams(r, &req); err != nil {
@@ -132,44 +152,31 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	if n <= 0 || n > 2000 {
 		n = 120
 	}
-	found, _, err := query.Walk(s.stores, nil)
+	ctx := r.Context()
+	local, err := s.localSpans(ctx)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	objs := s.listBuckets(r.Context())
-	found = append(found, objs.sources...)
-	load := objs.indexOf(r.Context())
-	if load == nil {
-		load = index.Load
-	}
-	type span struct {
-		first, last, packets, bytes int64
-	}
-	var spans []span
-	h := Histogram{Series: newSeries(n)}
-	lo, hi := int64(0), int64(0)
-	for _, f := range found {
-		if f.Err != nil {
-			continue
+	lo, hi, known := local.first, local.last, local.known
+	failed := map[int]error{} // peers that did not answer
+	fanout := s.fanout(r, "")
+	if fanout && (req.Start.IsZero() || req.End.IsZero()) {
+		// The range is every host's: their bounds first.
+		for i, h := range s.peerHistograms(ctx, url.Values{"buckets": {"1"}}, failed) {
+			switch {
+			case h.err != nil:
+				failed[i] = h.err
+			case h.First != nil && h.Last != nil:
+				if !known || h.First.UnixNano() < lo {
+					lo = h.First.UnixNano()
+				}
+				if !known || h.Last.UnixNano() > hi {
+					hi = h.Last.UnixNano()
+				}
+				known = true
+			}
 		}
-		ix, err := load(f.Path)
-		if err != nil {
-			h.Unindexed++
-			continue
-		}
-		h.Captures++
-		if ix.Packets == 0 {
-			continue
-		}
-		spans = append(spans, span{ix.First, ix.Last, ix.Packets, f.Size})
-		if lo == 0 || ix.First < lo {
-			lo = ix.First
-		}
-		hi = max(hi, ix.Last)
-	}
-	if len(spans) == 0 && len(s.cfg.Flows) > 0 {
-		lo, hi = s.flowsBounds(r.Context())
 	}
 	if !req.Start.IsZero() {
 		lo = req.Start.UnixNano()
@@ -177,43 +184,180 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	if !req.End.IsZero() {
 		hi = req.End.UnixNano()
 	}
-	h.Step = max((hi-lo+1+int64(n)-1)/int64(n), 1)
-	h.Start = time.Unix(0, lo).UTC()
-	for _, sp := range spans {
-		h.spread(lo, h.Step, sp.first, sp.last, float64(sp.packets), float64(sp.bytes))
+	h := s.bucketize(ctx, local, lo, hi, n)
+	if local.known {
+		first, last := time.Unix(0, local.first).UTC(), time.Unix(0, local.last).UTC()
+		h.First, h.Last = &first, &last
 	}
-	if len(s.cfg.Flows) > 0 {
-		fs := &FlowSeries{Series: newSeries(n), Failed: []string{}}
-		for _, dir := range s.cfg.Flows {
-			rd, err := records.ReadFlowSpans(r.Context(), dir, lo, lo+int64(n)*h.Step-1, func(f records.FlowSpan) {
-				fs.spread(lo, h.Step, f.First, f.Last, float64(f.OrigPackets+f.RespPackets), float64(f.OrigBytes+f.RespBytes))
-			})
-			fs.Records += rd.Spans
-			fs.Files += rd.Files
-			for _, e := range rd.Failed {
-				fs.Failed = append(fs.Failed, e.Error())
+	if fanout {
+		q := url.Values{"buckets": {strconv.Itoa(n)},
+			"start": {time.Unix(0, lo).UTC().Format(time.RFC3339Nano)},
+			"end":   {time.Unix(0, hi).UTC().Format(time.RFC3339Nano)}}
+		for i, ph := range s.peerHistograms(ctx, q, failed) {
+			if ph.err == nil && (!ph.Start.Equal(h.Start) || ph.Step != h.Step || len(ph.Packets) != n) {
+				ph.err = fmt.Errorf("answered buckets of %d ns from %v, not %d from %v", ph.Step, ph.Start, h.Step, h.Start)
 			}
-			if err != nil {
-				fs.Failed = append(fs.Failed, err.Error())
+			if ph.err != nil {
+				failed[i] = ph.err
+				continue
 			}
+			h.merge(&ph.Histogram)
 		}
-		h.Flows = fs
+	}
+	for i, p := range s.cfg.Peers {
+		if err := failed[i]; err != nil {
+			h.Failed = append(h.Failed, p.URL+": "+err.Error())
+		}
 	}
 	writeJSON(w, http.StatusOK, h)
 }
 
+// merge adds another host's histogram over the same buckets to h.
+func (h *Histogram) merge(o *Histogram) {
+	h.add(o.Series)
+	h.Captures += o.Captures
+	h.Unindexed += o.Unindexed
+	h.Failed = append(h.Failed, o.Failed...)
+	if o.First != nil && (h.First == nil || o.First.Before(*h.First)) {
+		h.First = o.First
+	}
+	if o.Last != nil && (h.Last == nil || o.Last.After(*h.Last)) {
+		h.Last = o.Last
+	}
+	if o.Flows == nil {
+		return
+	}
+	if h.Flows == nil {
+		h.Flows = &FlowSeries{Series: newSeries(len(h.Packets)), Failed: []string{}}
+	}
+	h.Flows.add(o.Flows.Series)
+	h.Flows.Records += o.Flows.Records
+	h.Flows.Files += o.Flows.Files
+	h.Flows.Failed = append(h.Flows.Failed, o.Flows.Failed...)
+}
+
+// peerHistogram is a peer's histogram, or why there is none.
+type peerHistogram struct {
+	Histogram
+	err error
+}
+
+// peerHistograms asks every peer but those that failed already for its
+// own histogram (?q), at once; the others' are left empty.
+func (s *Server) peerHistograms(ctx context.Context, q url.Values, failed map[int]error) []peerHistogram {
+	out := make([]peerHistogram, len(s.cfg.Peers))
+	var wg sync.WaitGroup
+	for i, p := range s.cfg.Peers {
+		if failed[i] != nil {
+			out[i].err = failed[i]
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].err = p.Client.Histogram(ctx, q, &out[i].Histogram)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// span is a capture's time range and its packets and bytes.
+type span struct {
+	first, last, packets, bytes int64
+}
+
+// spans are what the local stores' indexes say of traffic over time,
+// and the range they cover (known: any), else the flow records' range.
+type spans struct {
+	spans               []span
+	captures, unindexed int
+	first, last         int64
+	known               bool
+}
+
+// localSpans reads the local stores' and buckets' sidecar indexes.
+func (s *Server) localSpans(ctx context.Context) (spans, error) {
+	var sp spans
+	found, _, err := query.Walk(s.stores, nil)
+	if err != nil {
+		return sp, err
+	}
+	objs := s.listBuckets(ctx)
+	found = append(found, objs.sources...)
+	load := objs.indexOf(ctx)
+	if load == nil {
+		load = index.Load
+	}
+	for _, f := range found {
+		if f.Err != nil {
+			continue
+		}
+		ix, err := load(f.Path)
+		if err != nil {
+			sp.unindexed++
+			continue
+		}
+		sp.captures++
+		if ix.Packets == 0 {
+			continue
+		}
+		sp.spans = append(sp.spans, span{ix.First, ix.Last, ix.Packets, f.Size})
+		if !sp.known || ix.First < sp.first {
+			sp.first = ix.First
+		}
+		sp.last = max(sp.last, ix.Last)
+		sp.known = true
+	}
+	if !sp.known && len(s.cfg.Flows) > 0 {
+		sp.first, sp.last, sp.known = s.flowsBounds(ctx)
+	}
+	return sp, nil
+}
+
+// bucketize is the local histogram of n buckets from lo to (at least)
+// hi.
+func (s *Server) bucketize(ctx context.Context, sp spans, lo, hi int64, n int) Histogram {
+	h := Histogram{Series: newSeries(n), Captures: sp.captures, Unindexed: sp.unindexed, Failed: []string{}}
+	h.Step = max((hi-lo+1+int64(n)-1)/int64(n), 1)
+	h.Start = time.Unix(0, lo).UTC()
+	for _, c := range sp.spans {
+		h.spread(lo, h.Step, c.first, c.last, float64(c.packets), float64(c.bytes))
+	}
+	if len(s.cfg.Flows) == 0 {
+		return h
+	}
+	fs := &FlowSeries{Series: newSeries(n), Failed: []string{}}
+	for _, dir := range s.cfg.Flows {
+		rd, err := records.ReadFlowSpans(ctx, dir, lo, lo+int64(n)*h.Step-1, func(f records.FlowSpan) {
+			fs.spread(lo, h.Step, f.First, f.Last, float64(f.OrigPackets+f.RespPackets), float64(f.OrigBytes+f.RespBytes))
+		})
+		fs.Records += rd.Spans
+		fs.Files += rd.Files
+		for _, e := range rd.Failed {
+			fs.Failed = append(fs.Failed, e.Error())
+		}
+		if err != nil {
+			fs.Failed = append(fs.Failed, err.Error())
+		}
+	}
+	h.Flows = fs
+	return h
+}
+
 // flowsBounds is the time the flow records span: the first packet of
-// the earliest and the last of the latest (0, 0 without any).
-func (s *Server) flowsBounds(ctx context.Context) (lo, hi int64) {
+// the earliest and the last of the latest.
+func (s *Server) flowsBounds(ctx context.Context) (lo, hi int64, known bool) {
 	for _, dir := range s.cfg.Flows {
 		records.ReadFlowSpans(ctx, dir, math.MinInt64, math.MaxInt64, func(f records.FlowSpan) {
-			if lo == 0 && hi == 0 || f.First < lo {
+			if !known || f.First < lo {
 				lo = f.First
 			}
 			hi = max(hi, f.Last)
+			known = true
 		})
 	}
-	return lo, hi
+	return lo, hi, known
 }
 
 // Talker is an address, or a conversation between two, and its packets

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -318,10 +319,29 @@ func TestServeFanout(t *testing.T) {
 			}
 		}
 	}
+	// Each host's flow records, of its own captures.
+	flowsA, flowsB := t.TempDir(), t.TempDir()
+	for _, r := range [][2]string{{flowsA, st.dir}, {flowsB, dirB}} {
+		if msg, code := pcapstore(t, nil, "records", "-out", r[0], r[1]); code != 0 {
+			t.Fatalf("pcapstore records: %d: %s", code, msg)
+		}
+	}
 	portA, portB := freePort(t), freePort(t)
 	urlA, urlB := fmt.Sprintf("http://127.0.0.1:%d", portA), fmt.Sprintf("http://127.0.0.1:%d", portB)
-	a, _ := startServe(t, "-listen", fmt.Sprintf("127.0.0.1:%d", portA), "-jobs-dir", t.TempDir(), "-peer", urlB, st.dir)
-	b, _ := startServe(t, "-listen", fmt.Sprintf("127.0.0.1:%d", portB), "-jobs-dir", t.TempDir(), "-peer", urlA, dirB)
+	a, _ := startServe(t, "-listen", fmt.Sprintf("127.0.0.1:%d", portA), "-jobs-dir", t.TempDir(), "-peer", urlB, "-flows", flowsA, st.dir)
+	b, _ := startServe(t, "-listen", fmt.Sprintf("127.0.0.1:%d", portB), "-jobs-dir", t.TempDir(), "-peer", urlA, "-flows", flowsB, dirB)
+	// The histogram through either host is one server's over both stores
+	// and both hosts' flow records.
+	_, both := startServe(t, "-jobs-dir", t.TempDir(), "-flows", flowsA, "-flows", flowsB, st.dir, dirB)
+	want := getHistogram(t, both, "buckets=30")
+	if want.Captures != len(sinkFiles(t, st.dir))+len(sinkFiles(t, dirB)) || want.Flows == nil || want.Flows.Records == 0 {
+		t.Fatalf("one server over both: %d captures, flows %+v", want.Captures, want.Flows)
+	}
+	for _, base := range []string{urlA, urlB} {
+		if d := histogramDiff(getHistogram(t, base, "buckets=30"), want); d != "" {
+			t.Errorf("the histogram through %s: %s", base, d)
+		}
+	}
 	for _, expr := range []string{"", "tcp", "udp or icmp"} {
 		local, _, _ := pcapQuery(t, "expr", expr, st.dir, dirB, "-o", "-")
 		for _, base := range []string{urlA, urlB} {
@@ -356,4 +376,61 @@ func TestServeFanout(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, urlB) || !strings.Contains(stderr, "incomplete") {
 		t.Errorf("-server with a peer down: exit %d: %s", code, stderr)
 	}
+	// The histogram: A's own, over the range asked, naming B.
+	q := "buckets=30&start=" + want.Start.Format(time.RFC3339Nano) + "&end=" + want.Start.Add(time.Duration(30*want.Step-1)).Format(time.RFC3339Nano)
+	_, onlyA := startServe(t, "-jobs-dir", t.TempDir(), "-flows", flowsA, st.dir)
+	h := getHistogram(t, urlA, q)
+	if len(h.Failed) != 1 || !strings.HasPrefix(h.Failed[0], urlB+": ") {
+		t.Errorf("B stopped: the histogram names %q", h.Failed)
+	}
+	h.Failed = nil
+	if d := histogramDiff(h, getHistogram(t, onlyA, q)); d != "" {
+		t.Errorf("B stopped: the histogram is not A's own: %s", d)
+	}
+}
+
+// getHistogram is a server's /api/histogram?q.
+func getHistogram(t *testing.T, base, q string) serve.Histogram {
+	t.Helper()
+	resp, err := http.Get(base + "/api/histogram?" + q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h serve.Histogram
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%s/api/histogram?%s: %d %v", base, q, resp.StatusCode, err)
+	}
+	return h
+}
+
+// histogramDiff says how two histograms differ, "" if they do not: the
+// buckets' sums to a millionth (added in another order), the rest exactly.
+func histogramDiff(got, want serve.Histogram) string {
+	near := func(a, b []float64) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if math.Abs(a[i]-b[i]) > 1e-6*max(1, math.Abs(b[i])) {
+				return false
+			}
+		}
+		return true
+	}
+	same := func(a, b *time.Time) bool { return a == nil && b == nil || a != nil && b != nil && a.Equal(*b) }
+	switch {
+	case !got.Start.Equal(want.Start) || got.Step != want.Step || !same(got.First, want.First) || !same(got.Last, want.Last):
+		return fmt.Sprintf("buckets of %d ns from %v (data %v–%v), want %d from %v (%v–%v)", got.Step, got.Start, got.First, got.Last, want.Step, want.Start, want.First, want.Last)
+	case got.Captures != want.Captures || got.Unindexed != want.Unindexed || len(got.Failed) != len(want.Failed):
+		return fmt.Sprintf("%d captures (%d unindexed, failed %q), want %d (%d, %q)", got.Captures, got.Unindexed, got.Failed, want.Captures, want.Unindexed, want.Failed)
+	case !near(got.Packets, want.Packets) || !near(got.Bytes, want.Bytes):
+		return "the indexes' buckets differ"
+	case (got.Flows == nil) != (want.Flows == nil):
+		return fmt.Sprintf("flows %v, want %v", got.Flows, want.Flows)
+	case got.Flows != nil && (got.Flows.Records != want.Flows.Records || got.Flows.Files != want.Flows.Files ||
+		!near(got.Flows.Packets, want.Flows.Packets) || !near(got.Flows.Bytes, want.Flows.Bytes)):
+		return fmt.Sprintf("flows: %d records in %d files, want %d in %d, or their buckets differ", got.Flows.Records, got.Flows.Files, want.Flows.Records, want.Flows.Files)
+	}
+	return ""
 }

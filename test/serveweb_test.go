@@ -292,14 +292,9 @@ func TestServeHistogramFlows(t *testing.T) {
 	_, base := startServe(t, "-jobs-dir", t.TempDir(), "-flows", out, st.dir)
 	histogram := func(q url.Values) serve.Histogram {
 		t.Helper()
-		resp, err := http.Get(base + "/api/histogram?" + q.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var h serve.Histogram
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != 200 || h.Flows == nil {
-			t.Fatalf("histogram: %d, %v, flows %v", resp.StatusCode, err, h.Flows)
+		h := getHistogram(t, base, q.Encode())
+		if h.Flows == nil {
+			t.Fatalf("histogram?%s: no flows", q.Encode())
 		}
 		return h
 	}

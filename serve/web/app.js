@@ -57,6 +57,7 @@ async function loadHistogram(first) {
       (hist.flows.failed.length ? ` (${hist.flows.failed.length} could not be read: ${hist.flows.failed.join("; ")})` : "") +
       `; ${note}`;
   }
+  if (hist.failed.length) note += `; incomplete, not answered by ${hist.failed.join("; ")}`;
   $("hist-note").textContent = note;
   $("histogram").dataset.source = hist.flows ? "flows" : "indexes";
   drawHistogram(null);
