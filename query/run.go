@@ -249,10 +249,7 @@ func (m *merger) recv(f *file) (*batch, error) {
 				return nil, nil
 			}
 			m.pc.matched.Store(m.st.Matched)
-			if b.ahead > 0 {
-				m.s.release(b)
-			}
-			m.s.taken()
+			m.s.took(b)
 			if len(b.items) > 0 {
 				return b, nil
 			}

@@ -164,7 +164,7 @@ func newScanner(ctx context.Context, c *compiled, spec *Spec, files []*file, rea
 		aheadMax: min(int64(c.workers-1)*readAhead, maxReadAhead)}
 	s.room.L = &s.mu
 	s.limit.Store(maxBatch)
-	context.AfterFunc(ctx, s.taken)
+	context.AfterFunc(ctx, func() { s.took(nil) })
 	return s
 }
 
@@ -301,7 +301,6 @@ func (s *scanner) send(f *file, b *batch) bool {
 	case f.ch <- b:
 		return true
 	case <-s.ctx.Done():
-		s.release(b)
 		s.putBatch(b)
 		return false
 	}
@@ -334,7 +333,7 @@ func (s *scanner) reached(next int) {
 	s.room.Broadcast()
 }
 
-// ended tells the readers f's has ended.
+// ended tells the readers f's reader has ended.
 func (s *scanner) ended(f *file) {
 	s.mu.Lock()
 	f.ended = true
@@ -342,21 +341,15 @@ func (s *scanner) ended(f *file) {
 	s.room.Broadcast()
 }
 
-// release gives the read-ahead budget b took back, once the merger
-// has it.
-func (s *scanner) release(b *batch) {
-	if b.ahead > 0 {
-		s.mu.Lock()
+// took tells the readers the merger took b from its file's queue: the
+// budget it held is free, and its reader may queue another. It wakes
+// them at the query's end too (took(nil)).
+func (s *scanner) took(b *batch) {
+	s.mu.Lock()
+	if b != nil {
 		s.ahead -= b.ahead
 		b.ahead = 0
-		s.mu.Unlock()
 	}
-}
-
-// taken wakes the readers waiting to queue: the merger took a batch (and
-// released its budget), or the query ended.
-func (s *scanner) taken() {
-	s.mu.Lock()
 	s.mu.Unlock()
 	s.room.Broadcast()
 }

@@ -158,26 +158,20 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	lo, hi, known := local.first, local.last, local.known
+	all := local.bounds       // every host's data
 	failed := map[int]error{} // peers that did not answer
 	fanout := s.fanout(r, "")
 	if fanout && (req.Start.IsZero() || req.End.IsZero()) {
 		// The range is every host's: their bounds first.
-		for i, h := range s.peerHistograms(ctx, url.Values{"buckets": {"1"}}, failed) {
-			switch {
-			case h.err != nil:
-				failed[i] = h.err
-			case h.First != nil && h.Last != nil:
-				if !known || h.First.UnixNano() < lo {
-					lo = h.First.UnixNano()
-				}
-				if !known || h.Last.UnixNano() > hi {
-					hi = h.Last.UnixNano()
-				}
-				known = true
+		for i, ph := range s.peerHistograms(ctx, url.Values{"buckets": {"1"}}, failed) {
+			if ph.err != nil {
+				failed[i] = ph.err
+				continue
 			}
+			all.addTimes(ph.First, ph.Last)
 		}
 	}
+	lo, hi := all.first, all.last
 	if !req.Start.IsZero() {
 		lo = req.Start.UnixNano()
 	}
@@ -185,10 +179,6 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		hi = req.End.UnixNano()
 	}
 	h := s.bucketize(ctx, local, lo, hi, n)
-	if local.known {
-		first, last := time.Unix(0, local.first).UTC(), time.Unix(0, local.last).UTC()
-		h.First, h.Last = &first, &last
-	}
 	if fanout {
 		q := url.Values{"buckets": {strconv.Itoa(n)},
 			"start": {time.Unix(0, lo).UTC().Format(time.RFC3339Nano)},
@@ -202,8 +192,10 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			h.merge(&ph.Histogram)
+			all.addTimes(ph.First, ph.Last)
 		}
 	}
+	h.First, h.Last = all.times()
 	for i, p := range s.cfg.Peers {
 		if err := failed[i]; err != nil {
 			h.Failed = append(h.Failed, p.URL+": "+err.Error())
@@ -212,18 +204,13 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h)
 }
 
-// merge adds another host's histogram over the same buckets to h.
+// merge adds another host's histogram over the same buckets to h, but
+// for its First and Last.
 func (h *Histogram) merge(o *Histogram) {
 	h.add(o.Series)
 	h.Captures += o.Captures
 	h.Unindexed += o.Unindexed
 	h.Failed = append(h.Failed, o.Failed...)
-	if o.First != nil && (h.First == nil || o.First.Before(*h.First)) {
-		h.First = o.First
-	}
-	if o.Last != nil && (h.Last == nil || o.Last.After(*h.Last)) {
-		h.Last = o.Last
-	}
 	if o.Flows == nil {
 		return
 	}
@@ -267,13 +254,44 @@ type span struct {
 	first, last, packets, bytes int64
 }
 
+// bounds are the first and last packet times of some traffic, if any
+// is known.
+type bounds struct {
+	first, last int64
+	known       bool
+}
+
+func (b *bounds) add(first, last int64) {
+	if !b.known || first < b.first {
+		b.first = first
+	}
+	if !b.known || last > b.last {
+		b.last = last
+	}
+	b.known = true
+}
+
+func (b *bounds) addTimes(first, last *time.Time) {
+	if first != nil && last != nil {
+		b.add(first.UnixNano(), last.UnixNano())
+	}
+}
+
+// times are the bounds as a Histogram says them: nil when unknown.
+func (b bounds) times() (first, last *time.Time) {
+	if !b.known {
+		return nil, nil
+	}
+	f, l := time.Unix(0, b.first).UTC(), time.Unix(0, b.last).UTC()
+	return &f, &l
+}
+
 // spans are what the local stores' indexes say of traffic over time,
-// and the range they cover (known: any), else the flow records' range.
+// and the range they cover, else the flow records' range.
 type spans struct {
+	bounds
 	spans               []span
 	captures, unindexed int
-	first, last         int64
-	known               bool
 }
 
 // localSpans reads the local stores' and buckets' sidecar indexes.
@@ -303,14 +321,10 @@ func (s *Server) localSpans(ctx context.Context) (spans, error) {
 			continue
 		}
 		sp.spans = append(sp.spans, span{ix.First, ix.Last, ix.Packets, f.Size})
-		if !sp.known || ix.First < sp.first {
-			sp.first = ix.First
-		}
-		sp.last = max(sp.last, ix.Last)
-		sp.known = true
+		sp.add(ix.First, ix.Last)
 	}
-	if !sp.known && len(s.cfg.Flows) > 0 {
-		sp.first, sp.last, sp.known = s.flowsBounds(ctx)
+	if !sp.known {
+		sp.bounds = s.flowsBounds(ctx)
 	}
 	return sp, nil
 }
@@ -347,17 +361,12 @@ func (s *Server) bucketize(ctx context.Context, sp spans, lo, hi int64, n int) H
 
 // flowsBounds is the time the flow records span: the first packet of
 // the earliest and the last of the latest.
-func (s *Server) flowsBounds(ctx context.Context) (lo, hi int64, known bool) {
+func (s *Server) flowsBounds(ctx context.Context) bounds {
+	var b bounds
 	for _, dir := range s.cfg.Flows {
-		records.ReadFlowSpans(ctx, dir, math.MinInt64, math.MaxInt64, func(f records.FlowSpan) {
-			if !known || f.First < lo {
-				lo = f.First
-			}
-			hi = max(hi, f.Last)
-			known = true
-		})
+		records.ReadFlowSpans(ctx, dir, math.MinInt64, math.MaxInt64, func(f records.FlowSpan) { b.add(f.First, f.Last) })
 	}
-	return lo, hi, known
+	return b
 }
 
 // Talker is an address, or a conversation between two, and its packets
