@@ -148,11 +148,11 @@ func (r *Reader) iface() Interface {
 func (r *Reader) Next() (Record, error) {
 	hdr, err := r.r.Peek(RecordHeaderLen)
 	if len(hdr) < RecordHeaderLen {
-		if err == io.EOF && len(hdr) > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		if err == io.EOF {
+		switch {
+		case err == io.EOF && len(hdr) == 0:
 			return Record{}, io.EOF
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF
 		}
 		return Record{}, readError(fmt.Sprintf("record %d: header", r.n+1), err)
 	}
