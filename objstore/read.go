@@ -37,6 +37,9 @@ type Stored struct {
 	Key     string // the object's key, the prefix included
 	Size    int64
 	Sidecar string // the key of its sidecar index, "" if it has none
+	// SidecarETag is the sidecar's ETag as listed: another one is
+	// another sidecar.
+	SidecarETag string
 }
 
 // URL is the object's s3:// URL, the name queries give it.
@@ -53,7 +56,7 @@ func (r *Reader) List(ctx context.Context) ([]Stored, error) {
 		prefix += "/"
 	}
 	var out []Stored
-	sidecars := map[string]string{} // capture key → sidecar key
+	sidecars := map[string]minio.ObjectInfo{} // capture key → its sidecar
 	for obj := range r.u.core.Client.ListObjects(ctx, r.u.spec.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
 			return nil, fmt.Errorf("list s3://%s/%s: %w", r.u.spec.Bucket, prefix, r.u.explain(obj.Err))
@@ -68,11 +71,12 @@ func (r *Reader) List(ctx context.Context) ([]Stored, error) {
 		case e.Kind == store.Capture:
 			out = append(out, Stored{Key: obj.Key, Size: obj.Size})
 		case e.Kind == store.Sidecar && e.Of != "":
-			sidecars[prefix+dir+e.Of] = obj.Key
+			sidecars[prefix+dir+e.Of] = obj
 		}
 	}
 	for i := range out {
-		out[i].Sidecar = sidecars[out[i].Key]
+		sc := sidecars[out[i].Key]
+		out[i].Sidecar, out[i].SidecarETag = sc.Key, sc.ETag
 	}
 	return out, nil
 }

@@ -50,6 +50,7 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	jobs   *jobs
+	spans  spanCache
 }
 
 // New makes a Server, reading its jobs directory (Metron's jobs of an

@@ -294,6 +294,50 @@ type spans struct {
 	captures, unindexed int
 }
 
+// spanCache keeps what a histogram takes of each bucket object's sidecar
+// index (its time range and packets), so that the page does not fetch
+// every sidecar again each time it draws: an entry serves while the
+// listing gives the object the same size and its sidecar the same key
+// and ETag, and is dropped once a listing no longer has the object.
+// Local sidecars are read each time (a file read, not a request).
+type spanCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSpan // by the object's URL
+}
+
+type cachedSpan struct {
+	version string
+	span
+}
+
+// get is url's span if the cache has it at version.
+func (c *spanCache) get(url, version string) (span, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[url]
+	return e.span, ok && e.version == version
+}
+
+func (c *spanCache) put(url, version string, sp span) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedSpan{}
+	}
+	c.m[url] = cachedSpan{version, sp}
+}
+
+// keep drops the entries of objects a listing no longer has.
+func (c *spanCache) keep(listed map[string]bucketObject) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for url := range c.m {
+		if _, ok := listed[url]; !ok {
+			delete(c.m, url)
+		}
+	}
+}
+
 // localSpans reads the local stores' and buckets' sidecar indexes.
 func (s *Server) localSpans(ctx context.Context) (spans, error) {
 	var sp spans
@@ -311,18 +355,28 @@ func (s *Server) localSpans(ctx context.Context) (spans, error) {
 		if f.Err != nil {
 			continue
 		}
-		ix, err := load(f.Path)
-		if err != nil {
-			sp.unindexed++
-			continue
+		obj, inBucket := objs.stored[f.Path]
+		version := fmt.Sprint(obj.Size, " ", obj.Sidecar, " ", obj.SidecarETag)
+		c, ok := s.spans.get(f.Path, version)
+		if !ok || !inBucket {
+			ix, err := load(f.Path)
+			if err != nil {
+				sp.unindexed++
+				continue
+			}
+			c = span{ix.First, ix.Last, ix.Packets, f.Size}
+			if inBucket {
+				s.spans.put(f.Path, version, c)
+			}
 		}
 		sp.captures++
-		if ix.Packets == 0 {
+		if c.packets == 0 {
 			continue
 		}
-		sp.spans = append(sp.spans, span{ix.First, ix.Last, ix.Packets, f.Size})
-		sp.add(ix.First, ix.Last)
+		sp.spans = append(sp.spans, c)
+		sp.add(c.first, c.last)
 	}
+	s.spans.keep(objs.stored)
 	if !sp.known {
 		sp.bounds = s.flowsBounds(ctx)
 	}

@@ -3,8 +3,10 @@ package test
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -81,6 +83,49 @@ targets:
 	out := fmt.Sprintf(`{"ipSrcAddr":"62.75.195.236","startTimeMs":%d,"endTimeMs":%d}`, st.ms(0), st.ms(100))
 	if a := ask(t, nil, newRequest(t, "POST", onlyS3+"/query", out, "Content-Type", "application/json")); a.summary.Pruned != 1 || a.summary.Scanned != 0 || a.summary.Matched != 0 {
 		t.Errorf("a query before the object's time: %+v, want it pruned by the uploaded index", a.summary)
+	}
+
+	// The histogram of the bucket: from its sidecar, fetched once and
+	// kept while the listing says it is the same; a sidecar replaced is
+	// fetched again (here garbage: the object is unindexed), and so is
+	// the original put back.
+	sidecarKey := ""
+	_, listing := m.Curl(t, m.URL(m.Bucket, "")+"?list-type=2&prefix=sensor1%2F")
+	for _, k := range regexp.MustCompile(`<Key>([^<]*)</Key>`).FindAllStringSubmatch(string(listing), -1) {
+		if strings.HasSuffix(k[1], ".idx") {
+			sidecarKey = k[1]
+		}
+	}
+	code, sidecar := m.Object(t, m.Bucket, sidecarKey)
+	if sidecarKey == "" || code != 200 {
+		t.Fatalf("the sidecar in the bucket: %q, %d: %s", sidecarKey, code, listing)
+	}
+	put := func(body []byte) {
+		t.Helper()
+		f := filepath.Join(t.TempDir(), "body")
+		os.WriteFile(f, body, 0o644)
+		if code, b := m.Curl(t, m.URL(m.Bucket, sidecarKey), "-X", "PUT", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--data-binary", "@"+f); code != 200 {
+			t.Fatalf("PUT %s: %d %s", sidecarKey, code, b)
+		}
+	}
+	h1 := getHistogram(t, onlyS3, "buckets=10")
+	total := 0.0
+	for _, v := range h1.Packets {
+		total += v
+	}
+	if h1.Captures != 1 || h1.Unindexed != 0 || math.Abs(total-300) > 1e-6 {
+		t.Errorf("the bucket's histogram: %d captures, %d unindexed, %.3f packets", h1.Captures, h1.Unindexed, total)
+	}
+	if d := histogramDiff(getHistogram(t, onlyS3, "buckets=10"), h1); d != "" {
+		t.Errorf("the bucket's histogram again: %s", d)
+	}
+	put([]byte("not an index"))
+	if h := getHistogram(t, onlyS3, "buckets=10"); h.Captures != 0 || h.Unindexed != 1 {
+		t.Errorf("the sidecar replaced by garbage: %d captures, %d unindexed", h.Captures, h.Unindexed)
+	}
+	put(sidecar)
+	if d := histogramDiff(getHistogram(t, onlyS3, "buckets=10"), h1); d != "" {
+		t.Errorf("the sidecar put back: %s", d)
 	}
 
 	// Fan-out over A + the bucket, and B.
