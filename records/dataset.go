@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -23,6 +25,34 @@ import (
 func Partition(ts int64) string {
 	t := time.Unix(0, ts).UTC()
 	return fmt.Sprintf("date=%04d-%02d-%02d/hour=%02d", t.Year(), t.Month(), t.Day(), t.Hour())
+}
+
+// partitionStart is when the partition at dir (under root) starts:
+// date=YYYY-MM-DD, then hour=HH within it, as Partition names them. ok
+// is false for any other directory.
+func partitionStart(dir, root string) (start int64, ok bool) {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return 0, false
+	}
+	date, hour, hasHour := strings.Cut(filepath.ToSlash(rel), "/")
+	day, ok := strings.CutPrefix(date, "date=")
+	if !ok {
+		return 0, false
+	}
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return 0, false
+	}
+	if hasHour {
+		h, ok := strings.CutPrefix(hour, "hour=")
+		n, err := strconv.Atoi(h)
+		if !ok || err != nil || n < 0 || n > 23 {
+			return 0, false
+		}
+		t = t.Add(time.Duration(n) * time.Hour)
+	}
+	return t.UnixNano(), true
 }
 
 // DatasetSpec says how a Dataset writes.

@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -92,34 +90,6 @@ func ReadFlowSpans(ctx context.Context, dir string, from, to int64, fn func(Flow
 		return nil
 	})
 	return rd, err
-}
-
-// partitionStart is when the partition at dir (under root) starts:
-// date=YYYY-MM-DD, then hour=HH within it. ok is false for any other
-// directory.
-func partitionStart(dir, root string) (start int64, ok bool) {
-	rel, err := filepath.Rel(root, dir)
-	if err != nil {
-		return 0, false
-	}
-	date, hour, hasHour := strings.Cut(filepath.ToSlash(rel), "/")
-	day, ok := strings.CutPrefix(date, "date=")
-	if !ok {
-		return 0, false
-	}
-	t, err := time.Parse(time.DateOnly, day)
-	if err != nil {
-		return 0, false
-	}
-	if hasHour {
-		h, ok := strings.CutPrefix(hour, "hour=")
-		n, err := strconv.Atoi(h)
-		if !ok || err != nil || n < 0 || n > 23 {
-			return 0, false
-		}
-		t = t.Add(time.Duration(n) * time.Hour)
-	}
-	return t.UnixNano(), true
 }
 
 // spanColumns are the columns of a flows file FlowSpan holds, in its

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fastcapa-go/fastcapa/index"
+	"github.com/fastcapa-go/fastcapa/objstore"
 	"github.com/fastcapa-go/fastcapa/packet"
 	"github.com/fastcapa-go/fastcapa/pcap"
 	"github.com/fastcapa-go/fastcapa/query"
@@ -139,9 +140,10 @@ func newSeries(n int) Series {
 // histogram is the stores' traffic over time from their sidecar
 // indexes, without reading a capture, and from the flow records:
 // ?start=&end= (default: all the indexes cover, else all the flow
-// records do), ?buckets=N (default 120). Unless a peer asked, the peers'
-// histograms over the same buckets are added, and a peer that does not
-// answer is named in Failed.
+// records do), ?buckets=N (default 120); ?bounds: only First and Last,
+// of this server's stores. Unless a peer asked, the peers' histograms
+// over the same buckets are added, and a peer that does not answer is
+// named in Failed.
 func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 	var req query.Request
 	if err := urlParams(r, &req); err != nil {
@@ -158,12 +160,20 @@ func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	if r.URL.Query().Has("bounds") {
+		// What a server asks its peers first: this one's range alone,
+		// without reading the flow records over it.
+		h := Histogram{Failed: []string{}}
+		h.First, h.Last = local.times()
+		writeJSON(w, http.StatusOK, h)
+		return
+	}
 	all := local.bounds       // every host's data
 	failed := map[int]error{} // peers that did not answer
 	fanout := s.fanout(r, "")
 	if fanout && (req.Start.IsZero() || req.End.IsZero()) {
 		// The range is every host's: their bounds first.
-		for i, ph := range s.peerHistograms(ctx, url.Values{"buckets": {"1"}}, failed) {
+		for i, ph := range s.peerHistograms(ctx, url.Values{"bounds": {"1"}}, failed) {
 			if ph.err != nil {
 				failed[i] = ph.err
 				continue
@@ -306,25 +316,25 @@ type spanCache struct {
 }
 
 type cachedSpan struct {
-	version string
+	listed objstore.Stored // the object and its sidecar as listed
 	span
 }
 
-// get is url's span if the cache has it at version.
-func (c *spanCache) get(url, version string) (span, bool) {
+// get is url's span if the cache has it for the object as listed.
+func (c *spanCache) get(url string, listed objstore.Stored) (span, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[url]
-	return e.span, ok && e.version == version
+	return e.span, ok && e.listed == listed
 }
 
-func (c *spanCache) put(url, version string, sp span) {
+func (c *spanCache) put(url string, listed objstore.Stored, sp span) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[string]cachedSpan{}
 	}
-	c.m[url] = cachedSpan{version, sp}
+	c.m[url] = cachedSpan{listed, sp}
 }
 
 // keep drops the entries of objects a listing no longer has.
@@ -336,6 +346,26 @@ func (c *spanCache) keep(listed map[string]bucketObject) {
 			delete(c.m, url)
 		}
 	}
+}
+
+// spanOf is f's span from its sidecar index: a bucket object's from the
+// cache while the listing says the same of it.
+func (s *Server) spanOf(f query.Found, objs objects, load query.IndexOf) (span, error) {
+	obj, inBucket := objs.stored[f.Path]
+	if inBucket {
+		if c, ok := s.spans.get(f.Path, obj.Stored); ok {
+			return c, nil
+		}
+	}
+	ix, err := load(f.Path)
+	if err != nil {
+		return span{}, err
+	}
+	c := span{ix.First, ix.Last, ix.Packets, f.Size}
+	if inBucket {
+		s.spans.put(f.Path, obj.Stored, c)
+	}
+	return c, nil
 }
 
 // localSpans reads the local stores' and buckets' sidecar indexes.
@@ -355,19 +385,10 @@ func (s *Server) localSpans(ctx context.Context) (spans, error) {
 		if f.Err != nil {
 			continue
 		}
-		obj, inBucket := objs.stored[f.Path]
-		version := fmt.Sprint(obj.Size, " ", obj.Sidecar, " ", obj.SidecarETag)
-		c, ok := s.spans.get(f.Path, version)
-		if !ok || !inBucket {
-			ix, err := load(f.Path)
-			if err != nil {
-				sp.unindexed++
-				continue
-			}
-			c = span{ix.First, ix.Last, ix.Packets, f.Size}
-			if inBucket {
-				s.spans.put(f.Path, version, c)
-			}
+		c, err := s.spanOf(f, objs, load)
+		if err != nil {
+			sp.unindexed++
+			continue
 		}
 		sp.captures++
 		if c.packets == 0 {
